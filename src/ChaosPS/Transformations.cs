@@ -1,0 +1,67 @@
+using System.Management.Automation;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Lets a TimeSpan parameter take "500ms", "30s", "5m", a TimeSpan, or a number of seconds.</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        switch (value)
+        {
+            case null: return null!;
+            case TimeSpan t: return t;
+            case int or long or double or float or decimal:
+                return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
+            case string s:
+                if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;
+                throw new ArgumentTransformationMetadataException(error);
+            case object[] arr:
+                return arr.Select(x => Transform(engineIntrinsics, x)).ToArray();
+            default:
+                throw new ArgumentTransformationMetadataException($"'{value}' is not a duration. Use a TimeSpan or a string such as '500ms', '30s' or '5m'.");
+        }
+    }
+}
+
+/// <summary>Lets a size parameter take 4GB (a number of bytes), "512MB", or "90%" (when the cmdlet allows percentages).</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class SizeTransformAttribute(bool allowPercent = true) : ArgumentTransformationAttribute
+{
+    public bool AllowPercent { get; } = allowPercent;
+
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        if (value is null) return null!;
+        if (value is int or long or double or float or decimal or uint or ulong)
+            return SizeBridge.FromBytes(Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
+        if (SizeBridge.IsSizeSpec(value)) return value;
+        if (SizeBridge.TryParse(value.ToString() ?? "", AllowPercent, out var spec, out var error)) return spec!;
+        throw new ArgumentTransformationMetadataException(error);
+    }
+}
+
+// The bridges keep engine types out of the attribute classes' signatures (they are public types PowerShell
+// inspects while the module loads, before the engine's load context is hooked up).
+internal static class DurationParserBridge
+{
+    public static bool TryParse(string s, out TimeSpan value, out string error)
+    {
+        try { value = ChaosPS.DurationParser.Parse(s); error = ""; return true; }
+        catch (ChaosException e) { value = default; error = e.Message; return false; }
+    }
+}
+
+internal static class SizeBridge
+{
+    public static object FromBytes(long bytes) => ChaosPS.SizeSpec.FromBytes(bytes);
+    public static bool IsSizeSpec(object value) => value is ChaosPS.SizeSpec;
+    public static bool TryParse(string s, bool allowPercent, out object? value, out string error)
+    {
+        try { value = ChaosPS.SizeParser.Parse(s, allowPercent); error = ""; return true; }
+        catch (ChaosException e) { value = null; error = e.Message; return false; }
+    }
+}
