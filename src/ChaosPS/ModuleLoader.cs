@@ -28,7 +28,11 @@ public sealed class ModuleLoader : IModuleAssemblyInitializer, IModuleAssemblyCl
             AssemblyLoadContext.Default.Resolving += ResolveEngine;
     }
 
-    public void OnImport() => Hook();
+    public void OnImport()
+    {
+        Hook();
+        FaultSweep.OnImport();
+    }
 
     public void OnRemove(PSModuleInfo module)
     {
@@ -52,6 +56,23 @@ public sealed class ModuleLoader : IModuleAssemblyInitializer, IModuleAssemblyCl
         {
             var path = Path.Combine(directory, unmanagedDllName);
             return File.Exists(path) ? LoadUnmanagedDllFromPath(path) : IntPtr.Zero;
+        }
+    }
+}
+
+/// <summary>On import, make sure faults left by an earlier session are watched (the watchdog undoes orphans).</summary>
+internal static class FaultSweep
+{
+    public static void OnImport()
+    {
+        try
+        {
+            var ledger = ChaosPS.Faults.FaultLedger.Default;
+            if (ledger.HasActiveFaults) ledger.EnsureWatchdog();
+        }
+        catch (Exception)
+        {
+            // Import must not fail because the state folder is unreadable; Get-ChaosFault reports such problems.
         }
     }
 }

@@ -69,7 +69,7 @@ public static partial class DurationParser
 public enum SizeBasis { Total, Free, Limit }
 
 /// <summary>A size given either in bytes ("4GB", 4294967296) or as a percentage ("90%").</summary>
-public readonly record struct SizeSpec(long Bytes, double? Percent)
+public sealed record SizeSpec(long Bytes, double? Percent)
 {
     public bool IsPercent => Percent.HasValue;
 

@@ -1,0 +1,63 @@
+using ChaosPS.Faults;
+
+namespace ChaosPS.Agent.Roles;
+
+/// <summary>
+/// The deadman: `chaosps-agent watchdog --state DIR`. Holds an exclusive lock on DIR/watchdog.lock (one watchdog per
+/// ledger), and several times a second undoes every fault whose owner process is gone (checked by pid and start
+/// stamp, so a reused pid does not fool it) or whose deadline passed. Exits after a quiet spell with no faults,
+/// re-checking after it lets go of the lock so a fault recorded at that moment is never left unwatched.
+/// </summary>
+public sealed class WatchdogRole : IAgentRole
+{
+    public string Name => "watchdog";
+
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan IdleExit = TimeSpan.FromSeconds(20);
+
+    public async Task<int> RunAsync(string[] args, CancellationToken ct)
+    {
+        var state = args.Length >= 2 && args[0] == "--state" ? args[1] : FaultLedger.DefaultStateDirectory();
+        var ledger = new FaultLedger(state) { StartWatchdog = false };
+        Directory.CreateDirectory(state);
+        while (true)
+        {
+            FileStream? held;
+            try { held = new FileStream(ledger.WatchdogLockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+            catch (IOException) { return 0; } // another watchdog has it
+            using (held)
+            {
+                held.SetLength(0);
+                var pid = System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId.ToString());
+                held.Write(pid); held.Flush();
+                Log($"watchdog {Environment.ProcessId} watching {ledger.FaultDirectory}");
+                await WatchAsync(ledger, ct);
+            }
+            // Lock released: a fault recorded just now either sees the lock free (and starts a new watchdog) or is
+            // already on disk, where this re-check finds it.
+            if (ct.IsCancellationRequested || !ledger.HasActiveFaults) return 0;
+        }
+    }
+
+    private static async Task WatchAsync(FaultLedger ledger, CancellationToken ct)
+    {
+        var idleSince = DateTime.UtcNow;
+        while (!ct.IsCancellationRequested)
+        {
+            var faults = ledger.List();
+            if (faults.Count > 0) idleSince = DateTime.UtcNow;
+            else if (DateTime.UtcNow - idleSince > IdleExit) return;
+            foreach (var f in faults)
+            {
+                string? why = !f.OwnerAlive ? $"owner process {f.OwnerPid} is gone"
+                    : DateTimeOffset.UtcNow > f.Deadline ? $"deadline {f.Deadline:u} passed" : null;
+                if (why is null) continue;
+                var result = await ledger.RestoreAsync(f.Id, $"watchdog ({why})", CancellationToken.None);
+                Log($"{f.Id} {f.Kind} on {f.Target}: {why}; {result.Outcome}. {string.Join("; ", result.Steps)}");
+            }
+            try { await Task.Delay(Poll, ct); } catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private static void Log(string line) => Console.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss.fff} {line}");
+}

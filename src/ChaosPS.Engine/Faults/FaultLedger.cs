@@ -1,0 +1,281 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ChaosPS.Faults;
+
+/// <summary>
+/// The fault ledger (DESIGN §4): one JSON file per active fault under &lt;state&gt;/faults, written (and flushed to
+/// disk) before the fault is applied and deleted once it is undone. A watchdog process (chaosps-agent watchdog)
+/// undoes every fault whose owner process died or whose deadline passed, so a fault never outlives a SIGKILLed pwsh.
+/// The state folder is $CHAOSPS_STATE_DIR, else $XDG_STATE_HOME/chaosps, else ~/.local/state/chaosps
+/// (%LOCALAPPDATA%\ChaosPS on Windows).
+/// </summary>
+public sealed class FaultLedger
+{
+    /// <summary>How long after its planned end a fault may live before the watchdog undoes it anyway.</summary>
+    public static readonly TimeSpan DeadlineGrace = TimeSpan.FromSeconds(30);
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        IgnoreReadOnlyProperties = true,
+    };
+
+    private static FaultLedger? _default;
+    public static FaultLedger Default => _default ??= new FaultLedger(DefaultStateDirectory());
+
+    public FaultLedger(string stateDirectory)
+    {
+        StateDirectory = stateDirectory;
+        FaultDirectory = Path.Combine(stateDirectory, "faults");
+    }
+
+    public string StateDirectory { get; }
+    public string FaultDirectory { get; }
+    public string WatchdogLockPath => Path.Combine(StateDirectory, "watchdog.lock");
+    public string WatchdogLogPath => Path.Combine(StateDirectory, "watchdog.log");
+
+    /// <summary>When false (engine unit tests), Record does not start the watchdog.</summary>
+    public bool StartWatchdog { get; init; } = true;
+
+    public static string DefaultStateDirectory()
+    {
+        if (Environment.GetEnvironmentVariable("CHAOSPS_STATE_DIR") is { Length: > 0 } d) return d;
+        if (OperatingSystem.IsWindows())
+            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "ChaosPS");
+        var xdg = Environment.GetEnvironmentVariable("XDG_STATE_HOME");
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        return Path.Combine(string.IsNullOrEmpty(xdg) ? Path.Combine(home, ".local", "state") : xdg, "chaosps");
+    }
+
+    public static string NewId() => $"f{DateTime.UtcNow:yyMMddHHmmss}-{Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant()}";
+
+    /// <summary>
+    /// Writes the durable record of a fault about to be applied, and makes sure a watchdog is running.
+    /// <paramref name="plannedDuration"/> is how long the fault is meant to last (null: until restored or its owner
+    /// dies); the deadline is that plus <see cref="DeadlineGrace"/>.
+    /// </summary>
+    public FaultRecord Record(string kind, string target, string description, TimeSpan? plannedDuration,
+        IEnumerable<UndoStep> undo, IDictionary<string, string>? priorState = null, string? id = null)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var r = new FaultRecord
+        {
+            Id = id ?? NewId(),
+            Kind = kind,
+            Target = target,
+            Description = description,
+            CreatedAt = now,
+            Deadline = plannedDuration is { } d ? now + d + DeadlineGrace : DateTimeOffset.MaxValue,
+            OwnerPid = Environment.ProcessId,
+            OwnerStartStamp = ProcessIdentity.StartStamp(Environment.ProcessId),
+            Undo = undo.ToList(),
+        };
+        foreach (var step in r.Undo)
+            if (!UndoExecutor.IsKnown(step.Action)) throw new ArgumentException($"Unknown undo action '{step.Action}'.");
+        if (priorState is not null) foreach (var kv in priorState) r.PriorState[kv.Key] = kv.Value;
+        Write(r);
+        if (StartWatchdog) EnsureWatchdog();
+        return r;
+    }
+
+    /// <summary>Rewrites a record (e.g. after learning the pid of a stressor it started). Durable before it returns.</summary>
+    public void Write(FaultRecord r)
+    {
+        Directory.CreateDirectory(FaultDirectory);
+        var path = PathOf(r.Id);
+        var tmp = path + ".tmp";
+        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            JsonSerializer.Serialize(fs, r, Json);
+            fs.Flush(flushToDisk: true);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    public IReadOnlyList<FaultRecord> List()
+    {
+        if (!Directory.Exists(FaultDirectory)) return [];
+        var list = new List<FaultRecord>();
+        foreach (var f in Directory.EnumerateFiles(FaultDirectory, "*.json"))
+            if (TryRead(f) is { } r) list.Add(r);
+        return list.OrderBy(r => r.CreatedAt).ToList();
+    }
+
+    public FaultRecord? Get(string id) => TryRead(PathOf(id));
+
+    public bool HasActiveFaults => Directory.Exists(FaultDirectory) && Directory.EnumerateFiles(FaultDirectory, "*.json").Any();
+
+    /// <summary>Drops a record without undoing it (its target vanished mid-fault).</summary>
+    public void Forget(string id)
+    {
+        try { File.Delete(PathOf(id)); } catch (IOException) { }
+    }
+
+    /// <summary>
+    /// Undoes a fault: every step in reverse order; the record is deleted when all steps succeeded (or their targets
+    /// are gone). Idempotent and safe to call from several processes at once (a per-fault lock file serialises them).
+    /// </summary>
+    public async Task<FaultRestoreResult> RestoreAsync(string id, string restoredBy, CancellationToken ct = default)
+    {
+        Directory.CreateDirectory(FaultDirectory);
+        FileStream? lockFile = null;
+        for (int i = 0; lockFile is null; i++)
+        {
+            try { lockFile = new FileStream(PathOf(id) + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose); }
+            catch (IOException) when (i < 200) { await Task.Delay(50, CancellationToken.None).ConfigureAwait(false); }
+        }
+        using (lockFile)
+        {
+            var r = Get(id);
+            if (r is null)
+                return new FaultRestoreResult { Id = id, Outcome = "AlreadyRestored", RestoredBy = restoredBy };
+            var done = new List<string>();
+            string? error = null;
+            // Undo must finish even when the caller is being cancelled (Ctrl+C): only a hard timeout stops it.
+            using var hard = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            for (int i = r.Undo.Count - 1; i >= 0; i--)
+            {
+                var step = r.Undo[i];
+                try
+                {
+                    var warning = await UndoExecutor.RunAsync(step, hard.Token).ConfigureAwait(false);
+                    done.Add(warning is null ? $"{step}: done" : $"{step}: {warning}");
+                }
+                catch (Exception e)
+                {
+                    error = $"{step}: {e.Message}";
+                    done.Add(error);
+                    break;
+                }
+            }
+            if (error is null) Forget(id);
+            return new FaultRestoreResult
+            {
+                Id = r.Id, Kind = r.Kind, Target = r.Target, Outcome = error is null ? "Restored" : "Failed",
+                Steps = done, Error = error, RestoredBy = restoredBy,
+            };
+        }
+    }
+
+    /// <summary>Starts the watchdog unless one already holds the lock. Cheap when one runs.</summary>
+    public void EnsureWatchdog()
+    {
+        Directory.CreateDirectory(StateDirectory);
+        if (!WatchdogLockFree()) return;
+        var dll = HelperPrograms.Locate(HelperPrograms.Agent);
+        var host = HelperPrograms.DotnetHost;
+        ProcessStartInfo psi;
+        if (OperatingSystem.IsWindows())
+        {
+            psi = new ProcessStartInfo(host) { UseShellExecute = false, CreateNoWindow = true };
+            psi.ArgumentList.Add(dll); psi.ArgumentList.Add("watchdog"); psi.ArgumentList.Add("--state"); psi.ArgumentList.Add(StateDirectory);
+        }
+        else
+        {
+            // A session of its own (Ctrl+C in the terminal must not reach it), no inherited pipes (a parent waiting for
+            // EOF on our stdout must not wait for it), output to the watchdog log.
+            psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+            psi.ArgumentList.Add("-c");
+            psi.ArgumentList.Add("exec setsid \"$0\" \"$1\" watchdog --state \"$2\" </dev/null >>\"$3\" 2>&1 &");
+            psi.ArgumentList.Add(host); psi.ArgumentList.Add(dll); psi.ArgumentList.Add(StateDirectory); psi.ArgumentList.Add(WatchdogLogPath);
+        }
+        using var p = Process.Start(psi)!;
+        p.WaitForExit(5000);
+    }
+
+    /// <summary>True when no watchdog holds the lock.</summary>
+    public bool WatchdogLockFree()
+    {
+        try
+        {
+            using var fs = new FileStream(WatchdogLockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            return true;
+        }
+        catch (IOException) { return false; }
+    }
+
+    private string PathOf(string id)
+    {
+        if (id.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || id.Contains(".."))
+            throw ChaosException.InvalidArgument("InvalidFaultId", $"'{id}' is not a fault id.", id);
+        return Path.Combine(FaultDirectory, id + ".json");
+    }
+
+    private static FaultRecord? TryRead(string path)
+    {
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            try
+            {
+                return JsonSerializer.Deserialize<FaultRecord>(File.ReadAllText(path), Json);
+            }
+            catch (FileNotFoundException) { return null; }
+            catch (DirectoryNotFoundException) { return null; }
+            catch (Exception e) when (e is IOException or JsonException) { Thread.Sleep(20); }
+        }
+        return null;
+    }
+}
+
+/// <summary>
+/// A fault in force, for the code that applies it: record first (<see cref="BeginAsync"/>), apply, then dispose to
+/// undo — on success, on error and on cancellation alike.
+/// <code>
+/// await using var fault = FaultLedger.Default.Begin("Suspend", target, desc, duration, [SignalUndo.Step(pid, "CONT")]);
+/// PosixSignals.Send(pid, 19);
+/// await fault.HoldAsync(duration, ct);   // returns early on Ctrl+C; DisposeAsync still undoes
+/// </code>
+/// </summary>
+public sealed class ActiveFault : IAsyncDisposable
+{
+    private readonly FaultLedger _ledger;
+    private int _restored;
+
+    internal ActiveFault(FaultLedger ledger, FaultRecord record) { _ledger = ledger; Record = record; }
+
+    public FaultRecord Record { get; }
+    public string Id => Record.Id;
+    public FaultRestoreResult? Result { get; private set; }
+
+    /// <summary>Adds an undo step once it is known (e.g. the pid of a helper just started) and persists it.</summary>
+    public void AddUndo(UndoStep step)
+    {
+        Record.Undo.Add(step);
+        _ledger.Write(Record);
+    }
+
+    /// <summary>Waits for the fault's duration; returns early (without throwing) when cancelled.</summary>
+    public async Task HoldAsync(TimeSpan duration, CancellationToken ct, IProgress<TimeSpan>? elapsed = null)
+    {
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < duration && !ct.IsCancellationRequested)
+        {
+            var left = duration - sw.Elapsed;
+            try { await Task.Delay(left < TimeSpan.FromMilliseconds(250) ? left : TimeSpan.FromMilliseconds(250), ct).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
+            elapsed?.Report(sw.Elapsed);
+        }
+    }
+
+    /// <summary>Undoes the fault now (once); later calls return the first result.</summary>
+    public async Task<FaultRestoreResult> RestoreAsync(string restoredBy = "cmdlet")
+    {
+        if (Interlocked.Exchange(ref _restored, 1) == 1) return Result!;
+        Result = await _ledger.RestoreAsync(Id, restoredBy, CancellationToken.None).ConfigureAwait(false);
+        return Result;
+    }
+
+    public async ValueTask DisposeAsync() => await RestoreAsync().ConfigureAwait(false);
+}
+
+public static class FaultLedgerExtensions
+{
+    /// <summary>Records a fault and returns the handle that undoes it when disposed.</summary>
+    public static ActiveFault Begin(this FaultLedger ledger, string kind, string target, string description, TimeSpan? plannedDuration,
+        IEnumerable<UndoStep> undo, IDictionary<string, string>? priorState = null)
+        => new(ledger, ledger.Record(kind, target, description, plannedDuration, undo, priorState));
+}

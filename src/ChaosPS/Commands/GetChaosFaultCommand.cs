@@ -1,0 +1,30 @@
+using System.Management.Automation;
+using ChaosPS.Faults;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Lists the faults ChaosPS has applied and not yet undone (the fault ledger), from every session of this user.</summary>
+[Cmdlet(VerbsCommon.Get, "ChaosFault")]
+[OutputType(typeof(FaultRecord))]
+public sealed class GetChaosFaultCommand : ChaosCmdlet
+{
+    /// <summary>Fault ids to show (wildcards allowed); all when omitted.</summary>
+    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [SupportsWildcards]
+    public string[]? Id { get; set; }
+
+    /// <summary>Only faults of these kinds (Suspend, MemoryLimit, NetworkFault, ...).</summary>
+    [Parameter]
+    public string[]? Kind { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var patterns = Id?.Select(i => new WildcardPattern(i, WildcardOptions.IgnoreCase)).ToList();
+        foreach (var f in FaultLedger.Default.List())
+        {
+            if (patterns is not null && !patterns.Any(p => p.IsMatch(f.Id))) continue;
+            if (Kind is not null && !Kind.Contains(f.Kind, StringComparer.OrdinalIgnoreCase)) continue;
+            WriteObject(f);
+        }
+    }
+}

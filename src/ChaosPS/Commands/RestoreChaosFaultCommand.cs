@@ -1,0 +1,37 @@
+using System.Management.Automation;
+using ChaosPS.Faults;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Undoes faults from the ledger by id, or all of them. Idempotent: an id already restored reports AlreadyRestored.</summary>
+[Cmdlet(VerbsData.Restore, "ChaosFault", DefaultParameterSetName = "ById", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(FaultRestoreResult))]
+public sealed class RestoreChaosFaultCommand : ChaosCmdlet
+{
+    /// <summary>Ids of the faults to undo (pipe Get-ChaosFault output, or results that carry a FaultId).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = "ById")]
+    [Alias("FaultId")]
+    public string[] Id { get; set; } = [];
+
+    /// <summary>Undo every fault in the ledger.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "All")]
+    public SwitchParameter All { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var ledger = FaultLedger.Default;
+        IEnumerable<string> ids = All ? ledger.List().Select(f => f.Id) : Id;
+        foreach (var id in ids)
+        {
+            var record = ledger.Get(id);
+            var what = record is null ? $"fault {id}" : $"{record.Kind} on {record.Target} ({id})";
+            if (!ShouldProcess(what, "Undo fault")) continue;
+            var result = RunEngine((_, ct) => ledger.RestoreAsync(id, $"Restore-ChaosFault in process {Environment.ProcessId}", ct));
+            if (result.Outcome == "Failed")
+                WriteChaosError(new ChaosException("FaultRestoreFailed", ChaosErrorCategory.InvalidResult,
+                    $"Undoing {what} failed: {result.Error}. The fault stays in the ledger.", id,
+                    "Fix the cause and run Restore-ChaosFault again, or restore the target by hand."));
+            WriteObject(result);
+        }
+    }
+}
