@@ -24,12 +24,14 @@ public static class DockerEngine
         : OperatingSystem.IsWindows() ? "npipe://./pipe/docker_engine" : "unix:///var/run/docker.sock";
 
     /// <summary>A client for <paramref name="endpoint"/> (or the default). The caller disposes it.</summary>
-    public static DockerClient CreateClient(string? endpoint = null, TimeSpan? timeout = null)
+    public static DockerClient CreateClient(string? endpoint = null, TimeSpan? timeout = null, string? apiVersion = null)
     {
-        return new DockerClientBuilder()
+        var b = new DockerClientBuilder()
             .WithEndpoint(new Uri(endpoint ?? DefaultEndpoint))
-            .WithTimeout(timeout ?? TimeSpan.FromSeconds(100))
-            .Build();
+            .WithTimeout(timeout ?? TimeSpan.FromSeconds(100));
+        // Speak the engine's own API version: the client library's default is newer than older engines accept.
+        if (apiVersion is not null && Version.TryParse(apiVersion, out var v)) b = b.WithApiVersion(v);
+        return b.Build();
     }
 
     /// <summary>Pings the engine; never throws.</summary>
@@ -50,12 +52,12 @@ public static class DockerEngine
         }
     }
 
-    /// <summary>Returns a connected client or throws ChaosException(DockerUnreachable) naming the endpoint and what to do.</summary>
+    /// <summary>Returns a connected client (negotiated to the engine's API version) or throws ChaosException(DockerUnreachable) naming the endpoint and what to do.</summary>
     public static async Task<DockerClient> ConnectAsync(string? endpoint = null, CancellationToken ct = default)
     {
         var info = await ProbeAsync(endpoint, ct).ConfigureAwait(false);
         if (!info.Reachable) throw Unreachable(info.Endpoint, info.Error);
-        return CreateClient(info.Endpoint);
+        return CreateClient(info.Endpoint, apiVersion: info.ApiVersion);
     }
 
     public static ChaosException Unreachable(string endpoint, string? why) => new("DockerUnreachable", ChaosErrorCategory.ResourceUnavailable,
