@@ -160,6 +160,8 @@ Describe 'Worker back-pressure and disk' -Tag Target {
                 (Invoke-ChaosInference -Uri $w.Uri -MaxTokens 1).StatusCode | Should -Be 200
             }
             finally { Stop-ChaosTarget $t }
+            # The worker's data folder was ChaosPS's own: gone with the system, nothing left on the user's disk.
+            @(Get-ChildItem $mnt -Force) | Should -HaveCount 0
         }
         finally { & umount $mnt; Remove-Item $mnt -Recurse -Force }
     }

@@ -302,6 +302,15 @@ public static class TargetLauncher
         foreach (var pid in KnownPids(system, state))
             if (pid > 0 && IsTargetProcess(pid, system.Id)) PosixSignals.Send(pid, 9);
         if (system.Runtime == "Docker") await RemoveContainersAsync(system.Id).ConfigureAwait(false);
+        // The workers' data folders are ChaosPS's own (named <target>-<worker>), also when they live under -DataPath.
+        foreach (var w in system.Workers)
+        {
+            try
+            {
+                if (Directory.Exists(w.DataPath) && Path.GetFileName(w.DataPath) == $"{system.Id}-{w.Id}") Directory.Delete(w.DataPath, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
         try { if (Directory.Exists(system.RunDirectory)) Directory.Delete(system.RunDirectory, recursive: true); }
         catch (IOException) { }
         system.Status = "stopped";
