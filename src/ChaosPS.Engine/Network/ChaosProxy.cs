@@ -112,7 +112,7 @@ public sealed class ChaosProxy
         var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            if (!OperatingSystem.IsWindows()) s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            ListenAddress.AllowTimeWaitReuse(s);
             s.Bind(ep);
             s.Listen(1024);
         }
@@ -386,11 +386,11 @@ public static class ListenAddress
     public static (string Host, int Port) Split(string address)
     {
         int i = address.LastIndexOf(':');
-        if (i < 0) throw ProxyException.BadRequest($"listen tcp: address {address}: missing port in address", "InvalidAddress",
+        if (i < 0) throw new ProxyException(500, $"listen tcp: address {address}: missing port in address", "InvalidAddress", ChaosErrorCategory.InvalidArgument,
             $"'{address}' has no port; use host:port, e.g. 127.0.0.1:8080.", address);
         var host = address[..i].Trim('[', ']');
         if (!int.TryParse(address[(i + 1)..], out var port) || port < 0 || port > 65535)
-            throw ProxyException.BadRequest($"listen tcp: address {address}: invalid port", "InvalidAddress", $"'{address}' has no valid port.", address);
+            throw new ProxyException(500, $"listen tcp: address {address}: invalid port", "InvalidAddress", ChaosErrorCategory.InvalidArgument, $"'{address}' has no valid port.", address);
         return (host, port);
     }
 
@@ -428,6 +428,16 @@ public static class ListenAddress
             return x.Address.Equals(y.Address) && (x.Port == y.Port);
         }
         catch (ChaosException) { return false; }
+    }
+
+    /// <summary>
+    /// Sets plain SO_REUSEADDR (rebinding over TIME_WAIT connections, so a re-enabled proxy gets its port back). .NET's
+    /// ReuseAddress option also sets SO_REUSEPORT on Unix, which would let two proxies share a port: not wanted.
+    /// </summary>
+    public static void AllowTimeWaitReuse(Socket s)
+    {
+        if (OperatingSystem.IsLinux()) s.SetRawSocketOption(1, 2, BitConverter.GetBytes(1));
+        else if (OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD()) s.SetRawSocketOption(0xffff, 4, BitConverter.GetBytes(1));
     }
 
     public static string Format(IPEndPoint ep) => ep.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ep.Address}]:{ep.Port}" : $"{ep.Address}:{ep.Port}";

@@ -33,7 +33,6 @@ public sealed class ProxyCollection
         if (string.IsNullOrEmpty(name)) throw ProxyException.BadRequest("missing required field: name", "MissingProxyName", "A proxy needs a name.");
         if (string.IsNullOrEmpty(upstream)) throw ProxyException.BadRequest("missing required field: upstream", "MissingUpstream", "A proxy needs an upstream host:port.");
         bool allow = allowNonLoopback ?? AllowNonLoopback;
-        ListenAddress.Split(upstream);
         lock (_lock)
         {
             if (_proxies.ContainsKey(name))

@@ -43,7 +43,7 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            ListenAddress.AllowTimeWaitReuse(s);
             s.Bind(ep);
             s.Listen(128);
         }
