@@ -53,7 +53,8 @@ public sealed class NetworkFaultInfo
     public static NetworkFaultInfo From(string proxy, ToxicSpec t, string? faultId, string? uri = null) => new()
     {
         Proxy = proxy, Name = t.Name, Type = t.Type, Stream = t.StreamAsSent, Toxicity = t.Toxicity,
-        Attributes = ToxicTypes.Attributes(t.Type).ToDictionary(a => a, t.Attr), Activations = t.ActivationCount,
+        Attributes = ToxicTypes.IsKnown(t.Type) ? ToxicTypes.Attributes(t.Type).ToDictionary(a => a, t.Attr) : new Dictionary<string, long>(t.Attributes),
+        Activations = t.ActivationCount,
         FaultId = faultId, ToxiproxyUri = uri,
     };
 }
@@ -79,4 +80,21 @@ public sealed class NetworkFaultResult
     public long Activations { get; init; }
     public long BytesUpstreamDuring { get; init; }
     public long BytesDownstreamDuring { get; init; }
+}
+
+/// <summary>A running toxiproxy-compatible API server (Start-ChaosProxyServer).</summary>
+public sealed class ChaosProxyServerInfo
+{
+    public string Listen { get; init; } = "";
+    /// <summary>Pass this as -ToxiproxyUri, or to a toxiproxy client (TOXIPROXY_URL).</summary>
+    public string Uri { get; init; } = "";
+    public string Version { get; init; } = "";
+    public DateTimeOffset StartedAt { get; init; }
+    public int Proxies { get; init; }
+
+    public static ChaosProxyServerInfo From(ToxiproxyApiServer s) => new()
+    {
+        Listen = s.Listen, Uri = s.Uri.ToString().TrimEnd('/'), Version = ToxiproxyApiServer.Version, StartedAt = s.StartedAt,
+        Proxies = ProxyCollection.Default.List().Count,
+    };
 }

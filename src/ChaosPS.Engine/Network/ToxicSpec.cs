@@ -139,6 +139,9 @@ public sealed class ToxicSpec
         return spec;
     }
 
+    /// <summary>The "down" fault: not a toxic but the proxy disabled (toxiproxy's `down`).</summary>
+    public static ToxicSpec Down() => new() { Name = "down", Type = "down", Stream = "both", StreamAsSent = "both" };
+
     internal static string NormalizeStream(string stream)
     {
         var s = stream.ToLowerInvariant();
