@@ -19,7 +19,7 @@ function Get-PwshPath {
 function Invoke-ChildPwsh {
     <# Runs a script in a fresh `pwsh -NoProfile -NonInteractive` and returns its output lines. -NoWait returns the Process. #>
     param([Parameter(Mandatory)] [string] $Script, [switch] $NoWait, [hashtable] $Environment = @{})
-    $exe = Get-PwshPath
+    $exe = @(Get-PwshPath)
     $psi = [Diagnostics.ProcessStartInfo]::new($exe[0])
     foreach ($a in $exe[1..($exe.Count)]) { if ($a) { $psi.ArgumentList.Add($a) } }
     foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Script) { $psi.ArgumentList.Add($a) }

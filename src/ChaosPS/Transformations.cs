@@ -13,7 +13,10 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            case int or long or double or float or decimal or short or ushort or byte or sbyte or uint or ulong:
+            // PowerShell reads a bare 100us as a ushort literal (suffix "us") and 30s as a short (suffix "s"): keep their units.
+            case ushort us:
+                return TimeSpan.FromTicks(us * 10L);
+            case int or long or double or float or decimal or short or byte or sbyte or uint or ulong:
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;

@@ -97,6 +97,7 @@ internal sealed class Pipe
     private readonly Channel<Chunk> _queue;
     private readonly CancellationTokenSource _cts = new();
     private int _inflight;
+    private volatile string? _sourceError;
 
     public Pipe(Link link, Socket src, Socket dst, bool upstream)
     {
@@ -132,7 +133,17 @@ internal sealed class Pipe
         {
             while (!ct.IsCancellationRequested)
             {
-                int n = await _src.ReceiveAsync(buf.AsMemory(), SocketFlags.None, ct).ConfigureAwait(false);
+                int n;
+                try { n = await _src.ReceiveAsync(buf.AsMemory(), SocketFlags.None, ct).ConfigureAwait(false); }
+                catch (SocketException se) when (!ct.IsCancellationRequested && (Chain.Length > 0 || Volatile.Read(ref _inflight) > 0))
+                {
+                    // The source failed (e.g. reset) while data is still in the chain: deliver what was read, then close
+                    // (toxiproxy drains its stubs the same way).
+                    _sourceError = se.SocketErrorCode.ToString();
+                    Interlocked.Increment(ref _inflight);
+                    await _queue.Writer.WriteAsync(new Chunk(null, 0, 0, Stopwatch.GetTimestamp(), eof: true), ct).ConfigureAwait(false);
+                    return;
+                }
                 long stamp = Stopwatch.GetTimestamp();
                 if (n > 0) AddReceived(n);
                 if (Chain.Length == 0 && Volatile.Read(ref _inflight) == 0)
@@ -151,9 +162,10 @@ internal sealed class Pipe
                 buf = ArrayPool<byte>.Shared.Rent(BufferSize); // the chunk owns the old buffer now
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or ChannelClosedException)
+        catch (Exception e)
         {
-            _link.Close(e is SocketException se ? $"{(IsUpstream ? "client" : "upstream")} socket: {se.SocketErrorCode}" : "closed");
+            _link.Close(e is SocketException se ? $"{(IsUpstream ? "client" : "upstream")} socket: {se.SocketErrorCode}"
+                : e is ObjectDisposedException or OperationCanceledException or ChannelClosedException ? "closed" : $"internal error: {e.GetType().Name}: {e.Message}");
         }
         finally
         {
@@ -184,9 +196,9 @@ internal sealed class Pipe
                 }
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e)
         {
-            _link.Close("closed while writing");
+            _link.Close(e is SocketException or ObjectDisposedException or OperationCanceledException ? "closed while writing" : $"internal error: {e.GetType().Name}: {e.Message}");
         }
         finally
         {
@@ -211,6 +223,7 @@ internal sealed class Pipe
 
     private async ValueTask WriteAsync(Chunk c)
     {
+        if (c.Eof && _sourceError is { } err) { _link.Close($"{(IsUpstream ? "client" : "upstream")} socket: {err}"); return; }
         if (c.Eof) { EndOfStream(); return; }
         if (c.Count > 0) await SendAllAsync(c.Memory, _cts.Token).ConfigureAwait(false);
     }

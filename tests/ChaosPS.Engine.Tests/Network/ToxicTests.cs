@@ -345,3 +345,23 @@ public sealed class ToxicTests : IDisposable
         return (chunks, ms.ToArray());
     }
 }
+
+[Collection("Network")]
+public sealed class SlicerSmallPieceTests : IDisposable
+{
+    private readonly ProxyFixture _fx = new();
+    public void Dispose() => _fx.Dispose();
+
+    [Fact]
+    public async Task Small_slices_with_a_microsecond_delay_arrive_whole()
+    {
+        using var server = TestServer.Echo();
+        var p = _fx.Create(server.Address);
+        p.AddToxic(ToxicSpec.Create("slicer", "downstream", 1, new Dictionary<string, long> { ["average_size"] = 16, ["size_variation"] = 8, ["delay"] = 100 }, "s"));
+        var data = new byte[5000];
+        Random.Shared.NextBytes(data);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        await Net.SendAllAsync(c, data);
+        Assert.Equal(data, await Net.ReadExactlyAsync(c, data.Length, 10000));
+    }
+}
