@@ -89,8 +89,8 @@ Describe 'Faults with the ledger' -Tag Network {
     BeforeAll { $script:p = New-TestProxy 'led' }
     AfterAll { Stop-ChaosProxy led -Confirm:$false -ErrorAction SilentlyContinue }
 
-    It 'Add-NetworkFault records the fault, slows traffic, and Remove-NetworkFault undoes both' {
-        $f = $p | Add-NetworkFault -Type Latency -Latency 300ms -Stream Both
+    It 'Add-NetworkFault records the fault, slows traffic, and Remove-NetworkFault undoes both' { -Confirm:$false
+        $f = $p | Add-NetworkFault -Type Latency -Latency 300ms -Stream Both -Confirm:$false
         $f.GetType().FullName | Should -Be 'ChaosPS.Network.NetworkFaultInfo'
         $f.Name | Should -Be 'latency_both'
         $f.FaultId | Should -Not -BeNullOrEmpty
@@ -104,27 +104,27 @@ Describe 'Faults with the ledger' -Tag Network {
     }
 
     It 'rejects bad input before changing anything' {
-        { Add-NetworkFault -Proxy led -Type Latency -Latency 1s -Toxicity 1.5 -ErrorAction Stop } | Should -Throw
-        { Add-NetworkFault -Proxy led -Type Latency -RateKBps 5 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidToxicAttribute,ChaosPS.Commands.AddNetworkFaultCommand'
-        { Add-NetworkFault -Proxy led -Type Slicer -AverageSize 0 -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidToxicAttribute,ChaosPS.Commands.AddNetworkFaultCommand'
-        { Add-NetworkFault -Proxy nope -Type Latency -Latency 1s -ErrorAction Stop } | Should -Throw -ErrorId 'ProxyNotFound,ChaosPS.Commands.AddNetworkFaultCommand'
+        { Add-NetworkFault -Proxy led -Type Latency -Latency 1s -Toxicity 1.5 -Confirm:$false -ErrorAction Stop } | Should -Throw
+        { Add-NetworkFault -Proxy led -Type Latency -RateKBps 5 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidToxicAttribute,ChaosPS.Commands.AddNetworkFaultCommand'
+        { Add-NetworkFault -Proxy led -Type Slicer -AverageSize 0 -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidToxicAttribute,ChaosPS.Commands.AddNetworkFaultCommand'
+        { Add-NetworkFault -Proxy nope -Type Latency -Latency 1s -Confirm:$false -ErrorAction Stop } | Should -Throw -ErrorId 'ProxyNotFound,ChaosPS.Commands.AddNetworkFaultCommand'
         (Get-ChaosProxy led).Toxics | Should -BeNullOrEmpty
         Get-ChaosFault -Kind NetworkFault | Should -BeNullOrEmpty
     }
 
     It 'reads bare duration literals with their units (100us is a ushort, 2s a short to PowerShell)' {
-        $f = Add-NetworkFault -Proxy led -Type Slicer -AverageSize 16 -Delay 100us -Name units
+        $f = Add-NetworkFault -Proxy led -Type Slicer -AverageSize 16 -Delay 100us -Name units -Confirm:$false
         $f.Attributes['delay'] | Should -Be 100          # microseconds for the slicer
-        $g = Add-NetworkFault -Proxy led -Type Latency -Latency 2s -Jitter 250ms -Name units2
+        $g = Add-NetworkFault -Proxy led -Type Latency -Latency 2s -Jitter 250ms -Name units2 -Confirm:$false
         $g.Attributes['latency'] | Should -Be 2000
         $g.Attributes['jitter'] | Should -Be 250
         Remove-NetworkFault -Proxy led -Name units, units2
         (Get-ChaosProxy led).Toxics | Should -BeNullOrEmpty
     }
 
-    It 'Invoke-NetworkFault removes the fault when the duration ends and reports what happened' {
+    It 'Invoke-NetworkFault removes the fault when the duration ends and reports what happened' { -Confirm:$false
         $job = Start-ThreadJob { param($l) Start-Sleep -Milliseconds 300; [Net.Sockets.TcpClient]::new('127.0.0.1', [int]($l -split ':')[1]).Dispose() } -ArgumentList $p.Listen
-        $res = Invoke-NetworkFault -Proxy led -Type Latency -Latency 50ms -Duration 1s
+        $res = Invoke-NetworkFault -Proxy led -Type Latency -Latency 50ms -Duration 1s -Confirm:$false
         $job | Wait-Job | Remove-Job
         $res.GetType().FullName | Should -Be 'ChaosPS.Network.NetworkFaultResult'
         $res.Outcome | Should -Be 'Completed'
@@ -135,8 +135,8 @@ Describe 'Faults with the ledger' -Tag Network {
         Get-ChaosFault -Kind NetworkFault | Should -BeNullOrEmpty
     }
 
-    It 'Invoke-NetworkFault -AsJob stopped early still removes the fault' {
-        $job = Invoke-NetworkFault -Proxy led -Type Timeout -Timeout 0 -Duration 60s -AsJob
+    It 'Invoke-NetworkFault -AsJob stopped early still removes the fault' { -Confirm:$false
+        $job = Invoke-NetworkFault -Proxy led -Type Timeout -Timeout 0 -Duration 60s -AsJob -Confirm:$false
         Wait-Until { (Get-ChaosProxy led).Toxics.Count -eq 1 } -TimeoutSeconds 20 | Should -BeTrue
         $job | Stop-Job
         Wait-Until { (Get-ChaosProxy led).Toxics.Count -eq 0 } -TimeoutSeconds 20 | Should -BeTrue
@@ -144,8 +144,8 @@ Describe 'Faults with the ledger' -Tag Network {
         $job | Remove-Job -Force
     }
 
-    It 'Invoke-NetworkFault -Type Down disables the proxy for the duration and enables it again' {
-        $job = Invoke-NetworkFault -Proxy led -Type Down -Duration 2s -AsJob
+    It 'Invoke-NetworkFault -Type Down disables the proxy for the duration and enables it again' { -Confirm:$false
+        $job = Invoke-NetworkFault -Proxy led -Type Down -Duration 2s -AsJob -Confirm:$false
         Wait-Until { -not (Get-ChaosProxy led).Enabled } -TimeoutSeconds 20 | Should -BeTrue
         (Invoke-Http $p.Listen).Error | Should -Match 'refused'
         $job | Wait-Job -Timeout 30 | Out-Null
@@ -162,7 +162,7 @@ Describe 'Faults survive nothing: pwsh death' -Tag Network {
         $p = New-TestProxy 'remote'
         $script = @"
 Import-Module '$(Get-ChaosModulePath)'
-Invoke-NetworkFault -ToxiproxyUri '$($server.Uri)' -Proxy remote -Type Latency -Latency 2s -Duration 10m
+Invoke-NetworkFault -ToxiproxyUri '$($server.Uri)' -Proxy remote -Type Latency -Latency 2s -Duration 10m -Confirm:`$false
 "@
         $child = Invoke-ChildPwsh -Script $script -NoWait -Environment @{ CHAOSPS_STATE_DIR = $env:CHAOSPS_STATE_DIR }
         try {
@@ -183,7 +183,7 @@ Invoke-NetworkFault -ToxiproxyUri '$($server.Uri)' -Proxy remote -Type Latency -
         $script = @"
 Import-Module '$(Get-ChaosModulePath)'
 `$p = Start-ChaosProxy -Name doomed -Upstream '$script:routerAddr'
-Add-NetworkFault -Proxy doomed -Type Latency -Latency 1s | Out-Null
+Add-NetworkFault -Proxy doomed -Type Latency -Latency 1s -Confirm:`$false | Out-Null
 Write-Output `$p.Listen
 Start-Sleep 600
 "@
@@ -205,28 +205,28 @@ Describe 'Every fault type against the embedded target router' -Tag Network {
     AfterEach { Remove-NetworkFault -Proxy e2e -All -ErrorAction SilentlyContinue }
 
     It 'Latency 400ms downstream delays the answer by at least 400 ms' {
-        Add-NetworkFault -Proxy e2e -Type Latency -Latency 400ms | Out-Null
+        Add-NetworkFault -Proxy e2e -Type Latency -Latency 400ms -Confirm:$false | Out-Null
         $r = Invoke-Http $e.Listen
         $r.Status | Should -Be 200
         $r.Ms | Should -BeGreaterOrEqual 395
     }
 
     It 'Bandwidth 1 KB/s slows a response of a few KB to seconds' {
-        Add-NetworkFault -Proxy e2e -Type Bandwidth -RateKBps 1 | Out-Null
+        Add-NetworkFault -Proxy e2e -Type Bandwidth -RateKBps 1 -Confirm:$false | Out-Null
         $r = Invoke-Http $e.Listen -Path '/workers'
         $r.Status | Should -Be 200
         $r.Ms | Should -BeGreaterOrEqual ([math]::Max(0, $r.Length - 1000))  # >= (bytes - first 1000) ms at 1000 B/s
     }
 
     It 'Timeout 0 upstream hangs requests (the client times out)' {
-        Add-NetworkFault -Proxy e2e -Type Timeout -Timeout 0 -Stream Upstream | Out-Null
+        Add-NetworkFault -Proxy e2e -Type Timeout -Timeout 0 -Stream Upstream -Confirm:$false | Out-Null
         $r = Invoke-Http $e.Listen -TimeoutSec 2
         $r.Status | Should -Be 0   # no answer: the request never reached the router (it may close the idle socket itself)
         $r.Ms | Should -BeGreaterOrEqual 900
     }
 
     It 'ResetPeer resets the connection' {
-        Add-NetworkFault -Proxy e2e -Type ResetPeer -Timeout 0 -Stream Upstream | Out-Null
+        Add-NetworkFault -Proxy e2e -Type ResetPeer -Timeout 0 -Stream Upstream -Confirm:$false | Out-Null
         $r = Invoke-Http $e.Listen
         $r.Status | Should -Be 0
         $r.Error | Should -Match 'reset|forcibly|ended prematurely|EOF'
@@ -234,7 +234,7 @@ Describe 'Every fault type against the embedded target router' -Tag Network {
     }
 
     It 'Slicer cuts the response into small pieces and it still arrives whole' {
-        Add-NetworkFault -Proxy e2e -Type Slicer -AverageSize 16 -SizeVariation 8 -Delay 100us | Out-Null
+        Add-NetworkFault -Proxy e2e -Type Slicer -AverageSize 16 -SizeVariation 8 -Delay 100us -Confirm:$false | Out-Null
         $direct = Invoke-Http $script:routerAddr -Path '/workers'
         $r = Invoke-Http $e.Listen -Path '/workers'
         $r.Status | Should -Be 200
@@ -242,25 +242,25 @@ Describe 'Every fault type against the embedded target router' -Tag Network {
     }
 
     It 'LimitData cuts the response after the given bytes' {
-        Add-NetworkFault -Proxy e2e -Type LimitData -Bytes 20 | Out-Null
+        Add-NetworkFault -Proxy e2e -Type LimitData -Bytes 20 -Confirm:$false | Out-Null
         $r = Invoke-Http $e.Listen
         $r.Status | Should -Be 0
     }
 
     It 'SlowClose still delivers the answer' {
-        Add-NetworkFault -Proxy e2e -Type SlowClose -Delay 200ms | Out-Null
+        Add-NetworkFault -Proxy e2e -Type SlowClose -Delay 200ms -Confirm:$false | Out-Null
         (Invoke-Http $e.Listen).Status | Should -Be 200
     }
 
     It 'RefuseConnect makes new connections fail with connection refused, and removal restores it' {
-        Add-NetworkFault -Proxy e2e -Type RefuseConnect | Out-Null
+        Add-NetworkFault -Proxy e2e -Type RefuseConnect -Confirm:$false | Out-Null
         (Invoke-Http $e.Listen).Error | Should -Match 'refused'
         Remove-NetworkFault -Proxy e2e -Name refuse_connect_downstream
         (Invoke-Http $e.Listen).Status | Should -Be 200
     }
 
     It 'ResetOnConnect with toxicity 0.5 resets some connections and spares others' {
-        Add-NetworkFault -Proxy e2e -Type ResetOnConnect -Toxicity 0.5 | Out-Null
+        Add-NetworkFault -Proxy e2e -Type ResetOnConnect -Toxicity 0.5 -Confirm:$false | Out-Null
         $results = 1..30 | ForEach-Object { Invoke-Http $e.Listen }
         @($results | Where-Object Status -eq 200).Count | Should -BeGreaterThan 0
         @($results | Where-Object Status -eq 0).Count | Should -BeGreaterThan 0
@@ -275,7 +275,7 @@ Describe 'toxiproxy HTTP API (Start-ChaosProxyServer)' -Tag Network {
         (Invoke-RestMethod "$($server.Uri)/version" -UserAgent 'toxiproxy-cli').version | Should -Be '2.12.0'
         $p = New-TestProxy 'shared'
         (Invoke-RestMethod "$($server.Uri)/proxies/shared" -UserAgent 'toxiproxy-cli').listen | Should -Be $p.Listen
-        $f = Add-NetworkFault -ToxiproxyUri $server.Uri -Proxy shared -Type Latency -Latency 100ms -Stream Upstream
+        $f = Add-NetworkFault -ToxiproxyUri $server.Uri -Proxy shared -Type Latency -Latency 100ms -Stream Upstream -Confirm:$false
         $f.ToxiproxyUri | Should -Be $server.Uri
         (Get-ChaosProxy shared).Toxics.Name | Should -Be 'latency_upstream'
         (Get-ChaosProxy -ToxiproxyUri $server.Uri -Name shared).Toxics.Name | Should -Be 'latency_upstream'

@@ -7,7 +7,7 @@ namespace ChaosPS.Commands;
 /// Adds a fault (a toxiproxy toxic, or Down/RefuseConnect/ResetOnConnect) to a proxy; it applies to open connections
 /// at once and stays until Remove-NetworkFault (or Restore-ChaosFault). The fault is recorded in the fault ledger first.
 /// </summary>
-[Cmdlet(VerbsCommon.Add, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsCommon.Add, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(NetworkFaultInfo))]
 public sealed class AddNetworkFaultCommand : NetworkFaultCmdletBase
 {

@@ -7,7 +7,7 @@ namespace ChaosPS.Commands;
 /// Applies a network fault for a duration and removes it when the duration ends - and on error, on Ctrl+C, and (through
 /// the fault ledger's watchdog) when PowerShell dies. Returns what happened while it was in force.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsLifecycle.Invoke, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(NetworkFaultResult))]
 public sealed class InvokeNetworkFaultCommand : NetworkFaultCmdletBase
 {
