@@ -3,19 +3,20 @@ BeforeDiscovery {
     Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     $module = Import-Module (Get-ChaosModulePath) -PassThru -Force
     $script:cmdlets = @($module.ExportedCmdlets.Values | ForEach-Object { @{ Name = $_.Name } })
+    # Cmdlets that change the state of something outside ChaosPS: ShouldProcess with ConfirmImpact High.
+    $destructiveNames = @(
+        'Invoke-WorkerCrash', 'Suspend-ChaosTarget', 'Invoke-WorkerOom', 'Save-WorkerDump',
+        'Invoke-CpuExhaustion', 'Invoke-MemoryExhaustion', 'Invoke-DiskExhaustion', 'Invoke-VramExhaustion',
+        'Invoke-FileDescriptorExhaustion', 'Invoke-ConnectionExhaustion', 'Test-GracefulDegradation',
+        'Add-NetworkFault', 'Invoke-NetworkFault'
+    )
+    $script:destructive = @($cmdlets | Where-Object { $_.Name -in $destructiveNames })
 }
 
 BeforeAll {
     Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     $script:modulePath = Get-ChaosModulePath
     $script:module = Import-Module $modulePath -PassThru -Force
-    # Cmdlets that change the state of something outside ChaosPS: ShouldProcess with ConfirmImpact High.
-    $script:destructive = @(
-        'Invoke-WorkerCrash', 'Suspend-ChaosTarget', 'Invoke-WorkerOom', 'Save-WorkerDump',
-        'Invoke-CpuExhaustion', 'Invoke-MemoryExhaustion', 'Invoke-DiskExhaustion', 'Invoke-VramExhaustion',
-        'Invoke-FileDescriptorExhaustion', 'Invoke-ConnectionExhaustion', 'Test-GracefulDegradation',
-        'Add-NetworkFault', 'Invoke-NetworkFault'
-    )
 }
 
 Describe 'The module manifest' -Tag Unit {
@@ -68,9 +69,11 @@ Describe 'Cmdlet <Name>' -Tag Unit -ForEach $cmdlets {
         @($help.Examples.Example).Count | Should -BeGreaterThan 0
         $help.Examples.Example[0].Code | Should -Match ([regex]::Escape($Name))
     }
+}
 
-    It 'asks before it changes anything when it is destructive (ShouldProcess, ConfirmImpact High)' {
-        if ($Name -notin $destructive) { Set-ItResult -Skipped -Because "$Name is not destructive"; return }
+Describe 'Destructive cmdlet <Name>' -Tag Unit -ForEach $destructive {
+    It 'asks before it changes anything (ShouldProcess, ConfirmImpact High)' {
+        $meta = [System.Management.Automation.CommandMetadata]::new((Get-Command $Name))
         $meta.SupportsShouldProcess | Should -BeTrue
         $meta.ConfirmImpact | Should -Be 'High'
     }

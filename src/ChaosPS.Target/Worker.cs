@@ -28,8 +28,6 @@ public sealed class Worker
     private readonly List<byte[]> _ballast = [];
     private int _inflight;
     private long _served, _rejected429, _rejected507, _badRequests;
-    private FileStream? _journal;
-    private readonly object _journalLock = new();
 
     private Worker(Options o)
     {
@@ -45,7 +43,14 @@ public sealed class Worker
         var w = new Worker(o);
         var port = o.Int("port", 0);
         var ignoreTerm = o.Flag("ignore-term");
-        await using var server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), port), w.Handle);
+        HttpServer server;
+        try { server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), port), w.Handle); }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            Console.WriteLine($"worker {w._id}: port {port} is already in use");
+            return ExitCodes.AddressInUse;
+        }
+        await using var _ = server;
         server.Start();
         Console.WriteLine($"worker {w._id} listening on 127.0.0.1:{server.Port} pid {Environment.ProcessId}");
         if (ignoreTerm) Console.WriteLine("worker ignores SIGTERM");
@@ -198,29 +203,38 @@ public sealed class Worker
         }
     }
 
-    /// <summary>Appends a line to the worker's journal; false when the disk refuses (ENOSPC, read-only, gone).</summary>
+    /// <summary>
+    /// Persists a 4 KB request record to the data folder (written, flushed, then removed: a spool file, so the folder
+    /// never grows). Each request needs fresh blocks, so a full disk (ENOSPC), a read-only or vanished folder shows at
+    /// once; returns false then.
+    /// </summary>
     private bool Journal(string prompt)
     {
         if (_dataDir is null) return true;
-        var line = Encoding.UTF8.GetBytes($"{DateTimeOffset.UtcNow:O} {prompt.Length}\n");
-        lock (_journalLock)
+        var path = Path.Combine(_dataDir, $"spool-{_id}-{Environment.CurrentManagedThreadId}-{Interlocked.Increment(ref _spool)}.rec");
+        try
         {
-            try
+            using (var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1))
             {
-                _journal ??= new FileStream(Path.Combine(_dataDir, $"journal-{_id}.log"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete, 1);
-                if (_journal.Length > 1024 * 1024) _journal.SetLength(0); // keep it small: rotate by truncation
-                _journal.Write(line);
-                _journal.Flush();
-                return true;
+                var record = RecordTemplate.Value;
+                System.Text.Encoding.UTF8.GetBytes($"{DateTimeOffset.UtcNow:O} {prompt.Length}\n", record);
+                fs.Write(record);
+                fs.Flush();
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                _journal?.Dispose();
-                _journal = null;
-                return false;
-            }
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+        finally
+        {
+            try { File.Delete(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         }
     }
+
+    private static readonly ThreadLocal<byte[]> RecordTemplate = new(() => new byte[4096]);
+    private long _spool;
 
     private async Task Allocate(HttpRequest req, HttpResponse resp)
     {
