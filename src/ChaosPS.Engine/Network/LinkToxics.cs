@@ -225,9 +225,11 @@ internal sealed class TimeoutLinkToxic(ToxicSpec spec, Link link, bool upstream)
 
     protected override ValueTask ProcessCoreAsync(Chunk c, Next next)
     {
-        if (c.Eof) return next(c);
-        Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
-        return ValueTask.CompletedTask; // discarded
+        // Data is discarded, and so is the source's close: as toxiproxy's README says, with timeout 0 "the connection
+        // won't close" - the other side must not learn that its peer went away (a partition hides FINs too). The
+        // connection closes when the timer fires or the toxic is removed.
+        if (!c.Eof) Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
+        return ValueTask.CompletedTask;
     }
 }
 

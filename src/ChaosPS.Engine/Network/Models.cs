@@ -70,6 +70,9 @@ public sealed class NetworkFaultResult
     public IReadOnlyDictionary<string, long> Attributes { get; init; } = new Dictionary<string, long>();
     public string FaultId { get; init; } = "";
     public TimeSpan PlannedDuration { get; init; }
+    /// <summary>When the fault was in force: from applied (UTC) until removed.</summary>
+    public DateTimeOffset AppliedAt { get; init; }
+    public DateTimeOffset RemovedAt { get; init; }
     public TimeSpan ActualDuration { get; init; }
     /// <summary>Completed: ran its duration; Cancelled: Ctrl+C / Stop-Job ended it early. Either way it was removed.</summary>
     public string Outcome { get; init; } = "";

@@ -79,6 +79,7 @@ public static class NetworkFaults
     {
         var before = backend.Uri is null ? ProxyCollection.Default.Get(proxy).Snapshot() : null;
         var (fault, info) = await ApplyAsync(backend, proxy, spec, duration, ct).ConfigureAwait(false);
+        var appliedAt = DateTimeOffset.UtcNow;
         var sw = Stopwatch.StartNew();
         long activations = 0;
         ChaosProxyInfo? after = null;
@@ -94,11 +95,12 @@ public static class NetworkFaults
                 activations = after.Toxics.FirstOrDefault(t => t.Name == spec.Name)?.Activations ?? 0;
             }
         }
+        var removedAt = DateTimeOffset.UtcNow;
         reporter.Progress(new ProgressInfo($"Network fault {info.Type} on {proxy}", "removed", 100, Completed: true));
         return new NetworkFaultResult
         {
             Proxy = proxy, Name = info.Name, Type = info.Type, Stream = info.Stream, Toxicity = info.Toxicity, Attributes = info.Attributes,
-            FaultId = fault.Id, PlannedDuration = duration, ActualDuration = sw.Elapsed,
+            FaultId = fault.Id, PlannedDuration = duration, ActualDuration = sw.Elapsed, AppliedAt = appliedAt, RemovedAt = removedAt,
             Outcome = ct.IsCancellationRequested ? "Cancelled" : "Completed", RestoreOutcome = fault.Result?.Outcome ?? "",
             Activations = activations,
             ConnectionsDuring = before is not null && after is not null ? after.ConnectionsTotal - before.ConnectionsTotal : 0,
