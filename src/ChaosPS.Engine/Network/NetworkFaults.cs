@@ -85,7 +85,8 @@ public static class NetworkFaults
         ChaosProxyInfo? after = null;
         await using (fault.ConfigureAwait(false))
         {
-            await fault.HoldAsync(duration, ct, new Progress<TimeSpan>(el => reporter.Progress(new ProgressInfo(
+            // Reported inline (not System.Progress, which posts to the thread pool and could report after the job ended).
+            await fault.HoldAsync(duration, ct, new InlineProgress(el => reporter.Progress(new ProgressInfo(
                 $"Network fault {info.Type} on {proxy}", $"{DurationParser.Format(el)} of {DurationParser.Format(duration)}",
                 (int)Math.Min(100, el.TotalMilliseconds * 100 / Math.Max(1, duration.TotalMilliseconds)),
                 SecondsRemaining: (int)Math.Max(0, (duration - el).TotalSeconds))))).ConfigureAwait(false);
@@ -107,6 +108,14 @@ public static class NetworkFaults
             BytesUpstreamDuring = before is not null && after is not null ? after.BytesUpstream - before.BytesUpstream : 0,
             BytesDownstreamDuring = before is not null && after is not null ? after.BytesDownstream - before.BytesDownstream : 0,
         };
+    }
+
+    private sealed class InlineProgress(Action<TimeSpan> report) : IProgress<TimeSpan>
+    {
+        public void Report(TimeSpan value)
+        {
+            try { report(value); } catch (InvalidOperationException) { /* the caller's output is already closed */ }
+        }
     }
 
     private static string Describe(ToxicSpec s) => s.Attributes.Count == 0 ? "no attributes" : string.Join(' ', s.Attributes.Select(kv => $"{kv.Key}={kv.Value}"));
