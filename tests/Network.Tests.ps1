@@ -89,7 +89,7 @@ Describe 'Faults with the ledger' -Tag Network {
     BeforeAll { $script:p = New-TestProxy 'led' }
     AfterAll { Stop-ChaosProxy led -Confirm:$false -ErrorAction SilentlyContinue }
 
-    It 'Add-NetworkFault records the fault, slows traffic, and Remove-NetworkFault undoes both' { -Confirm:$false
+    It 'Add-NetworkFault records the fault, slows traffic, and Remove-NetworkFault undoes both' {
         $f = $p | Add-NetworkFault -Type Latency -Latency 300ms -Stream Both -Confirm:$false
         $f.GetType().FullName | Should -Be 'ChaosPS.Network.NetworkFaultInfo'
         $f.Name | Should -Be 'latency_both'
@@ -122,7 +122,7 @@ Describe 'Faults with the ledger' -Tag Network {
         (Get-ChaosProxy led).Toxics | Should -BeNullOrEmpty
     }
 
-    It 'Invoke-NetworkFault removes the fault when the duration ends and reports what happened' { -Confirm:$false
+    It 'Invoke-NetworkFault removes the fault when the duration ends and reports what happened' {
         $job = Start-ThreadJob { param($l) Start-Sleep -Milliseconds 300; [Net.Sockets.TcpClient]::new('127.0.0.1', [int]($l -split ':')[1]).Dispose() } -ArgumentList $p.Listen
         $res = Invoke-NetworkFault -Proxy led -Type Latency -Latency 50ms -Duration 1s -Confirm:$false
         $job | Wait-Job | Remove-Job
@@ -135,7 +135,7 @@ Describe 'Faults with the ledger' -Tag Network {
         Get-ChaosFault -Kind NetworkFault | Should -BeNullOrEmpty
     }
 
-    It 'Invoke-NetworkFault -AsJob stopped early still removes the fault' { -Confirm:$false
+    It 'Invoke-NetworkFault -AsJob stopped early still removes the fault' {
         $job = Invoke-NetworkFault -Proxy led -Type Timeout -Timeout 0 -Duration 60s -AsJob -Confirm:$false
         Wait-Until { (Get-ChaosProxy led).Toxics.Count -eq 1 } -TimeoutSeconds 20 | Should -BeTrue
         $job | Stop-Job
@@ -144,7 +144,7 @@ Describe 'Faults with the ledger' -Tag Network {
         $job | Remove-Job -Force
     }
 
-    It 'Invoke-NetworkFault -Type Down disables the proxy for the duration and enables it again' { -Confirm:$false
+    It 'Invoke-NetworkFault -Type Down disables the proxy for the duration and enables it again' {
         $job = Invoke-NetworkFault -Proxy led -Type Down -Duration 2s -AsJob -Confirm:$false
         Wait-Until { -not (Get-ChaosProxy led).Enabled } -TimeoutSeconds 20 | Should -BeTrue
         (Invoke-Http $p.Listen).Error | Should -Match 'refused'
