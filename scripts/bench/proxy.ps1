@@ -35,6 +35,17 @@ function Wait-Port([int] $Port) {
     for ($i = 0; $i -lt 100; $i++) { try { [Net.Sockets.TcpClient]::new('127.0.0.1', $Port).Dispose(); return } catch { Start-Sleep -Milliseconds 50 } }
     throw "nothing listens on 127.0.0.1:$Port"
 }
+function Start-Bg([string] $Exe, [string[]] $Arguments) {
+    $psi = [Diagnostics.ProcessStartInfo]::new($Exe)
+    foreach ($a in $Arguments) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    [Diagnostics.Process]::Start($psi)
+}
+function Wait-Listen([int] $Port) {
+    # Like Wait-Port, without connecting (a single-shot `socat TCP-LISTEN` would take our probe as its one client).
+    for ($i = 0; $i -lt 100; $i++) { if (& ss -Hltn "sport = :$Port") { return }; Start-Sleep -Milliseconds 50 }
+    throw "nothing listens on 127.0.0.1:$Port"
+}
 function Invoke-Wrk([string] $Url, [int] $C, [int] $T, [int] $D, [switch] $Latency) {
     $args = @("-t$T", "-c$C", "-d${D}s"); if ($Latency) { $args += '--latency' }
     $out = & wrk @args $Url 2>&1 | Out-String
@@ -100,11 +111,11 @@ try {
     # 3. bulk: one large transfer, dd | socat -> (proxy) -> socat sink
     Write-Host "== bulk: $BulkMB MB in one connection, direct vs proxy" -ForegroundColor Cyan
     function Measure-Bulk([int] $SinkPort, [string] $Via) {
-        $sink = Start-Process socat -ArgumentList '-u', "TCP-LISTEN:$SinkPort,reuseaddr,bind=127.0.0.1", 'OPEN:/dev/null' -PassThru
-        $procs.Add($sink); Wait-Port $SinkPort
+        $sink = Start-Process socat -ArgumentList "-b", "1048576", "-u", "TCP-LISTEN:$SinkPort,reuseaddr,bind=127.0.0.1", "OPEN:/dev/null" -PassThru
+        $procs.Add($sink); Wait-Listen $SinkPort
         Start-Sleep -Milliseconds 200
         $sw = [Diagnostics.Stopwatch]::StartNew()
-        & bash -c "dd if=/dev/zero bs=1M count=$BulkMB status=none | socat -u STDIN TCP:$Via"
+        & bash -c "dd if=/dev/zero bs=1M count=$BulkMB status=none | socat -b 1048576 -u STDIN TCP:$Via"
         $sink.WaitForExit(60000) | Out-Null
         $sw.Elapsed.TotalSeconds
     }
@@ -124,8 +135,8 @@ try {
     # 4. memory under a 1000 ms latency toxic with a fast sender
     Write-Host "== memory: 1000 ms latency toxic, fast sender (dd | socat), reader at full speed" -ForegroundColor Cyan
     $srcPort = Get-FreePort
-    $src = Start-Process bash -ArgumentList '-c', "dd if=/dev/zero bs=1M count=100000 status=none | socat -u STDIN TCP-LISTEN:$srcPort,reuseaddr,bind=127.0.0.1" -PassThru
-    $procs.Add($src); Wait-Port $srcPort
+    $src = Start-Bg bash '-c', "dd if=/dev/zero bs=1M count=100000 status=none | socat -u STDIN TCP-LISTEN:$srcPort,reuseaddr,bind=127.0.0.1"
+    $procs.Add($src); Wait-Listen $srcPort
     $memProxy = Start-ChaosProxy -Name "bench-mem-$PID" -Upstream "127.0.0.1:$srcPort"
     Add-NetworkFault -Proxy $memProxy.Name -Type Latency -Latency 1000ms -Confirm:$false | Out-Null
     [GC]::Collect(); $me = [Diagnostics.Process]::GetCurrentProcess(); $me.Refresh(); $rssBefore = $me.WorkingSet64
