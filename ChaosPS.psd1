@@ -19,6 +19,16 @@
         'Get-ChaosDockerEngine'
         'Get-ChaosFault'
         'Restore-ChaosFault'
+        'Start-ChaosProxy'
+        'Get-ChaosProxy'
+        'Stop-ChaosProxy'
+        'Enable-ChaosProxy'
+        'Disable-ChaosProxy'
+        'Add-NetworkFault'
+        'Remove-NetworkFault'
+        'Invoke-NetworkFault'
+        'Start-ChaosProxyServer'
+        'Stop-ChaosProxyServer'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
