@@ -19,6 +19,14 @@
         'Get-ChaosDockerEngine'
         'Get-ChaosFault'
         'Restore-ChaosFault'
+        'Get-ChaosTarget'
+        'Invoke-WorkerCrash'
+        'Suspend-ChaosTarget'
+        'Resume-ChaosTarget'
+        'Invoke-WorkerOom'
+        'Wait-ChaosRecovery'
+        'Get-WorkerDiagnostics'
+        'Save-WorkerDump'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
