@@ -22,9 +22,10 @@ Describe 'Fault ledger deadman (watchdog)' -Tag 'FaultLedger', 'WorkerChaos' {
             Set-Content $child @"
 param(`$Target)
 `$ErrorActionPreference = 'Stop'
+`$env:CHAOSPS_STATE_DIR = '$StateDir'
 Import-Module '$env:CHAOSPS_MODULE'
-$Script
 `$PID | Set-Content '$ownerFile'
+$Script
 Start-Sleep 600
 "@
             $psi = [Diagnostics.ProcessStartInfo]::new($pwsh)
@@ -34,6 +35,9 @@ Start-Sleep 600
             $p = [Diagnostics.Process]::Start($psi)
             $null = $p.StandardOutput.ReadToEndAsync(); $errTask = $p.StandardError.ReadToEndAsync()
             $ok = Wait-Until { (Test-Path $ownerFile) -or $p.HasExited } 120
+            if ($p.HasExited -or -not $ok) { throw "The child pwsh did not start: $($errTask.Result)" }
+            $env:CHAOSPS_STATE_DIR = $StateDir
+            try { $ok = Wait-Until { @(Get-ChaosFault).Count -ge 1 -or $p.HasExited } 60 } finally { Remove-Item Env:CHAOSPS_STATE_DIR }
             if ($p.HasExited -or -not $ok) { throw "The child pwsh did not start its fault: $($errTask.Result)" }
             [pscustomobject]@{ Process = $p; OwnerPid = [int](Get-Content $ownerFile) }
         }
@@ -79,11 +83,11 @@ Start-Sleep 600
 
     It 'resumes by the deadline when the owner lives on (Suspend -Duration, owner SIGSTOPped mid-fault)' {
         # The owner is frozen, not killed: only the deadline (planned duration + grace) can end the fault.
-        $owner = Start-FaultOwner $state '$null = Start-ThreadJob { param($m, $t) Import-Module $m; Get-ChaosTarget -Id $t | Suspend-ChaosTarget -Duration 2s -Confirm:$false } -ArgumentList $env:CHAOSPS_MODULE, $Target; Start-Sleep 1' $sleeper.Id
+        $owner = Start-FaultOwner $state 'Get-ChaosTarget -Id $Target | Suspend-ChaosTarget -Duration 8s -Confirm:$false' $sleeper.Id
         $env:CHAOSPS_STATE_DIR = $state
         try {
-            Wait-Until { @(Get-ChaosFault).Count -eq 1 } 30 | Should -BeTrue
             $fault = Get-ChaosFault
+            $fault.Kind | Should -Be 'Suspend'
             kill -STOP $owner.OwnerPid
             try {
                 Wait-Until { (Get-ProcState $sleeper.Id) -ne 'T' -and @(Get-ChaosFault).Count -eq 0 } 90 | Should -BeTrue

@@ -13,7 +13,8 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            case int or long or double or float or decimal:
+            // PowerShell reads 30s as [short]30 (the s suffix), 5y as [sbyte]: all are seconds.
+            case int or long or double or float or decimal or short or sbyte or byte or ushort or uint or ulong:
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;

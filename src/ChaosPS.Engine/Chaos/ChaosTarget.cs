@@ -101,6 +101,13 @@ public static class TargetSelector
         ProtectedReason = ProtectionOf(p.Pid, p.Name),
     };
 
+    /// <summary>A target without the listening-port scan (cheap; for re-resolving).</summary>
+    public static ChaosTarget FromProcessLite(ProcInfo p) => new()
+    {
+        Kind = "Process", Name = p.Name, ProcessId = p.Pid, CommandLine = p.CommandLine, WorkerId = WorkerIdFromCommandLine(p.CommandLine),
+        State = p.State.ToString(), StartStamp = p.StartStamp,
+    };
+
     private static string? WorkerIdFromCommandLine(string cmd)
     {
         var m = System.Text.RegularExpressions.Regex.Match(cmd, @"\bchaosps-target\.dll worker\b.*?--id[ =](\S+)");
