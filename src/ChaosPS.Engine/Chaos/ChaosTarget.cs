@@ -204,6 +204,13 @@ public static class TargetSelector
         return found;
     }
 
+    /// <summary>A container target by id or name from the engine at <paramref name="endpoint"/>; null when there is none.</summary>
+    public static async Task<ChaosTarget?> ContainerAsync(string id, string? endpoint, CancellationToken ct)
+    {
+        using var client = await DockerEngine.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+        return await InspectAsync(client, id, endpoint, ct).ConfigureAwait(false);
+    }
+
     /// <summary>A container target by id or name; null when there is no such container.</summary>
     public static async Task<ChaosTarget?> InspectAsync(DockerClient client, string id, string? endpoint, CancellationToken ct)
     {

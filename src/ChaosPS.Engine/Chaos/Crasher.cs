@@ -34,6 +34,14 @@ public sealed class CrashResult
     public int? RestartCount { get; set; }
     public string? DumpPath { get; set; }
     public override string ToString() => $"{Action} {Signal} {Target}: {ObservedState}";
+
+    /// <summary>An OOM kill seen as a crash, for the recovery probes.</summary>
+    public static CrashResult FromOom(OomResult r) => new()
+    {
+        Target = r.Target, Kind = r.Kind, Name = r.Name, ProcessId = r.ProcessId, ContainerId = r.ContainerId, WorkerId = r.WorkerId,
+        CommandLine = r.CommandLine, Uri = r.Uri, DockerEndpoint = r.DockerEndpoint, Action = "Oom", Signal = "KILL", CrashedAt = r.CrashedAt,
+        ObservedState = r.ObservedState, ExitCode = r.ExitCode, OomKilled = r.OomKilled, TimeToExit = r.TimeToKill,
+    };
 }
 
 /// <summary>Crashes processes and containers for real and observes the outcome.</summary>

@@ -100,11 +100,7 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
         {
             foreach (var id in ContainerId)
             {
-                var t = RunEngine(async (_, ct) =>
-                {
-                    using var client = await ChaosPS.Docker.DockerEngine.ConnectAsync(DockerEndpoint, ct);
-                    return await TargetSelector.InspectAsync(client, id, DockerEndpoint, ct);
-                });
+                var t = RunEngine((_, ct) => TargetSelector.ContainerAsync(id, DockerEndpoint, ct));
                 if (t is null) { WriteChaosError(NotFound($"container '{id}'")); continue; }
                 _piped.Add(WithUri(t));
             }

@@ -13,9 +13,10 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(RecoveryResult))]
 public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 {
-    /// <summary>Crash results from Invoke-WorkerCrash: each crashed worker must come back.</summary>
+    /// <summary>Results of Invoke-WorkerCrash or Invoke-WorkerOom: each crashed worker must come back.</summary>
     [Parameter(ValueFromPipeline = true)]
-    public CrashResult[]? Crash { get; set; }
+    [Alias("Crash")]
+    public object[]? InputObject { get; set; }
 
     /// <summary>HTTP URIs to GET (loopback only in tests); healthy on an expected status.</summary>
     [Parameter(Position = 0)]
@@ -105,7 +106,14 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     protected override void ProcessRecord()
     {
-        if (Crash is not null) _crashes.AddRange(Crash.Where(c => c is not null));
+        foreach (var item in InputObject ?? [])
+        {
+            var o = item is PSObject p ? p.BaseObject : item;
+            if (o is CrashResult c) _crashes.Add(c);
+            else if (o is OomResult oom) _crashes.Add(CrashResult.FromOom(oom));
+            else if (o is not null)
+                WriteChaosError(ChaosException.InvalidArgument("NotACrashResult", $"Wait-ChaosRecovery takes the results of Invoke-WorkerCrash or Invoke-WorkerOom; got {o.GetType().Name}.", o));
+        }
     }
 
     protected override void EndProcessing()
