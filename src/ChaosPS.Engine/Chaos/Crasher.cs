@@ -49,7 +49,7 @@ public static class Crasher
 {
     public static readonly string[] ProcessSignals = ["KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV"];
 
-    public sealed record Options(string Signal, TimeSpan? GracePeriod, string ContainerAction, TimeSpan ObserveTimeout, string? DumpDirectory);
+    public sealed record Options(string Signal, TimeSpan? GracePeriod, string ContainerAction, TimeSpan ObserveTimeout, string? DumpDirectory, string DumpType = "Full");
 
     /// <summary>What would be done to a target, in words (for -WhatIf and ShouldProcess).</summary>
     public static string Describe(ChaosTarget t, Options o)
@@ -92,7 +92,7 @@ public static class Crasher
         string? dump = null;
         if (o.DumpDirectory is not null)
         {
-            try { dump = await ChaosPS.Diagnostics.WorkerDiagnostics.SaveDumpAsync(pid, o.DumpDirectory, "Full", ct).ConfigureAwait(false); }
+            try { dump = await ChaosPS.Diagnostics.WorkerDiagnostics.SaveDumpAsync(pid, o.DumpDirectory, o.DumpType, ct).ConfigureAwait(false); }
             catch (ChaosException e) { reporter.Warning($"No dump of {t.Display} before the crash: {e.Message}"); }
         }
         int sig = PosixSignals.Parse(o.Signal);
@@ -158,7 +158,7 @@ public static class Crasher
         string? dump = null;
         if (o.DumpDirectory is not null && before.State?.Pid is > 0)
         {
-            try { dump = await ChaosPS.Diagnostics.WorkerDiagnostics.SaveDumpAsync((int)before.State.Pid, o.DumpDirectory, "Full", ct).ConfigureAwait(false); }
+            try { dump = await ChaosPS.Diagnostics.WorkerDiagnostics.SaveDumpAsync((int)before.State.Pid, o.DumpDirectory, o.DumpType, ct).ConfigureAwait(false); }
             catch (ChaosException e) { reporter.Warning($"No dump of {t.Display} before the crash: {e.Message}"); }
         }
         var at = DateTimeOffset.UtcNow;

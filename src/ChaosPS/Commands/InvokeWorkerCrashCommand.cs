@@ -68,6 +68,11 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
     [Parameter]
     public string? DumpDirectory { get; set; }
 
+    /// <summary>The kind of dump -Dump writes: Full (default), Heap, Mini or Triage.</summary>
+    [Parameter]
+    [ValidateSet("Full", "Heap", "Mini", "Triage")]
+    public string DumpType { get; set; } = "Full";
+
     /// <summary>Results are always written (one per crash); accepted so pipelines read naturally.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
@@ -107,7 +112,7 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
     }
 
     private Crasher.Options Options => new(Signal, GracePeriod, ContainerAction, ObserveTimeout,
-        Dump ? (DumpDirectory ?? SessionState.Path.CurrentFileSystemLocation.Path) : null);
+        Dump ? GetUnresolvedProviderPathFromPSPath(DumpDirectory ?? SessionState.Path.CurrentFileSystemLocation.Path) : null, DumpType);
 
     protected override void EndProcessing()
     {
