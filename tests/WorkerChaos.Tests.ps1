@@ -14,7 +14,9 @@ BeforeAll {
     }
     # A process that ignores SIGTERM (the ignored disposition survives exec).
     function Start-TermIgnorer {
-        $p = Start-Process sh -ArgumentList '-c', "trap '' TERM; exec sleep 600" -PassThru
+        $psi = [Diagnostics.ProcessStartInfo]::new('/bin/sh')
+        foreach ($a in '-c', "trap '' TERM; exec sleep 600") { $psi.ArgumentList.Add($a) }
+        $p = [Diagnostics.Process]::Start($psi)
         $started.Add($p)
         Wait-Until { (Get-Content "/proc/$($p.Id)/cmdline" -Raw -ErrorAction SilentlyContinue) -match '^sleep' } 10 | Out-Null
         $p
@@ -37,20 +39,20 @@ Describe 'Get-ChaosTarget' -Tag 'WorkerChaos', 'Unit' {
         $t.GetType().FullName | Should -Be 'ChaosPS.Chaos.ChaosTarget'
         $t.ProcessId | Should -Be $s.Id
         $t.Name | Should -Be 'sleep'
-        (Get-ChaosTarget -CommandLine 'sleep 601.25').ProcessId | Should -Be $s.Id
-        (Get-ChaosTarget -Regex '^sleep 601\.25$').ProcessId | Should -Be $s.Id
+        (Get-ChaosTarget -CommandLine '*sleep 601.25').ProcessId | Should -Be $s.Id
+        (Get-ChaosTarget -Regex 'sleep 601\.25$').ProcessId | Should -Be $s.Id
     }
 
     It 'picks -Count at random, reproducibly with -Seed, and -Percent rounded up' {
         $ids = 1..4 | ForEach-Object { (Start-Sleeper '602.5').Id }
-        $a = @(Get-ChaosTarget -CommandLine 'sleep 602.5' -Count 2 -Seed 11).ProcessId
-        $b = @(Get-ChaosTarget -CommandLine 'sleep 602.5' -Count 2 -Seed 11).ProcessId
+        $a = @(Get-ChaosTarget -CommandLine '*sleep 602.5' -Count 2 -Seed 11).ProcessId
+        $b = @(Get-ChaosTarget -CommandLine '*sleep 602.5' -Count 2 -Seed 11).ProcessId
         $a.Count | Should -Be 2
         $a | Should -Be $b
         $a | ForEach-Object { $_ | Should -BeIn $ids }
-        @(Get-ChaosTarget -CommandLine 'sleep 602.5' -Percent 50).Count | Should -Be 2
-        @(Get-ChaosTarget -CommandLine 'sleep 602.5' -Percent 60).Count | Should -Be 3
-        @(Get-ChaosTarget -CommandLine 'sleep 602.5').Count | Should -Be 4
+        @(Get-ChaosTarget -CommandLine '*sleep 602.5' -Percent 50).Count | Should -Be 2
+        @(Get-ChaosTarget -CommandLine '*sleep 602.5' -Percent 60).Count | Should -Be 3
+        @(Get-ChaosTarget -CommandLine '*sleep 602.5').Count | Should -Be 4
     }
 
     It 'selects nothing without a criterion' {
@@ -125,7 +127,7 @@ Describe 'Invoke-WorkerCrash on processes' -Tag 'WorkerChaos' {
 
     It 'crashes -Count of the piped set' {
         $ps = 1..3 | ForEach-Object { Start-Sleeper '603.5' }
-        $r = Get-ChaosTarget -CommandLine 'sleep 603.5' | Invoke-WorkerCrash -Count 2 -Seed 5 -Confirm:$false
+        $r = Get-ChaosTarget -CommandLine '*sleep 603.5' | Invoke-WorkerCrash -Count 2 -Seed 5 -Confirm:$false
         @($r).Count | Should -Be 2
         Start-Sleep -Milliseconds 200
         @($ps | Where-Object { -not $_.HasExited }).Count | Should -Be 1
@@ -153,7 +155,7 @@ Describe 'Invoke-WorkerCrash on processes' -Tag 'WorkerChaos' {
 
     It 'runs a chaos-monkey loop (-Interval/-Duration), one crash per round' {
         $ps = 1..3 | ForEach-Object { Start-Sleeper '604.5' }
-        $r = Get-ChaosTarget -CommandLine 'sleep 604.5' | Invoke-WorkerCrash -Interval 400ms -Duration 3s -Count 1 -Confirm:$false -WarningAction SilentlyContinue
+        $r = Get-ChaosTarget -CommandLine '*sleep 604.5' | Invoke-WorkerCrash -Interval 400ms -Duration 3s -Count 1 -Confirm:$false -WarningAction SilentlyContinue
         @($r).Count | Should -Be 3 -Because 'three rounds found a live sleeper; later rounds found none'
         @($r.ProcessId | Sort-Object -Unique).Count | Should -Be 3
         $ps | ForEach-Object { $_.WaitForExit(5000) | Should -BeTrue }
@@ -216,6 +218,7 @@ Describe 'Suspend-ChaosTarget / Resume-ChaosTarget on processes' -Tag 'WorkerCha
         try {
             Wait-Until { (Get-ProcessState $s.Id) -eq 'T' } 20 | Should -BeTrue
             $ps.Stop()
+            Wait-Until { (Get-ProcessState $s.Id) -ne 'T' } 30 | Should -BeTrue
             Get-ProcessState $s.Id | Should -BeIn 'S', 'R'
             @(Get-ChaosFault).Count | Should -Be 0
         } finally { $ps.Dispose() }
