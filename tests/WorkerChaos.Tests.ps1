@@ -315,3 +315,39 @@ Describe 'Worker chaos against the embedded target (Process runtime)' -Tag 'Work
         @($t.Refresh().Workers | Where-Object Restarts -ge 1).Count | Should -Be 2
     }
 }
+
+Describe 'Get-WorkerDiagnostics / Save-WorkerDump' -Tag 'WorkerChaos' {
+    BeforeAll {
+        # A .NET worker that allocates and throws steadily: a child pwsh.
+        $script:busy = Invoke-ChildPwsh -NoWait -Script '$end = (Get-Date).AddMinutes(2); while ((Get-Date) -lt $end) { $null = [byte[]]::new(1MB); try { throw "x" } catch { }; Start-Sleep -Milliseconds 5 }'
+        $started.Add($busy)
+        Wait-Until { (Get-ChildItem "/tmp/dotnet-diagnostic-$($busy.Id)-*" -ErrorAction SilentlyContinue) } 60 | Out-Null
+    }
+
+    It 'samples System.Runtime counters of a .NET process over EventPipe' {
+        $d = Get-ChaosTarget -Id $busy.Id | Get-WorkerDiagnostics -Duration 3s
+        $d.GetType().FullName | Should -Be 'ChaosPS.Diagnostics.WorkerCounters'
+        $d.ProcessId | Should -Be $busy.Id
+        $d.Samples | Should -BeGreaterOrEqual 1
+        $d.CpuPercent | Should -Not -BeNullOrEmpty
+        $d.GcHeapMB | Should -BeGreaterThan 0
+        $d.AllocationRateMBPerSecond | Should -BeGreaterThan 1 -Because 'the worker allocates 1 MB every few milliseconds'
+        $d.ExceptionsPerSecond | Should -BeGreaterThan 1 -Because 'the worker throws in a loop'
+        $d.Counters.Keys | Should -Contain 'threadpool-queue-length'
+    }
+
+    It 'reports a process that is not .NET' {
+        $s = Start-Sleeper
+        Get-ChaosTarget -Id $s.Id | Get-WorkerDiagnostics -Duration 1s -ErrorVariable errs -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $errs[0].FullyQualifiedErrorId | Should -BeLike 'NotADotnetProcess*'
+        { Get-WorkerDiagnostics -ProcessId $s.Id -Duration ([TimeSpan]::FromSeconds(-1)) -ErrorAction Stop } | Should -Throw -ErrorId 'InvalidDuration*'
+    }
+
+    It 'writes a dump with Save-WorkerDump' {
+        $dir = Join-Path $state 'dumps2'
+        $r = Get-ChaosTarget -Id $busy.Id | Save-WorkerDump -DumpType Mini -Path $dir
+        $r.Path | Should -Exist
+        $r.SizeBytes | Should -BeGreaterThan 100KB
+        Remove-Item $dir -Recurse -Force
+    }
+}
