@@ -3,6 +3,7 @@
 Describe 'Fault ledger deadman (watchdog)' -Tag 'FaultLedger', 'WorkerChaos' {
     BeforeAll {
         Import-Module $env:CHAOSPS_MODULE -Force
+        $script:outerState = $env:CHAOSPS_STATE_DIR
         $script:pwsh = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
         $script:pwshArgs = if ((Split-Path $pwsh -Leaf) -match '^pwsh(\.exe)?$') { @() } else { @((Join-Path $PSHOME 'pwsh.dll')) }
         function Get-ProcState([int] $Id) {
@@ -37,7 +38,7 @@ Start-Sleep 600
             $ok = Wait-Until { (Test-Path $ownerFile) -or $p.HasExited } 120
             if ($p.HasExited -or -not $ok) { throw "The child pwsh did not start: $($errTask.Result)" }
             $env:CHAOSPS_STATE_DIR = $StateDir
-            try { $ok = Wait-Until { @(Get-ChaosFault).Count -ge 1 -or $p.HasExited } 60 } finally { Remove-Item Env:CHAOSPS_STATE_DIR }
+            try { $ok = Wait-Until { @(Get-ChaosFault).Count -ge 1 -or $p.HasExited } 60 } finally { $env:CHAOSPS_STATE_DIR = $outerState }
             if ($p.HasExited -or -not $ok) { throw "The child pwsh did not start its fault: $($errTask.Result)" }
             [pscustomobject]@{ Process = $p; OwnerPid = [int](Get-Content $ownerFile) }
         }
@@ -53,7 +54,7 @@ Start-Sleep 600
         if ($sleeper -and -not $sleeper.HasExited) { kill -CONT $sleeper.Id; $sleeper.Kill() }
         $env:CHAOSPS_STATE_DIR = $state
         Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
-        Remove-Item Env:CHAOSPS_STATE_DIR
+        $env:CHAOSPS_STATE_DIR = $outerState
         $wd = Join-Path $state 'watchdog.lock'
         if (Test-Path $wd) {
             $wdPid = Get-Content $wd -Raw -ErrorAction SilentlyContinue
@@ -78,7 +79,7 @@ Start-Sleep 600
             Get-ProcState $sleeper.Id | Should -BeIn @('S', 'R') -Because 'the watchdog sent SIGCONT'
             @(Get-ChaosFault).Count | Should -Be 0
             Get-Content (Join-Path $state 'watchdog.log') -Raw | Should -Match 'owner process \d+ is gone; Restored'
-        } finally { Remove-Item Env:CHAOSPS_STATE_DIR }
+        } finally { $env:CHAOSPS_STATE_DIR = $outerState }
     }
 
     It 'resumes by the deadline when the owner lives on (Suspend -Duration, owner SIGSTOPped mid-fault)' {
@@ -94,7 +95,7 @@ Start-Sleep 600
                 [DateTimeOffset]::UtcNow | Should -BeGreaterOrEqual $fault.Deadline.AddSeconds(-1) -Because 'the owner is alive, so only the deadline ends it'
                 Get-Content (Join-Path $state 'watchdog.log') -Raw | Should -Match 'deadline .* passed; Restored'
             } finally { kill -CONT $owner.OwnerPid; kill -KILL $owner.OwnerPid }
-        } finally { Remove-Item Env:CHAOSPS_STATE_DIR }
+        } finally { $env:CHAOSPS_STATE_DIR = $outerState }
     }
 
     It 'Restore-ChaosFault -All is idempotent' {
@@ -108,6 +109,6 @@ Start-Sleep 600
             Get-ProcState $sleeper.Id | Should -BeIn @('S', 'R')
             @(Restore-ChaosFault -All -Confirm:$false).Count | Should -Be 0
             (Restore-ChaosFault -Id $r.FaultId -Confirm:$false).Outcome | Should -Be 'AlreadyRestored'
-        } finally { Remove-Item Env:CHAOSPS_STATE_DIR }
+        } finally { $env:CHAOSPS_STATE_DIR = $outerState }
     }
 }

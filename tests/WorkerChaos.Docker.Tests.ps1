@@ -9,6 +9,7 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
         $script:state = Join-Path ([IO.Path]::GetTempPath()) "chaosps-wcd-$([guid]::NewGuid().ToString('n').Substring(0,8))"
         New-Item -ItemType Directory $state | Out-Null
+        $script:outerState = $env:CHAOSPS_STATE_DIR
         $env:CHAOSPS_STATE_DIR = $state
         $script:run = [guid]::NewGuid().ToString('n').Substring(0, 8)
         $script:image = 'chaosps-test-busybox:1'
@@ -43,7 +44,7 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
         $wd = Join-Path $state 'watchdog.lock'
         if (Test-Path $wd) { $w = Get-Content $wd -Raw -ErrorAction SilentlyContinue; if ($w -match '^\d+$') { Stop-Process -Id ([int]$w) -ErrorAction SilentlyContinue } }
-        Remove-Item Env:CHAOSPS_STATE_DIR -ErrorAction SilentlyContinue
+        $env:CHAOSPS_STATE_DIR = $outerState
         Remove-Item $state -Recurse -Force -ErrorAction SilentlyContinue
     }
 

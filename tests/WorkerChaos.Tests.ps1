@@ -5,6 +5,7 @@ BeforeAll {
     Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     $script:state = Join-Path ([IO.Path]::GetTempPath()) "chaosps-wc-$([guid]::NewGuid().ToString('n').Substring(0,8))"
     New-Item -ItemType Directory $state | Out-Null
+    $script:outerState = $env:CHAOSPS_STATE_DIR
     $env:CHAOSPS_STATE_DIR = $state
     $script:started = [System.Collections.Generic.List[Diagnostics.Process]]::new()
     function Start-Sleeper([string] $Seconds = '600') {
@@ -28,7 +29,7 @@ AfterAll {
     Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
     $wd = Join-Path $state 'watchdog.lock'
     if (Test-Path $wd) { $w = Get-Content $wd -Raw -ErrorAction SilentlyContinue; if ($w -match '^\d+$') { Stop-Process -Id ([int]$w) -ErrorAction SilentlyContinue } }
-    Remove-Item Env:CHAOSPS_STATE_DIR -ErrorAction SilentlyContinue
+    $env:CHAOSPS_STATE_DIR = $outerState
     Remove-Item $state -Recurse -Force -ErrorAction SilentlyContinue
 }
 
@@ -322,9 +323,10 @@ Describe 'Worker chaos against the embedded target (Process runtime)' -Tag 'Work
 Describe 'Get-WorkerDiagnostics / Save-WorkerDump' -Tag 'WorkerChaos' {
     BeforeAll {
         # A .NET worker that allocates and throws steadily: a child pwsh.
-        $script:busy = Invoke-ChildPwsh -NoWait -Script '$end = (Get-Date).AddMinutes(2); while ((Get-Date) -lt $end) { $null = [byte[]]::new(1MB); try { throw "x" } catch { }; Start-Sleep -Milliseconds 5 }'
+        $script:marker = Join-Path $state 'busy.started'
+        $script:busy = Invoke-ChildPwsh -NoWait -Script "`$end = (Get-Date).AddMinutes(2); `$n = 0; while ((Get-Date) -lt `$end) { `$null = [byte[]]::new(1MB); try { throw 'x' } catch { }; if (++`$n -eq 20) { Set-Content '$marker' go }; Start-Sleep -Milliseconds 5 }"
         $started.Add($busy)
-        Wait-Until { (Get-ChildItem "/tmp/dotnet-diagnostic-$($busy.Id)-*" -ErrorAction SilentlyContinue) } 60 | Out-Null
+        Wait-Until { Test-Path $marker } 60 | Out-Null
     }
 
     It 'samples System.Runtime counters of a .NET process over EventPipe' {
@@ -348,7 +350,7 @@ Describe 'Get-WorkerDiagnostics / Save-WorkerDump' -Tag 'WorkerChaos' {
 
     It 'writes a dump with Save-WorkerDump' {
         $dir = Join-Path $state 'dumps2'
-        $r = Get-ChaosTarget -Id $busy.Id | Save-WorkerDump -DumpType Mini -Path $dir
+        $r = Get-ChaosTarget -Id $busy.Id | Save-WorkerDump -DumpType Mini -Path $dir -Confirm:$false
         $r.Path | Should -Exist
         $r.SizeBytes | Should -BeGreaterThan 100KB
         Remove-Item $dir -Recurse -Force

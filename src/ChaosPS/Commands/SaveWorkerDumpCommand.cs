@@ -4,8 +4,9 @@ using ChaosPS.Diagnostics;
 
 namespace ChaosPS.Commands;
 
-/// <summary>Writes a dump of .NET worker processes through their diagnostic port (Microsoft.Diagnostics.NETCore.Client).</summary>
-[Cmdlet(VerbsData.Save, "WorkerDump")]
+/// <summary>Writes a dump of .NET worker processes through their diagnostic port (Microsoft.Diagnostics.NETCore.Client).
+/// The runtime suspends the process while it writes (seconds for a full dump) and the file can be large: it asks first.</summary>
+[Cmdlet(VerbsData.Save, "WorkerDump", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(WorkerDumpResult))]
 public sealed class SaveWorkerDumpCommand : ChaosCmdlet
 {
@@ -32,6 +33,7 @@ public sealed class SaveWorkerDumpCommand : ChaosCmdlet
         var pids = ParameterSetName == "Id" ? ProcessId : Target.Select(t => t.ProcessId ?? 0).ToArray();
         foreach (var pid in pids)
         {
+            if (pid > 0 && !ShouldProcess($"process {pid}", $"Write a {DumpType} dump (the process pauses while it is written)")) continue;
             if (pid <= 0) { WriteChaosError(new ChaosException("NoProcess", ChaosErrorCategory.InvalidArgument, "The target has no host process id (a stopped container?).", pid)); continue; }
             var r = RunEngine<WorkerDumpResult?>(async (rep, ct) =>
             {
