@@ -29,6 +29,14 @@
         'Invoke-NetworkFault'
         'Start-ChaosProxyServer'
         'Stop-ChaosProxyServer'
+        'Get-ChaosTarget'
+        'Invoke-WorkerCrash'
+        'Suspend-ChaosTarget'
+        'Resume-ChaosTarget'
+        'Invoke-WorkerOom'
+        'Wait-ChaosRecovery'
+        'Get-WorkerDiagnostics'
+        'Save-WorkerDump'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
