@@ -19,6 +19,14 @@
         'Get-ChaosDockerEngine'
         'Get-ChaosFault'
         'Restore-ChaosFault'
+        'Invoke-CpuExhaustion'
+        'Invoke-MemoryExhaustion'
+        'Invoke-DiskExhaustion'
+        'Invoke-VramExhaustion'
+        'Get-GpuInfo'
+        'Invoke-FileDescriptorExhaustion'
+        'Invoke-ConnectionExhaustion'
+        'Test-GracefulDegradation'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
