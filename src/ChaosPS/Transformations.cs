@@ -13,7 +13,8 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            case int or long or double or float or decimal:
+            case int or long or double or float or decimal or short or ushort or byte or sbyte or uint or ulong:
+                // PowerShell reads 30s as [short]30 (the s suffix), so a small integer type arrives here: seconds.
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;

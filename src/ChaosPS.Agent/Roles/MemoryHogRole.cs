@@ -13,7 +13,8 @@ public sealed class MemoryHogRole : IAgentRole
 {
     public string Name => "memory-hog";
     private const long Chunk = MemoryStress.Chunk;
-    private readonly ConcurrentStack<nint> _chunks = new();
+    private readonly ConcurrentStack<(nint Ptr, long Len)> _chunks = new();
+    private long _held;
 
     public async Task<int> RunAsync(string[] args, CancellationToken ct)
     {
@@ -30,7 +31,7 @@ public sealed class MemoryHogRole : IAgentRole
             var h = HostStats.ReadMemory();
             return (h.Used, h.Available);
         }
-        long Held() => (long)_chunks.Count * Chunk;
+        long Held() => Interlocked.Read(ref _held);
 
         long want = reach ? a.Long("target-used", 0) - Meter().Used : a.Long("bytes", 0);
         if (want > 0) Grow(want, () => Meter().Available - floor);
@@ -66,21 +67,24 @@ public sealed class MemoryHogRole : IAgentRole
         {
             if (Volatile.Read(ref stop) == 1) { state.Stop(); return; }
             if (i % 8 == 0 && headroom() < Chunk) { Volatile.Write(ref stop, 1); state.Stop(); return; }
-            var p = LinuxNative.Mmap(0, (nuint)Chunk, LinuxNative.PROT_READ | LinuxNative.PROT_WRITE,
+            long len = Math.Min(Chunk, bytes - (long)i * Chunk);
+            var p = LinuxNative.Mmap(0, (nuint)len, LinuxNative.PROT_READ | LinuxNative.PROT_WRITE,
                 LinuxNative.MAP_PRIVATE | LinuxNative.MAP_ANONYMOUS | LinuxNative.MAP_POPULATE, -1, 0);
             if (p == -1 || p == 0) { Volatile.Write(ref stop, 1); state.Stop(); return; }
-            for (int off = 0; off < Chunk; off += 4096) System.Runtime.InteropServices.Marshal.WriteByte(p, off, 0x5a); // touch every page: resident and dirty
-            _chunks.Push(p);
+            for (int off = 0; off < len; off += 4096) System.Runtime.InteropServices.Marshal.WriteByte(p, off, 0x5a); // touch every page: resident and dirty
+            _chunks.Push((p, len));
+            Interlocked.Add(ref _held, len);
         });
     }
 
     private void Shrink(long bytes)
     {
         long freed = 0;
-        while (freed < bytes && _chunks.TryPop(out var p))
+        while (freed < bytes && _chunks.TryPop(out var c))
         {
-            LinuxNative.Munmap(p, (nuint)Chunk);
-            freed += Chunk;
+            LinuxNative.Munmap(c.Ptr, (nuint)c.Len);
+            Interlocked.Add(ref _held, -c.Len);
+            freed += c.Len;
         }
     }
 }

@@ -58,7 +58,10 @@ public static class FdStress
             result.StressorPid = hog.Pid;
             var ready = await hog.WaitReadyAsync(TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
             if (ready.TryGetValue("error", out var err)) { result.Notes.Add($"the stressor could open only {ready.GetValueOrDefault("held")} descriptors: {err}"); reporter.Warning(result.Notes[^1]); }
-            int baseFds = int.Parse(ready.GetValueOrDefault("base", "0"), CultureInfo.InvariantCulture);
+            // Everything the stressor had open besides the held descriptors, as seen from outside at READY.
+            int held = int.Parse(ready.GetValueOrDefault("held", "0"), CultureInfo.InvariantCulture);
+            int baseFds = (HostStats.ProcessFdCount(hog.Pid) ?? held) - held;
+            result.Details["StressorOtherFds"] = baseFds;
             long sysPeak = 0;
             await StressHold.RunAsync(result, o.Duration, clock, () =>
             {
