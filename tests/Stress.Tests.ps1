@@ -167,7 +167,7 @@ Describe 'Bad input is refused before anything is allocated' -Tag 'Stress' {
 }
 
 Describe 'VRAM without a GPU' -Tag 'Stress' {
-    BeforeAll { $script:HasNvml = [bool](Get-ChildItem /usr/lib /usr/lib64 /usr/lib/x86_64-linux-gnu -Filter 'libnvidia-ml.so.1' -Recurse -ErrorAction SilentlyContinue | Select-Object -First 1) }
+    BeforeAll { $script:HasNvml = [bool](Get-ChildItem -Path /usr/lib, /usr/lib64, /usr/lib/x86_64-linux-gnu -Filter 'libnvidia-ml.so.1' -Recurse -ErrorAction SilentlyContinue | Select-Object -First 1) }
 
     It 'Get-GpuInfo reports a clear NotInstalled/ResourceUnavailable error' {
         if ($script:HasNvml) { Set-ItResult -Skipped -Because 'this machine has an NVIDIA driver'; return }
@@ -246,8 +246,9 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
         $script:Server = Start-ThreadJob -ArgumentList $script:Port, $script:Mode -ScriptBlock {
             param($port, $mode)
             $l = [Net.HttpListener]::new(); $l.Prefixes.Add("http://127.0.0.1:$port/"); $l.Start()
+            $mode.Listener = $l
             while ($l.IsListening) {
-                $ctx = $l.GetContext()
+                try { $ctx = $l.GetContext() } catch { break }
                 $m = $mode.Value
                 if ($m -eq 'hang') { Start-Sleep -Milliseconds 1500 }
                 $ctx.Response.StatusCode = switch ($m) { 'shed' { 503 } 'broken' { 500 } default { 200 } }
@@ -256,7 +257,12 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
         }
         Wait-Until { try { (Invoke-WebRequest "http://127.0.0.1:$($script:Port)/" -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } -TimeoutSeconds 20 | Out-Null
     }
-    AfterAll { $script:Server | Stop-Job -PassThru | Remove-Job -Force }
+    AfterAll {
+        # GetContext() blocks the job's thread: stop the listener first, then the job can end.
+        if ($script:Mode.Listener) { $script:Mode.Listener.Stop() }
+        $script:Server | Wait-Job -Timeout 10 | Out-Null
+        $script:Server | Stop-Job -PassThru | Remove-Job -Force
+    }
 
     It 'judges load shedding with 503 and recovery as graceful, with the stressor results as evidence' {
         $mode = $script:Mode
