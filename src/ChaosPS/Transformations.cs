@@ -13,8 +13,8 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            case int or long or double or float or decimal or short or ushort or byte or sbyte or uint or ulong:
-                // PowerShell reads 30s as [short]30 (the s suffix), so a small integer type arrives here: seconds.
+            // A bare number is seconds. PowerShell reads an unquoted 30s as the Int16 literal 30: also seconds.
+            case byte or sbyte or short or ushort or int or uint or long or ulong or double or float or decimal or System.Numerics.BigInteger:
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;
@@ -37,7 +37,7 @@ public sealed class SizeTransformAttribute(bool allowPercent = true) : ArgumentT
     {
         var value = inputData is PSObject pso ? pso.BaseObject : inputData;
         if (value is null) return null!;
-        if (value is int or long or double or float or decimal or uint or ulong)
+        if (value is byte or sbyte or short or ushort or int or uint or long or ulong or double or float or decimal)
             return SizeBridge.FromBytes(Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
         if (SizeBridge.IsSizeSpec(value)) return value;
         if (SizeBridge.TryParse(value.ToString() ?? "", AllowPercent, out var spec, out var error)) return spec!;
