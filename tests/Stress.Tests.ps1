@@ -266,7 +266,7 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
 
     It 'judges load shedding with 503 and recovery as graceful, with the stressor results as evidence' {
         $mode = $script:Mode
-        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 20 -Baseline 1s -RecoveryTimeout 10s -Stress ({
+        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 20 -Baseline 1s -Confirm:$false -RecoveryTimeout 10s -Stress ({
             $mode.Value = 'shed'
             Invoke-CpuExhaustion -Percent 20 -Cores 1 -Duration 2s -Confirm:$false
             $mode.Value = 'ok'
@@ -282,7 +282,7 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
 
     It 'fails on unacceptable statuses past the error-rate bound' {
         $mode = $script:Mode
-        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 20 -Baseline 1s -RecoveryTimeout 10s -Stress ({
+        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 20 -Baseline 1s -Confirm:$false -RecoveryTimeout 10s -Stress ({
             $mode.Value = 'broken'; Start-Sleep -Seconds 2; $mode.Value = 'ok'
         }.GetNewClosure())
         $v.Verdict | Should -Be 'NotGraceful'
@@ -292,7 +292,7 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
 
     It 'fails on hangs beyond the timeout' {
         $mode = $script:Mode
-        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 10 -Baseline 1s -HangTimeout 500ms -RecoveryTimeout 15s -Stress ({
+        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 10 -Baseline 1s -Confirm:$false -HangTimeout 500ms -RecoveryTimeout 15s -Stress ({
             $mode.Value = 'hang'; Start-Sleep -Seconds 2; $mode.Value = 'ok'
         }.GetNewClosure())
         $v.Verdict | Should -Be 'NotGraceful'

@@ -8,7 +8,7 @@ namespace ChaosPS.Commands;
 /// Runs stressors (a script block, typically Invoke-*Exhaustion calls) while probe traffic measures a loopback target,
 /// and judges the degradation: acceptable statuses only, no hangs, an error-rate bound, recovery within a time bound.
 /// </summary>
-[Cmdlet(VerbsDiagnostic.Test, "GracefulDegradation")]
+[Cmdlet(VerbsDiagnostic.Test, "GracefulDegradation", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(DegradationVerdict))]
 public sealed class TestGracefulDegradationCommand : ChaosCmdlet
 {
@@ -80,6 +80,7 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
         DegradationProbe probe;
         try { probe = new DegradationProbe(new ProbeOptions { Uri = Uri!, Method = Method, Body = Body, Rate = Rate, HangTimeout = HangTimeout }); }
         catch (ChaosException e) { ThrowChaosError(e); return; }
+        if (!ShouldProcess(Uri!.ToString(), "Probe while running the stress script")) { probe.DisposeAsync().AsTask().GetAwaiter().GetResult(); return; }
         var startedAt = DateTimeOffset.UtcNow;
         var outputs = new List<object>();
         string? stressError = null;
