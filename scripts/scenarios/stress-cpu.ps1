@@ -3,6 +3,6 @@
 param([string] $ModulePath = "$PSScriptRoot/../../out/ChaosPS/0.1.0/ChaosPS.psd1", [int] $Scale = 15, [double] $Percent = 100)
 Import-Module "$PSScriptRoot/stress-helpers.psm1" -Force
 $p = $Percent
-exit (Invoke-StressScenario -Name 'stress-cpu' -ModulePath $ModulePath -Seconds $Scale -Stress {
+exit (Invoke-StressScenario -Name 'stress-cpu' -ModulePath $ModulePath -Seconds $Scale -Stress ({
     param($t, $s) Invoke-CpuExhaustion -Percent $p -Duration "$($s)s" -Confirm:$false
-}.GetNewClosure())
+}.GetNewClosure()))

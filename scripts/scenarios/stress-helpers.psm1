@@ -14,7 +14,7 @@ function Invoke-StressScenario {
         [int[]] $ExpectStatus                            # statuses that must be seen during the stress (e.g. 507)
     )
     $ErrorActionPreference = 'Stop'
-    Import-Module $ModulePath -Force
+    Import-Module $ModulePath -Force -Global
     if (-not (Get-Command Start-ChaosTarget -ErrorAction SilentlyContinue)) {
         Write-Error "$Name needs Start-ChaosTarget (the embedded target), which this build of ChaosPS lacks."; return 2
     }
@@ -33,7 +33,7 @@ function Invoke-StressScenario {
         $probeArgs = @{ Uri = $uri; Rate = 10; Baseline = '2s'; RecoveryTimeout = '30s'; AcceptableStatus = $AcceptableStatus; MaxErrorRate = $MaxErrorRate; Confirm = $false }
         if ($Probe -ne 'health') { $probeArgs.Method = 'POST'; $probeArgs.Body = '{"prompt":"chaos","max_tokens":4}' }
         $target = $t; $secs = $Seconds; $inner = $Stress
-        $v = Test-GracefulDegradation @probeArgs -Stress { & $inner $target $secs }.GetNewClosure()
+        $v = Test-GracefulDegradation @probeArgs -Stress ({ & $inner $target $secs }.GetNewClosure())
         $ok = $v.Verdict -eq 'Graceful'
         foreach ($s in $ExpectStatus) {
             if (-not $v.Stress.Statuses.ContainsKey("$s")) { $ok = $false; $v.Reasons.Add("expected status $s during the stress, saw $($v.Stress.Statuses.Keys -join ',')") }

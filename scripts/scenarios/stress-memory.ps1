@@ -3,6 +3,6 @@
 param([string] $ModulePath = "$PSScriptRoot/../../out/ChaosPS/0.1.0/ChaosPS.psd1", [int] $Scale = 15, [double] $Percent = 90)
 Import-Module "$PSScriptRoot/stress-helpers.psm1" -Force
 $p = $Percent
-exit (Invoke-StressScenario -Name 'stress-memory' -ModulePath $ModulePath -Seconds $Scale -Stress {
+exit (Invoke-StressScenario -Name 'stress-memory' -ModulePath $ModulePath -Seconds $Scale -Stress ({
     param($t, $s) Invoke-MemoryExhaustion -Percent $p -Mode Reach -Duration "$($s)s" -Force -Confirm:$false
-}.GetNewClosure())
+}.GetNewClosure()))

@@ -5,6 +5,6 @@ Import-Module $ModulePath -Force
 try { $gpu = Get-GpuInfo -ErrorAction Stop | Select-Object -First 1 }
 catch { Write-Host "stress-vram skipped: $($_.Exception.Message) [$($_.CategoryInfo.Category)]"; exit 0 }
 Import-Module "$PSScriptRoot/stress-helpers.psm1" -Force
-exit (Invoke-StressScenario -Name 'stress-vram' -ModulePath $ModulePath -Seconds $Scale -Stress {
+exit (Invoke-StressScenario -Name 'stress-vram' -ModulePath $ModulePath -Seconds $Scale -Stress ({
     param($t, $s) Invoke-VramExhaustion -Device 0 -Percent 95 -Duration "$($s)s" -Confirm:$false
-})
+}))

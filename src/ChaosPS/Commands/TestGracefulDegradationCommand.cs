@@ -112,7 +112,13 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
         var verdict = probe.Judge(criteria, ttr, startedAt);
         verdict.StressResults = outputs.ToArray();
         verdict.StressError = stressError;
-        if (stressError is not null) verdict.Reasons.Add($"the stress script failed: {stressError}");
+        if (stressError is not null)
+        {
+            // A stress that did not run proves nothing.
+            verdict.Reasons.Insert(0, $"the stress script failed: {stressError}");
+            verdict.Verdict = "Inconclusive";
+            verdict.Passed = false;
+        }
         verdict.EndedAt = DateTimeOffset.UtcNow;
         probe.DisposeAsync().AsTask().GetAwaiter().GetResult();
         WriteObject(verdict);
