@@ -362,3 +362,75 @@ Invoke-DiskExhaustion -Path '$fs' -LeaveFree 4MB -Duration 120s -Confirm:`$false
         }
     }
 }
+
+Describe 'Stopping a stressor (Ctrl+C / Stop-Job) still undoes it' -Tag 'Stress' {
+    It 'Stop-Job on a memory stressor ends the stressor process and clears the ledger' {
+        $job = Invoke-MemoryExhaustion -Size 100MB -Duration 120s -AsJob -Confirm:$false
+        try {
+            Wait-Until { Get-ChaosFault -Kind MemoryStress | Where-Object { $_.Undo | Where-Object Action -eq 'kill-process' } } -TimeoutSeconds 60 | Should -BeTrue
+            $stressorPid = [int]((Get-ChaosFault -Kind MemoryStress).Undo | Where-Object Action -eq 'kill-process' | Select-Object -First 1).Args['pid']
+            Test-Alive $stressorPid | Should -BeTrue
+            $job | Stop-Job
+            Wait-Until { -not (Test-Alive $stressorPid) } -TimeoutSeconds 30 | Should -BeTrue
+            Wait-Until { -not (Get-ChaosFault) } -TimeoutSeconds 30 | Should -BeTrue
+        }
+        finally { $job | Remove-Job -Force -ErrorAction SilentlyContinue }
+    }
+}
+
+Describe 'Stressors inside a container' -Tag 'Stress', 'Docker' {
+    BeforeAll {
+        Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
+        $script:Ctr = $null
+        if (-not (Test-DockerEngine)) { return }
+        $script:Busybox = (Get-Command busybox -ErrorAction SilentlyContinue).Source
+        if (-not $script:Busybox) { return }
+        # A one-binary image from the host's static busybox (no registry): docker import of a tiny root filesystem.
+        if (-not (docker images -q chaosps-stress-busybox:1)) {
+            $root = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bb-$PID"
+            New-Item -ItemType Directory -Force "$root/bin", "$root/data" | Out-Null
+            Copy-Item $script:Busybox "$root/bin/busybox"
+            tar -C $root -c . | docker import - chaosps-stress-busybox:1 | Out-Null
+            Remove-Item $root -Recurse -Force
+        }
+        $script:Ctr = "chaosps-stress-$PID"
+        docker run -d --name $script:Ctr --network host --memory 512m --tmpfs /data:size=32m chaosps-stress-busybox:1 /bin/busybox sleep 600 | Out-Null
+        $script:CtrId = (docker inspect -f '{{.Id}}' $script:Ctr)
+    }
+    AfterAll { if ($script:Ctr) { docker rm -f $script:Ctr 2>$null | Out-Null } }
+
+    It 'a CPU stressor joins the container''s cgroups' {
+        Skip-WithoutDocker
+        if (-not $script:Ctr) { Set-ItResult -Skipped -Because 'no static busybox on this host to build a test image from'; return }
+        $job = Invoke-CpuExhaustion -Percent 30 -Cores 1 -Duration 4s -Container $script:Ctr -AsJob -Confirm:$false
+        try {
+            Wait-Until { (Get-ChaosFault -Kind CpuStress).Undo | Where-Object Action -eq 'kill-process' } -TimeoutSeconds 60 | Should -BeTrue
+            $stressorPid = [int]((Get-ChaosFault -Kind CpuStress).Undo | Where-Object Action -eq 'kill-process' | Select-Object -First 1).Args['pid']
+            Wait-Until { (Get-Content "/proc/$stressorPid/cgroup" -Raw -ErrorAction SilentlyContinue) -match $script:CtrId } -TimeoutSeconds 30 | Should -BeTrue
+            $r = $job | Wait-Job -Timeout 60 | Receive-Job
+            $r.Target | Should -Be "container $($script:Ctr)"
+            $r.Restore | Should -Be 'Restored'
+        }
+        finally { $job | Remove-Job -Force -ErrorAction SilentlyContinue }
+    }
+
+    It 'memory -Percent is of the container''s limit' {
+        Skip-WithoutDocker
+        if (-not $script:Ctr) { Set-ItResult -Skipped -Because 'no static busybox on this host to build a test image from'; return }
+        $r = Invoke-MemoryExhaustion -Percent 40 -Mode Reach -Container $script:Ctr -Duration 2s -Confirm:$false
+        $r.Details['TotalBytes'] | Should -Be (512MB)
+        $r.Details['StressorRssPeakBytes'] | Should -BeGreaterThan (120MB)
+        $r.Details['StressorRssPeakBytes'] | Should -BeLessThan (400MB)
+        $r.Restore | Should -Be 'Restored'
+    }
+
+    It 'a disk fill lands in the container''s own filesystem and is removed' {
+        Skip-WithoutDocker
+        if (-not $script:Ctr) { Set-ItResult -Skipped -Because 'no static busybox on this host to build a test image from'; return }
+        $r = Invoke-DiskExhaustion -Path /data -Container $script:Ctr -LeaveFree 2MB -Duration 2s -Confirm:$false
+        $r.Details['FilesystemType'] | Should -Be 'tmpfs'
+        $r.Details['FillBytes'] | Should -BeGreaterThan (25MB)
+        $r.Details['FillFileRemoved'] | Should -BeTrue
+        (docker exec $script:Ctr /bin/busybox ls -A /data) | Should -BeNullOrEmpty
+    }
+}

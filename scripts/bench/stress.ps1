@@ -27,12 +27,13 @@ function Get-UsedPercent {
 
 # --- CPU: one core at P%; ChaosPS measures its stressor's CPU time, stress-ng is measured by bash's `time` (user+sys of it and its workers).
 $cpu = foreach ($p in 25, 50, 75) {
+    $load = (Get-Content /proc/loadavg).Split(' ')[0]
     $r = Invoke-CpuExhaustion -Percent $p -Cores 1 -Duration "$($CpuSeconds)s" -Confirm:$false
     $t = bash -c "TIMEFORMAT='%U %S %R'; { time stress-ng --cpu 1 --cpu-load $p --timeout $($CpuSeconds)s --quiet >/dev/null 2>&1 ; } 2>&1" | Select-Object -Last 1
     $u, $s, $real = $t -split ' ' | ForEach-Object { [double]$_ }
     $ng = 100 * ($u + $s) / $real
     [pscustomobject]@{ TargetPercent = $p; ChaosPS = [math]::Round($r.Reached, 2); ChaosPSDelta = [math]::Round($r.Reached - $p, 2)
-        StressNg = [math]::Round($ng, 2); StressNgDelta = [math]::Round($ng - $p, 2); HostCpuPercentDuringChaosPS = $r.Details['HostCpuPercent'] }
+        StressNg = [math]::Round($ng, 2); StressNgDelta = [math]::Round($ng - $p, 2); HostCpuPercentDuringChaosPS = $r.Details['HostCpuPercent']; LoadAvg1mBefore = $load }
 }
 $report.Cpu = $cpu
 $cpu | Format-Table | Out-String | Write-Host
@@ -71,7 +72,7 @@ $img = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID.img"; $mnt = "$i
 try {
     truncate -s 12G $img; mkfs.ext4 -q -F $img | Out-Null; New-Item -ItemType Directory $mnt | Out-Null
     mount -o loop $img $mnt
-    $avail = (Get-PSDrive -PSProvider FileSystem | Out-Null); $df = (df -B1 --output=avail $mnt | Select-Object -Last 1).Trim()
+    $df = (df -B1 --output=avail $mnt | Select-Object -Last 1).Trim()
     $leave = [long]$df - $DiskFillBytes
     $d = Invoke-DiskExhaustion -Path $mnt -LeaveFree $leave -Duration 2s -Confirm:$false
     $sw = [Diagnostics.Stopwatch]::StartNew(); fallocate -l $DiskFillBytes "$mnt/ref.bin"; $ref = $sw.Elapsed.TotalSeconds; Remove-Item "$mnt/ref.bin"

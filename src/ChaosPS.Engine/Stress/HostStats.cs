@@ -144,11 +144,15 @@ public static class HostStats
     public static (string MountPoint, string FsType) MountOf(string path)
     {
         var full = Path.GetFullPath(path);
-        try { full = new DirectoryInfo(full).ResolveLinkTarget(true)?.FullName ?? full; } catch (IOException) { }
+        // A path inside a container (/proc/<pid>/root/...) is looked up in that process's own mount table.
+        var mountinfo = "/proc/self/mountinfo";
+        var m = System.Text.RegularExpressions.Regex.Match(full, @"^/proc/(\d+)/root(/.*)?$");
+        if (m.Success) { mountinfo = $"/proc/{m.Groups[1].Value}/mountinfo"; full = m.Groups[2].Success ? m.Groups[2].Value : "/"; }
+        else { try { full = new DirectoryInfo(full).ResolveLinkTarget(true)?.FullName ?? full; } catch (IOException) { } }
         string best = "/", type = "?";
         try
         {
-            foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+            foreach (var line in File.ReadLines(mountinfo))
             {
                 // id parent major:minor root mountpoint options ... - fstype source superopts
                 var f = line.Split(' ');

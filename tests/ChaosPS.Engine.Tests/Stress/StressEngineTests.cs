@@ -156,6 +156,7 @@ public class HostStatsTests
         Assert.True(b.Total >= a.Total);
         Assert.InRange(CpuTimes.BusyPercent(a, b), 0, 100);
         Assert.Equal(("/proc", "proc"), HostStats.MountOf("/proc/self"));
+        Assert.Equal(HostStats.MountOf("/proc/self"), HostStats.MountOf($"/proc/{Environment.ProcessId}/root/proc/self"));
         Assert.True(HostStats.ProcessRss(Environment.ProcessId) > 0);
         Assert.True(HostStats.ProcessFdCount(Environment.ProcessId) > 0);
         Assert.Null(HostStats.ProcessCpuTicks(int.MaxValue - 1));
