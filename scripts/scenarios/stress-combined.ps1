@@ -6,5 +6,5 @@ exit (Invoke-StressScenario -Name 'stress-combined' -ModulePath $ModulePath -Sec
     param($t, $s)
     $job = Invoke-MemoryExhaustion -Percent $m -Mode Reach -Duration "$($s)s" -AsJob -Force -Confirm:$false
     Invoke-CpuExhaustion -Percent 100 -Duration "$($s)s" -Confirm:$false
-    Receive-Job $job -Wait -AutoRemoveJob
+    Receive-Job $job -Wait -AutoRemoveJob -ErrorAction Stop
 }.GetNewClosure()))

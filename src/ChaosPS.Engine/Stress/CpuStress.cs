@@ -44,7 +44,7 @@ public static class CpuStress
         {
             Kind = "Cpu", Target = target, Requested = Describe(o), Unit = "%", TargetValue = o.Percent, Duration = o.Duration,
         };
-        await using var fault = FaultLedger.Default.Begin("CpuStress", target, $"CPU load {Describe(o)}", o.Duration, []);
+        await using var fault = FaultLedger.Default.Begin("CpuStress", target, $"CPU load {Describe(o)}", o.Duration + StressorProcess.StartAllowance, []);
         result.FaultId = fault.Id;
         var args = new List<string> { "--cores", cores.ToString(CultureInfo.InvariantCulture), "--percent", o.Percent.ToString(CultureInfo.InvariantCulture) };
         if (container is not null) args.AddRange(["--cgroup-of", container.Pid.ToString(CultureInfo.InvariantCulture)]);
@@ -52,7 +52,8 @@ public static class CpuStress
         await using (var hog = StressorProcess.Start(fault, "cpu-hog", args, o.Duration))
         {
             result.StressorPid = hog.Pid;
-            await hog.WaitReadyAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+            await hog.WaitReadyAsync(StressorProcess.StartAllowance, ct).ConfigureAwait(false);
+            StressorProcess.Tighten(fault, o.Duration);
             long ticks0 = HostStats.ProcessCpuTicks(hog.Pid) ?? 0, prevTicks = ticks0;
             var host0 = HostStats.ReadCpu(); var prevHost = host0;
             var t0 = clock.Elapsed; var prevT = t0;

@@ -50,13 +50,14 @@ public static class FdStress
         var result = new StressResult { Kind = "FileDescriptor", Target = "host", Requested = $"hold {o.Count} descriptors for {DurationParser.Format(o.Duration)}", Unit = "fds", TargetValue = o.Count, Duration = o.Duration };
         long sys0 = HostStats.SystemFileHandles();
         result.Details["BaselineSystemFileHandles"] = sys0;
-        await using var fault = FaultLedger.Default.Begin("FdStress", "host", result.Requested, o.Duration, []);
+        await using var fault = FaultLedger.Default.Begin("FdStress", "host", result.Requested, o.Duration + StressorProcess.StartAllowance, []);
         result.FaultId = fault.Id;
         var clock = Stopwatch.StartNew();
         await using (var hog = StressorProcess.Start(fault, "fd-hog", ["--count", o.Count.ToString(CultureInfo.InvariantCulture)], o.Duration))
         {
             result.StressorPid = hog.Pid;
-            var ready = await hog.WaitReadyAsync(TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+            var ready = await hog.WaitReadyAsync(StressorProcess.StartAllowance, ct).ConfigureAwait(false);
+            StressorProcess.Tighten(fault, o.Duration);
             if (ready.TryGetValue("error", out var err)) { result.Notes.Add($"the stressor could open only {ready.GetValueOrDefault("held")} descriptors: {err}"); reporter.Warning(result.Notes[^1]); }
             // Everything the stressor had open besides the held descriptors, as seen from outside at READY.
             int held = int.Parse(ready.GetValueOrDefault("held", "0"), CultureInfo.InvariantCulture);
@@ -168,14 +169,15 @@ public static class ConnectionStress
         var (addr, port) = Validate(o);
         var target = $"{addr}:{port}";
         var result = new StressResult { Kind = "Connection", Target = target, Requested = $"hold {o.Count} connections for {DurationParser.Format(o.Duration)}", Unit = "conns", TargetValue = o.Count, Duration = o.Duration };
-        await using var fault = FaultLedger.Default.Begin("ConnectionStress", target, result.Requested, o.Duration, []);
+        await using var fault = FaultLedger.Default.Begin("ConnectionStress", target, result.Requested, o.Duration + StressorProcess.StartAllowance, []);
         result.FaultId = fault.Id;
         var clock = Stopwatch.StartNew();
         await using (var hog = StressorProcess.Start(fault, "conn-hog", ["--address", addr.ToString(), "--port", port.ToString(CultureInfo.InvariantCulture),
             "--count", o.Count.ToString(CultureInfo.InvariantCulture), "--connect-timeout-ms", ((int)o.ConnectTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)], o.Duration))
         {
             result.StressorPid = hog.Pid;
-            var ready = await hog.WaitReadyAsync(TimeSpan.FromSeconds(120), ct).ConfigureAwait(false);
+            var ready = await hog.WaitReadyAsync(StressorProcess.StartAllowance, ct).ConfigureAwait(false);
+            StressorProcess.Tighten(fault, o.Duration);
             result.Details["Opened"] = int.Parse(ready.GetValueOrDefault("opened", "0"), CultureInfo.InvariantCulture);
             result.Details["Failed"] = int.Parse(ready.GetValueOrDefault("failed", "0"), CultureInfo.InvariantCulture);
             result.Details["OpenSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);

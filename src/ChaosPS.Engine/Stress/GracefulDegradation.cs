@@ -98,6 +98,8 @@ public sealed class DegradationVerdict
     /// <summary>What the stressors returned (StressResult objects).</summary>
     public object[] StressResults { get; set; } = [];
     public string? StressError { get; set; }
+    /// <summary>False when a stressor in StressResults never reached its target (a busy machine): the verdict is about the load actually reached.</summary>
+    public bool StressReached { get; set; } = true;
     public DateTimeOffset StartedAt { get; init; } = DateTimeOffset.UtcNow;
     public DateTimeOffset EndedAt { get; set; }
     public List<ProbeRecord> Timeline { get; init; } = [];

@@ -93,7 +93,7 @@ public static class MemoryStress
         result.Details["Mode"] = mode;
         result.Details["TotalBytes"] = basis;
         result.Details["BaselineUsedPercent"] = Math.Round(basePct, 2);
-        await using var fault = FaultLedger.Default.Begin("MemoryStress", target, $"memory {Describe(o)}", o.Duration, []);
+        await using var fault = FaultLedger.Default.Begin("MemoryStress", target, $"memory {Describe(o)}", o.Duration + StressorProcess.StartAllowance, []);
         result.FaultId = fault.Id;
         var args = new List<string> { "--floor", Floor(basis).ToString(CultureInfo.InvariantCulture) };
         if (mode == "Reach") args.AddRange(["--mode", "reach", "--target-used", bytes.ToString(CultureInfo.InvariantCulture)]);
@@ -109,7 +109,8 @@ public static class MemoryStress
         await using (var hog = StressorProcess.Start(fault, "memory-hog", args, o.Duration))
         {
             result.StressorPid = hog.Pid;
-            var ready = await hog.WaitReadyAsync(TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
+            var ready = await hog.WaitReadyAsync(StressorProcess.StartAllowance, ct).ConfigureAwait(false);
+            StressorProcess.Tighten(fault, o.Duration);
             result.Details["InitialAllocationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
             await StressHold.RunAsync(result, o.Duration, clock, () =>
             {

@@ -18,6 +18,17 @@ public sealed class StressorProcess : IAsyncDisposable
     private readonly TaskCompletionSource<Dictionary<string, string>> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile Dictionary<string, string> _lastStatus = new();
 
+    /// <summary>How long a stressor may take to get ready (allocating 20 GB on a busy machine takes a while); the
+    /// fault's deadline and the stressor's own include it until <see cref="Tighten"/> moves them once it is ready.</summary>
+    public static readonly TimeSpan StartAllowance = TimeSpan.FromSeconds(120);
+
+    /// <summary>Once the stressor is ready: the fault's recorded deadline becomes now + the hold + the ledger's grace.</summary>
+    public static void Tighten(ActiveFault fault, TimeSpan hold)
+    {
+        fault.Record.Deadline = DateTimeOffset.UtcNow + hold + FaultLedger.DeadlineGrace;
+        FaultLedger.Default.Write(fault.Record);
+    }
+
     public int Pid { get; }
     public Dictionary<string, string> LastStatus => _lastStatus;
     public bool HasExited => _process.HasExited;
@@ -68,7 +79,7 @@ public sealed class StressorProcess : IAsyncDisposable
     /// </summary>
     public static StressorProcess Start(ActiveFault fault, string role, IEnumerable<string> args, TimeSpan duration)
     {
-        var deadline = DateTimeOffset.UtcNow + duration + TimeSpan.FromSeconds(10);
+        var deadline = DateTimeOffset.UtcNow + duration + StartAllowance + TimeSpan.FromSeconds(10);
         var all = new List<string> { role };
         all.AddRange(args);
         all.AddRange(["--fault", fault.Id, "--owner", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),

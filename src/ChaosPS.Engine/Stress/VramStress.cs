@@ -41,7 +41,7 @@ public static class VramStress
         result.Details["Backend"] = backend.Name;
         long Measure() => VramFill.Device(backend, o.Device).MemoryUsed - baselineUsed;
 
-        await using var fault = FaultLedger.Default.Begin("VramStress", target, $"VRAM {requested} ({SizeParser.Format(bytes)})", o.Duration, []);
+        await using var fault = FaultLedger.Default.Begin("VramStress", target, $"VRAM {requested} ({SizeParser.Format(bytes)})", o.Duration + StressorProcess.StartAllowance, []);
         result.FaultId = fault.Id;
         var clock = Stopwatch.StartNew();
         long allocated;
@@ -60,7 +60,8 @@ public static class VramStress
             {
                 hog = StressorProcess.Start(fault, "vram-hog", ["--device", o.Device.ToString(CultureInfo.InvariantCulture), "--bytes", bytes.ToString(CultureInfo.InvariantCulture), "--chunk", o.Chunk.ToString(CultureInfo.InvariantCulture)], o.Duration);
                 result.StressorPid = hog.Pid;
-                var ready = await hog.WaitReadyAsync(TimeSpan.FromSeconds(120), ct).ConfigureAwait(false);
+                var ready = await hog.WaitReadyAsync(StressorProcess.StartAllowance, ct).ConfigureAwait(false);
+            StressorProcess.Tighten(fault, o.Duration);
                 allocated = long.Parse(ready.GetValueOrDefault("allocated", "0"), CultureInfo.InvariantCulture);
             }
             result.Details["AllocatedBytes"] = allocated;

@@ -112,6 +112,9 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
         var verdict = probe.Judge(criteria, ttr, startedAt);
         verdict.StressResults = outputs.ToArray();
         verdict.StressError = stressError;
+        verdict.StressReached = outputs.OfType<StressResult>().All(r => r.TimeToReach is not null);
+        foreach (var r in outputs.OfType<StressResult>().Where(r => r.TimeToReach is null))
+            verdict.Reasons.Add($"note: the {r.Kind} stressor never reached its target ({r.Reached:0.##}{r.Unit} of {r.TargetValue:0.##}{r.Unit}); the verdict holds only for the load actually reached");
         if (stressError is not null)
         {
             // A stress that did not run proves nothing.
