@@ -93,7 +93,10 @@ public static class MemoryStress
         result.Details["Mode"] = mode;
         result.Details["TotalBytes"] = basis;
         result.Details["BaselineUsedPercent"] = Math.Round(basePct, 2);
-        await using var fault = FaultLedger.Default.Begin("MemoryStress", target, $"memory {Describe(o)}", o.Duration + StressorProcess.StartAllowance, []);
+        // Faulting memory in can be slow on a VM (0.3-0.5 GB/s was measured on the CI machine): allow 100 MB/s plus a minute.
+        long toAllocate = mode == "Reach" ? Math.Max(0, bytes - used0) : bytes;
+        var allowance = TimeSpan.FromSeconds(60 + toAllocate / (100L << 20));
+        await using var fault = FaultLedger.Default.Begin("MemoryStress", target, $"memory {Describe(o)}", o.Duration + allowance, []);
         result.FaultId = fault.Id;
         var args = new List<string> { "--floor", Floor(basis).ToString(CultureInfo.InvariantCulture) };
         if (mode == "Reach") args.AddRange(["--mode", "reach", "--target-used", bytes.ToString(CultureInfo.InvariantCulture)]);
@@ -106,10 +109,10 @@ public static class MemoryStress
         }
         var clock = Stopwatch.StartNew();
         long rssPeak = 0;
-        await using (var hog = StressorProcess.Start(fault, "memory-hog", args, o.Duration))
+        await using (var hog = StressorProcess.Start(fault, "memory-hog", args, o.Duration, allowance))
         {
             result.StressorPid = hog.Pid;
-            var ready = await hog.WaitReadyAsync(StressorProcess.StartAllowance, ct).ConfigureAwait(false);
+            var ready = await hog.WaitReadyAsync(allowance, ct).ConfigureAwait(false);
             StressorProcess.Tighten(fault, o.Duration);
             result.Details["InitialAllocationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
             await StressHold.RunAsync(result, o.Duration, clock, () =>

@@ -77,9 +77,9 @@ public sealed class StressorProcess : IAsyncDisposable
     /// Starts `chaosps-agent role args --fault ID --owner PID --owner-start STAMP --deadline UNIXMS` and adds its
     /// kill-process undo step to <paramref name="fault"/> at once.
     /// </summary>
-    public static StressorProcess Start(ActiveFault fault, string role, IEnumerable<string> args, TimeSpan duration)
+    public static StressorProcess Start(ActiveFault fault, string role, IEnumerable<string> args, TimeSpan duration, TimeSpan? allowance = null)
     {
-        var deadline = DateTimeOffset.UtcNow + duration + StartAllowance + TimeSpan.FromSeconds(10);
+        var deadline = DateTimeOffset.UtcNow + duration + (allowance ?? StartAllowance) + TimeSpan.FromSeconds(10);
         var all = new List<string> { role };
         all.AddRange(args);
         all.AddRange(["--fault", fault.Id, "--owner", Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
