@@ -37,6 +37,14 @@
         'Wait-ChaosRecovery'
         'Get-WorkerDiagnostics'
         'Save-WorkerDump'
+        'Invoke-CpuExhaustion'
+        'Invoke-MemoryExhaustion'
+        'Invoke-DiskExhaustion'
+        'Invoke-VramExhaustion'
+        'Get-GpuInfo'
+        'Invoke-FileDescriptorExhaustion'
+        'Invoke-ConnectionExhaustion'
+        'Test-GracefulDegradation'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
