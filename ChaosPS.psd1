@@ -19,6 +19,9 @@
         'Get-ChaosDockerEngine'
         'Get-ChaosFault'
         'Restore-ChaosFault'
+        'Start-LoadTest'
+        'Export-LoadTestReport'
+        'Merge-LoadTestResult'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

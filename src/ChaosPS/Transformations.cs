@@ -13,7 +13,9 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            case int or long or double or float or decimal:
+            // PowerShell 7 reads 30s as a [short] literal (type suffix 's') and 250us as [ushort]: keep their meaning.
+            case ushort us: return TimeSpan.FromMicroseconds(us);
+            case int or long or double or float or decimal or short or sbyte or byte or uint or ulong:
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;

@@ -17,7 +17,7 @@ internal sealed class RawWorker : IDisposable
     private readonly int _id;
     private readonly EndPoint[] _endpoints;
     private readonly Http1ResponseParser _parser;
-    private byte[] _buf = new byte[16384];
+    private byte[] _buf = new byte[4096];
     private int _start, _end;
     private Socket? _sock;
     private EndPoint? _connectedTo;
