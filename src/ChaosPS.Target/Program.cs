@@ -1,1 +1,18 @@
-Console.WriteLine("placeholder");
+using ChaosPS.Target;
+
+// chaosps-target <supervisor|router|worker> [--option value ...]: the embedded system under test.
+if (args.Length == 0 || args[0] is not ("supervisor" or "router" or "worker"))
+{
+    Console.Error.WriteLine("usage: chaosps-target <supervisor|router|worker> [--option value ...]");
+    return 64;
+}
+using var cts = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+var options = new Options(args[1..]);
+ThreadPool.SetMinThreads(Math.Max(64, Environment.ProcessorCount * 8), 64);
+return args[0] switch
+{
+    "supervisor" => await Supervisor.RunAsync(options, cts.Token),
+    "router" => await Router.RunAsync(options, cts.Token),
+    _ => await Worker.RunAsync(options, cts.Token),
+};

@@ -1,0 +1,350 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using ChaosPS.Docker;
+using ChaosPS.Faults;
+using Docker.DotNet.Models;
+
+namespace ChaosPS.Targets;
+
+/// <summary>One worker of an embedded target system, as Start-ChaosTarget returns it.</summary>
+public sealed class TargetWorker
+{
+    public string Id { get; set; } = "";
+    public string TargetId { get; set; } = "";
+    public string Runtime { get; set; } = "";
+    /// <summary>The worker's host process id (for containers, the container's main process as the host sees it); 0 while it restarts.</summary>
+    public int ProcessId { get; set; }
+    public string? ContainerId { get; set; }
+    public string? ContainerName { get; set; }
+    public Uri Uri { get; set; } = new("http://127.0.0.1/");
+    public int Port { get; set; }
+    public string DataPath { get; set; } = "";
+    public int Restarts { get; set; }
+    public string State { get; set; } = "";
+    public int? LastExitCode { get; set; }
+    public string Name => $"{TargetId}/{Id}";
+}
+
+/// <summary>A running embedded target system (router, supervisor, workers), as Start-ChaosTarget returns it.</summary>
+public sealed class ChaosTargetSystem
+{
+    public string Id { get; set; } = "";
+    public string Runtime { get; set; } = "Process";
+    public Uri RouterUri { get; set; } = new("http://127.0.0.1/");
+    public int RouterPort { get; set; }
+    public int RouterProcessId { get; set; }
+    public int SupervisorProcessId { get; set; }
+    public TargetWorker[] Workers { get; set; } = [];
+    public TimeSpan TokenDelay { get; set; }
+    public int MaxConcurrency { get; set; }
+    public string? Image { get; set; }
+    public string RunDirectory { get; set; } = "";
+    public string LogDirectory => Path.Combine(RunDirectory, "logs");
+    public DateTimeOffset StartedAt { get; set; }
+    public TimeSpan StartupTime { get; set; }
+    public string Status { get; set; } = "";
+    /// <summary>Alias so `$target | Stop-ChaosTarget` and by-property binding use the same name everywhere.</summary>
+    public string TargetId => Id;
+
+    /// <summary>Re-reads the supervisor's state (new worker pids after restarts, restart counts) and returns this object.</summary>
+    public ChaosTargetSystem Refresh()
+    {
+        var state = TargetFiles.Read<TargetState>(Path.Combine(RunDirectory, "state.json"));
+        if (state is null) { Status = "stopped"; return this; }
+        Status = state.Status;
+        RouterProcessId = state.RouterPid;
+        SupervisorProcessId = state.SupervisorPid;
+        foreach (var w in Workers)
+        {
+            var s = state.Workers.FirstOrDefault(x => x.Id == w.Id);
+            if (s is null) continue;
+            w.ProcessId = s.ProcessId; w.ContainerId = s.ContainerId; w.ContainerName = s.ContainerName;
+            w.Restarts = s.Restarts; w.State = s.State; w.LastExitCode = s.LastExitCode;
+        }
+        return this;
+    }
+}
+
+/// <summary>Everything Start-ChaosTarget can ask for.</summary>
+public sealed class TargetOptions
+{
+    public int Workers { get; set; } = 3;
+    public string Runtime { get; set; } = "Process";
+    public TimeSpan TokenDelay { get; set; } = TimeSpan.FromMilliseconds(20);
+    public int MaxConcurrency { get; set; } = 64;
+    /// <summary>Parent folder for the workers' data folders (one subfolder per worker); the run folder when null.</summary>
+    public string? DataPath { get; set; }
+    public TimeSpan StartupDelay { get; set; }
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public bool IgnoreTerm { get; set; }
+    public string? DockerEndpoint { get; set; }
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(90);
+}
+
+/// <summary>Starts and stops embedded target systems. Each lives in &lt;state&gt;/targets/&lt;id&gt; while it runs.</summary>
+public static class TargetLauncher
+{
+    public static string TargetsDirectory => Path.Combine(FaultLedger.Default.StateDirectory, "targets");
+
+    /// <summary>Checks options before anything starts; throws ChaosException(InvalidArgument) naming the bad one.</summary>
+    public static void Validate(TargetOptions o)
+    {
+        if (o.Workers is < 1 or > 64)
+            throw ChaosException.InvalidArgument("InvalidWorkerCount", $"-Workers must be from 1 to 64 (got {o.Workers}).", o.Workers);
+        if (o.Runtime is not ("Process" or "Docker"))
+            throw ChaosException.InvalidArgument("UnknownRuntime", $"Unknown runtime '{o.Runtime}'. Use Process or Docker.", o.Runtime);
+        if (o.TokenDelay < TimeSpan.Zero)
+            throw ChaosException.InvalidArgument("InvalidTokenDelay", $"-TokenDelay cannot be negative (got {o.TokenDelay}).", o.TokenDelay);
+        if (o.TokenDelay > TimeSpan.FromSeconds(10))
+            throw ChaosException.InvalidArgument("InvalidTokenDelay", $"-TokenDelay must be at most 10s (got {DurationParser.Format(o.TokenDelay)}).", o.TokenDelay);
+        if (o.MaxConcurrency is < 1 or > 100_000)
+            throw ChaosException.InvalidArgument("InvalidMaxConcurrency", $"-MaxConcurrency must be from 1 to 100000 (got {o.MaxConcurrency}).", o.MaxConcurrency);
+        if (o.StartupDelay < TimeSpan.Zero)
+            throw ChaosException.InvalidArgument("InvalidStartupDelay", "-StartupDelay cannot be negative.", o.StartupDelay);
+        if (o.AttemptTimeout <= TimeSpan.Zero)
+            throw ChaosException.InvalidArgument("InvalidAttemptTimeout", "-AttemptTimeout must be positive.", o.AttemptTimeout);
+        if (o.DataPath is not null && !Directory.Exists(o.DataPath))
+            throw new ChaosException("DataPathNotFound", ChaosErrorCategory.ObjectNotFound, $"-DataPath '{o.DataPath}' does not exist or is not a folder.", o.DataPath,
+                "Create the folder first (for disk-full tests, a small tmpfs or loop-mounted filesystem).");
+        if (o.Runtime == "Docker" && !OperatingSystem.IsLinux())
+            throw new ChaosException("DockerRuntimeNotSupported", ChaosErrorCategory.NotImplemented, "-Runtime Docker needs a Linux host (containers use host networking).", o.Runtime);
+    }
+
+    public static async Task<ChaosTargetSystem> StartAsync(TargetOptions o, IChaosReporter reporter, CancellationToken ct)
+    {
+        Validate(o);
+        var sw = Stopwatch.StartNew();
+        var id = "t" + Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
+        var targetDll = HelperPrograms.Locate(HelperPrograms.Target);
+        var host = HelperPrograms.DotnetHost;
+        const string activity = "Start-ChaosTarget";
+
+        string? image = null, apiVersion = null;
+        if (o.Runtime == "Docker")
+        {
+            reporter.Progress(new ProgressInfo(activity, $"Connecting to Docker at {o.DockerEndpoint ?? DockerEngine.DefaultEndpoint}"));
+            var info = await DockerEngine.ProbeAsync(o.DockerEndpoint, ct).ConfigureAwait(false);
+            if (!info.Reachable) throw DockerEngine.Unreachable(info.Endpoint, info.Error);
+            apiVersion = info.ApiVersion;
+            using var docker = DockerEngine.CreateClient(info.Endpoint, apiVersion: apiVersion);
+            image = await TargetImage.EnsureAsync(docker, targetDll, reporter, ct).ConfigureAwait(false);
+        }
+
+        var runDir = Path.Combine(TargetsDirectory, id);
+        Directory.CreateDirectory(runDir);
+        var system = new ChaosTargetSystem { Id = id, Runtime = o.Runtime, RunDirectory = runDir, TokenDelay = o.TokenDelay, MaxConcurrency = o.MaxConcurrency, Image = image, StartedAt = DateTimeOffset.UtcNow };
+        try
+        {
+            var ports = FreePorts(o.Workers + 1);
+            var cfg = new TargetConfig
+            {
+                Id = id, Runtime = o.Runtime, RunDirectory = runDir, RouterPort = ports[0],
+                TokenDelayMs = (int)o.TokenDelay.TotalMilliseconds, MaxConcurrency = o.MaxConcurrency,
+                StartupMs = (int)o.StartupDelay.TotalMilliseconds, AttemptTimeoutMs = (int)o.AttemptTimeout.TotalMilliseconds,
+                OwnerPid = Environment.ProcessId, OwnerStartStamp = ProcessIdentity.StartStamp(Environment.ProcessId),
+                Image = image, DockerEndpoint = o.DockerEndpoint ?? DockerEngine.DefaultEndpoint, DockerApiVersion = apiVersion,
+                TargetDll = targetDll, DotnetHost = host,
+            };
+            for (int i = 0; i < o.Workers; i++)
+            {
+                var wid = $"w{i + 1}";
+                var data = Path.Combine(o.DataPath ?? Path.Combine(runDir, "data"), $"{id}-{wid}");
+                Directory.CreateDirectory(data);
+                cfg.Workers.Add(new WorkerConfig { Id = wid, Port = ports[i + 1], DataPath = data, IgnoreTerm = o.IgnoreTerm });
+            }
+            TargetFiles.WriteAtomic(Path.Combine(runDir, "config.json"), cfg);
+            system.RouterPort = cfg.RouterPort;
+            system.RouterUri = new Uri($"http://127.0.0.1:{cfg.RouterPort}/");
+            system.Workers = cfg.Workers.Select(w => new TargetWorker
+            {
+                Id = w.Id, TargetId = id, Runtime = o.Runtime, Port = w.Port, DataPath = w.DataPath, Uri = new Uri($"http://127.0.0.1:{w.Port}/"),
+            }).ToArray();
+
+            reporter.Progress(new ProgressInfo(activity, $"Starting supervisor for {id}"));
+            LaunchDetached(host, targetDll, runDir);
+            await WaitHealthyAsync(system, o.StartTimeout, reporter, ct).ConfigureAwait(false);
+            system.StartupTime = sw.Elapsed;
+            system.Refresh();
+            return system;
+        }
+        catch (Exception)
+        {
+            await StopAsync(system, NullReporter.Instance).ConfigureAwait(false);
+            throw;
+        }
+        finally
+        {
+            reporter.Progress(new ProgressInfo(activity, "done", Completed: true));
+        }
+    }
+
+    private static void LaunchDetached(string host, string targetDll, string runDir)
+    {
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        psi.ArgumentList.Add("-c");
+        // Its own session (Ctrl+C in the terminal must not reach it) and no inherited pipes.
+        psi.ArgumentList.Add("exec setsid \"$0\" \"$1\" supervisor --run \"$2\" </dev/null >>\"$2/supervisor.log\" 2>&1 &");
+        psi.ArgumentList.Add(host); psi.ArgumentList.Add(targetDll); psi.ArgumentList.Add(runDir);
+        using var p = Process.Start(psi)!;
+        p.WaitForExit(5000);
+    }
+
+    private static async Task WaitHealthyAsync(ChaosTargetSystem system, TimeSpan timeout, IChaosReporter reporter, CancellationToken ct)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var sw = Stopwatch.StartNew();
+        string last = "supervisor not started yet";
+        while (sw.Elapsed < timeout)
+        {
+            ct.ThrowIfCancellationRequested();
+            var state = TargetFiles.Read<TargetState>(Path.Combine(system.RunDirectory, "state.json"));
+            if (state is not null)
+            {
+                if (state.Status is "stopping" or "stopped")
+                    throw Failed(system, $"the supervisor stopped during start-up ({state.Error ?? "see its log"})");
+                try
+                {
+                    var workers = await http.GetStringAsync(new Uri(system.RouterUri, "/workers"), ct).ConfigureAwait(false);
+                    using var doc = System.Text.Json.JsonDocument.Parse(workers);
+                    int healthy = doc.RootElement.EnumerateArray().Count(e => e.GetProperty("healthy").GetBoolean());
+                    last = $"{healthy}/{system.Workers.Length} workers healthy";
+                    if (healthy == system.Workers.Length) return;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException && !ct.IsCancellationRequested)
+                {
+                    last = "router not answering yet";
+                }
+            }
+            reporter.Progress(new ProgressInfo("Start-ChaosTarget", $"{system.Id}: {last}", (int)(100 * sw.Elapsed / timeout)));
+            await Task.Delay(100, ct).ConfigureAwait(false);
+        }
+        throw Failed(system, $"not healthy within {DurationParser.Format(timeout)}: {last}");
+    }
+
+    private static ChaosException Failed(ChaosTargetSystem s, string why)
+    {
+        string tail = "";
+        foreach (var log in new[] { Path.Combine(s.RunDirectory, "supervisor.log") }.Concat(Directory.Exists(s.LogDirectory) ? Directory.GetFiles(s.LogDirectory) : []))
+        {
+            try { tail += $"\n--- {Path.GetFileName(log)}:\n" + string.Join('\n', File.ReadLines(log).TakeLast(8)); } catch (IOException) { }
+        }
+        return new ChaosException("TargetStartFailed", ChaosErrorCategory.OpenError, $"Target {s.Id} did not start: {why}.{tail}", s.Id,
+            "Read the logs above; everything that was started has been stopped again.");
+    }
+
+    /// <summary>Picks free loopback ports by holding them all open at once, then letting go.</summary>
+    public static int[] FreePorts(int count)
+    {
+        var sockets = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                sockets.Add(s);
+            }
+            return sockets.Select(s => ((IPEndPoint)s.LocalEndPoint!).Port).ToArray();
+        }
+        finally { foreach (var s in sockets) s.Dispose(); }
+    }
+
+    /// <summary>Running systems found in the state folder (those whose supervisor is alive).</summary>
+    public static IReadOnlyList<ChaosTargetSystem> List()
+    {
+        if (!Directory.Exists(TargetsDirectory)) return [];
+        var list = new List<ChaosTargetSystem>();
+        foreach (var dir in Directory.GetDirectories(TargetsDirectory))
+        {
+            var cfg = TargetFiles.Read<TargetConfig>(Path.Combine(dir, "config.json"));
+            if (cfg is null) continue;
+            var s = new ChaosTargetSystem
+            {
+                Id = cfg.Id, Runtime = cfg.Runtime, RunDirectory = dir, RouterPort = cfg.RouterPort, Image = cfg.Image,
+                RouterUri = new Uri($"http://127.0.0.1:{cfg.RouterPort}/"), TokenDelay = TimeSpan.FromMilliseconds(cfg.TokenDelayMs), MaxConcurrency = cfg.MaxConcurrency,
+                StartedAt = new DirectoryInfo(dir).CreationTimeUtc,
+                Workers = cfg.Workers.Select(w => new TargetWorker { Id = w.Id, TargetId = cfg.Id, Runtime = cfg.Runtime, Port = w.Port, DataPath = w.DataPath, Uri = new Uri($"http://127.0.0.1:{w.Port}/") }).ToArray(),
+            };
+            list.Add(s.Refresh());
+        }
+        return list;
+    }
+
+    /// <summary>
+    /// Stops a system and everything it started: asks the supervisor (SIGTERM), then kills whatever is still alive
+    /// (supervisor, router, worker processes) and removes its containers by label, and deletes its run folder.
+    /// Runs to the end even when the caller is being cancelled.
+    /// </summary>
+    public static async Task<ChaosTargetSystem> StopAsync(ChaosTargetSystem system, IChaosReporter reporter)
+    {
+        var statePath = Path.Combine(system.RunDirectory, "state.json");
+        var state = TargetFiles.Read<TargetState>(statePath);
+        reporter.Progress(new ProgressInfo("Stop-ChaosTarget", $"Stopping {system.Id}"));
+        if (state is not null && ProcessIdentity.IsAlive(state.SupervisorPid, state.SupervisorStartStamp))
+        {
+            PosixSignals.Send(state.SupervisorPid, 15);
+            var sw = Stopwatch.StartNew();
+            while (ProcessIdentity.IsAlive(state.SupervisorPid, state.SupervisorStartStamp) && sw.Elapsed < TimeSpan.FromSeconds(15))
+                await Task.Delay(50).ConfigureAwait(false);
+            if (ProcessIdentity.IsAlive(state.SupervisorPid, state.SupervisorStartStamp)) PosixSignals.Send(state.SupervisorPid, 9);
+        }
+        // Whatever the supervisor could not stop (or when it was killed itself): processes by pid, containers by label.
+        state = TargetFiles.Read<TargetState>(statePath) ?? state;
+        foreach (var pid in KnownPids(system, state))
+            if (pid > 0 && IsTargetProcess(pid, system.Id)) PosixSignals.Send(pid, 9);
+        if (system.Runtime == "Docker") await RemoveContainersAsync(system.Id).ConfigureAwait(false);
+        try { if (Directory.Exists(system.RunDirectory)) Directory.Delete(system.RunDirectory, recursive: true); }
+        catch (IOException) { }
+        system.Status = "stopped";
+        foreach (var w in system.Workers) { w.State = "stopped"; w.ProcessId = 0; }
+        system.RouterProcessId = 0; system.SupervisorProcessId = 0;
+        reporter.Progress(new ProgressInfo("Stop-ChaosTarget", "stopped", Completed: true));
+        return system;
+    }
+
+    private static IEnumerable<int> KnownPids(ChaosTargetSystem system, TargetState? state)
+    {
+        if (state is not null)
+        {
+            yield return state.SupervisorPid;
+            yield return state.RouterPid;
+            foreach (var w in state.Workers) if (w.ContainerId is null) yield return w.ProcessId;
+        }
+        // Any process whose command line names this target (e.g. a worker started just before the supervisor died).
+        if (OperatingSystem.IsLinux())
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+                if (int.TryParse(Path.GetFileName(dir), out var pid) && IsTargetProcess(pid, system.Id))
+                    yield return pid;
+    }
+
+    private static bool IsTargetProcess(int pid, string targetId)
+    {
+        if (!OperatingSystem.IsLinux()) return true;
+        try
+        {
+            var cmd = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            return cmd.Any(a => a.EndsWith("chaosps-target.dll", StringComparison.Ordinal)) &&
+                   (cmd.Contains(targetId) || cmd.Any(a => a.Contains(Path.Combine("targets", targetId), StringComparison.Ordinal)));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+    }
+
+    private static async Task RemoveContainersAsync(string targetId)
+    {
+        var info = await DockerEngine.ProbeAsync().ConfigureAwait(false);
+        if (!info.Reachable) return;
+        using var docker = DockerEngine.CreateClient(info.Endpoint, apiVersion: info.ApiVersion);
+        var list = await docker.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"chaosps.target={targetId}"] = true } },
+        }).ConfigureAwait(false);
+        foreach (var c in list)
+        {
+            try { await docker.Containers.RemoveContainerAsync(c.ID, new ContainerRemoveParameters { Force = true }).ConfigureAwait(false); }
+            catch (Exception) { /* already gone */ }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using ChaosPS.Target.Http;
+
+namespace ChaosPS.Target;
+
+/// <summary>
+/// An inference worker: `worker --id w1 --port N [--token-delay-ms 20] [--max-concurrency 64] [--data DIR]
+/// [--startup-ms 0] [--ignore-term]`. POST /v1/infer {prompt, max_tokens, stream} produces tokens at the per-token
+/// delay, as JSON or server-sent events; past --max-concurrency it answers 429; when it cannot write its data folder
+/// (a full disk) it answers 507; malformed input gets a 400 with a JSON error. GET /health, GET /metrics.
+/// POST /admin/allocate {"mb":N} makes it allocate (and touch) memory, to let OOM faults hit the worker itself.
+/// </summary>
+public sealed class Worker
+{
+    private static readonly string[] Vocabulary =
+        ("the a of to and in is it that for on with as was at by an be this from or are not have but all " +
+         "system worker router token stream chaos load stress recover latency probe signal memory disk network " +
+         "request answer model infer queue shed retry health ready fault steady state hypothesis").Split(' ');
+
+    private readonly string _id;
+    private readonly int _tokenDelayMs;
+    private readonly int _maxConcurrency;
+    private readonly string? _dataDir;
+    private readonly long _readyAt;
+    private readonly List<byte[]> _ballast = [];
+    private int _inflight;
+    private long _served, _rejected429, _rejected507, _badRequests;
+
+    private Worker(Options o)
+    {
+        _id = o.Require("id");
+        _tokenDelayMs = o.Int("token-delay-ms", 20);
+        _maxConcurrency = o.Int("max-concurrency", 64);
+        _dataDir = o.Get("data");
+        _readyAt = Environment.TickCount64 + o.Int("startup-ms", 0);
+    }
+
+    public static async Task<int> RunAsync(Options o, CancellationToken ct)
+    {
+        var w = new Worker(o);
+        var port = o.Int("port", 0);
+        var ignoreTerm = o.Flag("ignore-term");
+        await using var server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), port), w.Handle);
+        server.Start();
+        Console.WriteLine($"worker {w._id} listening on 127.0.0.1:{server.Port} pid {Environment.ProcessId}");
+        if (ignoreTerm) Console.WriteLine("worker ignores SIGTERM");
+        var done = new TaskCompletionSource();
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true; // never let the runtime exit on its own: we drain (or ignore) first
+            if (!ignoreTerm) done.TrySetResult();
+            else Console.WriteLine("SIGTERM received and ignored");
+        });
+        using var reg = ct.Register(() => done.TrySetResult());
+        await done.Task;
+        // Drain: stop taking new requests, let in-flight ones finish for up to 5 s.
+        var sw = Stopwatch.StartNew();
+        while (Volatile.Read(ref w._inflight) > 0 && sw.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(20);
+        Console.WriteLine($"worker {w._id} stopped after serving {w._served} requests");
+        return 0;
+    }
+
+    private async Task Handle(HttpRequest req, HttpResponse resp)
+    {
+        switch (req.Method, req.Path)
+        {
+            case ("GET", "/health"):
+                bool ready = Environment.TickCount64 >= _readyAt;
+                await resp.SendJsonAsync(ready ? 200 : 503,
+                    $"{{\"status\":\"{(ready ? "ok" : "starting")}\",\"id\":\"{_id}\",\"pid\":{Environment.ProcessId},\"inflight\":{Volatile.Read(ref _inflight)},\"max_concurrency\":{_maxConcurrency}}}");
+                return;
+            case ("GET", "/metrics"):
+                await resp.SendAsync(200, "text/plain; version=0.0.4", Encoding.UTF8.GetBytes(
+                    $"chaosps_worker_requests_total{{worker=\"{_id}\"}} {Interlocked.Read(ref _served)}\n" +
+                    $"chaosps_worker_rejected_total{{worker=\"{_id}\",reason=\"concurrency\"}} {Interlocked.Read(ref _rejected429)}\n" +
+                    $"chaosps_worker_rejected_total{{worker=\"{_id}\",reason=\"disk\"}} {Interlocked.Read(ref _rejected507)}\n" +
+                    $"chaosps_worker_bad_requests_total{{worker=\"{_id}\"}} {Interlocked.Read(ref _badRequests)}\n" +
+                    $"chaosps_worker_inflight{{worker=\"{_id}\"}} {Volatile.Read(ref _inflight)}\n" +
+                    $"chaosps_worker_ballast_bytes{{worker=\"{_id}\"}} {_ballast.Sum(b => (long)b.Length)}\n"));
+                return;
+            case ("POST", "/v1/infer"):
+                await Infer(req, resp);
+                return;
+            case ("POST", "/admin/allocate"):
+                await Allocate(req, resp);
+                return;
+            case ("POST", "/admin/free"):
+                lock (_ballast) _ballast.Clear();
+                GC.Collect();
+                await resp.SendJsonAsync(200, "{\"freed\":true}");
+                return;
+            case (_, "/health" or "/metrics" or "/v1/infer"):
+                await resp.SendJsonAsync(405, "{\"error\":{\"type\":\"method_not_allowed\",\"message\":\"method not allowed\"}}");
+                return;
+            default:
+                await resp.SendJsonAsync(404, $"{{\"error\":{{\"type\":\"not_found\",\"message\":{Json.Quote($"no route {req.Path}")}}}}}");
+                return;
+        }
+    }
+
+    private async Task Infer(HttpRequest req, HttpResponse resp)
+    {
+        if (Environment.TickCount64 < _readyAt)
+        {
+            await resp.SendJsonAsync(503, "{\"error\":{\"type\":\"starting\",\"message\":\"worker is starting\"}}", ("Retry-After", "1"));
+            return;
+        }
+        if (!TryParse(req, out var prompt, out var maxTokens, out var stream, out var error))
+        {
+            Interlocked.Increment(ref _badRequests);
+            await resp.SendJsonAsync(400, $"{{\"error\":{{\"type\":\"invalid_request\",\"message\":{Json.Quote(error)}}}}}");
+            return;
+        }
+        if (Interlocked.Increment(ref _inflight) > _maxConcurrency)
+        {
+            Interlocked.Decrement(ref _inflight);
+            Interlocked.Increment(ref _rejected429);
+            await resp.SendJsonAsync(429, $"{{\"error\":{{\"type\":\"overloaded\",\"message\":\"worker {_id} is at its concurrency limit ({_maxConcurrency})\"}}}}", ("Retry-After", "1"));
+            return;
+        }
+        try
+        {
+            if (!Journal(prompt))
+            {
+                Interlocked.Increment(ref _rejected507);
+                await resp.SendJsonAsync(507, $"{{\"error\":{{\"type\":\"insufficient_storage\",\"message\":\"worker {_id} cannot write its data folder (disk full?)\"}}}}");
+                return;
+            }
+            var seed = (uint)prompt.GetHashCode();
+            var headers = new[] { ("X-ChaosPS-Worker", _id) };
+            if (stream)
+            {
+                await resp.StartChunkedAsync(200, "text/event-stream", headers);
+                for (int i = 0; i < maxTokens; i++)
+                {
+                    if (_tokenDelayMs > 0) await Task.Delay(_tokenDelayMs);
+                    var token = Vocabulary[(seed + (uint)i * 2654435761u) % (uint)Vocabulary.Length];
+                    await resp.WriteChunkAsync(Encoding.UTF8.GetBytes($"data: {{\"index\":{i},\"token\":\"{token}\",\"worker\":\"{_id}\"}}\n\n"));
+                }
+                await resp.WriteChunkAsync("data: [DONE]\n\n"u8.ToArray());
+                await resp.EndChunkedAsync();
+            }
+            else
+            {
+                var sb = new StringBuilder();
+                for (int i = 0; i < maxTokens; i++)
+                {
+                    if (_tokenDelayMs > 0) await Task.Delay(_tokenDelayMs);
+                    if (i > 0) sb.Append(' ');
+                    sb.Append(Vocabulary[(seed + (uint)i * 2654435761u) % (uint)Vocabulary.Length]);
+                }
+                int promptTokens = prompt.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
+                await resp.SendJsonAsync(200,
+                    $"{{\"id\":\"{_id}-{Interlocked.Read(ref _served)}\",\"worker\":\"{_id}\",\"model\":\"chaosps-tiny\",\"text\":{Json.Quote(sb.ToString())}," +
+                    $"\"usage\":{{\"prompt_tokens\":{promptTokens},\"completion_tokens\":{maxTokens}}}}}", headers);
+            }
+            Interlocked.Increment(ref _served);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inflight);
+        }
+    }
+
+    private static bool TryParse(HttpRequest req, out string prompt, out int maxTokens, out bool stream, out string error)
+    {
+        prompt = ""; maxTokens = 16; stream = false; error = "";
+        if (req.Body.Length == 0) { error = "request body must be a JSON object with a 'prompt'"; return false; }
+        try
+        {
+            using var doc = JsonDocument.Parse(req.Body);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) { error = "request body must be a JSON object"; return false; }
+            if (!root.TryGetProperty("prompt", out var p) || p.ValueKind != JsonValueKind.String || p.GetString()!.Length == 0)
+            { error = "'prompt' must be a non-empty string"; return false; }
+            prompt = p.GetString()!;
+            if (root.TryGetProperty("max_tokens", out var m))
+            {
+                if (m.ValueKind != JsonValueKind.Number || !m.TryGetInt32(out maxTokens) || maxTokens < 1 || maxTokens > 4096)
+                { error = "'max_tokens' must be an integer from 1 to 4096"; return false; }
+            }
+            if (root.TryGetProperty("stream", out var s))
+            {
+                if (s.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) { error = "'stream' must be true or false"; return false; }
+                stream = s.GetBoolean();
+            }
+            return true;
+        }
+        catch (JsonException e)
+        {
+            error = $"malformed JSON: {e.Message}";
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Persists a 4 KB request record to the data folder (written, flushed, then removed: a spool file, so the folder
+    /// never grows). Each request needs fresh blocks, so a full disk (ENOSPC), a read-only or vanished folder shows at
+    /// once; returns false then.
+    /// </summary>
+    private bool Journal(string prompt)
+    {
+        if (_dataDir is null) return true;
+        var path = Path.Combine(_dataDir, $"spool-{_id}-{Environment.CurrentManagedThreadId}-{Interlocked.Increment(ref _spool)}.rec");
+        try
+        {
+            using (var fs = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1))
+            {
+                var record = RecordTemplate.Value;
+                System.Text.Encoding.UTF8.GetBytes($"{DateTimeOffset.UtcNow:O} {prompt.Length}\n", record);
+                fs.Write(record);
+                fs.Flush();
+            }
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+        finally
+        {
+            try { File.Delete(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+    }
+
+    private static readonly ThreadLocal<byte[]> RecordTemplate = new(() => new byte[4096]);
+    private long _spool;
+
+    private async Task Allocate(HttpRequest req, HttpResponse resp)
+    {
+        int mb;
+        try { using var doc = JsonDocument.Parse(req.Body); mb = doc.RootElement.GetProperty("mb").GetInt32(); }
+        catch (Exception) { await resp.SendJsonAsync(400, "{\"error\":{\"type\":\"invalid_request\",\"message\":\"body must be {\\\"mb\\\": N}\"}}"); return; }
+        for (int i = 0; i < mb; i++)
+        {
+            var block = GC.AllocateUninitializedArray<byte>(1024 * 1024);
+            for (int j = 0; j < block.Length; j += 4096) block[j] = 1; // touch every page: resident, not just reserved
+            lock (_ballast) _ballast.Add(block);
+        }
+        await resp.SendJsonAsync(200, $"{{\"allocated_mb\":{mb},\"ballast_mb\":{_ballast.Count}}}");
+    }
+}

@@ -1,0 +1,60 @@
+using System.Management.Automation;
+using ChaosPS.Targets;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Sends real inference requests (JSON or server-sent events) to a target's router or a worker.</summary>
+[Cmdlet(VerbsLifecycle.Invoke, "ChaosInference")]
+[OutputType(typeof(InferenceResult))]
+public sealed class InvokeChaosInferenceCommand : ChaosCmdlet
+{
+    /// <summary>The router or worker base URI; binds RouterUri from Start-ChaosTarget output, or Uri from a worker.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("RouterUri")]
+    public Uri Uri { get; set; } = null!;
+
+    [Parameter]
+    public string Prompt { get; set; } = "Why do distributed systems fail?";
+
+    [Parameter]
+    [ValidateRange(1, 4096)]
+    public int MaxTokens { get; set; } = 16;
+
+    [Parameter]
+    public SwitchParameter Stream { get; set; }
+
+    [Parameter]
+    [ValidateRange(1, 1_000_000)]
+    public int Count { get; set; } = 1;
+
+    [Parameter]
+    [ValidateRange(1, 10_000)]
+    public int Concurrency { get; set; } = 1;
+
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    protected override void ProcessRecord()
+    {
+        if (Uri.Scheme is not ("http" or "https"))
+            ThrowChaosError(ChaosException.InvalidArgument("InvalidUri", $"'{Uri}' is not an http(s) URI.", Uri));
+        RunEngine(async (r, ct) =>
+        {
+            int next = -1, done = 0;
+            async Task Lane()
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < Count && !ct.IsCancellationRequested)
+                {
+                    var result = await InferenceClient.SendAsync(Uri, i, Prompt, MaxTokens, Stream, Timeout, ct).ConfigureAwait(false);
+                    r.Output(result);
+                    int d = Interlocked.Increment(ref done);
+                    if (Count > 1) r.Progress(new ProgressInfo("Invoke-ChaosInference", $"{d}/{Count} requests", d * 100 / Count));
+                }
+            }
+            await Task.WhenAll(Enumerable.Range(0, Math.Min(Concurrency, Count)).Select(_ => Lane())).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+        });
+    }
+}

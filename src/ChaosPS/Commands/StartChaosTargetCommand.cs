@@ -1,0 +1,60 @@
+using System.Management.Automation;
+using ChaosPS.Targets;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Starts the embedded target system: a router, a supervisor and N inference workers on 127.0.0.1.</summary>
+[Cmdlet(VerbsLifecycle.Start, "ChaosTarget")]
+[OutputType(typeof(ChaosTargetSystem))]
+public sealed class StartChaosTargetCommand : ChaosCmdlet
+{
+    [Parameter(Position = 0)]
+    public int Workers { get; set; } = 3;
+
+    [Parameter]
+    [ValidateSet("Process", "Docker", IgnoreCase = true)]
+    public string Runtime { get; set; } = "Process";
+
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan TokenDelay { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    [Parameter]
+    public int MaxConcurrency { get; set; } = 64;
+
+    [Parameter]
+    public string? DataPath { get; set; }
+
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan StartupDelay { get; set; }
+
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan AttemptTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    [Parameter]
+    public SwitchParameter IgnoreTerm { get; set; }
+
+    [Parameter]
+    public string? DockerEndpoint { get; set; }
+
+    protected override void EndProcessing()
+    {
+        var options = new TargetOptions
+        {
+            Workers = Workers,
+            Runtime = char.ToUpperInvariant(Runtime[0]) + Runtime[1..].ToLowerInvariant(),
+            TokenDelay = TokenDelay,
+            MaxConcurrency = MaxConcurrency,
+            DataPath = DataPath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(DataPath),
+            StartupDelay = StartupDelay,
+            AttemptTimeout = AttemptTimeout,
+            IgnoreTerm = IgnoreTerm,
+            DockerEndpoint = DockerEndpoint,
+        };
+        try { TargetLauncher.Validate(options); }
+        catch (ChaosException e) { ThrowChaosError(e); }
+        WriteObject(RunEngine((r, ct) => TargetLauncher.StartAsync(options, r, ct)));
+    }
+}

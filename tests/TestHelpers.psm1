@@ -1,0 +1,80 @@
+# Shared helpers for ChaosPS's Pester tests. Import in BeforeAll: Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
+
+function Get-ChaosModulePath {
+    <# The BUILT module under test: $env:CHAOSPS_MODULE (set by build.ps1 test), else the newest out/ChaosPS/<version>. #>
+    if ($env:CHAOSPS_MODULE) { return $env:CHAOSPS_MODULE }
+    $root = Split-Path $PSScriptRoot
+    $psd1 = Get-ChildItem "$root/out/ChaosPS/*/ChaosPS.psd1" | Sort-Object LastWriteTime -Descending | Select-Object -First 1
+    if (-not $psd1) { throw "No built module under $root/out/ChaosPS: run ./build.ps1 build first." }
+    return $psd1.FullName
+}
+
+function Get-PwshPath {
+    <# The pwsh running the tests, to start child PowerShell processes with (works for the dotnet-tool pwsh too). #>
+    $self = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
+    if ((Split-Path $self -Leaf) -match '^pwsh(\.exe)?$') { return @($self) }
+    return @($self, (Join-Path $PSHOME 'pwsh.dll'))
+}
+
+function Invoke-ChildPwsh {
+    <# Runs a script in a fresh `pwsh -NoProfile -NonInteractive` and returns its output lines. -NoWait returns the Process. #>
+    param([Parameter(Mandatory)] [string] $Script, [switch] $NoWait, [hashtable] $Environment = @{})
+    $exe = @(Get-PwshPath)
+    $psi = [Diagnostics.ProcessStartInfo]::new($exe[0])
+    foreach ($a in ($exe | Select-Object -Skip 1)) { $psi.ArgumentList.Add($a) }
+    foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $Script) { $psi.ArgumentList.Add($a) }
+    $psi.UseShellExecute = $false
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    foreach ($k in $Environment.Keys) { $psi.Environment[$k] = $Environment[$k] }
+    $p = [Diagnostics.Process]::Start($psi)
+    if ($NoWait) { return $p }
+    $out = $p.StandardOutput.ReadToEndAsync(); $err = $p.StandardError.ReadToEndAsync()
+    $p.WaitForExit()
+    [pscustomobject]@{ ExitCode = $p.ExitCode; Output = $out.Result; Error = $err.Result }
+}
+
+function Test-DockerEngine {
+    <# $true when a Docker engine answers. #>
+    try { (Get-ChaosDockerEngine).Reachable } catch { $false }
+}
+
+function Skip-WithoutDocker {
+    <# Call first inside an It: skips with the reason when no engine is reachable; fails instead when
+       $env:CHAOSPS_REQUIRE_DOCKER is set (CI), so Docker tests never pass silently. #>
+    $info = Get-ChaosDockerEngine
+    if ($info.Reachable) { return }
+    $why = "no Docker engine at $($info.Endpoint): $($info.Error)"
+    if ($env:CHAOSPS_REQUIRE_DOCKER) { throw "Docker is required here (CHAOSPS_REQUIRE_DOCKER is set) but there is $why" }
+    Set-ItResult -Skipped -Because $why
+}
+
+function Wait-Until {
+    <# Polls $Condition until it returns true or $TimeoutSeconds pass; returns whether it became true. Generous by design. #>
+    param([Parameter(Mandatory)] [scriptblock] $Condition, [double] $TimeoutSeconds = 30, [int] $IntervalMs = 100)
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    while ($sw.Elapsed.TotalSeconds -lt $TimeoutSeconds) {
+        if (& $Condition) { return $true }
+        Start-Sleep -Milliseconds $IntervalMs
+    }
+    return [bool](& $Condition)
+}
+
+function Get-ProcessState {
+    <# The state letter of a Linux process (R, S, T, Z, ...), or $null when it does not exist. #>
+    param([int] $ProcessId)
+    $stat = Get-Content "/proc/$ProcessId/stat" -Raw -ErrorAction SilentlyContinue
+    if (-not $stat) { return $null }
+    return $stat.Substring($stat.LastIndexOf(')') + 2, 1)
+}
+
+function Get-TargetProcess {
+    <# Processes whose command line belongs to the embedded target system with this id. #>
+    param([string] $TargetId)
+    Get-ChildItem /proc -Directory -ErrorAction SilentlyContinue | Where-Object Name -match '^\d+$' | ForEach-Object {
+        $cmd = (Get-Content "/proc/$($_.Name)/cmdline" -Raw -ErrorAction SilentlyContinue) -replace "`0", ' '
+        if ($cmd -and $cmd -match 'chaosps-target\.dll' -and $cmd -match [regex]::Escape($TargetId)) { [int]$_.Name }
+    }
+}
+
+Export-ModuleMember -Function *
