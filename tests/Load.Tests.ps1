@@ -187,8 +187,9 @@ Describe 'Merge-LoadTestResult' -Tag 'Load' {
         $procs = foreach ($i in 1, 2) {
             $out = Join-Path $tmp "part$i.clixml"
             $cmd = "Import-Module '$env:CHAOSPS_MODULE'; Start-LoadTest '$base/ok' -Concurrency 2 -Iterations $(100 * $i) -Threshold 'http_req_failed: rate<0.01' -ProgressAction SilentlyContinue | Export-Clixml '$out'"
-            $exe = if ($pwsh -match 'dotnet$') { $pwsh } else { $pwsh }
-            Start-Process $exe -ArgumentList @('-NoProfile', '-NonInteractive', '-Command', $cmd) -PassThru
+            # The same PowerShell as this one: an apphost pwsh, or `dotnet <PSHOME>/pwsh.dll` when run as a dotnet tool.
+            $pre = if ((Split-Path $pwsh -Leaf) -match '^pwsh(\.exe)?$') { @() } else { @((Join-Path $PSHOME 'pwsh.dll')) }
+            Start-Process $pwsh -ArgumentList ($pre + @('-NoProfile', '-NonInteractive', '-Command', $cmd)) -PassThru
         }
         foreach ($p in $procs) { $p.WaitForExit(120000) | Should -BeTrue }
         $parts = 1, 2 | ForEach-Object { Import-Clixml (Join-Path $tmp "part$_.clixml") }

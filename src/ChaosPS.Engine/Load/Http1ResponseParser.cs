@@ -28,7 +28,7 @@ internal sealed class Http1ResponseParser
     public Action<long, long>? OnEvent; // (now, previous event or 0)
 
     public bool CaptureBody;
-    public byte[] Body = new byte[4096];
+    public byte[] Body = [];
     public int BodyLength;
     public const int MaxCapture = 1 << 20;
 
@@ -194,7 +194,7 @@ internal sealed class Http1ResponseParser
         if (CaptureBody && BodyLength < MaxCapture)
         {
             int n = Math.Min(data.Length, MaxCapture - BodyLength);
-            if (BodyLength + n > Body.Length) Array.Resize(ref Body, Math.Max(Body.Length * 2, BodyLength + n));
+            if (BodyLength + n > Body.Length) Array.Resize(ref Body, Math.Max(Math.Max(Body.Length * 2, 4096), BodyLength + n));
             data[..n].CopyTo(Body.AsSpan(BodyLength));
             BodyLength += n;
         }
