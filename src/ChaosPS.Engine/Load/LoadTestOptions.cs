@@ -107,7 +107,7 @@ public sealed class LoadTestOptions
     public TimeSpan ThinkTime { get; set; } = TimeSpan.Zero;
     /// <summary>Open model: connections used to send the scheduled requests (0 = choose from the peak rate).</summary>
     public int Connections { get; set; }
-    /// <summary>Auto (raw sockets for http://, HttpClient otherwise), Raw, HttpClient.</summary>
+    /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere for http://, HttpClient otherwise), Epoll, Raw (async raw sockets), HttpClient.</summary>
     public string Engine { get; set; } = "Auto";
     public bool Http2 { get; set; }
     public bool SkipCertificateCheck { get; set; }
@@ -139,7 +139,7 @@ public sealed class LoadTestOptions
 
     internal bool UseRaw => Engine switch
     {
-        "Raw" => true,
+        "Raw" or "Epoll" => true,
         "HttpClient" => false,
         _ => !Http2 && Requests.All(r => r.Uri.Scheme == Uri.UriSchemeHttp),
     };
@@ -159,8 +159,10 @@ public sealed class LoadTestOptions
             throw ChaosException.InvalidArgument("InvalidModel", "The load never rises above zero: give a positive -Rate/-Concurrency or a stage with a positive target.");
         if (!IsOpen && PeakLevel > 100_000)
             throw ChaosException.InvalidArgument("InvalidModel", $"{PeakLevel} virtual users is more than this generator supports (100000).");
-        if (Engine == "Raw" && (Http2 || Requests.Any(r => r.Uri.Scheme != Uri.UriSchemeHttp)))
+        if (Engine is "Raw" or "Epoll" && (Http2 || Requests.Any(r => r.Uri.Scheme != Uri.UriSchemeHttp)))
             throw ChaosException.InvalidArgument("InvalidEngine", "The Raw engine speaks plain HTTP/1.1 only; use -Engine HttpClient for https:// or HTTP/2.");
+        if (Engine == "Epoll" && !EpollEngine.Supported)
+            throw ChaosException.InvalidArgument("InvalidEngine", "The Epoll engine needs Linux on x64; use -Engine Raw or Auto.");
         foreach (var r in Requests)
         {
             if (!r.Uri.IsAbsoluteUri || (r.Uri.Scheme != Uri.UriSchemeHttp && r.Uri.Scheme != Uri.UriSchemeHttps))

@@ -81,6 +81,8 @@ public sealed class LoadTestRunner
         _rec[slot].RecordValue(us < 1 ? 1 : us);
     }
 
+    internal bool UseEpoll => _o.UseRaw && _o.Engine != "Raw" && EpollEngine.Supported;
+
     internal int Connections => _o.IsOpen
         ? (_o.Connections > 0 ? _o.Connections : (int)Math.Clamp(Math.Ceiling(_o.PeakLevel / 20), 16, 512))
         : (int)Math.Ceiling(_o.PeakLevel);
@@ -111,8 +113,16 @@ public sealed class LoadTestRunner
                 endpoints[key] = new IPEndPoint(ip, r.Uri.Port);
             }
             var eps = _o.Requests.Select(r => endpoints[r.Uri.Host + ":" + r.Uri.Port]).ToArray();
-            for (int i = 0; i < n; i++) { var w = new RawWorker(this, i, eps); _raw.Add(w); }
-            foreach (var w in _raw) workers.Add(Task.Run(w.RunAsync));
+            if (UseEpoll)
+            {
+                int loops = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_LOAD_THREADS"), out var lt) && lt > 0 ? lt : Math.Max(1, Environment.ProcessorCount / 2);
+                workers.AddRange(new EpollEngine(this, eps, n, loops).Start());
+            }
+            else
+            {
+                for (int i = 0; i < n; i++) { var w = new RawWorker(this, i, eps); _raw.Add(w); }
+                foreach (var w in _raw) workers.Add(Task.Run(w.RunAsync));
+            }
         }
         else
         {
@@ -241,7 +251,7 @@ public sealed class LoadTestRunner
             Name = _o.Name,
             Uri = _o.Requests[0].Uri.ToString() + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
             Model = _o.IsOpen ? "Open" : "Closed",
-            Engine = _o.UseRaw ? "RawSocket" : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
+            Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
             StartTime = started,
             EndTime = DateTime.UtcNow,
             Duration = TimeSpan.FromSeconds(Math.Round(runSec, 3)),
@@ -356,6 +366,44 @@ public sealed class LoadTestRunner
                 return (true, now, (int)(ticket % _o.Requests.Count));
             }
         }
+    }
+
+    internal enum Claim { Go, NotYet, Exit }
+    internal bool StopRequested => _stopping;
+
+    /// <summary>Open model, without waiting: the next request if it is due by <paramref name="now"/>.</summary>
+    internal Claim TryClaimOpen(long now, out long intended, out int request, out long due)
+    {
+        intended = 0; request = 0; due = 0;
+        while (true)
+        {
+            if (_stopping || now >= _endTicks) return Claim.Exit;
+            long ticket = Volatile.Read(ref _ticket);
+            if (_o.Iterations is { } it && ticket >= it) return Claim.Exit;
+            double t = _profile.TimeOf(ticket);
+            if (double.IsPositiveInfinity(t)) return Claim.Exit;
+            long at = _t0 + (long)(t * Stopwatch.Frequency);
+            if (at >= _endTicks) return Claim.Exit;
+            if (at > now) { due = at; return Claim.NotYet; }
+            if (Interlocked.CompareExchange(ref _ticket, ticket + 1, ticket) != ticket) continue;
+            if (now - at > _o.LateThreshold.TotalSeconds * Stopwatch.Frequency) Interlocked.Increment(ref Late);
+            intended = at;
+            request = (int)(ticket % _o.Requests.Count);
+            return Claim.Go;
+        }
+    }
+
+    /// <summary>Closed model, without waiting: may virtual user <paramref name="worker"/> send now?</summary>
+    internal Claim TryClaimClosed(int worker, long now, out int request)
+    {
+        request = 0;
+        if (_stopping || now >= _endTicks) return Claim.Exit;
+        double level = _profile.LevelAt((now - _t0) / (double)Stopwatch.Frequency);
+        if (worker >= (int)Math.Round(level)) return Claim.NotYet;
+        long ticket = Interlocked.Increment(ref _ticket) - 1;
+        if (_o.Iterations is { } it && ticket >= it) return Claim.Exit;
+        request = (int)(ticket % _o.Requests.Count);
+        return Claim.Go;
     }
 
     internal async ValueTask ThinkAsync()

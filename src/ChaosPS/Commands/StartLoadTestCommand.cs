@@ -41,7 +41,7 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
     [Parameter] public int Connections { get; set; }
     [Parameter, DurationTransform] public TimeSpan? LateThreshold { get; set; }
 
-    [Parameter, ValidateSet("Auto", "Raw", "HttpClient")] public string Engine { get; set; } = "Auto";
+    [Parameter, ValidateSet("Auto", "Epoll", "Raw", "HttpClient")] public string Engine { get; set; } = "Auto";
     [Parameter] public SwitchParameter Http2 { get; set; }
     [Parameter] public SwitchParameter SkipCertificateCheck { get; set; }
 

@@ -17,6 +17,7 @@ public class LoadRunnerTests : IDisposable
     private static LoadTestResult Run(LoadTestOptions o) => new LoadTestRunner(o).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
 
     [Theory]
+    [InlineData("Auto")]
     [InlineData("Raw")]
     [InlineData("HttpClient")]
     public void Closed_model_iterations_all_succeed_and_checks_pass(string engine)
@@ -55,24 +56,29 @@ public class LoadRunnerTests : IDisposable
         Assert.True(r.Thresholds[1].Passed);
     }
 
-    [Fact]
-    public void Open_model_sends_at_the_scheduled_rate()
+    [Theory]
+    [InlineData("Auto")]
+    [InlineData("Raw")]
+    public void Open_model_sends_at_the_scheduled_rate(string engine)
     {
-        var r = Run(Opts("/ok", o => { o.Rate = 200; o.Duration = TimeSpan.FromSeconds(2); }));
+        var r = Run(Opts("/ok", o => { o.Engine = engine; o.Rate = 200; o.Duration = TimeSpan.FromSeconds(2); }));
         // 2 s at 200 req/s = 400 scheduled; all of them either sent or counted as dropped.
         Assert.Equal(400, r.Scheduled);
         Assert.Equal(400, r.Requests + r.Dropped);
         Assert.InRange(r.Requests, 360, 400);
         Assert.Equal("Open", r.Model);
+        Assert.Equal(engine == "Raw" ? "RawSocket" : "Epoll", r.Engine);
         Assert.NotNull(r.ServiceTime);
     }
 
-    [Fact]
-    public void Open_model_latency_counts_from_the_intended_time()
+    [Theory]
+    [InlineData("Auto")]
+    [InlineData("Raw")]
+    public void Open_model_latency_counts_from_the_intended_time(string engine)
     {
         // 50 req/s over 2 connections, each response takes 100 ms: capacity 20 req/s, so requests queue and
         // latency (from the intended time) grows far beyond the 100 ms service time.
-        var r = Run(Opts("/slow?ms=100", o => { o.Rate = 50; o.Connections = 2; o.Duration = TimeSpan.FromSeconds(2); o.Timeout = TimeSpan.FromSeconds(5); }));
+        var r = Run(Opts("/slow?ms=100", o => { o.Engine = engine; o.Rate = 50; o.Connections = 2; o.Duration = TimeSpan.FromSeconds(2); o.Timeout = TimeSpan.FromSeconds(5); }));
         Assert.True(r.Requests > 10);
         Assert.True(r.ServiceTime!.P50 < 1000, $"service p50 {r.ServiceTime.P50}");
         Assert.True(r.Latency!.Max > r.ServiceTime.Max + 300, $"latency max {r.Latency.Max} vs service max {r.ServiceTime.Max}");
@@ -80,10 +86,13 @@ public class LoadRunnerTests : IDisposable
         Assert.True(r.Dropped > 0, "requests still queued at the end are counted as dropped");
     }
 
-    [Fact]
-    public void Refused_connections_are_counted_by_kind_without_throwing()
+    [Theory]
+    [InlineData("Auto")]
+    [InlineData("Raw")]
+    [InlineData("HttpClient")]
+    public void Refused_connections_are_counted_by_kind_without_throwing(string engine)
     {
-        var o = new LoadTestOptions { Requests = [new LoadRequest { Uri = new Uri($"http://127.0.0.1:{TestHttpServer.FreePort()}/") }], Concurrency = 2, Iterations = 10 };
+        var o = new LoadTestOptions { Engine = engine, Requests = [new LoadRequest { Uri = new Uri($"http://127.0.0.1:{TestHttpServer.FreePort()}/") }], Concurrency = 2, Iterations = 10 };
         var r = Run(o);
         Assert.Equal(10, r.Requests);
         Assert.Equal(10, r.Failed);
@@ -91,14 +100,16 @@ public class LoadRunnerTests : IDisposable
         Assert.Equal(1.0, r.ErrorRate);
     }
 
-    [Fact]
-    public void Status_errors_timeouts_and_connection_close()
+    [Theory]
+    [InlineData("Auto")]
+    [InlineData("Raw")]
+    public void Status_errors_timeouts_and_connection_close(string engine)
     {
-        var r = Run(Opts("/status/503", o => { o.Concurrency = 2; o.Iterations = 6; }));
+        var r = Run(Opts("/status/503", o => { o.Engine = engine; o.Concurrency = 2; o.Iterations = 6; }));
         Assert.Equal(6, r.ErrorsByKind["status_503"]);
-        var t = Run(Opts("/slow?ms=3000", o => { o.Concurrency = 1; o.Iterations = 2; o.Timeout = TimeSpan.FromMilliseconds(300); }));
+        var t = Run(Opts("/slow?ms=3000", o => { o.Engine = engine; o.Concurrency = 1; o.Iterations = 2; o.Timeout = TimeSpan.FromMilliseconds(300); }));
         Assert.Equal(2, t.ErrorsByKind["timeout"]);
-        var c = Run(Opts("/close", o => { o.Concurrency = 2; o.Iterations = 10; }));
+        var c = Run(Opts("/close", o => { o.Engine = engine; o.Concurrency = 2; o.Iterations = 10; }));
         Assert.Equal(0, c.Failed);
         Assert.Equal(10, c.Connect!.Count);
     }
@@ -111,6 +122,7 @@ public class LoadRunnerTests : IDisposable
     }
 
     [Theory]
+    [InlineData("Auto")]
     [InlineData("Raw")]
     [InlineData("HttpClient")]
     public void Streaming_sse_records_first_event_and_inter_event_latency(string engine)
@@ -148,17 +160,19 @@ public class LoadRunnerTests : IDisposable
         Assert.Equal(10, r.ByName.Single(n => n.Name == "b").Failed);
     }
 
-    [Fact]
-    public void Abort_on_fail_stops_early_and_cancel_returns_partial()
+    [Theory]
+    [InlineData("Auto")]
+    [InlineData("Raw")]
+    public void Abort_on_fail_stops_early_and_cancel_returns_partial(string engine)
     {
-        var r = Run(Opts("/status/500", o => { o.Concurrency = 2; o.Duration = TimeSpan.FromSeconds(20); o.Thresholds = ["http_req_failed: rate<0.01"]; o.AbortOnFail = true; }));
+        var r = Run(Opts("/status/500", o => { o.Engine = engine; o.Concurrency = 2; o.Duration = TimeSpan.FromSeconds(20); o.Thresholds = ["http_req_failed: rate<0.01"]; o.AbortOnFail = true; }));
         Assert.True(r.Aborted);
         Assert.Contains("threshold", r.AbortReason);
         Assert.True(r.Duration < TimeSpan.FromSeconds(15));
         Assert.False(r.Passed);
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1.5));
-        var c = new LoadTestRunner(Opts("/ok", o => { o.Concurrency = 2; o.Duration = TimeSpan.FromSeconds(30); })).RunAsync(cts.Token).GetAwaiter().GetResult();
+        var c = new LoadTestRunner(Opts("/ok", o => { o.Engine = engine; o.Concurrency = 2; o.Duration = TimeSpan.FromSeconds(30); })).RunAsync(cts.Token).GetAwaiter().GetResult();
         Assert.True(c.Aborted);
         Assert.Equal("cancelled", c.AbortReason);
         Assert.True(c.Requests > 0);
