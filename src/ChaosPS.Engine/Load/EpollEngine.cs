@@ -10,7 +10,7 @@ namespace ChaosPS.Load;
 /// The Linux fast path for http:// (the wrk design): a few dedicated threads, each with its own epoll set and timerfd,
 /// drive non-blocking keep-alive sockets with recv/send syscalls directly. No thread-pool hops, no async state
 /// machines, no allocations per request: a completed response immediately sends the connection's next request from
-/// the same thread. Connects happen on the thread pool (blocking connect, then the fd joins a loop). Open-model
+/// the same thread. Connects are non-blocking too (EINPROGRESS, then EPOLLOUT and SO_ERROR). Open-model
 /// requests are released at their intended times by the loop's timerfd (nanosecond timer, no spinning).
 /// </summary>
 internal sealed unsafe class EpollEngine
@@ -54,10 +54,8 @@ internal sealed unsafe class EpollEngine
         public int SendOffset;
         public bool Reused, Retried, WantOut;
         public EndPoint? Ep;
-        public int Gen;
+        public long ConnectStart;
     }
-
-    private sealed record ConnectResult(Conn Conn, int Gen, Socket? Sock, Exception? Error, long Ticks);
 
     private readonly LoadTestRunner _run;
     private readonly EndPoint[] _eps;
@@ -82,7 +80,6 @@ internal sealed unsafe class EpollEngine
         private readonly LoadTestRunner _run;
         private readonly List<Conn> _conns = [];
         private readonly Stack<Conn> _idle = new();
-        private readonly ConcurrentQueue<ConnectResult> _connected = new();
         private readonly List<Conn> _sleepers = [];
         private long _minWake = long.MaxValue;
         private int _ep = -1, _timer = -1;
@@ -118,7 +115,6 @@ internal sealed unsafe class EpollEngine
                 while (true)
                 {
                     long now = Stopwatch.GetTimestamp();
-                    while (_connected.TryDequeue(out var cc)) OnConnected(cc, now);
                     if (_run.StoppingHard) { foreach (var c in _conns) if (c.State != St.Done) Finish(c); }
                     else if (_run.StopRequested) { foreach (var c in _conns) if (c.State is St.Idle or St.Sleeping) Finish(c); _idle.Clear(); }
                     if (_live == 0) return;
@@ -131,8 +127,6 @@ internal sealed unsafe class EpollEngine
                         if (delta <= 0) timeoutMs = 0;
                         else if (delta < 50L * Stopwatch.Frequency / 1000) { ArmTimer(nextWake, delta); }
                     }
-                    if (!_connected.IsEmpty) timeoutMs = 0;
-                    else if (_pendingConnects > 0 && timeoutMs > 1) timeoutMs = 1;
                     int n = epoll_wait(_ep, events, 256, timeoutMs);
                     if (n < 0) { if (Marshal.GetLastPInvokeError() == EINTR) continue; throw new InvalidOperationException($"epoll_wait failed: errno {Marshal.GetLastPInvokeError()}"); }
                     long t = Stopwatch.GetTimestamp();
@@ -143,7 +137,8 @@ internal sealed unsafe class EpollEngine
                         if (slot < 0 || slot >= _conns.Count) continue;
                         var c = _conns[slot];
                         uint ev = events[i].Events;
-                        if (c.State == St.Sending && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) TrySend(c, t);
+                        if (c.State == St.Connecting && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) OnConnectEvent(c, t);
+                        else if (c.State == St.Sending && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) TrySend(c, t);
                         else if (c.State == St.Receiving && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) OnReadable(c, t);
                         else if (c.State is St.Idle or St.Sleeping && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) CheckIdleClosed(c);
                     }
@@ -157,7 +152,6 @@ internal sealed unsafe class EpollEngine
             }
         }
 
-        private int _pendingConnects;
 
         private void ArmTimer(long at, long delta)
         {
@@ -234,50 +228,53 @@ internal sealed unsafe class EpollEngine
             BeginSend(c, now);
         }
 
+        /// <summary>Non-blocking connect from the loop thread: EINPROGRESS, then EPOLLOUT says it is done (SO_ERROR says how).</summary>
         private void BeginConnect(Conn c, EndPoint ep)
         {
+            long now = Stopwatch.GetTimestamp();
             c.State = St.Connecting;
             c.Ep = ep;
-            int gen = ++c.Gen;
-            Interlocked.Increment(ref _pendingConnects);
-            ThreadPool.UnsafeQueueUserWorkItem(static st =>
-            {
-                var (loop, conn, gen, ep) = ((Loop, Conn, int, EndPoint))st!;
-                var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                long t0 = Stopwatch.GetTimestamp();
-                ConnectResult r;
-                try
-                {
-                    s.Connect(ep);
-                    s.Blocking = false;
-                    r = new ConnectResult(conn, gen, s, null, Stopwatch.GetTimestamp() - t0);
-                }
-                catch (Exception ex)
-                {
-                    s.Dispose();
-                    r = new ConnectResult(conn, gen, null, ex, 0);
-                }
-                loop._connected.Enqueue(r);
-                Interlocked.Decrement(ref loop._pendingConnects);
-            }, (this, c, gen, ep), preferLocal: false);
+            c.ConnectStart = now;
+            Socket s;
+            try { s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false }; }
+            catch (SocketException e) { EndRequestFailed(c, LoadTestRunner.Classify(e), now); return; }
+            c.Sock = s;
+            c.Fd = (int)s.Handle;
+            bool done;
+            try { s.Connect(ep); done = true; }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress) { done = false; }
+            catch (SocketException e) { CloseSocket(c); EndRequestFailed(c, LoadTestRunner.Classify(e), now); return; }
+            var ev = new EpollEvent { Events = EPOLLIN | EPOLLRDHUP | (done ? 0 : EPOLLOUT), Data = (ulong)c.Slot };
+            if (epoll_ctl(_ep, EPOLL_CTL_ADD, c.Fd, &ev) != 0) { CloseSocket(c); EndRequestFailed(c, "other", now); return; }
+            c.WantOut = !done;
+            if (done) Connected(c, now);
         }
 
-        private void OnConnected(ConnectResult r, long now)
+        private void OnConnectEvent(Conn c, long now)
         {
-            var c = r.Conn;
-            if (c.State != St.Connecting || r.Gen != c.Gen) { r.Sock?.Dispose(); return; } // timed out or stopped meanwhile
-            if (r.Sock is null)
+            int err;
+            try { err = (int)c.Sock!.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!; }
+            catch (Exception) { err = -1; }
+            if (err != 0)
             {
-                var kind = r.Error is null ? "other" : LoadTestRunner.Classify(r.Error);
+                CloseSocket(c);
+                // .NET reports SO_ERROR as a SocketError value (10061 = ConnectionRefused); raw errnos are accepted too.
+                string kind = err switch
+                {
+                    ECONNREFUSED => "refused", ETIMEDOUT => "timeout", 113 or 101 => "unreachable", ECONNRESET => "reset",
+                    > 10000 => LoadTestRunner.Classify(new SocketException(err)),
+                    _ => "other",
+                };
                 EndRequestFailed(c, kind, now);
                 return;
             }
-            c.Sock = r.Sock;
-            _run.Record(LoadTestRunner.HConnect, r.Ticks);
-            c.Fd = (int)c.Sock.Handle;
-            var ev = new EpollEvent { Events = EPOLLIN | EPOLLRDHUP, Data = (ulong)c.Slot };
-            if (epoll_ctl(_ep, EPOLL_CTL_ADD, c.Fd, &ev) != 0) { EndRequestFailed(c, "other", now); CloseSocket(c); return; }
-            c.WantOut = false;
+            SetOut(c, false);
+            Connected(c, now);
+        }
+
+        private void Connected(Conn c, long now)
+        {
+            _run.Record(LoadTestRunner.HConnect, now - c.ConnectStart);
             c.Start = c.End = 0;
             c.Reused = false;
             BeginSend(c, now);
@@ -383,7 +380,6 @@ internal sealed unsafe class EpollEngine
             if (c.Reused && !firstByte && !c.Retried && (errno is -1 or ECONNRESET or EPIPE))
             {
                 c.Retried = true;
-                c.State = St.Connecting;
                 BeginConnect(c, c.Ep ?? _e._eps[c.Request]);
                 return;
             }
@@ -419,7 +415,7 @@ internal sealed unsafe class EpollEngine
                 }
                 else if (c.State == St.Connecting && now - c.Since > limit)
                 {
-                    // The blocking connect is still running on the pool: it will find the state changed and drop its socket.
+                    CloseSocket(c);
                     EndRequestFailed(c, "timeout", now);
                 }
             }

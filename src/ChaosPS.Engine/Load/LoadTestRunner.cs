@@ -215,7 +215,7 @@ public sealed class LoadTestRunner
                     $"{TimeSpan.FromSeconds(Math.Round(elapsed)):hh\\:mm\\:ss} | {(second > 0 ? _stats.Series[^1].RequestsPerSecond : 0):0} req/s | p95 {p95:0.##} ms | errors {fail} ({(req == 0 ? 0 : 100.0 * fail / req):0.##}%) | in flight {Interlocked.Read(ref InFlight)}",
                     pct, null, _endTicks == long.MaxValue ? -1 : (int)Math.Max(0, _durationSec - elapsed)));
                 // Graceful end: once the run time is over, in-flight requests get up to -Timeout (at most 10 s) to finish.
-                if (now >= _endTicks && !_stopping) Stop(null, hard: false);
+                if (now >= _endTicks + LateTicks && !_stopping) Stop(null, hard: false);
                 if (_stopping && _hardStopTicks == long.MaxValue)
                     _hardStopTicks = now + (long)(Math.Min(_o.Timeout.TotalSeconds, 10) * Stopwatch.Frequency);
                 if (now >= _hardStopTicks) Stop(null, hard: true);
@@ -347,7 +347,7 @@ public sealed class LoadTestRunner
                     if (_stopping) { Interlocked.Increment(ref _abandoned); return (false, 0, 0); }
                     now = Stopwatch.GetTimestamp();
                 }
-                if (now >= _endTicks) { Interlocked.Increment(ref Dropped); Interlocked.Increment(ref _abandoned); return (false, 0, 0); }
+                if (now >= _endTicks + LateTicks) { Interlocked.Increment(ref Dropped); Interlocked.Increment(ref _abandoned); return (false, 0, 0); }
                 if (now - intended > _o.LateThreshold.TotalSeconds * Stopwatch.Frequency) Interlocked.Increment(ref Late);
                 return (true, intended, (int)(ticket % _o.Requests.Count));
             }
@@ -377,7 +377,8 @@ public sealed class LoadTestRunner
         intended = 0; request = 0; due = 0;
         while (true)
         {
-            if (_stopping || now >= _endTicks) return Claim.Exit;
+            // Requests due before the end may still go out up to -LateThreshold after it (then they count as dropped).
+            if (_stopping || now >= _endTicks + LateTicks) return Claim.Exit;
             long ticket = Volatile.Read(ref _ticket);
             if (_o.Iterations is { } it && ticket >= it) return Claim.Exit;
             double t = _profile.TimeOf(ticket);
@@ -505,6 +506,7 @@ public sealed class LoadTestRunner
     };
 
     internal bool StoppingHard => _hardStop;
+    private long LateTicks => _endTicks == long.MaxValue ? 0 : (long)(_o.LateThreshold.TotalSeconds * Stopwatch.Frequency);
     internal long TimeoutTicks => (long)(_o.Timeout.TotalSeconds * Stopwatch.Frequency);
     internal LoadTestOptions Options => _o;
 
