@@ -112,6 +112,25 @@ Describe 'Start-LoadTest' -Tag 'Load' {
         Remove-Job $j, $j2 -Force
     }
 
+    It 'stops promptly when the pipeline is stopped (Ctrl+C) and keeps the partial result in $LoadTestResult' {
+        $ps = [powershell]::Create()
+        try {
+            [void]$ps.AddScript("Import-Module '$env:CHAOSPS_MODULE'; Start-LoadTest '$base/ok' -Concurrency 2 -Duration 60s -ProgressAction SilentlyContinue")
+            $h = $ps.BeginInvoke()
+            Start-Sleep -Seconds 2
+            $sw = [Diagnostics.Stopwatch]::StartNew()
+            $ps.Stop()
+            $sw.Elapsed.TotalSeconds | Should -BeLessThan 15
+            $h.IsCompleted | Should -BeTrue
+            $p = $ps.Runspace.SessionStateProxy.GetVariable('LoadTestResult')
+            $p | Should -Not -BeNullOrEmpty
+            $p.Aborted | Should -BeTrue
+            $p.AbortReason | Should -Be 'cancelled'
+            $p.Requests | Should -BeGreaterThan 0
+        }
+        finally { $ps.Dispose() }
+    }
+
     It 'aborts on a failing threshold with -AbortOnFail' {
         $r = Start-LoadTest "$base/status/503" -Concurrency 2 -Duration 30s -Threshold 'http_req_failed: rate<0.01' -AbortOnFail
         $r.Aborted | Should -BeTrue
