@@ -59,6 +59,8 @@ internal sealed unsafe class EpollEngine
 
     private readonly LoadTestRunner _run;
     private readonly EndPoint[] _eps;
+    /// <summary>Bytes the loop threads allocated while they ran (tests check the hot loop allocates nothing per request).</summary>
+    public long LoopAllocatedBytes;
     private readonly int _loops;
     private readonly Loop[] _loopObjs;
 
@@ -109,6 +111,7 @@ internal sealed unsafe class EpollEngine
             _live = _conns.Count;
             foreach (var c in _conns) { c.State = St.Idle; _idle.Push(c); }
             long lastScan = Stopwatch.GetTimestamp();
+            long allocated0 = GC.GetAllocatedBytesForCurrentThread();
             long scanEvery = Stopwatch.Frequency / 20;
             try
             {
@@ -146,6 +149,7 @@ internal sealed unsafe class EpollEngine
             }
             finally
             {
+                Interlocked.Add(ref _e.LoopAllocatedBytes, GC.GetAllocatedBytesForCurrentThread() - allocated0);
                 foreach (var c in _conns) CloseSocket(c);
                 close(_timer);
                 close(_ep);

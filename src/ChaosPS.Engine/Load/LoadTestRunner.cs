@@ -81,6 +81,8 @@ public sealed class LoadTestRunner
         _rec[slot].RecordValue(us < 1 ? 1 : us);
     }
 
+    internal EpollEngine? Epoll { get; private set; }
+
     internal bool UseEpoll => _o.UseRaw && _o.Engine != "Raw" && EpollEngine.Supported;
 
     internal int Connections => _o.IsOpen
@@ -116,7 +118,8 @@ public sealed class LoadTestRunner
             if (UseEpoll)
             {
                 int loops = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_LOAD_THREADS"), out var lt) && lt > 0 ? lt : Math.Max(1, Environment.ProcessorCount / 2);
-                workers.AddRange(new EpollEngine(this, eps, n, loops).Start());
+                Epoll = new EpollEngine(this, eps, n, loops);
+                workers.AddRange(Epoll.Start());
             }
             else
             {
