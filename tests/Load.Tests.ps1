@@ -207,7 +207,7 @@ Describe 'Merge-LoadTestResult' -Tag 'Load' {
             $out = Join-Path $tmp "part$i.clixml"
             $cmd = "Import-Module '$env:CHAOSPS_MODULE'; Start-LoadTest '$base/ok' -Concurrency 2 -Iterations $(100 * $i) -Threshold 'http_req_failed: rate<0.01' -ProgressAction SilentlyContinue | Export-Clixml '$out'"
             # The same PowerShell as this one: an apphost pwsh, or `dotnet <PSHOME>/pwsh.dll` when run as a dotnet tool.
-            $pre = if ((Split-Path $pwsh -Leaf) -match '^pwsh(\.exe)?$') { @() } else { @((Join-Path $PSHOME 'pwsh.dll')) }
+            $pre = @(if ((Split-Path $pwsh -Leaf) -notmatch '^pwsh(\.exe)?$') { Join-Path $PSHOME 'pwsh.dll' })
             Start-Process $pwsh -ArgumentList ($pre + @('-NoProfile', '-NonInteractive', '-Command', $cmd)) -PassThru
         }
         foreach ($p in $procs) { $p.WaitForExit(120000) | Should -BeTrue }

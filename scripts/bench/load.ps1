@@ -27,7 +27,7 @@ foreach ($tool in 'nginx', 'wrk', 'hey') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is not installed (apt-get install -y nginx wrk hey)" }
 }
 $pwshExe = (Get-Process -Id $PID).Path
-$pwshPre = if ((Split-Path $pwshExe -Leaf) -match '^pwsh(\.exe)?$') { @() } else { @((Join-Path $PSHOME 'pwsh.dll')) }
+$pwshPre = @(if ((Split-Path $pwshExe -Leaf) -notmatch '^pwsh(\.exe)?$') { Join-Path $PSHOME 'pwsh.dll' })
 
 function Invoke-Child([string] $script) {
     # Runs a script in a fresh pwsh; returns its JSON output as an object.

@@ -99,6 +99,7 @@ internal sealed unsafe class EpollEngine
             _conns.Add(c);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public void Run()
         {
             _ep = epoll_create1(0x80000);
@@ -168,6 +169,7 @@ internal sealed unsafe class EpollEngine
         }
 
         /// <summary>Gives idle connections work; returns the next time something becomes due (or MaxValue).</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private long Dispatch(long now)
         {
             long next = long.MaxValue;
@@ -219,6 +221,7 @@ internal sealed unsafe class EpollEngine
             else Finish(c);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void StartRequest(Conn c, int ri, long intended, long now)
         {
             c.Request = ri;
@@ -284,6 +287,7 @@ internal sealed unsafe class EpollEngine
             BeginSend(c, now);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void BeginSend(Conn c, long now)
         {
             c.State = St.Sending;
@@ -294,6 +298,7 @@ internal sealed unsafe class EpollEngine
             TrySend(c, now);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void TrySend(Conn c, long now)
         {
             var wire = _run.Options.Requests[c.Request].Wire;
@@ -320,6 +325,7 @@ internal sealed unsafe class EpollEngine
             epoll_ctl(_ep, EPOLL_CTL_MOD, c.Fd, &ev);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void OnReadable(Conn c, long now)
         {
             while (true)
@@ -357,6 +363,7 @@ internal sealed unsafe class EpollEngine
             }
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void Completed(Conn c)
         {
             long end = Stopwatch.GetTimestamp();

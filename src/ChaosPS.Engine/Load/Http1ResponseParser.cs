@@ -45,6 +45,7 @@ internal sealed class Http1ResponseParser
     }
 
     /// <summary>Consumes what it can of <paramref name="data"/>; returns the bytes consumed (a partial line is left for the next call).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public int Parse(ReadOnlySpan<byte> data, long now)
     {
         int pos = 0;
@@ -107,6 +108,7 @@ internal sealed class Http1ResponseParser
         return _s == S.Done;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void Line(ReadOnlySpan<byte> line, long now)
     {
         switch (_s)
@@ -151,6 +153,7 @@ internal sealed class Http1ResponseParser
         }
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void Header(ReadOnlySpan<byte> line)
     {
         int colon = line.IndexOf((byte)':');
@@ -188,6 +191,7 @@ internal sealed class Http1ResponseParser
     }
 
     /// <summary>Body bytes (also used by the HttpClient path): counts bytes, captures for checks, detects SSE events.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void OnBody(ReadOnlySpan<byte> data, long now)
     {
         BodyBytes += data.Length;

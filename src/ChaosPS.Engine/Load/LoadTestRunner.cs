@@ -74,6 +74,7 @@ public sealed class LoadTestRunner
     private static Recorder NewRecorder() => (Recorder)HistogramFactory.With64BitBucketSize().WithValuesFrom(1).WithValuesUpTo(HistogramCodec.Highest)
         .WithPrecisionOf(HistogramCodec.Digits).WithThreadSafeWrites().WithThreadSafeReads().Create();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Record(int slot, long ticks)
     {
         long us = (long)(ticks * _usPerTick);
@@ -375,6 +376,7 @@ public sealed class LoadTestRunner
     internal bool StopRequested => _stopping;
 
     /// <summary>Open model, without waiting: the next request if it is due by <paramref name="now"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal Claim TryClaimOpen(long now, out long intended, out int request, out long due)
     {
         intended = 0; request = 0; due = 0;
@@ -398,6 +400,7 @@ public sealed class LoadTestRunner
     }
 
     /// <summary>Closed model, without waiting: may virtual user <paramref name="worker"/> send now?</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal Claim TryClaimClosed(int worker, long now, out int request)
     {
         request = 0;
@@ -417,6 +420,7 @@ public sealed class LoadTestRunner
     }
 
     /// <summary>Records a finished request (success or HTTP-level failure) and runs the checks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void Complete(int request, int status, long intended, long sent, long firstByte, long end, Http1ResponseParser body)
     {
         Record(HLatency, end - intended);
