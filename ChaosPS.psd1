@@ -45,6 +45,9 @@
         'Invoke-FileDescriptorExhaustion'
         'Invoke-ConnectionExhaustion'
         'Test-GracefulDegradation'
+        'Start-LoadTest'
+        'Export-LoadTestReport'
+        'Merge-LoadTestResult'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()
