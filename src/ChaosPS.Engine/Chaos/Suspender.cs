@@ -104,11 +104,15 @@ public static class Suspender
             }
             catch (Exception e)
             {
-                ledger.Forget(fault.Id);
+                // Cancelled or failed mid-call: the pause may have happened. The undo is idempotent (it unpauses only a
+                // paused container), so run it rather than dropping the record.
+                await fault.RestoreAsync("Suspend-ChaosTarget (failed or cancelled while pausing)").ConfigureAwait(false);
                 if (e is DockerContainerNotFoundException) throw Gone(t);
                 throw;
             }
-            var state = await ObserveAsync(t, ct).ConfigureAwait(false);
+            // Not cancellable: between applying the fault and handing it back nothing may throw, or the fault would
+            // be left applied with nobody holding it.
+            var state = await ObserveAsync(t, CancellationToken.None).ConfigureAwait(false);
             return (fault, new SuspendResult
             {
                 Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = t.ProcessId, ContainerId = t.ContainerId,
@@ -125,7 +129,8 @@ public static class Suspender
                 ledger.Forget(fault.Id);
                 throw Gone(t);
             }
-            var state = await ObserveAsync(t, ct, expect: "T").ConfigureAwait(false);
+            // Not cancellable (see above): a Ctrl+C now must still find the fault in the list that the finally undoes.
+            var state = await ObserveAsync(t, CancellationToken.None, expect: "T").ConfigureAwait(false);
             return (fault, new SuspendResult
             {
                 Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = pid, Action = "Suspend", FaultId = fault.Id,
