@@ -299,7 +299,7 @@ Describe 'toxiproxy HTTP API (Start-ChaosProxyServer)' -Tag Network {
         }
         $dir = Join-Path ([IO.Path]::GetTempPath()) "chaosps-toxiproxy-client-$PID"
         New-Item -ItemType Directory -Path $dir -Force | Out-Null
-        & npm install --prefix $dir --no-audit --no-fund --silent toxiproxy-node-client@4.1.0 2>&1 | Out-Null
+        & npm install --prefix $dir --no-audit --no-fund --silent --fetch-retries=0 --fetch-timeout=30000 toxiproxy-node-client@4.1.0 2>&1 | Out-Null
         if (-not (Test-Path "$dir/node_modules/toxiproxy-node-client")) {
             Set-ItResult -Skipped -Because 'the npm registry is not reachable (toxiproxy-node-client could not be installed)'; return
         }

@@ -343,4 +343,81 @@ public sealed class ProxyTests : IDisposable
         await Assert.ThrowsAsync<SocketException>(() => ProxyFixture.ConnectAsync(listen));
         _fx.Proxies.Create("again", listen, "127.0.0.1:1"); // same address can be bound again at once
     }
+
+    [Fact]
+    public async Task Close_race_add_dial_write_close_remove_never_deadlocks()
+    {
+        // toxiproxy's CloseRace (1000 loops there; 200 here to stay fast on a 2-core CI).
+        using var server = TestServer.Echo();
+        var p = _fx.Create(server.Address);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < 200; i++)
+        {
+            p.AddToxic(ToxicSpec.Create("latency", "upstream", 1, new Dictionary<string, long> { ["latency"] = 10 }, "race"));
+            using (var c = await ProxyFixture.ConnectAsync(p.Listen))
+                await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("hello"));
+            p.RemoveToxic("race");
+        }
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60));
+        await Net.EventuallyAsync(() => p.ActiveConnections == 0, 10000, "all links closed");
+    }
+
+    [Fact]
+    public async Task Removing_rate_0_bandwidth_toxics_under_a_flood_does_not_hang()
+    {
+        using var server = new TestServer(async s => { await Net.ReadToEndAsync(s, 30000); });
+        var p = _fx.Create(server.Address);
+        p.AddToxic(ToxicSpec.Create("bandwidth", "upstream", 1, new Dictionary<string, long> { ["rate"] = 0 }, "b1"));
+        p.AddToxic(ToxicSpec.Create("bandwidth", "upstream", 1, new Dictionary<string, long> { ["rate"] = 0 }, "b2"));
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        using var stop = new CancellationTokenSource();
+        var flood = Task.Run(async () => { var b = new byte[65536]; try { while (!stop.IsCancellationRequested) await Net.SendAllAsync(c, b); } catch { } });
+        await Task.Delay(200);
+        var sw = Stopwatch.StartNew();
+        p.RemoveToxic("b1");
+        p.RemoveToxic("b2");
+        Assert.True(sw.ElapsedMilliseconds < 1000, $"removal took {sw.ElapsedMilliseconds} ms");
+        stop.Cancel();
+        c.Dispose();
+        await flood;
+    }
+
+    [Fact]
+    public async Task Update_to_port_0_moves_and_same_address_keeps_live_connections()
+    {
+        using var server = TestServer.Echo();
+        var p = _fx.Create(server.Address);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        var listen = p.Listen;
+        p.Update(listen.Replace("127.0.0.1", "localhost"), null, null); // same resolved address: nothing restarts
+        await Net.SendAllAsync(c, new byte[] { 9 });
+        Assert.Equal(9, (await Net.ReadExactlyAsync(c, 1))[0]);
+        p.Update("localhost:0", null, null);                             // a new address: restart on a new port
+        Assert.NotEqual(listen, p.Listen);
+        Assert.Empty(await Net.ReadToEndAsync(c, 5000));               // the old connections were dropped
+        using var c2 = await ProxyFixture.ConnectAsync(p.Listen);
+        await Net.SendAllAsync(c2, new byte[] { 8 });
+        Assert.Equal(8, (await Net.ReadExactlyAsync(c2, 1))[0]);
+    }
+
+    [Fact]
+    public async Task Proxy_overhead_per_hop_is_reported()
+    {
+        // toxiproxy asserts < 300 us per hop on average; measured and printed here, asserted only loosely (shared CI).
+        using var server = TestServer.Echo();
+        var p = _fx.Create(server.Address);
+        using var direct = await ProxyFixture.ConnectAsync(server.Address);
+        using var via = await ProxyFixture.ConnectAsync(p.Listen);
+        var msg = Encoding.ASCII.GetBytes("hello world\n");
+        async Task<double> Run(Socket s)
+        {
+            for (int i = 0; i < 20; i++) { await Net.SendAllAsync(s, msg); await Net.ReadExactlyAsync(s, msg.Length); }
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < 100; i++) { await Net.SendAllAsync(s, msg); await Net.ReadExactlyAsync(s, msg.Length); }
+            return sw.Elapsed.TotalMicroseconds / 100;
+        }
+        double d = await Run(direct), v = await Run(via);
+        Console.WriteLine($"echo round trip: direct {d:F0} us, via proxy {v:F0} us, added per hop {(v - d) / 2:F0} us");
+        Assert.True(v < 1_000_000);
+    }
 }
