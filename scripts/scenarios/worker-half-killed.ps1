@@ -28,7 +28,7 @@ try {
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null
     $expected = [math]::Ceiling($Workers / 2)
-    Add-ScenarioCheck $v "$expected of $Workers workers killed at once" ($crashes.Count -eq $expected -and -not ($crashes | Where-Object ObservedState -ne 'exited')) `
+    Add-ScenarioCheck $v "$expected of $Workers workers killed at once" ($crashes.Count -eq $expected -and -not ($crashes | Where-Object ObservedState -notin 'exited', 'restarted')) `
         (($crashes | ForEach-Object { "$($_.WorkerId):$($_.ObservedState)" }) -join ', ')
     Set-ScenarioRecovery $v $recovery
     Add-ScenarioCheck $v 'router error rate < 1%' ($v.Load.Requests -gt 0 -and $v.Load.ErrorRate -lt 0.01) ("{0} of {1} ({2:P2}) {3}" -f $v.Load.Errors, $v.Load.Requests, $v.Load.ErrorRate, ($v.Load.SampleErrors -join '; '))

@@ -165,15 +165,18 @@ public static class OomKiller
     /// without swap, and does not count in dd's own resident size, so once the cgroup is full the kernel's OOM killer
     /// picks the target (whose oom_score_adj ChaosPS raised), not the hog.
     /// </summary>
-    private static Process StartHog(ActiveFault fault, string procsFile, ChaosTarget t, out string fill)
+    private static Process StartHog(ActiveFault fault, string procsFile, ChaosTarget t, out string fill, bool append = false)
     {
         if (!Directory.Exists("/dev/shm"))
             throw NotSupported(t.Display, "there is no /dev/shm (tmpfs) to allocate unreclaimable memory in");
         fill = $"/dev/shm/chaosps-{fault.Id}.fill";
-        fault.AddUndo(DeletePathUndo.Step(fill));
+        if (!append) fault.AddUndo(DeletePathUndo.Step(fill));
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("echo $$ > \"$0\" && exec dd if=/dev/zero of=\"$1\" bs=1M status=none");
+        // A second hog (the kernel chose the first one as a victim) appends: the pages already charged stay charged.
+        psi.ArgumentList.Add(append
+            ? "echo $$ > \"$0\" && exec dd if=/dev/zero of=\"$1\" bs=1M status=none oflag=append conv=notrunc"
+            : "echo $$ > \"$0\" && exec dd if=/dev/zero of=\"$1\" bs=1M status=none");
         psi.ArgumentList.Add(procsFile);
         psi.ArgumentList.Add(fill);
         var p = Process.Start(psi) ?? throw new ChaosException("HogStartFailed", ChaosErrorCategory.InvalidOperation, "The memory hog could not be started.", t.Display);
@@ -252,6 +255,7 @@ public static class OomKiller
             var sw = Stopwatch.StartNew();
             MakeFirstVictim(fault, pid, stamp);
             hog = StartHog(fault, Path.Combine(dir, "cgroup.procs"), t, out var fill);
+            int hogRestarts = 0;
             while (sw.Elapsed < o.Timeout && !ct.IsCancellationRequested)
             {
                 result.HogBytes = Math.Max(result.HogBytes, FileSize(fill));
@@ -261,7 +265,15 @@ public static class OomKiller
                 if (hog.HasExited)
                 {
                     var err = await hog.StandardError.ReadToEndAsync(ct).ConfigureAwait(false);
+                    await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);   // the worker may be dying right now
                     if (!ProcessIdentity.IsAlive(pid, stamp)) break;
+                    if (hog.ExitCode == 137 && hogRestarts++ < 3)
+                    {
+                        // On a busy host the kernel sometimes takes the hog first; the worker is still over its limit.
+                        hog.Dispose();
+                        hog = StartHog(fault, Path.Combine(dir, "cgroup.procs"), t, out fill, append: true);
+                        continue;
+                    }
                     throw new ChaosException("HogFailed", ChaosErrorCategory.InvalidOperation, $"The memory hog for {t.Display} exited early (code {hog.ExitCode}): {err.Trim()}", t.Display,
                         "Invoke-WorkerOom needs root to join the container's memory cgroup.");
                 }
