@@ -83,6 +83,8 @@ public class LoadRunnerTests : IDisposable
         Assert.True(r.ServiceTime!.P50 < 1000, $"service p50 {r.ServiceTime.P50}");
         Assert.True(r.Latency!.Max > r.ServiceTime.Max + 300, $"latency max {r.Latency.Max} vs service max {r.ServiceTime.Max}");
         Assert.True(r.Late > 0);
+        Assert.True(r.Generator.LateSends < r.Late, $"late {r.Late}, blamed on the generator {r.Generator.LateSends}: most waited for a busy connection");
+        Assert.Contains("waited for a free connection", r.Generator.Notes);
         Assert.True(r.Dropped > 0, "requests still queued at the end are counted as dropped");
     }
 
