@@ -73,7 +73,7 @@ Describe 'Start-ChaosTarget -Runtime Process' -Tag Target {
         # Requests right after the kill still succeed: the router retries on another worker.
         $r = Invoke-ChaosInference -Uri $t.RouterUri -Count 12 -Concurrency 4 -MaxTokens 2
         $r.StatusCode | Sort-Object -Unique | Should -Be 200
-        Wait-Until { $t.Refresh(); $t.Workers[0].ProcessId -gt 0 -and $t.Workers[0].ProcessId -ne $oldPid } -TimeoutSeconds 30 | Should -BeTrue
+        Wait-Until { $null = $t.Refresh(); $t.Workers[0].ProcessId -gt 0 -and $t.Workers[0].ProcessId -ne $oldPid } -TimeoutSeconds 30 | Should -BeTrue
         $t.Workers[0].Restarts | Should -BeGreaterOrEqual 1
         $t.Workers[0].LastExitCode | Should -Be 137
         Wait-Until { (Invoke-Raw "$($t.Workers[0].Uri)health" $null 'GET').Status -eq 200 } -TimeoutSeconds 30 | Should -BeTrue
@@ -91,6 +91,32 @@ Describe 'Start-ChaosTarget -Runtime Process' -Tag Target {
         finally { foreach ($p in $pids) { & kill -CONT $p } }
         Wait-Until { (Invoke-Raw "$($t.RouterUri)health" $null 'GET').Status -eq 200 } -TimeoutSeconds 30 | Should -BeTrue
         (Invoke-ChaosInference -Uri $t.RouterUri -MaxTokens 1).StatusCode | Should -Be 200
+    }
+
+    It 'moves a restarted worker to a free port when its own was taken meanwhile, and the router follows' {
+        $w = $t.Refresh().Workers[1]
+        $oldPort = $w.Port
+        & kill -KILL $w.ProcessId
+        # Take the port before the supervisor restarts the worker (its first back-off is 100 ms).
+        $squatter = $null
+        $sw = [Diagnostics.Stopwatch]::StartNew()
+        while (-not $squatter -and $sw.ElapsedMilliseconds -lt 2000) {
+            try { $squatter = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, $oldPort); $squatter.Start() }
+            catch { $squatter = $null; Start-Sleep -Milliseconds 5 }
+        }
+        try {
+            $squatter | Should -Not -BeNullOrEmpty -Because 'the test must hold the old port'
+            Wait-Until { $null = $t.Refresh(); $t.Workers[1].Port -ne $oldPort -and $t.Workers[1].State -eq 'running' } -TimeoutSeconds 30 | Should -BeTrue
+            $t.Workers[1].Uri.Port | Should -Be $t.Workers[1].Port
+            $routerSeesIt = {
+                $w2 = (Invoke-Raw "$($t.RouterUri)workers" $null 'GET').Body | ConvertFrom-Json | Where-Object id -eq 'w2'
+                $w2.healthy -and $w2.uri -match ":$($t.Workers[1].Port)/"
+            }
+            Wait-Until $routerSeesIt -TimeoutSeconds 30 | Should -BeTrue
+            $r = Invoke-ChaosInference -Uri $t.Workers[1].Uri -MaxTokens 1 -Timeout 10s
+            $r.StatusCode | Should -Be 200 -Because "$($r.Uri): $($r.Error)"
+        }
+        finally { if ($squatter) { $squatter.Stop() } }
     }
 
     It 'leaves no process behind after Stop-ChaosTarget' {
@@ -134,6 +160,8 @@ Describe 'Worker back-pressure and disk' -Tag Target {
                 (Invoke-ChaosInference -Uri $w.Uri -MaxTokens 1).StatusCode | Should -Be 200
             }
             finally { Stop-ChaosTarget $t }
+            # The worker's data folder was ChaosPS's own: gone with the system, nothing left on the user's disk.
+            @(Get-ChildItem $mnt -Force) | Should -HaveCount 0
         }
         finally { & umount $mnt; Remove-Item $mnt -Recurse -Force }
     }
@@ -214,7 +242,7 @@ Describe 'Start-ChaosTarget -Runtime Docker' -Tag Target, Docker {
         docker kill $victim.ContainerId | Out-Null
         $r = Invoke-ChaosInference -Uri $t.RouterUri -Count 8 -Concurrency 2 -MaxTokens 2
         $r.StatusCode | Sort-Object -Unique | Should -Be 200
-        Wait-Until { $t.Refresh(); $t.Workers[0].Restarts -ge 1 -and $t.Workers[0].State -eq 'running' } -TimeoutSeconds 30 | Should -BeTrue
+        Wait-Until { $null = $t.Refresh(); $t.Workers[0].Restarts -ge 1 -and $t.Workers[0].State -eq 'running' } -TimeoutSeconds 30 | Should -BeTrue
         (docker inspect $victim.ContainerId | ConvertFrom-Json).State.Running | Should -BeTrue
     }
 

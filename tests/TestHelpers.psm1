@@ -50,14 +50,15 @@ function Skip-WithoutDocker {
 }
 
 function Wait-Until {
-    <# Polls $Condition until it returns true or $TimeoutSeconds pass; returns whether it became true. Generous by design. #>
+    <# Polls $Condition until its LAST output is true or $TimeoutSeconds pass; returns whether it became true.
+       Only the last value counts, so a stray object written by the condition cannot make it pass. Generous by design. #>
     param([Parameter(Mandatory)] [scriptblock] $Condition, [double] $TimeoutSeconds = 30, [int] $IntervalMs = 100)
     $sw = [Diagnostics.Stopwatch]::StartNew()
     while ($sw.Elapsed.TotalSeconds -lt $TimeoutSeconds) {
-        if (& $Condition) { return $true }
+        if ([bool](& $Condition | Select-Object -Last 1)) { return $true }
         Start-Sleep -Milliseconds $IntervalMs
     }
-    return [bool](& $Condition)
+    return [bool](& $Condition | Select-Object -Last 1)
 }
 
 function Get-ProcessState {

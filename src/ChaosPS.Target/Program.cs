@@ -16,3 +16,12 @@ return args[0] switch
     "router" => await Router.RunAsync(options, cts.Token),
     _ => await Worker.RunAsync(options, cts.Token),
 };
+
+namespace ChaosPS.Target
+{
+    internal static class ExitCodes
+    {
+        /// <summary>Exit code of a router or worker whose port was taken (EADDRINUSE); the supervisor moves it.</summary>
+        public const int AddressInUse = 98;
+    }
+}

@@ -17,7 +17,7 @@ public sealed class Router
     private sealed class Backend(string id, Uri uri)
     {
         public string Id { get; } = id;
-        public Uri Uri { get; } = uri;
+        public Uri Uri { get; set; } = uri;
         public volatile bool Healthy;
         public int Inflight;
         public long Forwarded, Failures;
@@ -29,6 +29,8 @@ public sealed class Router
     private readonly HttpClient _client;
     private readonly HttpClient _probe;
     private readonly TimeSpan _attemptTimeout;
+    private readonly string? _statePath;
+    private DateTime _stateSeen;
     private readonly ConcurrentDictionary<int, long> _byStatus = new();
     private long _requests, _retries, _noWorker;
 
@@ -37,6 +39,7 @@ public sealed class Router
         _backends = o.Require("workers").Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(s => s.Split('=', 2)).Select(p => new Backend(p[0], new Uri(p[1]))).ToArray();
         _attemptTimeout = TimeSpan.FromMilliseconds(o.Int("attempt-timeout-ms", 30000));
+        _statePath = o.Get("state");
         _client = new HttpClient(new SocketsHttpHandler
         {
             MaxConnectionsPerServer = int.MaxValue,
@@ -52,7 +55,14 @@ public sealed class Router
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
     {
         var r = new Router(o);
-        await using var server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), o.Int("port", 0)), r.Handle);
+        HttpServer server;
+        try { server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), o.Int("port", 0)), r.Handle); }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            Console.WriteLine($"router: port {o.Int("port", 0)} is already in use");
+            return ExitCodes.AddressInUse;
+        }
+        await using var _ = server;
         server.Start();
         Console.WriteLine($"router listening on 127.0.0.1:{server.Port} pid {Environment.ProcessId} workers {string.Join(' ', r._backends.Select(b => $"{b.Id}={b.Uri}"))}");
         var probes = r.ProbeLoop(ct);
@@ -67,9 +77,33 @@ public sealed class Router
     {
         while (!ct.IsCancellationRequested)
         {
+            FollowPortChanges();
             await Task.WhenAll(_backends.Select(Probe));
             try { await Task.Delay(250, ct); } catch (OperationCanceledException) { return; }
         }
+    }
+
+    /// <summary>The supervisor moves a worker to another port when its own was taken; follow it.</summary>
+    private void FollowPortChanges()
+    {
+        if (_statePath is null) return;
+        try
+        {
+            var seen = File.GetLastWriteTimeUtc(_statePath);
+            if (seen == _stateSeen) return;
+            _stateSeen = seen;
+            var state = ChaosPS.Targets.TargetFiles.Read<ChaosPS.Targets.TargetState>(_statePath);
+            if (state is null) return;
+            foreach (var b in _backends)
+            {
+                var w = state.Workers.FirstOrDefault(x => x.Id == b.Id);
+                if (w is null || w.Port <= 0 || w.Port == b.Uri.Port) continue;
+                Console.WriteLine($"{DateTimeOffset.UtcNow:O} worker {b.Id} moved from port {b.Uri.Port} to {w.Port}");
+                b.Uri = new UriBuilder(b.Uri) { Port = w.Port }.Uri;
+                MarkDown(b, "moved to another port");
+            }
+        }
+        catch (IOException) { }
     }
 
     private async Task Probe(Backend b)

@@ -30,6 +30,7 @@ public sealed class Supervisor
         _state.SupervisorPid = Environment.ProcessId;
         _state.SupervisorStartStamp = ProcessIdentity.StartStamp(Environment.ProcessId);
         foreach (var w in cfg.Workers) _state.Workers.Add(new WorkerState { Id = w.Id, Port = w.Port });
+        _state.RouterPort = cfg.RouterPort;
     }
 
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
@@ -55,9 +56,10 @@ public sealed class Supervisor
             }
             else
             {
-                foreach (var w in _cfg.Workers) tasks.Add(SuperviseProcess(w.Id, () => WorkerArgs(w, "127.0.0.1"), pid => SetWorker(w.Id, ws => { ws.ProcessId = pid; })));
+                foreach (var w in _cfg.Workers)
+                    tasks.Add(SuperviseProcess(w.Id, () => WorkerArgs(w, "127.0.0.1"), pid => SetWorker(w.Id, ws => { ws.ProcessId = pid; }), () => MoveWorker(w)));
             }
-            tasks.Add(SuperviseProcess("router", RouterArgs, pid => { lock (_gate) _state.RouterPid = pid; }));
+            tasks.Add(SuperviseProcess("router", RouterArgs, pid => { lock (_gate) _state.RouterPid = pid; }, MoveRouter));
             tasks.Add(WatchOwner());
             lock (_gate) _state.Status = "running";
             Save();
@@ -85,9 +87,27 @@ public sealed class Supervisor
 
     private List<string> RouterArgs() =>
         ["router", "--port", _cfg.RouterPort.ToString(), "--attempt-timeout-ms", _cfg.AttemptTimeoutMs.ToString(), "--target", _cfg.Id,
+         "--state", Path.Combine(_cfg.RunDirectory, "state.json"),
          "--workers", string.Join(",", _cfg.Workers.Select(w => $"{w.Id}=http://127.0.0.1:{w.Port}"))];
 
-    private async Task SuperviseProcess(string id, Func<List<string>> args, Action<int> started)
+    // A port taken by someone else since it was picked: move to a free one (the router follows state.json).
+    private void MoveWorker(WorkerConfig w)
+    {
+        int old = w.Port;
+        w.Port = TargetLauncher.FreePorts(1)[0];
+        SetWorker(w.Id, ws => ws.Port = w.Port);
+        Log($"{w.Id}: port {old} is taken; moving to {w.Port}");
+    }
+
+    private void MoveRouter()
+    {
+        int old = _cfg.RouterPort;
+        _cfg.RouterPort = TargetLauncher.FreePorts(1)[0];
+        lock (_gate) _state.RouterPort = _cfg.RouterPort;
+        Log($"router: port {old} is taken; moving to {_cfg.RouterPort}");
+    }
+
+    private async Task SuperviseProcess(string id, Func<List<string>> args, Action<int> started, Action addressInUse)
     {
         int failures = 0;
         while (!_stopping.IsCancellationRequested)
@@ -115,6 +135,7 @@ public sealed class Supervisor
             int code = p.ExitCode;
             Log($"{id}: pid {p.Id} exited with {Describe(code)}");
             if (DateTimeOffset.UtcNow - startedAt > TimeSpan.FromSeconds(10)) failures = 0;
+            if (code == ExitCodes.AddressInUse) addressInUse();
             SetWorker(id, ws => { ws.State = "restarting"; ws.LastExitCode = code; ws.LastExitAt = DateTimeOffset.UtcNow; ws.Restarts++; ws.ProcessId = 0; });
             if (id == "router") lock (_gate) _state.RouterRestarts++;
             Save();
@@ -174,6 +195,14 @@ public sealed class Supervisor
                 var after = await _docker.Containers.InspectContainerAsync(id, _stopping.Token);
                 if (after.State.Running == true) continue; // restarted by someone else (docker restart): keep watching
                 Log($"{w.Id}: container exited with {Describe((int)wait.StatusCode)}{(after.State.OOMKilled == true ? " (OOM killed)" : "")}");
+                if (wait.StatusCode == ExitCodes.AddressInUse)
+                {
+                    // The port is part of the container's command: recreate it on a free one.
+                    MoveWorker(w);
+                    cmd.Clear(); cmd.Add("/dotnet/dotnet"); cmd.Add("/app/" + Path.GetFileName(_cfg.TargetDll)); cmd.AddRange(WorkerArgs(w, "127.0.0.1"));
+                    await _docker.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true }, _stopping.Token);
+                    id = null;
+                }
                 if (DateTimeOffset.UtcNow - startedAt > TimeSpan.FromSeconds(10)) failures = 0;
                 SetWorker(w.Id, ws => { ws.State = "restarting"; ws.LastExitCode = (int)wait.StatusCode; ws.LastOomKilled = after.State.OOMKilled == true; ws.LastExitAt = DateTimeOffset.UtcNow; ws.Restarts++; ws.ProcessId = 0; });
                 Save();

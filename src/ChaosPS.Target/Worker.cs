@@ -43,7 +43,14 @@ public sealed class Worker
         var w = new Worker(o);
         var port = o.Int("port", 0);
         var ignoreTerm = o.Flag("ignore-term");
-        await using var server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), port), w.Handle);
+        HttpServer server;
+        try { server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), port), w.Handle); }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            Console.WriteLine($"worker {w._id}: port {port} is already in use");
+            return ExitCodes.AddressInUse;
+        }
+        await using var _ = server;
         server.Start();
         Console.WriteLine($"worker {w._id} listening on 127.0.0.1:{server.Port} pid {Environment.ProcessId}");
         if (ignoreTerm) Console.WriteLine("worker ignores SIGTERM");

@@ -13,9 +13,11 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            // PowerShell 7 reads 30s as a [short] literal (type suffix 's') and 250us as [ushort]: keep their meaning.
-            case ushort us: return TimeSpan.FromMicroseconds(us);
-            case int or long or double or float or decimal or short or sbyte or byte or uint or ulong:
+            // A bare number is seconds. PowerShell reads an unquoted 30s as the Int16 literal 30 (seconds, fine), but an
+            // unquoted 100us as the UInt16 literal 100: that one means microseconds.
+            case ushort us:
+                return TimeSpan.FromTicks(us * 10L);
+            case byte or sbyte or short or int or uint or long or ulong or double or float or decimal or System.Numerics.BigInteger:
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;
@@ -38,7 +40,7 @@ public sealed class SizeTransformAttribute(bool allowPercent = true) : ArgumentT
     {
         var value = inputData is PSObject pso ? pso.BaseObject : inputData;
         if (value is null) return null!;
-        if (value is int or long or double or float or decimal or uint or ulong)
+        if (value is byte or sbyte or short or ushort or int or uint or long or ulong or double or float or decimal)
             return SizeBridge.FromBytes(Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
         if (SizeBridge.IsSizeSpec(value)) return value;
         if (SizeBridge.TryParse(value.ToString() ?? "", AllowPercent, out var spec, out var error)) return spec!;

@@ -38,6 +38,12 @@ public static class DockerEngine
     public static async Task<DockerEngineInfo> ProbeAsync(string? endpoint = null, CancellationToken ct = default)
     {
         endpoint ??= DefaultEndpoint;
+        if (endpoint.StartsWith("unix://", StringComparison.OrdinalIgnoreCase))
+        {
+            var socket = new Uri(endpoint).LocalPath;
+            if (!File.Exists(socket))
+                return new DockerEngineInfo { Endpoint = endpoint, Reachable = false, Error = $"there is no socket at {socket} (is dockerd running?)" };
+        }
         try
         {
             using var client = CreateClient(endpoint, TimeSpan.FromSeconds(5));

@@ -41,6 +41,7 @@ public sealed class TargetState
     public string? SupervisorStartStamp { get; set; }
     public string Status { get; set; } = "starting";
     public int RouterPid { get; set; }
+    public int RouterPort { get; set; }
     public int RouterRestarts { get; set; }
     public List<WorkerState> Workers { get; set; } = [];
     public DateTimeOffset UpdatedAt { get; set; }

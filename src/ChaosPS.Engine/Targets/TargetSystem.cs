@@ -55,6 +55,11 @@ public sealed class ChaosTargetSystem
         if (state is null) { Status = "stopped"; return this; }
         Status = state.Status;
         RouterProcessId = state.RouterPid;
+        if (state.RouterPort > 0 && state.RouterPort != RouterPort)
+        {
+            RouterPort = state.RouterPort;
+            RouterUri = new Uri($"http://127.0.0.1:{RouterPort}/");
+        }
         SupervisorProcessId = state.SupervisorPid;
         foreach (var w in Workers)
         {
@@ -62,6 +67,7 @@ public sealed class ChaosTargetSystem
             if (s is null) continue;
             w.ProcessId = s.ProcessId; w.ContainerId = s.ContainerId; w.ContainerName = s.ContainerName;
             w.Restarts = s.Restarts; w.State = s.State; w.LastExitCode = s.LastExitCode;
+            if (s.Port > 0 && s.Port != w.Port) { w.Port = s.Port; w.Uri = new Uri($"http://127.0.0.1:{s.Port}/"); }
         }
         return this;
     }
@@ -202,6 +208,7 @@ public static class TargetLauncher
             var state = TargetFiles.Read<TargetState>(Path.Combine(system.RunDirectory, "state.json"));
             if (state is not null)
             {
+                system.Refresh();   // ports may have moved if one was taken meanwhile
                 if (state.Status is "stopping" or "stopped")
                     throw Failed(system, $"the supervisor stopped during start-up ({state.Error ?? "see its log"})");
                 try
@@ -295,6 +302,15 @@ public static class TargetLauncher
         foreach (var pid in KnownPids(system, state))
             if (pid > 0 && IsTargetProcess(pid, system.Id)) PosixSignals.Send(pid, 9);
         if (system.Runtime == "Docker") await RemoveContainersAsync(system.Id).ConfigureAwait(false);
+        // The workers' data folders are ChaosPS's own (named <target>-<worker>), also when they live under -DataPath.
+        foreach (var w in system.Workers)
+        {
+            try
+            {
+                if (Directory.Exists(w.DataPath) && Path.GetFileName(w.DataPath) == $"{system.Id}-{w.Id}") Directory.Delete(w.DataPath, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
         try { if (Directory.Exists(system.RunDirectory)) Directory.Delete(system.RunDirectory, recursive: true); }
         catch (IOException) { }
         system.Status = "stopped";

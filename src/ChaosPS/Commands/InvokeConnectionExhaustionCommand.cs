@@ -1,0 +1,32 @@
+using System.Management.Automation;
+using ChaosPS.Stress;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Opens N TCP connections to a loopback target and holds them for the duration.</summary>
+[Cmdlet(VerbsLifecycle.Invoke, "ConnectionExhaustion", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(StressResult))]
+public sealed class InvokeConnectionExhaustionCommand : StressCmdlet
+{
+    /// <summary>The target (http://127.0.0.1:port/...); only loopback addresses are allowed.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("RouterUri", "Url")]
+    public Uri? Uri { get; set; }
+
+    /// <summary>Connections to hold (default 1000).</summary>
+    [Parameter]
+    public int Count { get; set; } = 1000;
+
+    /// <summary>How long each connect may take before it counts as failed (default 5s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    protected override void ProcessRecord()
+    {
+        var o = new ConnectionStressOptions { Uri = Uri!, Count = Count, Duration = Duration, ConnectTimeout = ConnectTimeout };
+        RunStressor("ConnectionExhaustion", Uri!.ToString(), $"Hold {Count} TCP connections for {DurationParser.Format(Duration)}",
+            () => { ConnectionStress.Validate(o); return null; },
+            async (r, ct) => await ConnectionStress.RunAsync(o, r, ct).ConfigureAwait(false));
+    }
+}

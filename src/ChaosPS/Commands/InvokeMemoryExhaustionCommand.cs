@@ -1,0 +1,49 @@
+using System.Management.Automation;
+using ChaosPS.Stress;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Brings used memory to P% (Reach) or allocates on top (Add), in a stressor process the kernel may OOM-kill instead of pwsh.</summary>
+[Cmdlet(VerbsLifecycle.Invoke, "MemoryExhaustion", DefaultParameterSetName = "Percent", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(StressResult))]
+public sealed class InvokeMemoryExhaustionCommand : StressCmdlet
+{
+    /// <summary>Percent of total memory (of the container's limit with -Container): the level to reach, or the amount to add.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Percent")]
+    public double Percent { get; set; }
+
+    /// <summary>A size (8GB, 512MB): the used memory to reach, or the amount to add.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Size")]
+    [SizeTransform(false)]
+    public SizeSpec? Size { get; set; }
+
+    /// <summary>Reach: bring used memory to the level; Add: allocate it on top. Default: Reach for -Percent, Add for -Size.</summary>
+    [Parameter]
+    [ValidateSet("Reach", "Add")]
+    public string? Mode { get; set; }
+
+    /// <summary>Run the stressor inside this container (its memory cgroup: the container's limit and OOM scope apply).</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [Alias("ContainerName", "ContainerId")]
+    public string? Container { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var o = new MemoryStressOptions
+        {
+            Percent = ParameterSetName == "Percent" ? Percent : null, Bytes = ParameterSetName == "Size" ? Size!.Bytes : null,
+            Mode = Mode, Duration = Duration, Container = Container, Force = Force,
+        };
+        RunStressor("MemoryExhaustion", Container is null ? "host" : $"container {Container}", $"Memory {MemoryStress.Describe(o)}",
+            () =>
+            {
+                var m = HostStats.ReadMemory();
+                MemoryStress.Check(o, m, null);
+                if (Container is not null) return null;
+                double target = o.Percent ?? 100.0 * o.Bytes!.Value / m.Total;
+                if (MemoryStress.ResolveMode(o) == "Add") target += m.UsedPercent;
+                return target >= 90 ? $"This brings memory use to about {target:0}% of {SizeParser.Format(m.Total)}; other processes may slow down or be OOM-killed." : null;
+            },
+            async (r, ct) => await MemoryStress.RunAsync(o, r, ct).ConfigureAwait(false));
+    }
+}

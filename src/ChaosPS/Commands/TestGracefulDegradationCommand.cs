@@ -1,0 +1,129 @@
+using System.Collections.ObjectModel;
+using System.Management.Automation;
+using ChaosPS.Stress;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Runs stressors (a script block, typically Invoke-*Exhaustion calls) while probe traffic measures a loopback target,
+/// and judges the degradation: acceptable statuses only, no hangs, an error-rate bound, recovery within a time bound.
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "GracefulDegradation", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(DegradationVerdict))]
+public sealed class TestGracefulDegradationCommand : ChaosCmdlet
+{
+    /// <summary>The URI the probe requests (loopback only), e.g. the router's /health or /v1/infer.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("RouterUri", "Url")]
+    public Uri? Uri { get; set; }
+
+    /// <summary>The stress: a script block that runs the stressors (they block for their duration). Its output goes into the verdict's StressResults.</summary>
+    [Parameter(Mandatory = true, Position = 1)]
+    public ScriptBlock? Stress { get; set; }
+
+    /// <summary>HTTP method of the probe (default GET; POST with -Body).</summary>
+    [Parameter]
+    [ValidateSet("GET", "POST", "HEAD", "PUT")]
+    public string Method { get; set; } = "GET";
+
+    /// <summary>Request body for POST/PUT (JSON).</summary>
+    [Parameter]
+    public string? Body { get; set; }
+
+    /// <summary>Probe requests per second (default 10).</summary>
+    [Parameter]
+    public double Rate { get; set; } = 10;
+
+    /// <summary>How long to probe before the stress starts (the steady state; default 2s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan Baseline { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Statuses that count as graceful answers under stress (default 200, 429, 503, 507).</summary>
+    [Parameter]
+    public int[] AcceptableStatus { get; set; } = [200, 429, 503, 507];
+
+    /// <summary>Statuses that count as healthy (default 200).</summary>
+    [Parameter]
+    public int[] HealthyStatus { get; set; } = [200];
+
+    /// <summary>A request unanswered after this is a hang (default 5s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan HangTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Hangs tolerated (default 0).</summary>
+    [Parameter]
+    public int MaxHangs { get; set; }
+
+    /// <summary>Largest share of failed requests during stress and recovery (0..1, default 0.05).</summary>
+    [Parameter]
+    [ValidateRange(0.0, 1.0)]
+    public double MaxErrorRate { get; set; } = 0.05;
+
+    /// <summary>The target must be healthy again within this after the stress ends (default 30s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Healthy answers in a row that count as recovered (default 3).</summary>
+    [Parameter]
+    public int RecoveryConsecutive { get; set; } = 3;
+
+    protected override void ProcessRecord()
+    {
+        var criteria = new DegradationCriteria
+        {
+            AcceptableStatus = AcceptableStatus, HealthyStatus = HealthyStatus, MaxErrorRate = MaxErrorRate, MaxHangs = MaxHangs,
+            RecoveryTimeout = RecoveryTimeout, RecoveryConsecutive = Math.Max(1, RecoveryConsecutive),
+        };
+        DegradationProbe probe;
+        try { probe = new DegradationProbe(new ProbeOptions { Uri = Uri!, Method = Method, Body = Body, Rate = Rate, HangTimeout = HangTimeout }); }
+        catch (ChaosException e) { ThrowChaosError(e); return; }
+        if (!ShouldProcess(Uri!.ToString(), "Probe while running the stress script")) { probe.DisposeAsync().AsTask().GetAwaiter().GetResult(); return; }
+        var startedAt = DateTimeOffset.UtcNow;
+        var outputs = new List<object>();
+        string? stressError = null;
+        TimeSpan? ttr = null;
+        try
+        {
+            probe.Start();
+            RunEngine((r, ct) => probe.HoldPhaseAsync(Baseline, r, ct));
+            probe.SetPhase("Stress");
+            WriteVerbose($"Baseline: {probe.Summarise("Baseline", criteria)}");
+            try
+            {
+                Collection<PSObject> results = Stress!.Invoke();
+                foreach (var o in results) if (o is not null) outputs.Add(o.BaseObject);
+            }
+            catch (RuntimeException e) when (e is not PipelineStoppedException)
+            {
+                stressError = e.Message;
+                WriteWarning($"The stress script failed: {e.Message}");
+            }
+            probe.SetPhase("Recovery");
+            WriteVerbose($"Stress: {probe.Summarise("Stress", criteria)}");
+            ttr = RunEngine((r, ct) => probe.WaitRecoveredAsync(criteria, r, ct));
+        }
+        finally
+        {
+            probe.StopAsync().GetAwaiter().GetResult();
+        }
+        var verdict = probe.Judge(criteria, ttr, startedAt);
+        verdict.StressResults = outputs.ToArray();
+        verdict.StressError = stressError;
+        verdict.StressReached = outputs.OfType<StressResult>().All(r => r.TimeToReach is not null);
+        foreach (var r in outputs.OfType<StressResult>().Where(r => r.TimeToReach is null))
+            verdict.Reasons.Add($"note: the {r.Kind} stressor never reached its target ({r.Reached:0.##}{r.Unit} of {r.TargetValue:0.##}{r.Unit}); the verdict holds only for the load actually reached");
+        if (stressError is not null)
+        {
+            // A stress that did not run proves nothing.
+            verdict.Reasons.Insert(0, $"the stress script failed: {stressError}");
+            verdict.Verdict = "Inconclusive";
+            verdict.Passed = false;
+        }
+        verdict.EndedAt = DateTimeOffset.UtcNow;
+        probe.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        WriteObject(verdict);
+    }
+}
