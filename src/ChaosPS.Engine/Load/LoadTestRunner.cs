@@ -38,7 +38,7 @@ public sealed class LoadTestRunner
 
     // Counters (Interlocked).
     internal long Requests, Failed, BytesIn, BytesOut, Late, LateGenerator, Events, ChecksPassed, ChecksFailed, Streaming, Clamped, InFlight, Dropped;
-    internal long Refused, Reset, Timeouts, Unreachable, Protocol, Other;
+    internal long Refused, Reset, Timeouts, Unreachable, Protocol, Tls, Other;
     internal readonly long[] Status = new long[600];
     private readonly long[] _nameReq, _nameFail;
     private readonly long[,] _checkCounts;
@@ -298,7 +298,7 @@ public sealed class LoadTestRunner
         s.StreamingResponses = Streaming; s.Clamped = Clamped;
         s.Errors.Clear();
         void E(string k, long v) { if (v > 0) s.Errors[k] = v; }
-        E("refused", Refused); E("reset", Reset); E("timeout", Timeouts); E("unreachable", Unreachable); E("protocol", Protocol); E("other", Other);
+        E("refused", Refused); E("reset", Reset); E("timeout", Timeouts); E("unreachable", Unreachable); E("protocol", Protocol); E("tls", Tls); E("other", Other);
         s.StatusCodes.Clear();
         for (int i = 0; i < 600; i++)
         {
@@ -504,6 +504,7 @@ public sealed class LoadTestRunner
             case "timeout": Interlocked.Increment(ref Timeouts); break;
             case "unreachable": Interlocked.Increment(ref Unreachable); break;
             case "protocol": Interlocked.Increment(ref Protocol); break;
+            case "tls": Interlocked.Increment(ref Tls); break;
             default: Interlocked.Increment(ref Other); break;
         }
     }
@@ -518,12 +519,13 @@ public sealed class LoadTestRunner
             SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostNotFound or SocketError.NetworkDown => "unreachable",
             _ => "other",
         },
+        HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => "tls",
+        System.Security.Authentication.AuthenticationException => "tls",
         IOException { InnerException: { } inner } => Classify(inner),
         HttpRequestException { InnerException: { } inner } => Classify(inner),
         HttpRequestException h when h.HttpRequestError == HttpRequestError.ResponseEnded => "reset",
         HttpRequestException h when h.HttpRequestError is HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError => "protocol",
         InvalidDataException => "protocol",
-        System.Security.Authentication.AuthenticationException => "tls",
         EndOfStreamException => "reset",
         _ => "other",
     };
