@@ -6,7 +6,7 @@ BeforeAll {
     Import-Module $env:CHAOSPS_MODULE -Force
     $src = Join-Path $PSScriptRoot 'ChaosPS.Engine.Tests/Load/TestHttpServer.cs'
     if (-not ('ChaosPS.Engine.Tests.Load.TestHttpServer' -as [type])) {
-        Add-Type -Path $src -ReferencedAssemblies System.Web.HttpUtility, System.Net.Sockets, System.Net.Primitives, System.Collections.Specialized, System.Linq, System.Runtime, System.Memory, System.Threading
+        Add-Type -Path $src -ReferencedAssemblies System.Web.HttpUtility, System.Net.Sockets, System.Net.Primitives, System.Collections.Specialized, System.Linq, System.Runtime, System.Memory, System.Threading, System.Threading.ThreadPool
     }
     $script:srv = [ChaosPS.Engine.Tests.Load.TestHttpServer]::new()
     $script:base = $srv.Base

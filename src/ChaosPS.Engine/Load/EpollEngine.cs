@@ -55,6 +55,7 @@ internal sealed unsafe class EpollEngine
         public bool Reused, Retried, WantOut;
         public EndPoint? Ep;
         public long ConnectStart;
+        public long IdleSince;
     }
 
     private readonly LoadTestRunner _run;
@@ -177,7 +178,7 @@ internal sealed unsafe class EpollEngine
             {
                 while (_idle.Count > 0)
                 {
-                    var r = _run.TryClaimOpen(now, out long intended, out int ri, out long due);
+                    var r = _run.TryClaimOpen(now, _idle.Peek().IdleSince, out long intended, out int ri, out long due);
                     if (r == LoadTestRunner.Claim.Go) { StartRequest(_idle.Pop(), ri, intended, now); continue; }
                     if (r == LoadTestRunner.Claim.NotYet) next = due;
                     else while (_idle.Count > 0) Finish(_idle.Pop());
@@ -376,7 +377,7 @@ internal sealed unsafe class EpollEngine
         private void AfterRequest(Conn c, long now)
         {
             var think = _run.Options.ThinkTime;
-            if (_run.Options.IsOpen) { c.State = St.Idle; _idle.Push(c); return; }
+            if (_run.Options.IsOpen) { c.State = St.Idle; c.IdleSince = now; _idle.Push(c); return; }
             if (think > TimeSpan.Zero) { Sleep(c, now + (long)(think.TotalSeconds * Stopwatch.Frequency)); return; }
             c.State = St.Idle;
             TryStartClosed(c, now);

@@ -28,6 +28,7 @@ public sealed class GeneratorHealth
     public double CpuAvgPercent { get; set; }
     public double CpuMaxPercent { get; set; }
     public double PeakWorkingSetMB { get; set; }
+    /// <summary>Requests sent late although a connection was free: the generator's own lateness.</summary>
     public long LateSends { get; set; }
     public double LateRatio { get; set; }
     public long Dropped { get; set; }

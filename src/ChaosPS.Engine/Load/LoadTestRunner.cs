@@ -37,8 +37,8 @@ public sealed class LoadTestRunner
     private readonly LoadStats _stats = new();
 
     // Counters (Interlocked).
-    internal long Requests, Failed, BytesIn, BytesOut, Late, Events, ChecksPassed, ChecksFailed, Streaming, Clamped, InFlight, Dropped;
-    internal long Refused, Reset, Timeouts, Unreachable, Protocol, Other;
+    internal long Requests, Failed, BytesIn, BytesOut, Late, LateGenerator, Events, ChecksPassed, ChecksFailed, Streaming, Clamped, InFlight, Dropped;
+    internal long Refused, Reset, Timeouts, Unreachable, Protocol, Tls, Other;
     internal readonly long[] Status = new long[600];
     private readonly long[] _nameReq, _nameFail;
     private readonly long[,] _checkCounts;
@@ -266,10 +266,13 @@ public sealed class LoadTestRunner
             BreakingPoint = breaking,
         };
         var result = LoadTestResult.From(_stats, meta);
-        double lateRatio = Requests + _stats.Dropped == 0 ? 0 : (double)Late / (Requests + _stats.Dropped);
+        double lateRatio = Requests + _stats.Dropped == 0 ? 0 : (double)LateGenerator / (Requests + _stats.Dropped);
         var notes = new List<string>();
         if (cpuAll > 90) notes.Add($"generator CPU averaged {cpuAll:0}% of {Environment.ProcessorCount} cores");
-        if (lateRatio > 0.01) notes.Add($"{lateRatio:P1} of requests were sent more than {_o.LateThreshold.TotalMilliseconds:0} ms after their intended time");
+        if (lateRatio > 0.01) notes.Add($"{lateRatio:P1} of requests were sent more than {_o.LateThreshold.TotalMilliseconds:0} ms after their intended time although a connection was free");
+        bool saturated = notes.Count > 0;
+        if (Late - LateGenerator > 0)
+            notes.Add($"{Late - LateGenerator} requests waited for a free connection (all {n} busy: the target answered slower than the rate needs; raise -Connections for a fully open model)");
         if (_stats.Dropped > 0) notes.Add($"{_stats.Dropped} scheduled requests were never sent");
         result.Generator = new GeneratorHealth
         {
@@ -277,11 +280,11 @@ public sealed class LoadTestRunner
             CpuAvgPercent = Math.Round(cpuAll, 1),
             CpuMaxPercent = Math.Round(cpuMax, 1),
             PeakWorkingSetMB = Math.Round(proc.PeakWorkingSet64 / 1048576.0, 1),
-            LateSends = Late,
+            LateSends = LateGenerator,
             LateRatio = Math.Round(lateRatio, 5),
             Dropped = _stats.Dropped,
             Gen2Collections = GC.CollectionCount(2) - gen2,
-            Saturated = notes.Count > 0,
+            Saturated = saturated,
             Notes = notes.Count == 0 ? "ok" : string.Join("; ", notes),
         };
         return result;
@@ -295,7 +298,7 @@ public sealed class LoadTestRunner
         s.StreamingResponses = Streaming; s.Clamped = Clamped;
         s.Errors.Clear();
         void E(string k, long v) { if (v > 0) s.Errors[k] = v; }
-        E("refused", Refused); E("reset", Reset); E("timeout", Timeouts); E("unreachable", Unreachable); E("protocol", Protocol); E("other", Other);
+        E("refused", Refused); E("reset", Reset); E("timeout", Timeouts); E("unreachable", Unreachable); E("protocol", Protocol); E("tls", Tls); E("other", Other);
         s.StatusCodes.Clear();
         for (int i = 0; i < 600; i++)
         {
@@ -327,6 +330,7 @@ public sealed class LoadTestRunner
     /// <summary>Waits for the next request this worker should send. Returns false when the worker should end.</summary>
     internal async ValueTask<(bool Go, long Intended, int Request)> NextAsync(int worker)
     {
+        long freeAt = Stopwatch.GetTimestamp(); // this connection is free from now on
         while (true)
         {
             if (_stopping) return (false, 0, 0);
@@ -352,7 +356,7 @@ public sealed class LoadTestRunner
                     now = Stopwatch.GetTimestamp();
                 }
                 if (now >= _endTicks + LateTicks) { Interlocked.Increment(ref Dropped); Interlocked.Increment(ref _abandoned); return (false, 0, 0); }
-                if (now - intended > _o.LateThreshold.TotalSeconds * Stopwatch.Frequency) Interlocked.Increment(ref Late);
+                CountLate(now, intended, freeAt);
                 return (true, intended, (int)(ticket % _o.Requests.Count));
             }
             else
@@ -373,11 +377,23 @@ public sealed class LoadTestRunner
     }
 
     internal enum Claim { Go, NotYet, Exit }
+
+    /// <summary>
+    /// Late = sent more than LateThreshold after the intended time. It is the generator's fault only when a connection
+    /// was free by then (LateGenerator); otherwise the request waited for a free connection (the target was slow).
+    /// </summary>
+    private void CountLate(long now, long intended, long connectionFreeAt)
+    {
+        long thr = (long)(_o.LateThreshold.TotalSeconds * Stopwatch.Frequency);
+        if (now - intended <= thr) return;
+        Interlocked.Increment(ref Late);
+        if (now - Math.Max(intended, connectionFreeAt) > thr) Interlocked.Increment(ref LateGenerator);
+    }
     internal bool StopRequested => _stopping;
 
     /// <summary>Open model, without waiting: the next request if it is due by <paramref name="now"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal Claim TryClaimOpen(long now, out long intended, out int request, out long due)
+    internal Claim TryClaimOpen(long now, long freeAt, out long intended, out int request, out long due)
     {
         intended = 0; request = 0; due = 0;
         while (true)
@@ -392,7 +408,7 @@ public sealed class LoadTestRunner
             if (at >= _endTicks) return Claim.Exit;
             if (at > now) { due = at; return Claim.NotYet; }
             if (Interlocked.CompareExchange(ref _ticket, ticket + 1, ticket) != ticket) continue;
-            if (now - at > _o.LateThreshold.TotalSeconds * Stopwatch.Frequency) Interlocked.Increment(ref Late);
+            CountLate(now, at, freeAt);
             intended = at;
             request = (int)(ticket % _o.Requests.Count);
             return Claim.Go;
@@ -488,6 +504,7 @@ public sealed class LoadTestRunner
             case "timeout": Interlocked.Increment(ref Timeouts); break;
             case "unreachable": Interlocked.Increment(ref Unreachable); break;
             case "protocol": Interlocked.Increment(ref Protocol); break;
+            case "tls": Interlocked.Increment(ref Tls); break;
             default: Interlocked.Increment(ref Other); break;
         }
     }
@@ -502,12 +519,13 @@ public sealed class LoadTestRunner
             SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostNotFound or SocketError.NetworkDown => "unreachable",
             _ => "other",
         },
+        HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError } => "tls",
+        System.Security.Authentication.AuthenticationException => "tls",
         IOException { InnerException: { } inner } => Classify(inner),
         HttpRequestException { InnerException: { } inner } => Classify(inner),
         HttpRequestException h when h.HttpRequestError == HttpRequestError.ResponseEnded => "reset",
         HttpRequestException h when h.HttpRequestError is HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError => "protocol",
         InvalidDataException => "protocol",
-        System.Security.Authentication.AuthenticationException => "tls",
         EndOfStreamException => "reset",
         _ => "other",
     };

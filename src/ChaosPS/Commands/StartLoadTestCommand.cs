@@ -132,6 +132,8 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
             Thresholds = Threshold?.ToList() ?? [],
         };
         if (LateThreshold is { } lt) o.LateThreshold = lt;
+        // -Stage alone means ramping virtual users from 0 (as k6's --stage).
+        if (Stage is { Length: > 0 } && Rate is null && Concurrency is null) o.Concurrency = 0;
         foreach (var s in Stage ?? []) o.Stages.Add(LoadStage.Parse(s));
         System.Uri? baseUri = Uri is null ? null : LoadTestOptions.ParseUri(Uri);
         if (RequestFile is not null)

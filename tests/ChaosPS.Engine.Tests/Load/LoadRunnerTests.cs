@@ -79,10 +79,12 @@ public class LoadRunnerTests : IDisposable
         // 50 req/s over 2 connections, each response takes 100 ms: capacity 20 req/s, so requests queue and
         // latency (from the intended time) grows far beyond the 100 ms service time.
         var r = Run(Opts("/slow?ms=100", o => { o.Engine = engine; o.Rate = 50; o.Connections = 2; o.Duration = TimeSpan.FromSeconds(2); o.Timeout = TimeSpan.FromSeconds(5); }));
-        Assert.True(r.Requests > 10);
+        Assert.True(r.Requests >= 4, $"{r.Requests} requests");
         Assert.True(r.ServiceTime!.P50 < 1000, $"service p50 {r.ServiceTime.P50}");
         Assert.True(r.Latency!.Max > r.ServiceTime.Max + 300, $"latency max {r.Latency.Max} vs service max {r.ServiceTime.Max}");
         Assert.True(r.Late > 0);
+        Assert.True(r.Generator.LateSends < r.Late, $"late {r.Late}, blamed on the generator {r.Generator.LateSends}: most waited for a busy connection");
+        Assert.Contains("waited for a free connection", r.Generator.Notes);
         Assert.True(r.Dropped > 0, "requests still queued at the end are counted as dropped");
     }
 

@@ -26,6 +26,9 @@ public sealed class TestHttpServer : IDisposable
     public string Base => $"http://127.0.0.1:{Port}";
     public long Requests;
 
+    // xunit blocks pool threads while tests wait for runs; give the server's async continuations room.
+    static TestHttpServer() => ThreadPool.SetMinThreads(Math.Max(32, Environment.ProcessorCount * 4), 32);
+
     public TestHttpServer()
     {
         _listener = new TcpListener(IPAddress.Loopback, 0);
