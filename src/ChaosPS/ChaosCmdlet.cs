@@ -104,7 +104,8 @@ public abstract class ChaosCmdlet : PSCmdlet, IDisposable
 
         private void Enqueue(Action<Cmdlet> a)
         {
-            try { _queue.Add(a); } catch (InvalidOperationException) { /* completed: late report after the work ended */ }
+            // A late report (from engine work that outlives the call, e.g. after Ctrl+C) is dropped, never thrown.
+            try { _queue.Add(a); } catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
         }
 
         public void Complete()

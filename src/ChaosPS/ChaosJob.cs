@@ -70,10 +70,18 @@ public sealed class ChaosJob : Job
 
     private sealed class JobReporter(ChaosJob job) : IChaosReporter
     {
-        public void Progress(ProgressInfo p) => job.Progress.Add(ChaosCmdlet.PipelineReporter.ToRecord(p));
-        public void Warning(string message) => job.Warning.Add(new WarningRecord(message));
-        public void Verbose(string message) => job.Verbose.Add(new VerboseRecord(message));
-        public void Error(ChaosException error) => job.Error.Add(ChaosCmdlet.ToErrorRecord(error));
-        public void Output(object value) => job.Output.Add(PSObject.AsPSObject(value));
+        public void Progress(ProgressInfo p) => Add(() => job.Progress.Add(ChaosCmdlet.PipelineReporter.ToRecord(p)));
+        public void Warning(string message) => Add(() => job.Warning.Add(new WarningRecord(message)));
+        public void Verbose(string message) => Add(() => job.Verbose.Add(new VerboseRecord(message)));
+        public void Error(ChaosException error) => Add(() => job.Error.Add(ChaosCmdlet.ToErrorRecord(error)));
+        public void Output(object value) => Add(() => job.Output.Add(PSObject.AsPSObject(value)));
+
+        // Streams close when the job ends (or is removed); a report arriving after that is dropped, never thrown:
+        // an exception on an engine thread here would take the whole PowerShell process down.
+        private static void Add(Action add)
+        {
+            try { add(); }
+            catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
+        }
     }
 }

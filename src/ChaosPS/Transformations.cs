@@ -13,8 +13,11 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            // A bare number is seconds. PowerShell reads an unquoted 30s as the Int16 literal 30: also seconds.
-            case byte or sbyte or short or ushort or int or uint or long or ulong or double or float or decimal or System.Numerics.BigInteger:
+            // A bare number is seconds. PowerShell reads an unquoted 30s as the Int16 literal 30 (seconds, fine), but an
+            // unquoted 100us as the UInt16 literal 100: that one means microseconds.
+            case ushort us:
+                return TimeSpan.FromTicks(us * 10L);
+            case byte or sbyte or short or int or uint or long or ulong or double or float or decimal or System.Numerics.BigInteger:
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;

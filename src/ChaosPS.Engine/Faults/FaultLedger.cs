@@ -25,7 +25,18 @@ public sealed class FaultLedger
     };
 
     private static FaultLedger? _default;
-    public static FaultLedger Default => _default ??= new FaultLedger(DefaultStateDirectory());
+    /// <summary>The ledger of $CHAOSPS_STATE_DIR (or the default folder), re-read on each use so that a session (or a
+    /// test) that changes the variable after importing the module gets the ledger it names.</summary>
+    public static FaultLedger Default
+    {
+        get
+        {
+            var dir = DefaultStateDirectory();
+            var current = _default;
+            if (current is null || current.StateDirectory != dir) _default = current = new FaultLedger(dir);
+            return current;
+        }
+    }
 
     public FaultLedger(string stateDirectory)
     {

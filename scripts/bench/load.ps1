@@ -1,0 +1,132 @@
+<#
+.SYNOPSIS
+    Start-LoadTest side by side with wrk and hey against nginx (Debian) on 127.0.0.1, quoted as ratios; generator
+    memory at 1000 connections; open-model rate accuracy at 10,000 req/s; the coordinated-omission experiment.
+.DESCRIPTION
+    1. nginx with a throwaway config in a temp dir (return 200 "hello world", access log off).
+    2. For 50 and 1000 connections: wrk -t1, hey, and ChaosPS (closed model, raw-socket engine) for -Seconds each, one
+       after the other in the same run; req/s and the ratio ChaosPS/wrk and ChaosPS/hey. ChaosPS runs in a fresh pwsh
+       child so its peak RSS (VmHWM) is the generator's alone; a child that only imports the module gives the baseline.
+    3. Open model at -OpenRate (10,000) req/s for 10 s: achieved rate vs requested, late and dropped.
+    4. Coordinated omission: 1000 req/s for 10 s, SIGSTOP nginx's worker for 1 s in the middle; corrected latency p99
+       (from intended send time) vs service time p99.
+    The machine is shared: numbers vary run to run; the ratios within one run are what to read.
+.EXAMPLE
+    dotnet pwsh ./build.ps1 bench -Bench load
+#>
+param(
+    [Parameter(Mandatory)] [string] $ModulePath,
+    [int] $Seconds = 8,
+    [int[]] $Connections = @(50, 1000),
+    [double] $OpenRate = 10000,
+    [string] $OutFile
+)
+$ErrorActionPreference = 'Stop'
+$ModulePath = (Resolve-Path $ModulePath).Path
+foreach ($tool in 'nginx', 'wrk', 'hey') {
+    if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is not installed (apt-get install -y nginx wrk hey)" }
+}
+$pwshExe = (Get-Process -Id $PID).Path
+$pwshPre = @(if ((Split-Path $pwshExe -Leaf) -notmatch '^pwsh(\.exe)?$') { Join-Path $PSHOME 'pwsh.dll' })
+
+function Invoke-Child([string] $script) {
+    # Runs a script in a fresh pwsh; returns its JSON output as an object.
+    $f = [IO.Path]::GetTempFileName() + '.ps1'
+    Set-Content $f $script
+    try {
+        $out = & $pwshExe @pwshPre -NoProfile -NonInteractive -File $f
+        $json = ($out | Where-Object { $_ -match '^\{' } | Select-Object -Last 1)
+        if (-not $json) { throw "child produced no result: $($out -join "`n")" }
+        $json | ConvertFrom-Json
+    }
+    finally { Remove-Item $f -ErrorAction SilentlyContinue }
+}
+
+$dir = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-nginx-$PID"
+New-Item -ItemType Directory -Force $dir | Out-Null
+$l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $port = $l.LocalEndpoint.Port; $l.Stop()
+@"
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 8192; }
+worker_rlimit_nofile 16384;
+http {
+  access_log off;
+  client_body_temp_path $dir/body; proxy_temp_path $dir/proxy; fastcgi_temp_path $dir/fcgi; uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  server { listen 127.0.0.1:$port backlog=4096; location / { return 200 "hello world\n"; } }
+}
+"@ | Set-Content "$dir/nginx.conf"
+nginx -c "$dir/nginx.conf"
+Start-Sleep -Milliseconds 500
+$url = "http://127.0.0.1:$port/"
+$masterPid = [int](Get-Content "$dir/nginx.pid")
+$workerPids = @((Get-Content "/proc/$masterPid/task/$masterPid/children" -ErrorAction SilentlyContinue) -split '\s+' | Where-Object { $_ } | ForEach-Object { [int]$_ })
+$rows = [Collections.Generic.List[object]]::new()
+$report = [ordered]@{ Date = (Get-Date).ToUniversalTime().ToString('u'); Cores = [Environment]::ProcessorCount; LoadAvg = (Get-Content /proc/loadavg); UlimitN = (bash -c 'ulimit -n') }
+try {
+    $baseline = Invoke-Child "Import-Module '$ModulePath'; `$p = Get-Process -Id `$PID; [GC]::Collect(); @{ PeakMB = [math]::Round(`$p.PeakWorkingSet64 / 1MB, 1) } | ConvertTo-Json -Compress"
+    $report.PwshBaselinePeakMB = $baseline.PeakMB
+    foreach ($c in $Connections) {
+        $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $url 2>&1
+        $wrkRps = [double](($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
+        $wrkErr = ($wrkOut | Select-String 'Socket errors|Non-2xx') -join '; '
+        $heyOut = hey -c $c -z "${Seconds}s" $url 2>&1
+        $heyRps = [double](($heyOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
+        $cp = Invoke-Child @"
+Import-Module '$ModulePath'
+`$r = Start-LoadTest '$url' -Concurrency $c -Duration ${Seconds}s -ProgressAction SilentlyContinue
+@{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Errors = (`$r.ErrorsByKind | ConvertTo-Json -Compress); P99 = `$r.Latency.P99; PeakMB = `$r.Generator.PeakWorkingSetMB; Cpu = `$r.Generator.CpuAvgPercent } | ConvertTo-Json -Compress
+"@
+        $rows.Add([pscustomobject]@{
+            Connections = $c; WrkRps = $wrkRps; HeyRps = $heyRps; ChaosPSRps = $cp.Rps
+            VsWrk = [math]::Round($cp.Rps / [math]::Max($wrkRps, 1), 2); VsHey = [math]::Round($cp.Rps / [math]::Max($heyRps, 1), 2)
+            ChaosPSFailed = $cp.Failed; ChaosPSErrors = $cp.Errors; ChaosPSP99ms = $cp.P99; ChaosPSPeakRssMB = $cp.PeakMB; ChaosPSCpuPct = $cp.Cpu; WrkErrors = $wrkErr
+        })
+    }
+    $report.Throughput = $rows
+
+    $open = Invoke-Child @"
+Import-Module '$ModulePath'
+`$r = Start-LoadTest '$url' -Rate $OpenRate -Duration 10s -ProgressAction SilentlyContinue
+@{ Achieved = `$r.RequestsPerSecond; Requests = `$r.Requests; Scheduled = `$r.Scheduled; Late = `$r.Late; Dropped = `$r.Dropped; DurationS = `$r.Duration.TotalSeconds; P99 = `$r.Latency.P99; Cpu = `$r.Generator.CpuAvgPercent } | ConvertTo-Json -Compress
+"@
+    $report.OpenModel = [pscustomobject]@{
+        RequestedRps = $OpenRate; AchievedRps = $open.Achieved; Accuracy = [math]::Round($open.Achieved / $OpenRate, 4)
+        Sent = $open.Requests; Scheduled = $open.Scheduled; Late = $open.Late; Dropped = $open.Dropped; LatencyP99ms = $open.P99; CpuPct = $open.Cpu
+    }
+
+    # Coordinated omission: stall nginx's worker for 1 s in the middle of a 10 s run at 1000 req/s.
+    Import-Module $ModulePath
+    $job = Start-LoadTest $url -Rate 1000 -Duration 10s -Connections 50 -AsJob
+    Start-Sleep -Milliseconds 4500
+    foreach ($w in $workerPids) { kill -STOP $w }
+    Start-Sleep -Seconds 1
+    foreach ($w in $workerPids) { kill -CONT $w }
+    $co = $job | Wait-Job | Receive-Job
+    Remove-Job $job
+    $report.CoordinatedOmission = [pscustomobject]@{
+        StalledPids = $workerPids -join ','; Requests = $co.Requests
+        CorrectedP50ms = $co.Latency.P50; CorrectedP99ms = $co.Latency.P99; CorrectedP999ms = $co.Latency.P999; CorrectedMaxms = $co.Latency.Max
+        ServiceP50ms = $co.ServiceTime.P50; ServiceP99ms = $co.ServiceTime.P99; ServiceP999ms = $co.ServiceTime.P999; ServiceMaxms = $co.ServiceTime.Max
+        Late = $co.Late; Dropped = $co.Dropped
+    }
+}
+finally {
+    foreach ($w in $workerPids) { kill -CONT $w 2>$null }
+    nginx -c "$dir/nginx.conf" -s stop 2>$null
+    Start-Sleep -Milliseconds 300
+    Remove-Item -Recurse -Force $dir -ErrorAction SilentlyContinue
+}
+$report.LoadAvgAfter = (Get-Content /proc/loadavg)
+"== Throughput (req/s, same run; ratios are ChaosPS / tool)"
+$rows | Format-Table Connections, WrkRps, HeyRps, ChaosPSRps, VsWrk, VsHey, ChaosPSFailed, ChaosPSPeakRssMB, ChaosPSCpuPct -AutoSize | Out-String
+"pwsh + module baseline peak RSS: $($report.PwshBaselinePeakMB) MB"
+"== Open model at $OpenRate req/s for 10 s"
+$report.OpenModel | Format-List | Out-String
+"== Coordinated omission (1000 req/s, 10 s, target SIGSTOPped for 1 s)"
+$report.CoordinatedOmission | Format-List | Out-String
+"load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"
+if ($OutFile) { $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile }

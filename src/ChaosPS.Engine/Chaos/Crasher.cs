@@ -1,0 +1,254 @@
+using System.Diagnostics;
+using System.Globalization;
+using ChaosPS.Docker;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+
+namespace ChaosPS.Chaos;
+
+/// <summary>One crash, as Invoke-WorkerCrash observed it. Pipes to Wait-ChaosRecovery by property name.</summary>
+public sealed class CrashResult
+{
+    public string Target { get; init; } = "";
+    public string Kind { get; init; } = "";
+    public string Name { get; init; } = "";
+    public int? ProcessId { get; init; }
+    public string? ContainerId { get; init; }
+    public string? WorkerId { get; init; }
+    public string? CommandLine { get; init; }
+    public string? Uri { get; init; }
+    public string? DockerEndpoint { get; init; }
+    /// <summary>Signal (processes), Kill, Stop or Restart (containers).</summary>
+    public string Action { get; init; } = "";
+    public string? Signal { get; init; }
+    public DateTimeOffset CrashedAt { get; init; }
+    /// <summary>What was seen afterwards: exited, gone, zombie, running (ignored the signal), restarting, ...</summary>
+    public string ObservedState { get; set; } = "";
+    /// <summary>The exit code when it could be observed (container exit code; a host process's from /proc while it was a zombie). 128+n = killed by signal n.</summary>
+    public int? ExitCode { get; set; }
+    public bool? OomKilled { get; set; }
+    /// <summary>TERM with a grace period: true when the target outlived it and was killed with SIGKILL.</summary>
+    public bool ForcedKill { get; set; }
+    /// <summary>How long the target took to exit after the signal (null when not seen).</summary>
+    public TimeSpan? TimeToExit { get; set; }
+    public int? RestartCount { get; set; }
+    public string? DumpPath { get; set; }
+    public override string ToString() => $"{Action} {Signal} {Target}: {ObservedState}";
+
+    /// <summary>An OOM kill seen as a crash, for the recovery probes.</summary>
+    public static CrashResult FromOom(OomResult r) => new()
+    {
+        Target = r.Target, Kind = r.Kind, Name = r.Name, ProcessId = r.ProcessId, ContainerId = r.ContainerId, WorkerId = r.WorkerId,
+        CommandLine = r.CommandLine, Uri = r.Uri, DockerEndpoint = r.DockerEndpoint, Action = "Oom", Signal = "KILL", CrashedAt = r.CrashedAt,
+        ObservedState = r.ObservedState, ExitCode = r.ExitCode, OomKilled = r.OomKilled, TimeToExit = r.TimeToKill,
+    };
+}
+
+/// <summary>Crashes processes and containers for real and observes the outcome.</summary>
+public static class Crasher
+{
+    public static readonly string[] ProcessSignals = ["KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV"];
+
+    public sealed record Options(string Signal, TimeSpan? GracePeriod, string ContainerAction, TimeSpan ObserveTimeout, string? DumpDirectory, string DumpType = "Full");
+
+    /// <summary>What would be done to a target, in words (for -WhatIf and ShouldProcess).</summary>
+    public static string Describe(ChaosTarget t, Options o)
+    {
+        if (t.IsContainer)
+            return o.ContainerAction switch
+            {
+                "Stop" => $"docker stop (SIGTERM, then SIGKILL after {DurationParser.Format(o.GracePeriod ?? TimeSpan.FromSeconds(10))})",
+                "Restart" => $"docker restart (grace {DurationParser.Format(o.GracePeriod ?? TimeSpan.FromSeconds(10))})",
+                _ => $"docker kill --signal SIG{o.Signal}",
+            } + (o.DumpDirectory is not null ? " after a dump" : "");
+        var s = o.GracePeriod is { } g ? $"SIG{o.Signal}, then SIGKILL after {DurationParser.Format(g)}" : $"SIG{o.Signal}";
+        return s + (o.DumpDirectory is not null ? " after a dump" : "");
+    }
+
+    /// <summary>Crashes all the targets at once (concurrently) and returns one result per target.</summary>
+    public static async Task<List<CrashResult>> CrashAllAsync(IReadOnlyList<ChaosTarget> targets, Options o, IChaosReporter reporter, CancellationToken ct)
+    {
+        var tasks = targets.Select(async t =>
+        {
+            try { return await CrashAsync(t, o, reporter, ct).ConfigureAwait(false); }
+            catch (ChaosException e) { reporter.Error(e); return null; }
+            catch (DockerApiException e)
+            {
+                reporter.Error(new ChaosException("CrashFailed", ChaosErrorCategory.InvalidOperation, $"Crashing {t.Display} failed: {e.Message}", t.Display));
+                return null;
+            }
+        }).ToList();
+        var results = await Task.WhenAll(tasks).ConfigureAwait(false);
+        return results.Where(r => r is not null).Select(r => r!).ToList();
+    }
+
+    public static async Task<CrashResult> CrashAsync(ChaosTarget t, Options o, IChaosReporter reporter, CancellationToken ct)
+        => t.IsContainer ? await CrashContainerAsync(t, o, reporter, ct).ConfigureAwait(false) : await CrashProcessAsync(t, o, reporter, ct).ConfigureAwait(false);
+
+    private static async Task<CrashResult> CrashProcessAsync(ChaosTarget t, Options o, IChaosReporter reporter, CancellationToken ct)
+    {
+        int pid = t.ProcessId!.Value;
+        if (!t.ProcessAlive) throw Suspender.Gone(t);
+        string? dump = null;
+        if (o.DumpDirectory is not null)
+        {
+            try { dump = await ChaosPS.Diagnostics.WorkerDiagnostics.SaveDumpAsync(pid, o.DumpDirectory, o.DumpType, ct).ConfigureAwait(false); }
+            catch (ChaosException e) { reporter.Warning($"No dump of {t.Display} before the crash: {e.Message}"); }
+        }
+        int sig = PosixSignals.Parse(o.Signal);
+        var at = DateTimeOffset.UtcNow;
+        var sw = Stopwatch.StartNew();
+        if (!PosixSignals.Send(pid, sig)) throw Suspender.Gone(t);
+        var result = new CrashResult
+        {
+            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = pid, WorkerId = t.WorkerId, CommandLine = t.CommandLine, Uri = t.Uri,
+            Action = o.GracePeriod is null ? "Signal" : "TermThenKill", Signal = PosixSignals.NameOf(sig), CrashedAt = at, DumpPath = dump,
+        };
+        var wait = o.GracePeriod ?? o.ObserveTimeout;
+        var (exited, code) = await WaitExitAsync(pid, t.StartStamp, wait, ct).ConfigureAwait(false);
+        if (!exited && o.GracePeriod is not null)
+        {
+            reporter.Verbose($"{t.Display} outlived the {DurationParser.Format(o.GracePeriod.Value)} grace period; sending SIGKILL.");
+            result.ForcedKill = true;
+            PosixSignals.Send(pid, 9);
+            (exited, code) = await WaitExitAsync(pid, t.StartStamp, o.ObserveTimeout, ct).ConfigureAwait(false);
+        }
+        if (exited) result.TimeToExit = sw.Elapsed;
+        result.ExitCode = code;
+        result.ObservedState = exited ? "exited" : ProcessIdentity.ProcessState(pid) switch
+        {
+            'T' or 't' => "stopped (signal pending)",
+            _ => $"running (state {ProcessIdentity.ProcessState(pid)}; it handled or ignored SIG{PosixSignals.NameOf(sig)})",
+        };
+        return result;
+    }
+
+    /// <summary>Waits for a process to exit; reads its exit status from /proc while it is a zombie when possible.</summary>
+    private static async Task<(bool Exited, int? Code)> WaitExitAsync(int pid, string? stamp, TimeSpan timeout, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        int? code = null;
+        while (true)
+        {
+            string? stat = null;
+            try { stat = File.ReadAllText($"/proc/{pid}/stat"); } catch (IOException) { }
+            if (stat is null) return (true, code);
+            var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (stamp is not null && rest.Length > 19 && rest[19] != stamp) return (true, code); // pid reused: ours is gone
+            if (rest[0] is "Z" or "X")
+            {
+                // Field 52 (exit_code, Linux 3.5+): the wait status.
+                if (rest.Length > 49 && int.TryParse(rest[49], NumberStyles.Integer, CultureInfo.InvariantCulture, out var status))
+                    code = (status & 0x7f) != 0 ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
+                return (true, code);
+            }
+            if (sw.Elapsed >= timeout) return (false, null);
+            await Task.Delay(5, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<CrashResult> CrashContainerAsync(ChaosTarget t, Options o, IChaosReporter reporter, CancellationToken ct)
+    {
+        using var client = await DockerEngine.ConnectAsync(t.DockerEndpoint, ct).ConfigureAwait(false);
+        ContainerInspectResponse before;
+        try { before = await client.Containers.InspectContainerAsync(t.ContainerId!, ct).ConfigureAwait(false); }
+        catch (DockerContainerNotFoundException) { throw Suspender.Gone(t); }
+        if (before.State?.Running != true) throw new ChaosException("TargetNotRunning", ChaosErrorCategory.InvalidOperation,
+            $"{t.Display} is not running ({before.State?.Status}).", t.Display);
+        string? dump = null;
+        if (o.DumpDirectory is not null && before.State?.Pid is > 0)
+        {
+            try { dump = await ChaosPS.Diagnostics.WorkerDiagnostics.SaveDumpAsync((int)before.State.Pid, o.DumpDirectory, o.DumpType, ct).ConfigureAwait(false); }
+            catch (ChaosException e) { reporter.Warning($"No dump of {t.Display} before the crash: {e.Message}"); }
+        }
+        var at = DateTimeOffset.UtcNow;
+        var sw = Stopwatch.StartNew();
+        uint graceSeconds = (uint)Math.Ceiling((o.GracePeriod ?? TimeSpan.FromSeconds(10)).TotalSeconds);
+        string action = o.ContainerAction;
+        try
+        {
+            switch (action)
+            {
+                case "Stop":
+                    await client.Containers.StopContainerAsync(t.ContainerId!, new ContainerStopParameters { WaitBeforeKillSeconds = graceSeconds }, ct).ConfigureAwait(false);
+                    break;
+                case "Restart":
+                    await client.Containers.RestartContainerAsync(t.ContainerId!, new ContainerRestartParameters { WaitBeforeKillSeconds = graceSeconds }, ct).ConfigureAwait(false);
+                    break;
+                default:
+                    await client.Containers.KillContainerAsync(t.ContainerId!, new ContainerKillParameters { Signal = "SIG" + PosixSignals.NameOf(PosixSignals.Parse(o.Signal)) }, ct).ConfigureAwait(false);
+                    break;
+            }
+        }
+        catch (DockerContainerNotFoundException) { throw Suspender.Gone(t); }
+        var result = new CrashResult
+        {
+            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = t.ProcessId, ContainerId = t.ContainerId, WorkerId = t.WorkerId,
+            CommandLine = t.CommandLine, Uri = t.Uri, DockerEndpoint = t.DockerEndpoint, Action = action,
+            Signal = action == "Kill" ? PosixSignals.NameOf(PosixSignals.Parse(o.Signal)) : action == "Stop" ? "TERM" : null,
+            CrashedAt = at, DumpPath = dump,
+        };
+        // Observe: the container has exited (or, for restart, started again) since the crash.
+        var beforeStart = before.State?.StartedAt;
+        while (true)
+        {
+            ContainerInspectResponse now;
+            try { now = await client.Containers.InspectContainerAsync(t.ContainerId!, ct).ConfigureAwait(false); }
+            catch (DockerContainerNotFoundException) { result.ObservedState = "removed"; break; }
+            bool finishedSince = DateTimeOffset.TryParse(now.State?.FinishedAt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var fin) && fin >= at.AddSeconds(-1);
+            bool restarted = now.State?.StartedAt != beforeStart;
+            if (now.State?.Running != true || finishedSince || restarted)
+            {
+                result.ExitCode = (int?)now.State?.ExitCode;
+                result.OomKilled = now.State?.OOMKilled;
+                result.RestartCount = (int)now.RestartCount;
+                result.ObservedState = now.State?.Running == true ? (restarted ? "restarted" : now.State.Status) : now.State?.Status ?? "unknown";
+                result.TimeToExit = sw.Elapsed;
+                if (action == "Stop" && result.ExitCode == 137) result.ForcedKill = true;
+                break;
+            }
+            if (sw.Elapsed > o.ObserveTimeout)
+            {
+                result.ObservedState = $"running (it handled or ignored SIG{result.Signal})";
+                break;
+            }
+            await Task.Delay(20, ct).ConfigureAwait(false);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The current incarnation of a target after a crash (chaos-monkey rounds): the same process if alive, else a
+    /// process with the same worker id or command line; the same container (restart keeps the id), else one with the
+    /// same chaosps.worker/chaosps.target labels.
+    /// </summary>
+    public static async Task<ChaosTarget?> ReresolveAsync(ChaosTarget t, CancellationToken ct)
+    {
+        if (!t.IsContainer)
+        {
+            if (t.ProcessAlive) return t;
+            foreach (var p in ProcessTable.All())
+            {
+                if (p.Pid == t.ProcessId) continue;
+                bool same = t.WorkerId is not null
+                    ? TargetSelector.FromProcessLite(p).WorkerId == t.WorkerId && p.Name == t.Name
+                    : t.CommandLine is { Length: > 0 } && p.CommandLine == t.CommandLine;
+                if (same) return TargetSelector.FromProcess(p, uri: t.Uri);
+            }
+            return null;
+        }
+        using var client = await DockerEngine.ConnectAsync(t.DockerEndpoint, ct).ConfigureAwait(false);
+        var c = await TargetSelector.InspectAsync(client, t.ContainerId!, t.DockerEndpoint, ct).ConfigureAwait(false);
+        if (c is { State: "running" }) return c;
+        if (t.WorkerId is null || !t.Labels.TryGetValue("chaosps.target", out var sys)) return null;
+        var list = await client.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>>
+            {
+                ["label"] = new Dictionary<string, bool> { [$"chaosps.worker={t.WorkerId}"] = true, [$"chaosps.target={sys}"] = true },
+            },
+        }, ct).ConfigureAwait(false);
+        var first = list.FirstOrDefault();
+        return first is null ? null : await TargetSelector.InspectAsync(client, first.ID, t.DockerEndpoint, ct).ConfigureAwait(false);
+    }
+}

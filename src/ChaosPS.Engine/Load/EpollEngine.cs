@@ -1,0 +1,453 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace ChaosPS.Load;
+
+/// <summary>
+/// The Linux fast path for http:// (the wrk design): a few dedicated threads, each with its own epoll set and timerfd,
+/// drive non-blocking keep-alive sockets with recv/send syscalls directly. No thread-pool hops, no async state
+/// machines, no allocations per request: a completed response immediately sends the connection's next request from
+/// the same thread. Connects are non-blocking too (EINPROGRESS, then EPOLLOUT and SO_ERROR). Open-model
+/// requests are released at their intended times by the loop's timerfd (nanosecond timer, no spinning).
+/// </summary>
+internal sealed unsafe class EpollEngine
+{
+    public static bool Supported => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
+
+    [StructLayout(LayoutKind.Sequential, Pack = 1)]
+    private struct EpollEvent { public uint Events; public ulong Data; }
+    [StructLayout(LayoutKind.Sequential)]
+    private struct ITimerSpec { public long IntervalSec, IntervalNsec, ValueSec, ValueNsec; }
+
+    private const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
+    private const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    private const int MSG_NOSIGNAL = 0x4000, EAGAIN = 11, EINTR = 4, ECONNRESET = 104, EPIPE = 32, ECONNREFUSED = 111, ETIMEDOUT = 110;
+    private const ulong TimerTag = ulong.MaxValue;
+
+    [DllImport("libc", SetLastError = true)] private static extern int epoll_create1(int flags);
+    [DllImport("libc", SetLastError = true)] private static extern int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
+    [DllImport("libc", SetLastError = true)] private static extern int epoll_wait(int epfd, EpollEvent* events, int max, int timeout);
+    [DllImport("libc", SetLastError = true)] private static extern nint recv(int fd, byte* buf, nint len, int flags);
+    [DllImport("libc", SetLastError = true)] private static extern nint send(int fd, byte* buf, nint len, int flags);
+    [DllImport("libc", SetLastError = true)] private static extern int timerfd_create(int clock, int flags);
+    [DllImport("libc", SetLastError = true)] private static extern int timerfd_settime(int fd, int flags, ITimerSpec* value, ITimerSpec* old);
+    [DllImport("libc", SetLastError = true)] private static extern nint read(int fd, byte* buf, nint len);
+    [DllImport("libc", SetLastError = true)] private static extern int close(int fd);
+
+    private enum St { Idle, Connecting, Sending, Receiving, Sleeping, Done }
+
+    private sealed class Conn
+    {
+        public int Id;               // worker id (closed model: VU number)
+        public int Slot;             // index in its loop
+        public Socket? Sock;
+        public int Fd = -1;
+        public St State;
+        public byte[] Buf = new byte[4096];
+        public int Start, End;
+        public readonly Http1ResponseParser Parser = new();
+        public int Request;
+        public long Intended, SentAt, FirstByte, Since, WakeAt;
+        public int SendOffset;
+        public bool Reused, Retried, WantOut;
+        public EndPoint? Ep;
+        public long ConnectStart;
+    }
+
+    private readonly LoadTestRunner _run;
+    private readonly EndPoint[] _eps;
+    /// <summary>Bytes the loop threads allocated while they ran (tests check the hot loop allocates nothing per request).</summary>
+    public long LoopAllocatedBytes;
+    private readonly int _loops;
+    private readonly Loop[] _loopObjs;
+
+    public EpollEngine(LoadTestRunner run, EndPoint[] endpoints, int connections, int loops)
+    {
+        _run = run;
+        _eps = endpoints;
+        _loops = Math.Max(1, Math.Min(loops, connections));
+        _loopObjs = new Loop[_loops];
+        for (int i = 0; i < _loops; i++) _loopObjs[i] = new Loop(this, i);
+        for (int id = 0; id < connections; id++) _loopObjs[id % _loops].Add(id);
+    }
+
+    public Task[] Start() => _loopObjs.Select(l => Task.Factory.StartNew(l.Run, TaskCreationOptions.LongRunning)).ToArray();
+
+    private sealed class Loop
+    {
+        private readonly EpollEngine _e;
+        private readonly LoadTestRunner _run;
+        private readonly List<Conn> _conns = [];
+        private readonly Stack<Conn> _idle = new();
+        private readonly List<Conn> _sleepers = [];
+        private long _minWake = long.MaxValue;
+        private int _ep = -1, _timer = -1;
+        private long _timerArmedFor;
+        private int _live; // connections not Done
+        private readonly int _index;
+
+        public Loop(EpollEngine e, int index) { _e = e; _run = e._run; _index = index; }
+
+        public void Add(int id)
+        {
+            var c = new Conn { Id = id, Slot = _conns.Count };
+            c.Parser.CaptureBody = _run.NeedsBody;
+            c.Parser.OnEvent = (now, prev) => _run.Record(prev == 0 ? LoadTestRunner.HFirstEvent : LoadTestRunner.HInterEvent, now - (prev == 0 ? c.SentAt : prev));
+            _conns.Add(c);
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public void Run()
+        {
+            _ep = epoll_create1(0x80000);
+            _timer = timerfd_create(1, 0x800 | 0x80000);
+            if (_ep < 0 || _timer < 0) throw new InvalidOperationException($"epoll/timerfd failed: errno {Marshal.GetLastPInvokeError()}");
+            var tev = new EpollEvent { Events = EPOLLIN, Data = TimerTag };
+            epoll_ctl(_ep, EPOLL_CTL_ADD, _timer, &tev);
+            var events = stackalloc EpollEvent[256];
+            byte* scratch = stackalloc byte[8];
+            _live = _conns.Count;
+            foreach (var c in _conns) { c.State = St.Idle; _idle.Push(c); }
+            long lastScan = Stopwatch.GetTimestamp();
+            long allocated0 = GC.GetAllocatedBytesForCurrentThread();
+            long scanEvery = Stopwatch.Frequency / 20;
+            try
+            {
+                while (true)
+                {
+                    long now = Stopwatch.GetTimestamp();
+                    if (_run.StoppingHard) { foreach (var c in _conns) if (c.State != St.Done) Finish(c); }
+                    else if (_run.StopRequested) { foreach (var c in _conns) if (c.State is St.Idle or St.Sleeping) Finish(c); _idle.Clear(); }
+                    if (_live == 0) return;
+                    long nextWake = Dispatch(now);
+                    if (now - lastScan > scanEvery) { Scan(now); lastScan = now; }
+                    int timeoutMs = 50;
+                    if (nextWake != long.MaxValue)
+                    {
+                        long delta = nextWake - Stopwatch.GetTimestamp();
+                        if (delta <= 0) timeoutMs = 0;
+                        else if (delta < 50L * Stopwatch.Frequency / 1000) { ArmTimer(nextWake, delta); }
+                    }
+                    int n = epoll_wait(_ep, events, 256, timeoutMs);
+                    if (n < 0) { if (Marshal.GetLastPInvokeError() == EINTR) continue; throw new InvalidOperationException($"epoll_wait failed: errno {Marshal.GetLastPInvokeError()}"); }
+                    long t = Stopwatch.GetTimestamp();
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (events[i].Data == TimerTag) { read(_timer, scratch, 8); _timerArmedFor = 0; continue; }
+                        int slot = (int)events[i].Data;
+                        if (slot < 0 || slot >= _conns.Count) continue;
+                        var c = _conns[slot];
+                        uint ev = events[i].Events;
+                        if (c.State == St.Connecting && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) OnConnectEvent(c, t);
+                        else if (c.State == St.Sending && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) TrySend(c, t);
+                        else if (c.State == St.Receiving && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) OnReadable(c, t);
+                        else if (c.State is St.Idle or St.Sleeping && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) CheckIdleClosed(c);
+                    }
+                }
+            }
+            finally
+            {
+                Interlocked.Add(ref _e.LoopAllocatedBytes, GC.GetAllocatedBytesForCurrentThread() - allocated0);
+                foreach (var c in _conns) CloseSocket(c);
+                close(_timer);
+                close(_ep);
+            }
+        }
+
+
+        private void ArmTimer(long at, long delta)
+        {
+            if (_timerArmedFor != 0 && _timerArmedFor <= at) return;
+            long ns = delta * 1_000_000_000 / Stopwatch.Frequency;
+            if (ns < 1000) ns = 1000;
+            var spec = new ITimerSpec { ValueSec = ns / 1_000_000_000, ValueNsec = ns % 1_000_000_000 };
+            timerfd_settime(_timer, 0, &spec, null);
+            _timerArmedFor = at;
+        }
+
+        /// <summary>Gives idle connections work; returns the next time something becomes due (or MaxValue).</summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private long Dispatch(long now)
+        {
+            long next = long.MaxValue;
+            if (_run.Options.IsOpen)
+            {
+                while (_idle.Count > 0)
+                {
+                    var r = _run.TryClaimOpen(now, out long intended, out int ri, out long due);
+                    if (r == LoadTestRunner.Claim.Go) { StartRequest(_idle.Pop(), ri, intended, now); continue; }
+                    if (r == LoadTestRunner.Claim.NotYet) next = due;
+                    else while (_idle.Count > 0) Finish(_idle.Pop());
+                    break;
+                }
+                return next;
+            }
+            // Closed model: idle VUs (at the start) and sleepers whose time has come ask for work.
+            while (_idle.Count > 0) TryStartClosed(_idle.Pop(), now);
+            if (_minWake <= now)
+            {
+                _minWake = long.MaxValue;
+                for (int i = _sleepers.Count - 1; i >= 0; i--)
+                {
+                    var c = _sleepers[i];
+                    if (c.State != St.Sleeping) { _sleepers.RemoveAt(i); continue; }
+                    if (c.WakeAt <= now) { _sleepers.RemoveAt(i); TryStartClosed(c, now); }
+                    else _minWake = Math.Min(_minWake, c.WakeAt);
+                }
+            }
+            return _minWake;
+        }
+
+        private void Sleep(Conn c, long until)
+        {
+            c.State = St.Sleeping;
+            c.WakeAt = until;
+            _sleepers.Add(c);
+            if (until < _minWake) _minWake = until;
+        }
+
+        private void TryStartClosed(Conn c, long now)
+        {
+            var r = _run.TryClaimClosed(c.Id, now, out int ri);
+            if (r == LoadTestRunner.Claim.Go) StartRequest(c, ri, now, now);
+            else if (r == LoadTestRunner.Claim.NotYet)
+            {
+                if (c.Sock is not null) CloseSocket(c); // ramped down: release the connection
+                Sleep(c, now + Stopwatch.Frequency / 10);
+            }
+            else Finish(c);
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private void StartRequest(Conn c, int ri, long intended, long now)
+        {
+            c.Request = ri;
+            c.Intended = intended;
+            c.Since = now;
+            c.Retried = false;
+            Interlocked.Increment(ref _run.InFlight);
+            var ep = _e._eps[ri];
+            if (c.Sock is null || !Equals(c.Ep, ep)) { CloseSocket(c); BeginConnect(c, ep); return; }
+            c.Reused = true;
+            BeginSend(c, now);
+        }
+
+        /// <summary>Non-blocking connect from the loop thread: EINPROGRESS, then EPOLLOUT says it is done (SO_ERROR says how).</summary>
+        private void BeginConnect(Conn c, EndPoint ep)
+        {
+            long now = Stopwatch.GetTimestamp();
+            c.State = St.Connecting;
+            c.Ep = ep;
+            c.ConnectStart = now;
+            Socket s;
+            try { s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false }; }
+            catch (SocketException e) { EndRequestFailed(c, LoadTestRunner.Classify(e), now); return; }
+            c.Sock = s;
+            c.Fd = (int)s.Handle;
+            bool done;
+            try { s.Connect(ep); done = true; }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress) { done = false; }
+            catch (SocketException e) { CloseSocket(c); EndRequestFailed(c, LoadTestRunner.Classify(e), now); return; }
+            var ev = new EpollEvent { Events = EPOLLIN | EPOLLRDHUP | (done ? 0 : EPOLLOUT), Data = (ulong)c.Slot };
+            if (epoll_ctl(_ep, EPOLL_CTL_ADD, c.Fd, &ev) != 0) { CloseSocket(c); EndRequestFailed(c, "other", now); return; }
+            c.WantOut = !done;
+            if (done) Connected(c, now);
+        }
+
+        private void OnConnectEvent(Conn c, long now)
+        {
+            int err;
+            try { err = (int)c.Sock!.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error)!; }
+            catch (Exception) { err = -1; }
+            if (err != 0)
+            {
+                CloseSocket(c);
+                // .NET reports SO_ERROR as a SocketError value (10061 = ConnectionRefused); raw errnos are accepted too.
+                string kind = err switch
+                {
+                    ECONNREFUSED => "refused", ETIMEDOUT => "timeout", 113 or 101 => "unreachable", ECONNRESET => "reset",
+                    > 10000 => LoadTestRunner.Classify(new SocketException(err)),
+                    _ => "other",
+                };
+                EndRequestFailed(c, kind, now);
+                return;
+            }
+            SetOut(c, false);
+            Connected(c, now);
+        }
+
+        private void Connected(Conn c, long now)
+        {
+            _run.Record(LoadTestRunner.HConnect, now - c.ConnectStart);
+            c.Start = c.End = 0;
+            c.Reused = false;
+            BeginSend(c, now);
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private void BeginSend(Conn c, long now)
+        {
+            c.State = St.Sending;
+            c.SendOffset = 0;
+            c.FirstByte = 0;
+            c.SentAt = now;
+            c.Parser.Reset(_run.Options.Requests[c.Request].Method == "HEAD");
+            TrySend(c, now);
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private void TrySend(Conn c, long now)
+        {
+            var wire = _run.Options.Requests[c.Request].Wire;
+            while (c.SendOffset < wire.Length)
+            {
+                nint n;
+                fixed (byte* p = wire) n = send(c.Fd, p + c.SendOffset, wire.Length - c.SendOffset, MSG_NOSIGNAL);
+                if (n >= 0) { c.SendOffset += (int)n; continue; }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN) { SetOut(c, true); return; }
+                IoError(c, errno, now);
+                return;
+            }
+            if (c.WantOut) SetOut(c, false);
+            Interlocked.Add(ref _run.BytesOut, wire.Length);
+            c.State = St.Receiving; // epoll (level-triggered) reports the response
+        }
+
+        private void SetOut(Conn c, bool on)
+        {
+            c.WantOut = on;
+            var ev = new EpollEvent { Events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), Data = (ulong)c.Slot };
+            epoll_ctl(_ep, EPOLL_CTL_MOD, c.Fd, &ev);
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private void OnReadable(Conn c, long now)
+        {
+            while (true)
+            {
+                if (c.Start < c.End)
+                {
+                    c.Start += c.Parser.Parse(c.Buf.AsSpan(c.Start, c.End - c.Start), Stopwatch.GetTimestamp());
+                    if (c.Parser.Done) { Completed(c); return; }
+                }
+                if (c.Start == c.End) c.Start = c.End = 0;
+                else if (c.End == c.Buf.Length)
+                {
+                    if (c.Start > 0) { Buffer.BlockCopy(c.Buf, c.Start, c.Buf, 0, c.End - c.Start); c.End -= c.Start; c.Start = 0; }
+                    else Array.Resize(ref c.Buf, c.Buf.Length * 2);
+                }
+                nint n;
+                fixed (byte* p = c.Buf) n = recv(c.Fd, p + c.End, c.Buf.Length - c.End, 0);
+                if (n > 0)
+                {
+                    if (c.FirstByte == 0) c.FirstByte = Stopwatch.GetTimestamp();
+                    c.End += (int)n;
+                    continue;
+                }
+                if (n == 0)
+                {
+                    if (c.Parser.OnEof()) { Completed(c); return; }
+                    IoError(c, -1, Stopwatch.GetTimestamp());
+                    return;
+                }
+                int errno = Marshal.GetLastPInvokeError();
+                if (errno == EINTR) continue;
+                if (errno == EAGAIN) return;
+                IoError(c, errno, Stopwatch.GetTimestamp());
+                return;
+            }
+        }
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private void Completed(Conn c)
+        {
+            long end = Stopwatch.GetTimestamp();
+            try { _run.Complete(c.Request, c.Parser.Status, c.Intended, c.SentAt, c.FirstByte, end, c.Parser); }
+            finally { Interlocked.Decrement(ref _run.InFlight); }
+            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd) CloseSocket(c);
+            AfterRequest(c, end);
+        }
+
+        private void AfterRequest(Conn c, long now)
+        {
+            var think = _run.Options.ThinkTime;
+            if (_run.Options.IsOpen) { c.State = St.Idle; _idle.Push(c); return; }
+            if (think > TimeSpan.Zero) { Sleep(c, now + (long)(think.TotalSeconds * Stopwatch.Frequency)); return; }
+            c.State = St.Idle;
+            TryStartClosed(c, now);
+        }
+
+        private void IoError(Conn c, int errno, long now)
+        {
+            bool firstByte = c.FirstByte != 0;
+            CloseSocket(c);
+            if (_run.StoppingHard) { Interlocked.Decrement(ref _run.InFlight); c.State = St.Done; _live--; return; }
+            // A kept-alive connection the server closed while idle: resend once on a fresh connection.
+            if (c.Reused && !firstByte && !c.Retried && (errno is -1 or ECONNRESET or EPIPE))
+            {
+                c.Retried = true;
+                BeginConnect(c, c.Ep ?? _e._eps[c.Request]);
+                return;
+            }
+            string kind = errno switch { -1 or ECONNRESET or EPIPE => "reset", ECONNREFUSED => "refused", ETIMEDOUT => "timeout", _ => "other" };
+            EndRequestFailed(c, kind, now);
+        }
+
+        private void EndRequestFailed(Conn c, string kind, long now)
+        {
+            _run.Fail(c.Request, kind, c.Intended, now);
+            Interlocked.Decrement(ref _run.InFlight);
+            AfterRequest(c, now);
+        }
+
+        /// <summary>An idle keep-alive connection that the server closed: drop it so the next request reconnects.</summary>
+        private void CheckIdleClosed(Conn c)
+        {
+            byte b;
+            nint n = recv(c.Fd, &b, 1, 0x2 /* MSG_PEEK */);
+            if (n == 0 || (n < 0 && Marshal.GetLastPInvokeError() != EAGAIN)) CloseSocket(c);
+        }
+
+        /// <summary>Timeouts: a request in flight longer than -Timeout fails as a timeout and its connection is closed.</summary>
+        private void Scan(long now)
+        {
+            long limit = _run.TimeoutTicks;
+            foreach (var c in _conns)
+            {
+                if (c.State is St.Sending or St.Receiving && now - c.Since > limit)
+                {
+                    CloseSocket(c);
+                    EndRequestFailed(c, "timeout", now);
+                }
+                else if (c.State == St.Connecting && now - c.Since > limit)
+                {
+                    CloseSocket(c);
+                    EndRequestFailed(c, "timeout", now);
+                }
+            }
+        }
+
+        private void Finish(Conn c)
+        {
+            if (c.State == St.Done) return;
+            if (c.State is St.Sending or St.Receiving or St.Connecting) Interlocked.Decrement(ref _run.InFlight);
+            CloseSocket(c);
+            c.State = St.Done;
+            _live--;
+        }
+
+        private void CloseSocket(Conn c)
+        {
+            var s = c.Sock;
+            c.Sock = null;
+            c.Fd = -1;
+            if (s is null) return;
+            try { s.Dispose(); } catch { /* gone */ }
+        }
+    }
+}

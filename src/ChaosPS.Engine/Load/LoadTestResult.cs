@@ -1,0 +1,147 @@
+using System.Globalization;
+
+namespace ChaosPS.Load;
+
+/// <summary>Latency of the requests that share one name.</summary>
+public sealed class NamedLatency
+{
+    public string Name { get; set; } = "";
+    public long Requests { get; set; }
+    public long Failed { get; set; }
+    public LatencySummary? Latency { get; set; }
+    public override string ToString() => $"{Name}: {Requests} req, {Failed} failed, {Latency}";
+}
+
+/// <summary>Pass/fail counts of one response check.</summary>
+public sealed class CheckOutcome
+{
+    public string Name { get; set; } = "";
+    public long Passes { get; set; }
+    public long Fails { get; set; }
+    public override string ToString() => $"{(Fails == 0 ? "✓" : "✗")} {Name}: {Passes} passed, {Fails} failed";
+}
+
+/// <summary>Was the load generator itself the bottleneck? (CPU, late sends, dropped requests.)</summary>
+public sealed class GeneratorHealth
+{
+    public int Cores { get; set; }
+    public double CpuAvgPercent { get; set; }
+    public double CpuMaxPercent { get; set; }
+    public double PeakWorkingSetMB { get; set; }
+    public long LateSends { get; set; }
+    public double LateRatio { get; set; }
+    public long Dropped { get; set; }
+    public int Gen2Collections { get; set; }
+    public bool Saturated { get; set; }
+    public string Notes { get; set; } = "";
+    public override string ToString() => $"cpu avg {CpuAvgPercent:0}% max {CpuMaxPercent:0}%, rss {PeakWorkingSetMB:0} MB, late {LateSends}, dropped {Dropped}{(Saturated ? " — SATURATED" : "")}";
+}
+
+/// <summary>The outcome of Start-LoadTest (or of Merge-LoadTestResult over several).</summary>
+public sealed class LoadTestResult
+{
+    public string Name { get; set; } = "";
+    public string Uri { get; set; } = "";
+    public string Model { get; set; } = "";
+    public string Engine { get; set; } = "";
+    public DateTime StartTime { get; set; }
+    public DateTime EndTime { get; set; }
+    public TimeSpan Duration { get; set; }
+    public double TargetRate { get; set; }
+    public int MaxConcurrency { get; set; }
+    public long Requests { get; set; }
+    public long Succeeded { get; set; }
+    public long Failed { get; set; }
+    public double ErrorRate { get; set; }
+    public double RequestsPerSecond { get; set; }
+    public long BytesReceived { get; set; }
+    public long BytesSent { get; set; }
+    /// <summary>Failures by kind: refused, reset, timeout, status_503, ..., other.</summary>
+    public Dictionary<string, long> ErrorsByKind { get; set; } = [];
+    public Dictionary<string, long> StatusCodes { get; set; } = [];
+    /// <summary>Latency: in the open model from each request's intended send time (coordinated omission corrected).</summary>
+    public LatencySummary? Latency { get; set; }
+    /// <summary>From the actual send to the end of the response.</summary>
+    public LatencySummary? ServiceTime { get; set; }
+    public LatencySummary? Connect { get; set; }
+    public LatencySummary? TlsHandshake { get; set; }
+    public LatencySummary? TimeToFirstByte { get; set; }
+    public LatencySummary? Receive { get; set; }
+    public LatencySummary? TimeToFirstEvent { get; set; }
+    public LatencySummary? InterEventLatency { get; set; }
+    public long Events { get; set; }
+    public double EventsPerSecond { get; set; }
+    public long StreamingResponses { get; set; }
+    public List<NamedLatency> ByName { get; set; } = [];
+    public List<CheckOutcome> Checks { get; set; } = [];
+    public long ChecksPassed { get; set; }
+    public long ChecksFailed { get; set; }
+    public List<ThresholdOutcome> Thresholds { get; set; } = [];
+    public bool Passed { get; set; }
+    public long Scheduled { get; set; }
+    public long Late { get; set; }
+    public long Dropped { get; set; }
+    public List<LoadTimePoint> TimeSeries { get; set; } = [];
+    public GeneratorHealth Generator { get; set; } = new();
+    public bool Aborted { get; set; }
+    public string? AbortReason { get; set; }
+    /// <summary>How many runs were merged into this one (1 for a single run).</summary>
+    public int Sources { get; set; } = 1;
+    /// <summary>Breaking point (stress runs): the stage and level where thresholds first failed, if they did.</summary>
+    public string? BreakingPoint { get; set; }
+    /// <summary>Cumulative latency histogram, base64 of HdrHistogram's uncompressed V2 encoding (µs).</summary>
+    public string? LatencyHistogram { get; set; }
+    /// <summary>Everything Merge-LoadTestResult needs (histograms as base64 uncompressed V2, counters), as JSON.</summary>
+    public string MergeState { get; set; } = "";
+
+    public string ThresholdSummary => Thresholds.Count == 0 ? "(none)" : string.Join("; ", Thresholds.Select(t => $"{t.Mark} {t.Metric}: {t.Expression}"));
+    public double P95 => Latency?.P95 ?? 0;
+    public double P99 => Latency?.P99 ?? 0;
+
+    public override string ToString() => $"{Name}: {Requests} req, {RequestsPerSecond:0} req/s, errors {ErrorRate:P2}, p95 {P95:0.##} ms, {(Passed ? "PASSED" : "FAILED")}";
+
+    /// <summary>Builds the public view of a (possibly merged) state.</summary>
+    public static LoadTestResult From(LoadStats s, LoadTestResult? meta = null)
+    {
+        var r = meta ?? new LoadTestResult();
+        r.Requests = s.Requests;
+        r.Failed = s.Failed;
+        r.Succeeded = s.Requests - s.Failed;
+        r.ErrorRate = s.Requests == 0 ? 0 : Math.Round((double)s.Failed / s.Requests, 6);
+        double dur = Math.Max(s.DurationSeconds, 1e-6);
+        r.RequestsPerSecond = Math.Round(s.Requests / dur, 1);
+        r.BytesReceived = s.BytesReceived;
+        r.BytesSent = s.BytesSent;
+        r.ErrorsByKind = new(s.Errors);
+        r.StatusCodes = new(s.StatusCodes);
+        r.Latency = LatencySummary.From(s.Find("latency"));
+        r.ServiceTime = LatencySummary.From(s.Find("service"));
+        r.Connect = LatencySummary.From(s.Find("connect"));
+        r.TlsHandshake = LatencySummary.From(s.Find("tls"));
+        r.TimeToFirstByte = LatencySummary.From(s.Find("ttfb"));
+        r.Receive = LatencySummary.From(s.Find("receive"));
+        r.TimeToFirstEvent = LatencySummary.From(s.Find("first_event"));
+        r.InterEventLatency = LatencySummary.From(s.Find("inter_event"));
+        r.Events = s.Events;
+        r.EventsPerSecond = Math.Round(s.Events / dur, 1);
+        r.StreamingResponses = s.StreamingResponses;
+        r.ByName = s.PerName.Select(kv => new NamedLatency { Name = kv.Key, Requests = kv.Value[0], Failed = kv.Value[1], Latency = LatencySummary.From(s.Find("name:" + kv.Key)) })
+            .OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
+        r.Checks = s.CheckCounts.Select(kv => new CheckOutcome { Name = kv.Key, Passes = kv.Value[0], Fails = kv.Value[1] }).ToList();
+        r.ChecksPassed = s.ChecksPassed;
+        r.ChecksFailed = s.ChecksFailed;
+        r.Scheduled = s.Scheduled;
+        r.Late = s.Late;
+        r.Dropped = s.Dropped;
+        r.TimeSeries = s.Series.ToList();
+        r.Sources = s.Sources;
+        r.Thresholds = ThresholdEvaluator.Evaluate(s.Thresholds.SelectMany(ThresholdSpec.ParseMany), s);
+        r.Passed = r.Thresholds.All(t => t.Passed);
+        r.LatencyHistogram = s.Find("latency") is { } lh ? HistogramCodec.Encode(lh) : null;
+        r.MergeState = s.ToJson();
+        if (r.Duration == TimeSpan.Zero) r.Duration = TimeSpan.FromSeconds(s.DurationSeconds);
+        return r;
+    }
+
+    internal static string F(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,267 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Threading.Channels;
+
+namespace ChaosPS.Network;
+
+/// <summary>
+/// One proxied connection: the client socket, the upstream socket and two <see cref="Pipe"/>s (upstream = client to
+/// server, downstream = server to client). An EOF is passed on as a half-close (shutdown of the write side), and the
+/// link closes when both directions have ended, when either side fails, or when a toxic closes or resets it.
+/// </summary>
+public sealed class Link
+{
+    private readonly ChaosProxy _proxy;
+    private int _closed;
+    private int _directionsDone;
+
+    internal Link(ChaosProxy proxy, Socket client, Socket server, long id)
+    {
+        _proxy = proxy;
+        Client = client;
+        Server = server;
+        Id = id;
+        ClientEndPoint = client.RemoteEndPoint?.ToString() ?? "";
+        Up = new Pipe(this, client, server, upstream: true);
+        Down = new Pipe(this, server, client, upstream: false);
+    }
+
+    public long Id { get; }
+    public string ClientEndPoint { get; }
+    public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
+    internal Socket Client { get; }
+    internal Socket Server { get; }
+    internal Pipe Up { get; }
+    internal Pipe Down { get; }
+    internal ProxyMetrics Metrics => _proxy.MetricsCore;
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+    public string? CloseReason { get; private set; }
+
+    internal Pipe PipeFor(bool upstream) => upstream ? Up : Down;
+
+    internal void Start()
+    {
+        Up.Start();
+        Down.Start();
+    }
+
+    internal void DirectionDone()
+    {
+        if (Interlocked.Increment(ref _directionsDone) >= 2) Close("both directions ended");
+    }
+
+    /// <summary>Closes both sockets (a FIN each); idempotent.</summary>
+    public void Close(string reason) => Shut(reason, reset: false);
+
+    /// <summary>Closes both sockets with SO_LINGER 0, so both peers see a reset (ECONNRESET).</summary>
+    public void Reset(string reason) => Shut(reason, reset: true);
+
+    private void Shut(string reason, bool reset)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        CloseReason = reason;
+        if (reset) Interlocked.Increment(ref Metrics.Resets);
+        foreach (var s in new[] { Client, Server })
+        {
+            try
+            {
+                if (reset) s.LingerState = new LingerOption(true, 0);
+                else if (s.Connected) s.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            try { s.Dispose(); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        }
+        Up.Closed();
+        Down.Closed();
+        _proxy.LinkClosed(this);
+    }
+}
+
+/// <summary>
+/// One direction of a link. The reader copies straight from source to destination while the direction has no toxics
+/// and nothing is queued (the fast path: one pooled buffer, no hand-off). Otherwise it stamps each read and queues it
+/// (bounded: a slow chain pushes back on the reader, so memory stays bounded) for the processor, which runs it through
+/// the current toxic chain in creation order and writes it. The chain is swapped as a whole, so adding, updating and
+/// removing toxics affects open links at once without losing or reordering bytes.
+/// </summary>
+internal sealed class Pipe
+{
+    /// <summary>Read size: large, so bulk transfers move in few system calls.</summary>
+    internal const int BufferSize = 64 * 1024;
+    /// <summary>Chunks that may wait in the chain per direction (at most 64 KiB each: 16 MiB worst case).</summary>
+    internal static int QueueCapacity = 256;
+
+    private readonly Link _link;
+    private readonly Socket _src, _dst;
+    private readonly Channel<Chunk> _queue;
+    private readonly CancellationTokenSource _cts = new();
+    private int _inflight;
+    private volatile string? _sourceError;
+
+    public Pipe(Link link, Socket src, Socket dst, bool upstream)
+    {
+        _link = link;
+        _src = src;
+        _dst = dst;
+        IsUpstream = upstream;
+        _queue = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(QueueCapacity)
+        { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+    }
+
+    public bool IsUpstream { get; }
+    /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
+    public volatile LinkToxic[] Chain = [];
+
+    public void Start()
+    {
+        _ = Task.Run(ReadLoopAsync);
+        _ = Task.Run(ProcessLoopAsync);
+    }
+
+    public void Closed()
+    {
+        try { _cts.Cancel(); } catch (ObjectDisposedException) { }
+        foreach (var t in Chain) t.LinkClosed();
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var ct = _cts.Token;
+        byte[] buf = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                int n;
+                try { n = await _src.ReceiveAsync(buf.AsMemory(), SocketFlags.None, ct).ConfigureAwait(false); }
+                catch (SocketException se) when (!ct.IsCancellationRequested && (Chain.Length > 0 || Volatile.Read(ref _inflight) > 0))
+                {
+                    // The source failed (e.g. reset) while data is still in the chain: deliver what was read, then close
+                    // (toxiproxy drains its stubs the same way).
+                    _sourceError = se.SocketErrorCode.ToString();
+                    Interlocked.Increment(ref _inflight);
+                    await _queue.Writer.WriteAsync(new Chunk(null, 0, 0, Stopwatch.GetTimestamp(), eof: true), ct).ConfigureAwait(false);
+                    return;
+                }
+                long stamp = Stopwatch.GetTimestamp();
+                if (n > 0) AddReceived(n);
+                if (Chain.Length == 0 && Volatile.Read(ref _inflight) == 0)
+                {
+                    if (n == 0) { EndOfStream(); return; }
+                    await SendAllAsync(buf.AsMemory(0, n), ct).ConfigureAwait(false);
+                    continue;
+                }
+                Interlocked.Increment(ref _inflight);
+                if (n == 0)
+                {
+                    await _queue.Writer.WriteAsync(new Chunk(null, 0, 0, stamp, eof: true), ct).ConfigureAwait(false);
+                    return;
+                }
+                await _queue.Writer.WriteAsync(new Chunk(buf, 0, n, stamp), ct).ConfigureAwait(false);
+                buf = ArrayPool<byte>.Shared.Rent(BufferSize); // the chunk owns the old buffer now
+            }
+        }
+        catch (Exception e)
+        {
+            _link.Close(e is SocketException se ? $"{(IsUpstream ? "client" : "upstream")} socket: {se.SocketErrorCode}"
+                : e is ObjectDisposedException or OperationCanceledException or ChannelClosedException ? "closed" : $"internal error: {e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+        }
+    }
+
+    private async Task ProcessLoopAsync()
+    {
+        var ct = _cts.Token;
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                while (_queue.Reader.TryRead(out var chunk))
+                {
+                    var owned = chunk.Buffer;
+                    try
+                    {
+                        await RunChainAsync(chunk).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        if (owned is not null) ArrayPool<byte>.Shared.Return(owned);
+                        Interlocked.Decrement(ref _inflight);
+                    }
+                    if (chunk.Eof) return;
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            _link.Close(e is SocketException or ObjectDisposedException or OperationCanceledException ? "closed while writing" : $"internal error: {e.GetType().Name}: {e.Message}");
+        }
+        finally
+        {
+            // Give back what is still queued (the link is closing).
+            while (_queue.Reader.TryRead(out var left))
+                if (left.Buffer is not null) ArrayPool<byte>.Shared.Return(left.Buffer);
+        }
+    }
+
+    private ValueTask RunChainAsync(Chunk c)
+    {
+        var chain = Chain;
+        return Stage(chain, 0, c);
+    }
+
+    private ValueTask Stage(LinkToxic[] chain, int i, Chunk c)
+    {
+        if (_link.IsClosed) return ValueTask.CompletedTask;
+        if (i >= chain.Length) return WriteAsync(c);
+        return chain[i].ProcessAsync(c, next => Stage(chain, i + 1, next));
+    }
+
+    private async ValueTask WriteAsync(Chunk c)
+    {
+        if (c.Eof && _sourceError is { } err) { _link.Close($"{(IsUpstream ? "client" : "upstream")} socket: {err}"); return; }
+        if (c.Eof) { EndOfStream(); return; }
+        if (c.Count > 0) await SendAllAsync(c.Memory, _cts.Token).ConfigureAwait(false);
+    }
+
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        while (data.Length > 0)
+        {
+            int sent = await _dst.SendAsync(data, SocketFlags.None, ct).ConfigureAwait(false);
+            data = data[sent..];
+            AddSent(sent);
+        }
+    }
+
+    private void AddReceived(int n)
+    {
+        if (IsUpstream) Interlocked.Add(ref _link.Metrics.BytesReceivedUpstream, n);
+        else Interlocked.Add(ref _link.Metrics.BytesReceivedDownstream, n);
+    }
+
+    private void AddSent(int n)
+    {
+        if (IsUpstream) Interlocked.Add(ref _link.Metrics.BytesUpstream, n);
+        else Interlocked.Add(ref _link.Metrics.BytesDownstream, n);
+    }
+
+    /// <summary>The source ended: half-close the destination, and close the link once both directions ended.</summary>
+    private void EndOfStream()
+    {
+        try { _dst.Shutdown(SocketShutdown.Send); }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        _link.DirectionDone();
+    }
+}
+
+/// <summary>Live counters of one proxy (updated as bytes move, not when connections end).</summary>
+internal sealed class ProxyMetrics
+{
+    public long ConnectionsTotal, ConnectionsActive, DialFailures, Refused, Resets;
+    public long BytesUpstream, BytesDownstream, BytesReceivedUpstream, BytesReceivedDownstream;
+}

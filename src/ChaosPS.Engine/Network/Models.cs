@@ -1,0 +1,103 @@
+namespace ChaosPS.Network;
+
+/// <summary>A proxy as Get-ChaosProxy shows it, with live metrics (a snapshot).</summary>
+public sealed class ChaosProxyInfo
+{
+    public string Name { get; init; } = "";
+    public string Listen { get; init; } = "";
+    public string Upstream { get; init; } = "";
+    public bool Enabled { get; init; }
+    /// <summary>False while disabled or while a RefuseConnect partition holds the listener closed.</summary>
+    public bool Listening { get; init; }
+    public int ActiveConnections { get; init; }
+    public long ConnectionsTotal { get; init; }
+    /// <summary>Client connections closed because the upstream could not be reached within the connect timeout.</summary>
+    public long DialFailures { get; init; }
+    /// <summary>Connections reset at accept by a ResetOnConnect fault.</summary>
+    public long RefusedConnections { get; init; }
+    /// <summary>Connections reset by a toxic (reset_peer).</summary>
+    public long Resets { get; init; }
+    /// <summary>Bytes written to the upstream (client to server), live.</summary>
+    public long BytesUpstream { get; init; }
+    /// <summary>Bytes written to clients (server to client), live.</summary>
+    public long BytesDownstream { get; init; }
+    /// <summary>How many times a toxic became active on a connection (toxicity hits).</summary>
+    public long ToxicActivations { get; init; }
+    public IReadOnlyList<NetworkFaultInfo> Toxics { get; init; } = [];
+    public TimeSpan ConnectTimeout { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The toxiproxy server this proxy lives on (null: the built-in proxy of this session).</summary>
+    public string? ToxiproxyUri { get; init; }
+    /// <summary>The proxy's name again, so `Get-ChaosProxy | Add-NetworkFault` binds by property name.</summary>
+    public string Proxy => Name;
+}
+
+/// <summary>A fault (toxic) on a proxy, as the network cmdlets output it.</summary>
+public sealed class NetworkFaultInfo
+{
+    public string Proxy { get; init; } = "";
+    public string Name { get; init; } = "";
+    /// <summary>toxiproxy's type name: latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, down, ...</summary>
+    public string Type { get; init; } = "";
+    public string Stream { get; init; } = "";
+    public double Toxicity { get; init; }
+    public IReadOnlyDictionary<string, long> Attributes { get; init; } = new Dictionary<string, long>();
+    /// <summary>Connections this toxic became active on (built-in proxy only).</summary>
+    public long Activations { get; init; }
+    /// <summary>The fault ledger id (Get-ChaosFault / Restore-ChaosFault) when the fault was added by a cmdlet.</summary>
+    public string? FaultId { get; init; }
+    public string? ToxiproxyUri { get; init; }
+    /// <summary>Human summary of the attributes, e.g. "latency=500 jitter=100".</summary>
+    public string Settings => string.Join(' ', Attributes.Select(kv => $"{kv.Key}={kv.Value}"));
+
+    public static NetworkFaultInfo From(string proxy, ToxicSpec t, string? faultId, string? uri = null) => new()
+    {
+        Proxy = proxy, Name = t.Name, Type = t.Type, Stream = t.StreamAsSent, Toxicity = t.Toxicity,
+        Attributes = ToxicTypes.IsKnown(t.Type) ? ToxicTypes.Attributes(t.Type).ToDictionary(a => a, t.Attr) : new Dictionary<string, long>(t.Attributes),
+        Activations = t.ActivationCount,
+        FaultId = faultId, ToxiproxyUri = uri,
+    };
+}
+
+/// <summary>What Invoke-NetworkFault reports when its fault has ended.</summary>
+public sealed class NetworkFaultResult
+{
+    public string Proxy { get; init; } = "";
+    public string Name { get; init; } = "";
+    public string Type { get; init; } = "";
+    public string Stream { get; init; } = "";
+    public double Toxicity { get; init; }
+    public IReadOnlyDictionary<string, long> Attributes { get; init; } = new Dictionary<string, long>();
+    public string FaultId { get; init; } = "";
+    public TimeSpan PlannedDuration { get; init; }
+    /// <summary>When the fault was in force: from applied (UTC) until removed.</summary>
+    public DateTimeOffset AppliedAt { get; init; }
+    public DateTimeOffset RemovedAt { get; init; }
+    public TimeSpan ActualDuration { get; init; }
+    /// <summary>Completed: ran its duration; Cancelled: Ctrl+C / Stop-Job ended it early. Either way it was removed.</summary>
+    public string Outcome { get; init; } = "";
+    /// <summary>Restored / AlreadyRestored / Failed (from the fault ledger).</summary>
+    public string RestoreOutcome { get; init; } = "";
+    /// <summary>Connections the proxy accepted while the fault was in force, and toxic activations among them.</summary>
+    public long ConnectionsDuring { get; init; }
+    public long Activations { get; init; }
+    public long BytesUpstreamDuring { get; init; }
+    public long BytesDownstreamDuring { get; init; }
+}
+
+/// <summary>A running toxiproxy-compatible API server (Start-ChaosProxyServer).</summary>
+public sealed class ChaosProxyServerInfo
+{
+    public string Listen { get; init; } = "";
+    /// <summary>Pass this as -ToxiproxyUri, or to a toxiproxy client (TOXIPROXY_URL).</summary>
+    public string Uri { get; init; } = "";
+    public string Version { get; init; } = "";
+    public DateTimeOffset StartedAt { get; init; }
+    public int Proxies { get; init; }
+
+    public static ChaosProxyServerInfo From(ToxiproxyApiServer s) => new()
+    {
+        Listen = s.Listen, Uri = s.Uri.ToString().TrimEnd('/'), Version = ToxiproxyApiServer.Version, StartedAt = s.StartedAt,
+        Proxies = ProxyCollection.Default.List().Count,
+    };
+}

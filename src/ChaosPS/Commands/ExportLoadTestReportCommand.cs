@@ -1,0 +1,52 @@
+using System.Management.Automation;
+using System.Text;
+using ChaosPS.Load;
+using ChaosPS.Reporting;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Writes a load test result as JSON (close to k6's summary export), JUnit or NUnit XML (one test case per threshold), an HdrHistogram percentile spectrum (.hgrm) or a self-contained HTML report.</summary>
+[Cmdlet(VerbsData.Export, "LoadTestReport", SupportsShouldProcess = true)]
+[OutputType(typeof(FileInfo))]
+public sealed class ExportLoadTestReportCommand : ChaosCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    public PSObject? InputObject { get; set; }
+
+    [Parameter(Mandatory = true, Position = 0)]
+    public string Path { get; set; } = "";
+
+    [Parameter, ValidateSet("Json", "JUnit", "NUnit", "Hgrm", "Html")]
+    public string? Format { get; set; }
+
+    /// <summary>For -Format Hgrm: which histogram (latency, service, ttfb, connect, receive, first_event, inter_event).</summary>
+    [Parameter, ValidateSet("latency", "service", "ttfb", "connect", "tls", "receive", "first_event", "inter_event")]
+    public string Histogram { get; set; } = "latency";
+
+    [Parameter] public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var format = Format ?? System.IO.Path.GetExtension(Path).ToLowerInvariant() switch
+        {
+            ".json" => "Json", ".hgrm" => "Hgrm", ".html" or ".htm" => "Html", ".xml" => "JUnit",
+            _ => null,
+        };
+        if (format is null)
+            ThrowChaosError(ChaosException.InvalidArgument("InvalidFormat", $"Cannot tell the report format from '{Path}'; give -Format Json|JUnit|NUnit|Hgrm|Html.", Path));
+        LoadTestResult result;
+        string text;
+        try
+        {
+            result = LoadResultInput.From(InputObject!);
+            text = LoadTestReport.Render(result, format!, Histogram);
+        }
+        catch (ChaosException e) { WriteChaosError(e); return; }
+        var full = SessionState.Path.GetUnresolvedProviderPathFromPSPath(Path);
+        if (!ShouldProcess(full, $"Write {format} load test report")) return;
+        var dir = System.IO.Path.GetDirectoryName(full);
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        File.WriteAllText(full, text, new UTF8Encoding(false));
+        if (PassThru) WriteObject(new FileInfo(full));
+    }
+}

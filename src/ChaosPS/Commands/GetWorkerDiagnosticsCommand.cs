@@ -1,0 +1,65 @@
+using System.Management.Automation;
+using ChaosPS.Chaos;
+using ChaosPS.Diagnostics;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Samples the runtime counters of .NET workers (EventPipe, System.Runtime: CPU, GC heap, allocation rate, exceptions,
+/// thread-pool queue) over a window, all targets at once.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "WorkerDiagnostics", DefaultParameterSetName = "Target")]
+[OutputType(typeof(WorkerCounters))]
+public sealed class GetWorkerDiagnosticsCommand : ChaosCmdlet
+{
+    /// <summary>Targets from Get-ChaosTarget (host .NET processes).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Target")]
+    public ChaosTarget[] Target { get; set; } = [];
+
+    /// <summary>Process ids of .NET processes.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Id")]
+    public int[] ProcessId { get; set; } = [];
+
+    /// <summary>The sampling window (default 3s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Seconds between counter reports (default 1s; whole seconds).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
+
+    private readonly List<int> _pids = [];
+
+    protected override void BeginProcessing()
+    {
+        if (Duration <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Duration must be positive.", Duration));
+        if (Interval < TimeSpan.FromSeconds(1)) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Interval must be at least 1s (EventCounter intervals are whole seconds).", Interval));
+    }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == "Id") _pids.AddRange(ProcessId);
+        else foreach (var t in Target)
+        {
+            if (t.ProcessId is { } p) _pids.Add(p);
+            else WriteChaosError(new ChaosException("NoProcess", ChaosErrorCategory.InvalidArgument, $"{t.Display} has no host process (not running).", t));
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_pids.Count == 0) return;
+        RunEngine(async (r, ct) =>
+        {
+            r.Progress(new ProgressInfo("Get-WorkerDiagnostics", $"sampling {_pids.Count} process(es) for {DurationParser.Format(Duration)}"));
+            var tasks = _pids.Distinct().Select(async pid =>
+            {
+                try { r.Output(await WorkerDiagnostics.SampleCountersAsync(pid, Duration, Interval, ct)); }
+                catch (ChaosException e) { r.Error(e); }
+            });
+            await Task.WhenAll(tasks);
+        });
+    }
+}

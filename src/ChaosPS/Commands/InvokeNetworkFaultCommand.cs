@@ -1,0 +1,40 @@
+using System.Management.Automation;
+using ChaosPS.Network;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Applies a network fault for a duration and removes it when the duration ends - and on error, on Ctrl+C, and (through
+/// the fault ledger's watchdog) when PowerShell dies. Returns what happened while it was in force.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(NetworkFaultResult))]
+public sealed class InvokeNetworkFaultCommand : NetworkFaultCmdletBase
+{
+    /// <summary>How long the fault lasts (500ms, 30s, 5m, or a TimeSpan).</summary>
+    [Parameter(Mandatory = true)]
+    [DurationTransform]
+    public TimeSpan Duration { get; set; }
+
+    /// <summary>Run as a PowerShell job (Stop-Job ends the fault early, and it is still removed).</summary>
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (Duration <= TimeSpan.Zero)
+            ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Duration must be positive.", Duration));
+        var spec = BuildSpec();
+        var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
+        if (!ShouldProcess(DescribeTarget(), $"{(spec.Type == "down" ? "Disable (Down)" : $"Apply {spec.Type} fault '{spec.Name}' ({spec.Stream}, toxicity {spec.Toxicity})")} for {DurationParser.Format(Duration)}"))
+            return;
+        var proxy = Proxy;
+        var duration = Duration;
+        if (AsJob)
+        {
+            StartEngineJob($"NetworkFault {spec.Type} {proxy}", async (r, ct) => await NetworkFaults.InvokeAsync(backend, proxy, spec, duration, r, ct));
+            return;
+        }
+        if (TryRun((r, ct) => NetworkFaults.InvokeAsync(backend, proxy, spec, duration, r, ct), out var result)) WriteObject(result);
+    }
+}

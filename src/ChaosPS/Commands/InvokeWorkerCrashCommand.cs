@@ -1,0 +1,135 @@
+using System.Management.Automation;
+using ChaosPS.Chaos;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Crashes workers for real: a signal to a process (KILL, TERM, INT, QUIT, ABRT, SEGV; or TERM with a grace period
+/// then KILL), or kill/stop/restart for a container. -Count/-Percent pick from the piped set; -Interval with -Duration
+/// repeats random crashes (a chaos-monkey loop). Writes one result per crash with the observed exit code/state.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "WorkerCrash", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(CrashResult))]
+public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
+{
+    /// <summary>Targets from Get-ChaosTarget.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    public ChaosTarget[] Target { get; set; } = [];
+
+    /// <summary>The signal: KILL (default), TERM, INT, QUIT, ABRT or SEGV. For containers with -ContainerAction Kill, the signal docker kill sends.</summary>
+    [Parameter]
+    [ValidateSet("KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV", IgnoreCase = true)]
+    public string Signal { get; set; } = "KILL";
+
+    /// <summary>Send the signal (TERM by default when this is given), wait this long, then SIGKILL what is still alive. Containers: the stop/restart timeout.</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan? GracePeriod { get; set; }
+
+    /// <summary>Containers: Kill (docker kill with -Signal; default), Stop (SIGTERM then SIGKILL after -GracePeriod), Restart.</summary>
+    [Parameter]
+    [ValidateSet("Kill", "Stop", "Restart")]
+    public string ContainerAction { get; set; } = "Kill";
+
+    /// <summary>Crash this many of the piped targets, picked at random (per round with -Interval; default 1 there).</summary>
+    [Parameter]
+    [ValidateRange(1, int.MaxValue)]
+    public int? Count { get; set; }
+
+    /// <summary>Crash this percentage of the piped targets (rounded up), picked at random.</summary>
+    [Parameter]
+    [ValidateRange(0.0, 100.0)]
+    public double? Percent { get; set; }
+
+    /// <summary>Seed for the random pick.</summary>
+    [Parameter]
+    public int? Seed { get; set; }
+
+    /// <summary>Chaos-monkey loop: crash a random pick every Interval until -Duration has passed.</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan? Interval { get; set; }
+
+    /// <summary>How long the chaos-monkey loop runs (with -Interval).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan? Duration { get; set; }
+
+    /// <summary>How long to watch each target exit after the signal (default 10s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan ObserveTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Write a dump of each .NET worker before crashing it (into -DumpDirectory, default the current folder).</summary>
+    [Parameter]
+    public SwitchParameter Dump { get; set; }
+
+    /// <summary>Where -Dump writes dumps.</summary>
+    [Parameter]
+    public string? DumpDirectory { get; set; }
+
+    /// <summary>The kind of dump -Dump writes: Full (default), Heap, Mini or Triage.</summary>
+    [Parameter]
+    [ValidateSet("Full", "Heap", "Mini", "Triage")]
+    public string DumpType { get; set; } = "Full";
+
+    /// <summary>Results are always written (one per crash); accepted so pipelines read naturally.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    /// <summary>Allow protected targets.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    private readonly List<ChaosTarget> _targets = [];
+
+    protected override void BeginProcessing()
+    {
+        if (Count is not null && Percent is not null)
+            ThrowChaosError(ChaosException.InvalidArgument("CountAndPercent", "Give -Count or -Percent, not both.", null));
+        foreach (var (name, value) in new[] { ("GracePeriod", GracePeriod), ("Interval", Interval), ("Duration", Duration), ("ObserveTimeout", (TimeSpan?)ObserveTimeout) })
+            if (value is { } v && v < TimeSpan.Zero)
+                ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", $"-{name} must not be negative; got {v}.", v));
+        if ((Interval is null) != (Duration is null))
+            ThrowChaosError(ChaosException.InvalidArgument("IntervalNeedsDuration", "-Interval and -Duration go together (the chaos-monkey loop).", null));
+        if (Interval is { } i && i <= TimeSpan.Zero)
+            ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Interval must be positive.", i));
+        if (GracePeriod is not null && !MyInvocation.BoundParameters.ContainsKey(nameof(Signal))) Signal = "TERM";
+        Signal = Signal.ToUpperInvariant();
+    }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var t in Target)
+        {
+            if (t.IsProtected && !Force)
+            {
+                WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));
+                continue;
+            }
+            _targets.Add(t);
+        }
+    }
+
+    private Crasher.Options Options => new(Signal, GracePeriod, ContainerAction, ObserveTimeout,
+        Dump ? GetUnresolvedProviderPathFromPSPath(DumpDirectory ?? SessionState.Path.CurrentFileSystemLocation.Path) : null, DumpType);
+
+    protected override void EndProcessing()
+    {
+        if (_targets.Count == 0) return;
+        var o = Options;
+        if (Interval is { } interval && Duration is { } duration)
+        {
+            int perRound = Count ?? (Percent is { } p ? Math.Max(1, (int)Math.Ceiling(_targets.Count * p / 100.0)) : 1);
+            var plan = $"every {DurationParser.Format(interval)} for {DurationParser.Format(duration)}: {perRound} of [{string.Join(", ", _targets.Select(t => t.Display))}] at random, with {Crasher.Describe(_targets[0], o)}";
+            if (!ShouldProcess(plan, "Chaos-monkey loop")) return;
+            RunEngine((r, ct) => ChaosMonkey.RunAsync(_targets, o, interval, duration, perRound, Seed, r, ct));
+            return;
+        }
+        var picked = TargetSelector.Pick(_targets, Count, Percent, Seed, t => t.ContainerId ?? t.ProcessId!.Value.ToString("D10"));
+        var confirmed = picked.Where(t => ShouldProcess(t.Display, Crasher.Describe(t, o))).ToList();
+        if (confirmed.Count == 0) return;
+        var results = RunEngine((r, ct) => Crasher.CrashAllAsync(confirmed, o, r, ct));
+        WriteObject(results, enumerateCollection: true);
+    }
+}

@@ -1,0 +1,77 @@
+using System.Management.Automation;
+using ChaosPS.Chaos;
+using ChaosPS.Faults;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// A real out-of-memory kill. Containers: the memory limit is lowered through the Docker API to a little above what
+/// the container uses now, and a helper allocates inside the container's memory cgroup until the kernel OOM-kills the
+/// worker; the result says whether the kill was an OOM kill (engine oom event, OOMKilled, exit 137) and the original
+/// limit is restored (ledgered, so a killed pwsh still gets it restored by the watchdog). Host processes: the same in a
+/// child memory cgroup created under the process's own (Linux cgroup v1, root); otherwise a NotSupported error.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "WorkerOom", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(OomResult))]
+public sealed class InvokeWorkerOomCommand : ChaosCmdlet
+{
+    /// <summary>Targets from Get-ChaosTarget.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    public ChaosTarget[] Target { get; set; } = [];
+
+    /// <summary>The memory limit to apply during the fault (default: current usage plus -Headroom; hosts: -Headroom).</summary>
+    [Parameter]
+    [SizeTransform(false)]
+    public SizeSpec? Limit { get; set; }
+
+    /// <summary>How far above its current usage the limit is set (default 32MB).</summary>
+    [Parameter]
+    [SizeTransform(false)]
+    public SizeSpec? Headroom { get; set; }
+
+    /// <summary>Give up (and restore) when no OOM kill happened within this long (default 60s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Allow protected targets.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    private readonly List<ChaosTarget> _targets = [];
+
+    protected override void BeginProcessing()
+    {
+        if (Timeout <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Timeout must be positive.", Timeout));
+        if (Limit is { } l && l.Bytes < (6L << 20)) ThrowChaosError(ChaosException.InvalidArgument("LimitTooSmall", "-Limit must be at least 6MB (the Docker engine's minimum).", l));
+        if (Headroom is { } h && h.Bytes < (1L << 20)) ThrowChaosError(ChaosException.InvalidArgument("HeadroomTooSmall", "-Headroom must be at least 1MB.", h));
+    }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var t in Target)
+        {
+            if (t.IsProtected && !Force)
+            {
+                WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));
+                continue;
+            }
+            if (!ShouldProcess(t.Display, t.IsContainer ? "OOM kill (lower the memory limit, allocate in its cgroup)" : "OOM kill (child memory cgroup, allocate in it)")) continue;
+            _targets.Add(t);
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        var o = new OomKiller.Options(Limit?.Bytes, Headroom?.Bytes ?? (32L << 20), Timeout);
+        foreach (var t in _targets)
+        {
+            var result = RunEngine<OomResult?>(async (r, ct) =>
+            {
+                try { return await OomKiller.RunAsync(t, o, FaultLedger.Default, r, ct); }
+                catch (ChaosException e) { r.Error(e); return null; }
+            });
+            if (result is not null) WriteObject(result);
+        }
+    }
+}

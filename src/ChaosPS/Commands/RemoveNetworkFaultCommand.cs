@@ -1,0 +1,46 @@
+using System.Management.Automation;
+using ChaosPS.Network;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Removes faults from a proxy (by name, or all of them); open connections recover at once without losing data.</summary>
+[Cmdlet(VerbsCommon.Remove, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = "ByName")]
+[OutputType(typeof(NetworkFaultInfo))]
+public sealed class RemoveNetworkFaultCommand : NetworkCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [Alias("ProxyName")]
+    public string Proxy { get; set; } = "";
+
+    /// <summary>Fault (toxic) names; "down" re-enables a proxy taken down with -Type Down.</summary>
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true, ParameterSetName = "ByName")]
+    public string[] Name { get; set; } = [];
+
+    /// <summary>Every fault on the proxy (and re-enable it when it was taken down by a Down fault).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "All")]
+    public SwitchParameter All { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ToxiproxyUri { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
+        var names = Name;
+        if (All)
+        {
+            if (!TryRun((r, ct) => backend.GetAsync(Proxy, ct), out var info)) return;
+            names = info!.Toxics.Select(t => t.Name).ToArray();
+            if (!info.Enabled && NetworkFaults.FindRecord(backend.Uri, Proxy, "down") is not null) names = [.. names, "down"];
+        }
+        foreach (var n in names)
+        {
+            if (!ShouldProcess($"proxy '{Proxy}'", $"Remove fault '{n}'")) continue;
+            if (TryRun((r, ct) => NetworkFaults.RemoveAsync(backend, Proxy, n, ct)) && PassThru)
+                WriteObject(new NetworkFaultInfo { Proxy = Proxy, Name = n, ToxiproxyUri = backend.Uri });
+        }
+    }
+}

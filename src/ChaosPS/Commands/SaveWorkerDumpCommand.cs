@@ -1,0 +1,46 @@
+using System.Management.Automation;
+using ChaosPS.Chaos;
+using ChaosPS.Diagnostics;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Writes a dump of .NET worker processes through their diagnostic port (Microsoft.Diagnostics.NETCore.Client).
+/// The runtime suspends the process while it writes (seconds for a full dump) and the file can be large: it asks first.</summary>
+[Cmdlet(VerbsData.Save, "WorkerDump", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(WorkerDumpResult))]
+public sealed class SaveWorkerDumpCommand : ChaosCmdlet
+{
+    /// <summary>Targets from Get-ChaosTarget (host processes that are .NET programs).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Target")]
+    public ChaosTarget[] Target { get; set; } = [];
+
+    /// <summary>Process ids of .NET processes.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Id")]
+    public int[] ProcessId { get; set; } = [];
+
+    /// <summary>Folder to write the dumps to (default: the current folder).</summary>
+    [Parameter]
+    public string? Path { get; set; }
+
+    /// <summary>Full (default), Heap, Mini or Triage.</summary>
+    [Parameter]
+    [ValidateSet("Full", "Heap", "Mini", "Triage")]
+    public string DumpType { get; set; } = "Full";
+
+    protected override void ProcessRecord()
+    {
+        var dir = GetUnresolvedProviderPathFromPSPath(Path ?? SessionState.Path.CurrentFileSystemLocation.Path);
+        var pids = ParameterSetName == "Id" ? ProcessId : Target.Select(t => t.ProcessId ?? 0).ToArray();
+        foreach (var pid in pids)
+        {
+            if (pid > 0 && !ShouldProcess($"process {pid}", $"Write a {DumpType} dump (the process pauses while it is written)")) continue;
+            if (pid <= 0) { WriteChaosError(new ChaosException("NoProcess", ChaosErrorCategory.InvalidArgument, "The target has no host process id (a stopped container?).", pid)); continue; }
+            var r = RunEngine<WorkerDumpResult?>(async (rep, ct) =>
+            {
+                try { return await WorkerDiagnostics.SaveDumpResultAsync(pid, dir, DumpType, ct); }
+                catch (ChaosException e) { rep.Error(e); return null; }
+            });
+            if (r is not null) WriteObject(r);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using System.Management.Automation;
+using ChaosPS.Network;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Serves toxiproxy's HTTP API (same paths, verbs, JSON, status codes) for this session's proxies, so toxiproxy clients
+/// and scripts work unchanged against it. Proxies made with Start-ChaosProxy appear in it and vice versa.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Start, "ChaosProxyServer", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[OutputType(typeof(ChaosProxyServerInfo))]
+public sealed class StartChaosProxyServerCommand : NetworkCmdletBase
+{
+    /// <summary>host:port for the API (toxiproxy's default port is 8474); loopback only unless -AllowNonLoopback.</summary>
+    [Parameter(Position = 0)]
+    public string Listen { get; set; } = "127.0.0.1:8474";
+
+    /// <summary>Allow the API, and proxies created through it, to listen on non-loopback addresses.</summary>
+    [Parameter]
+    public SwitchParameter AllowNonLoopback { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (!ShouldProcess(Listen, "Serve the toxiproxy HTTP API")) return;
+        if (AllowNonLoopback) ProxyCollection.Default.AllowNonLoopback = true;
+        if (TryRun((r, ct) => Task.FromResult(ToxiproxyApiServer.Start(Listen, ProxyCollection.Default, AllowNonLoopback)), out var server))
+            WriteObject(ChaosProxyServerInfo.From(server!));
+    }
+}

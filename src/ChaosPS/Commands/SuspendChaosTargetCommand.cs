@@ -1,0 +1,59 @@
+using System.Management.Automation;
+using ChaosPS.Chaos;
+using ChaosPS.Faults;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Hangs workers: SIGSTOP for processes, docker pause for containers. Each suspend is written to the fault ledger with
+/// its undo before it is applied. With -Duration the cmdlet holds the targets suspended that long and resumes them
+/// (also on error and Ctrl+C); without, they stay suspended until Resume-ChaosTarget / Restore-ChaosFault, or until the
+/// watchdog resumes them when this pwsh exits.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Suspend, "ChaosTarget", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+[OutputType(typeof(SuspendResult))]
+public sealed class SuspendChaosTargetCommand : ChaosCmdlet
+{
+    /// <summary>Targets from Get-ChaosTarget.</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    public ChaosTarget[] Target { get; set; } = [];
+
+    /// <summary>How long to hold the targets suspended before resuming them (blocks, with progress).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan? Duration { get; set; }
+
+    /// <summary>Allow protected targets (PID 1, this pwsh and its parents, the container engine).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
+    private readonly List<ChaosTarget> _targets = [];
+
+    protected override void BeginProcessing()
+    {
+        if (Duration is { } d && d <= TimeSpan.Zero)
+            ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", $"-Duration must be positive; got {d}.", d));
+    }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var t in Target)
+        {
+            if (t.IsProtected && !Force)
+            {
+                WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));
+                continue;
+            }
+            var what = Duration is { } d ? $"{t.Display} for {DurationParser.Format(d)}" : $"{t.Display} until resumed";
+            if (!ShouldProcess(what, t.IsContainer ? "Suspend (docker pause)" : "Suspend (SIGSTOP)")) continue;
+            _targets.Add(t);
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (_targets.Count == 0) return;
+        var results = RunEngine((r, ct) => Suspender.SuspendAsync(_targets, Duration, FaultLedger.Default, r, ct));
+        if (Duration is not null) WriteObject(results, enumerateCollection: true);
+    }
+}

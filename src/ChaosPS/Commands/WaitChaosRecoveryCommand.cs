@@ -1,0 +1,133 @@
+using System.Management.Automation;
+using ChaosPS.Chaos;
+using ChaosPS.Recovery;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Probes until the system is healthy again or -Timeout passes: HTTP (expected status, body match, latency bound),
+/// TCP connect, containers (running, healthy, restarted since the crash), processes (the crashed worker back under a
+/// new pid). Takes crash results from Invoke-WorkerCrash on the pipeline. Reports time-to-detect and time-to-recover.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Wait, "ChaosRecovery")]
+[OutputType(typeof(RecoveryResult))]
+public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
+{
+    /// <summary>Results of Invoke-WorkerCrash or Invoke-WorkerOom: each crashed worker must come back.</summary>
+    [Parameter(ValueFromPipeline = true)]
+    [Alias("Crash")]
+    public object[]? InputObject { get; set; }
+
+    /// <summary>HTTP URIs to GET (loopback only in tests); healthy on an expected status.</summary>
+    [Parameter(Position = 0)]
+    public string[]? Uri { get; set; }
+
+    /// <summary>Statuses counted healthy (default 200-299).</summary>
+    [Parameter]
+    [ValidateRange(100, 599)]
+    public int[]? ExpectedStatus { get; set; }
+
+    /// <summary>A regular expression the response body must match.</summary>
+    [Parameter]
+    public string? BodyMatch { get; set; }
+
+    /// <summary>A response slower than this counts as unhealthy.</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan? MaxLatency { get; set; }
+
+    /// <summary>TCP endpoints "host:port" that must accept a connection.</summary>
+    [Parameter]
+    public string[]? TcpEndpoint { get; set; }
+
+    /// <summary>Containers that must be running (and healthy when they have a health check).</summary>
+    [Parameter]
+    public string[]? ContainerId { get; set; }
+
+    /// <summary>With -ContainerId: the restart count must be at least this.</summary>
+    [Parameter]
+    [ValidateRange(0, int.MaxValue)]
+    public int? MinRestartCount { get; set; }
+
+    /// <summary>Process names that must be running.</summary>
+    [Parameter]
+    public string[]? ProcessName { get; set; }
+
+    /// <summary>Give up after this long (default 60s).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Time between probe rounds (default 200ms).</summary>
+    [Parameter]
+    [DurationTransform]
+    public TimeSpan Interval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Healthy rounds in a row needed (default 1).</summary>
+    [Parameter]
+    [ValidateRange(1, 1000)]
+    public int SuccessThreshold { get; set; } = 1;
+
+    /// <summary>When the fault happened (default: the earliest piped crash, else now).</summary>
+    [Parameter]
+    public DateTimeOffset? Since { get; set; }
+
+    /// <summary>The Docker engine endpoint.</summary>
+    [Parameter]
+    public string? DockerEndpoint { get; set; }
+
+    private readonly List<CrashResult> _crashes = [];
+
+    protected override void BeginProcessing()
+    {
+        if (Timeout <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Timeout must be positive.", Timeout));
+        if (Interval <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Interval must be positive.", Interval));
+        if (MaxLatency is { } m && m <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-MaxLatency must be positive.", m));
+        foreach (var u in Uri ?? [])
+            if (!System.Uri.TryCreate(u, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
+                ThrowChaosError(ChaosException.InvalidArgument("InvalidUri", $"'{u}' is not an absolute http(s) URI.", u));
+        foreach (var e in TcpEndpoint ?? [])
+            if (!TryEndpoint(e, out _, out _))
+                ThrowChaosError(ChaosException.InvalidArgument("InvalidEndpoint", $"'{e}' is not host:port.", e));
+        if (BodyMatch is not null)
+        {
+            try { _ = new System.Text.RegularExpressions.Regex(BodyMatch); }
+            catch (ArgumentException ex) { ThrowChaosError(ChaosException.InvalidArgument("InvalidRegex", $"-BodyMatch is not a valid regular expression: {ex.Message}", BodyMatch)); }
+        }
+    }
+
+    private static bool TryEndpoint(string s, out string host, out int port)
+    {
+        int i = s.LastIndexOf(':');
+        host = i > 0 ? s[..i].Trim('[', ']') : "";
+        port = 0;
+        return i > 0 && int.TryParse(s[(i + 1)..], out port) && port is > 0 and < 65536;
+    }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var item in InputObject ?? [])
+        {
+            var o = item is PSObject p ? p.BaseObject : item;
+            if (o is CrashResult c) _crashes.Add(c);
+            else if (o is OomResult oom) _crashes.Add(CrashResult.FromOom(oom));
+            else if (o is not null)
+                WriteChaosError(ChaosException.InvalidArgument("NotACrashResult", $"Wait-ChaosRecovery takes the results of Invoke-WorkerCrash or Invoke-WorkerOom; got {o.GetType().Name}.", o));
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        var o = new RecoveryOptions
+        {
+            ExpectedStatus = [.. ExpectedStatus ?? []], BodyPattern = BodyMatch, MaxLatency = MaxLatency, Timeout = Timeout, Interval = Interval,
+            SuccessThreshold = SuccessThreshold, FaultAt = Since, DockerEndpoint = DockerEndpoint, MinRestartCount = MinRestartCount,
+        };
+        o.HttpUris.AddRange(Uri ?? []);
+        foreach (var e in TcpEndpoint ?? []) { TryEndpoint(e, out var h, out var p); o.TcpEndpoints.Add((h, p)); }
+        o.Crashes.AddRange(_crashes);
+        o.Containers.AddRange(ContainerId ?? []);
+        o.ProcessNames.AddRange(ProcessName ?? []);
+        WriteObject(RunEngine((r, ct) => RecoveryWaiter.WaitAsync(o, r, ct)));
+    }
+}
