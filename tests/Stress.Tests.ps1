@@ -3,10 +3,16 @@
 # a 64MB tmpfs for disk fills (never the root filesystem), one core of CPU, a few hundred descriptors.
 
 BeforeAll {
-    $script:State = Join-Path ([IO.Path]::GetTempPath()) "chaosps-stress-state-$PID"
+    # The runner sets CHAOSPS_STATE_DIR (a temp ledger) for the whole run; by hand, use one of our own.
+    $script:OwnState = -not $env:CHAOSPS_STATE_DIR
+    if ($script:OwnState) { $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-stress-state-$PID" }
+    $script:State = $env:CHAOSPS_STATE_DIR
     New-Item -ItemType Directory -Force $script:State | Out-Null
-    $env:CHAOSPS_STATE_DIR = $script:State
     Import-Module $env:CHAOSPS_MODULE -Force
+    # The stressors' faults (other test files share the run's ledger).
+    function script:Get-StressFault {
+        Get-ChaosFault | Where-Object Kind -in 'CpuStress', 'MemoryStress', 'DiskFill', 'VramStress', 'FdStress', 'FdLimit', 'ConnectionStress'
+    }
 
     $script:IsRoot = (id -u) -eq '0'
     function script:New-TestTmpfs([string] $Size = '64m') {
@@ -42,8 +48,8 @@ BeforeAll {
 }
 
 AfterAll {
-    Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
-    Remove-Item $script:State -Recurse -Force -ErrorAction SilentlyContinue
+    Get-StressFault | Restore-ChaosFault -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
+    if ($script:OwnState) { Remove-Item $script:State -Recurse -Force -ErrorAction SilentlyContinue; Remove-Item Env:CHAOSPS_STATE_DIR }
 }
 
 Describe 'Invoke-CpuExhaustion' -Tag 'Stress' {
@@ -59,7 +65,7 @@ Describe 'Invoke-CpuExhaustion' -Tag 'Stress' {
         $r.Details['HostCpuPercent'] | Should -BeGreaterThan 0
         $r.Restore | Should -Be 'Restored'
         Test-Alive $r.StressorPid | Should -BeFalse
-        Get-ChaosFault | Should -BeNullOrEmpty
+        Get-StressFault | Should -BeNullOrEmpty
     }
 
     It 'runs as a job that Receive-Job returns the result of' {
@@ -73,7 +79,7 @@ Describe 'Invoke-CpuExhaustion' -Tag 'Stress' {
 
     It '-WhatIf starts nothing' {
         Invoke-CpuExhaustion -Percent 50 -Duration 30s -WhatIf | Should -BeNullOrEmpty
-        Get-ChaosFault | Should -BeNullOrEmpty
+        Get-StressFault | Should -BeNullOrEmpty
     }
 }
 
@@ -90,7 +96,7 @@ Describe 'Invoke-MemoryExhaustion' -Tag 'Stress' {
         $r.Restore | Should -Be 'Restored'
         Test-Alive $r.StressorPid | Should -BeFalse
         $r.StressorPid | Should -Not -Be $PID
-        Get-ChaosFault | Should -BeNullOrEmpty
+        Get-StressFault | Should -BeNullOrEmpty
     }
 
     It 'Reach mode targets a level of total memory' {
@@ -123,7 +129,7 @@ Describe 'Invoke-DiskExhaustion' -Tag 'Stress' {
         Test-Path $r.Details['FillFile'] | Should -BeFalse
         @(Get-ChildItem $script:Fs -Force).Count | Should -Be 0
         $r.Details['ReleasedAvailableBytes'] | Should -BeGreaterThan (60MB)
-        Get-ChaosFault | Should -BeNullOrEmpty
+        Get-StressFault | Should -BeNullOrEmpty
     }
 
     It 'fills to a percentage' {
@@ -141,7 +147,7 @@ Describe 'Invoke-DiskExhaustion' -Tag 'Stress' {
         $err | Should -Not -BeNullOrEmpty
         $err.FullyQualifiedErrorId | Should -Match '^ProtectedPath'
         @(Get-ChildItem ([IO.Path]::GetTempPath()) -Filter 'chaosps-fill-*').Count | Should -Be 0
-        Get-ChaosFault | Should -BeNullOrEmpty
+        Get-StressFault | Should -BeNullOrEmpty
     }
 }
 
@@ -162,7 +168,7 @@ Describe 'Bad input is refused before anything is allocated' -Tag 'Stress' {
         try { & $Call -ErrorAction Stop } catch { $err = $_ }
         $err | Should -Not -BeNullOrEmpty
         $err.FullyQualifiedErrorId | Should -Match "^$Id"
-        Get-ChaosFault | Should -BeNullOrEmpty
+        Get-StressFault | Should -BeNullOrEmpty
     }
 }
 
@@ -183,7 +189,7 @@ Describe 'VRAM without a GPU' -Tag 'Stress' {
         $err = $null
         try { Invoke-VramExhaustion -Device 0 -Percent 50 -Duration 1s -Confirm:$false -ErrorAction Stop } catch { $err = $_ }
         "$($err.CategoryInfo.Category)" | Should -BeIn 'NotInstalled', 'ResourceUnavailable'
-        Get-ChaosFault | Should -BeNullOrEmpty
+        Get-StressFault | Should -BeNullOrEmpty
     }
 
     It 'a percent outside 0..100 is an argument error even without a GPU' {
@@ -372,7 +378,7 @@ Describe 'Stopping a stressor (Ctrl+C / Stop-Job) still undoes it' -Tag 'Stress'
             Test-Alive $stressorPid | Should -BeTrue
             $job | Stop-Job
             Wait-Until { -not (Test-Alive $stressorPid) } -TimeoutSeconds 30 | Should -BeTrue
-            Wait-Until { -not (Get-ChaosFault) } -TimeoutSeconds 30 | Should -BeTrue
+            Wait-Until { -not (Get-StressFault) } -TimeoutSeconds 30 | Should -BeTrue
         }
         finally { $job | Remove-Job -Force -ErrorAction SilentlyContinue }
     }

@@ -61,6 +61,7 @@ while (-not $proc.HasExited) {
 }
 $ngHeld = @($samples | Where-Object { $reachAt -and $_.T -ge $reachAt -and $_.T -le $MemorySeconds - 0.5 } | ForEach-Object U)
 $mem.StressNgTargetPercent = [math]::Round($ngTarget, 2)
+$mem.StressNgPeakUsedPercent = if ($samples) { [math]::Round(($samples.U | Measure-Object -Maximum).Maximum, 2) } else { $null }
 $mem.StressNgTimeToReachSeconds = if ($reachAt) { [math]::Round($reachAt, 2) } else { $null }
 $mem.StressNgHeldMin = if ($ngHeld) { [math]::Round(($ngHeld | Measure-Object -Minimum).Minimum, 2) } else { $null }
 $mem.StressNgHeldMax = if ($ngHeld) { [math]::Round(($ngHeld | Measure-Object -Maximum).Maximum, 2) } else { $null }

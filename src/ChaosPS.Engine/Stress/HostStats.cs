@@ -41,8 +41,12 @@ public static class HostStats
             else if (line.StartsWith("MemFree:", StringComparison.Ordinal)) free = Kb(line);
         }
         return new MemorySnapshot(total, avail < 0 ? free : avail, free);
-        static long Kb(string l) => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        static long Kb(string l) => KbLine(l);
     }
+
+    /// <summary>Bytes from a "Name:   1234 kB" line of /proc/meminfo or /proc/&lt;pid&gt;/status (a tab, and no space once the number is wide).</summary>
+    public static long KbLine(string line)
+        => long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
 
     public static CpuTimes ReadCpu()
     {
@@ -78,7 +82,7 @@ public static class HostStats
         {
             foreach (var line in File.ReadLines($"/proc/{pid}/status"))
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+                    return KbLine(line);
             return 0;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }

@@ -163,6 +163,14 @@ public class HostStatsTests
     }
 
     [Fact]
+    public void Parses_kB_lines_with_tabs_and_wide_numbers()
+    {
+        Assert.Equal(4228592L * 1024, HostStats.KbLine("VmRSS:\t 4228592 kB"));
+        Assert.Equal(19000000L * 1024, HostStats.KbLine("VmRSS:\t19000000 kB"));
+        Assert.Equal(24684092L * 1024, HostStats.KbLine("MemTotal:       24684092 kB"));
+    }
+
+    [Fact]
     public void Parses_the_stressor_line_protocol()
     {
         var kv = StressorProcess.Parse("READY pid=12 held=268435456 error=Too_many");
