@@ -134,7 +134,7 @@ public class StressPlanningTests
         Assert.Equal("InvalidDuration", Assert.Throws<ChaosException>(() => CpuStress.Validate(new() { Percent = 50, Duration = TimeSpan.Zero })).ErrorId);
         Assert.Equal("CountOutOfRange", Assert.Throws<ChaosException>(() => FdStress.Validate(new() { Count = 0, Duration = d })).ErrorId);
         Assert.Equal("ProcessNotFound", Assert.Throws<ChaosException>(() => FdStress.Validate(new() { Count = 0, ProcessId = int.MaxValue - 1, Duration = d })).ErrorId);
-        Assert.Equal("NonLoopbackTarget", Assert.Throws<ChaosException>(() => ConnectionStress.Validate(new() { Uri = new Uri("http://10.0.0.1:80/"), Duration = d })).ErrorId);
+        Assert.Equal("NonLoopbackTarget", Assert.Throws<ChaosException>(() => ConnectionStress.Validate(new() { Uri = new Uri("http://198.51.100.1:80/"), Duration = d })).ErrorId);
         Assert.Equal(8080, ConnectionStress.Validate(new() { Uri = new Uri("http://localhost:8080/"), Duration = d }).Port);
         Assert.Equal(System.Net.IPAddress.IPv6Loopback, ConnectionStress.Validate(new() { Uri = new Uri("http://[::1]:81/"), Duration = d }).Address);
         Assert.Equal("NonLoopbackTarget", Assert.Throws<ChaosException>(() => LoopbackGuard.Check(new Uri("http://example.com/"))).ErrorId);
