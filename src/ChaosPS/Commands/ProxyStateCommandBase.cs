@@ -1,0 +1,30 @@
+using System.Management.Automation;
+using ChaosPS.Network;
+
+namespace ChaosPS.Commands;
+
+/// <summary>What Enable-ChaosProxy and Disable-ChaosProxy share: they differ only in the state they set.</summary>
+public abstract class ProxyStateCommandBase : NetworkCmdletBase
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    public string[] Name { get; set; } = [];
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ToxiproxyUri { get; set; }
+
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    private protected abstract bool Enabled { get; }
+    private protected abstract string Action { get; }
+
+    protected override void ProcessRecord()
+    {
+        var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
+        foreach (var n in Name)
+        {
+            if (!ShouldProcess($"proxy '{n}'", Action)) continue;
+            if (TryRun((r, ct) => backend.SetEnabledAsync(n, Enabled, ct), out var info) && PassThru) WriteObject(info);
+        }
+    }
+}
