@@ -243,6 +243,9 @@ Describe 'Load scenarios against the embedded target' -Tag 'Load', 'Scenario' {
         $r.Requests | Should -BeGreaterThan 0
         $r.Thresholds.Count | Should -Be 3
         @($r.Thresholds.Metric | Sort-Object -Unique) | Should -Be @('http_req_duration', 'http_req_failed')
+        # Every threshold was evaluated on real data, and the verdict is the conjunction of the outcomes.
+        foreach ($th in $r.Thresholds) { $th.Actual | Should -Not -BeNullOrEmpty -Because "$($th.Expression) must be measured" }
+        $r.Passed | Should -Be (@($r.Thresholds | Where-Object { -not $_.Passed }).Count -eq 0)
         foreach ($k in 'refused', 'reset', 'timeout', 'other') { $r.ErrorsByKind.ContainsKey($k) | Should -BeFalse -Because "generator-side error '$k'" }
         ($r.TimeSeries.Target | Measure-Object -Maximum).Maximum | Should -BeGreaterOrEqual 40
     }

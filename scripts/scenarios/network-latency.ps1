@@ -26,7 +26,7 @@ try {
         New-Check 'during: every request still answered (>= 95% OK)' ($d.SuccessRate -ge 0.95) "$($d.Ok)/$($d.Requests) OK"
         New-Check 'during: fastest answer >= 400 ms (500 - 100 jitter)' ($inside.Count -gt 0 -and $minInside -ge 395) ('min {0:0.0} ms over {1} answers' -f $minInside, $inside.Count)
         New-Check 'during: median added latency within 400..1000 ms (500 ± 100, generous upper bound)' ($added -ge 395 -and $added -le 1000) ('+{0:0.0} ms at p50 (p95 {1:0.0} ms)' -f $added, $d.P95Ms)
-        New-Check 'recovery: latency back near baseline (p50 < baseline + 200 ms)' ($run.Recovery.P50Ms -lt $b.P50Ms + 200) ('p50 {0:0.0} ms' -f $run.Recovery.P50Ms)
+        New-Check 'recovery: latency back near baseline (p50 < baseline + 200 ms)' ($null -ne $run.Recovery.P50Ms -and $run.Recovery.SuccessRate -ge 0.95 -and $run.Recovery.P50Ms -lt $b.P50Ms + 200) ('p50 {0:0.0} ms' -f $run.Recovery.P50Ms)
         New-Check 'fault removed (ledger)' ($run.FaultResult.RestoreOutcome -eq 'Restored') $run.FaultResult.RestoreOutcome
     )
     Write-ScenarioVerdict 'network-latency' $run $checks

@@ -17,7 +17,15 @@ public sealed class Router
     private sealed class Backend(string id, Uri uri)
     {
         public string Id { get; } = id;
-        public Uri Uri { get; set; } = uri;
+        private Uri _uri = uri;
+        public Uri Uri
+        {
+            get => _uri;
+            set { _uri = value; InferUri = new Uri(value, "/v1/infer"); HealthUri = new Uri(value, "/health"); }
+        }
+        // Built once per address, not per request or probe.
+        public Uri InferUri { get; private set; } = new(uri, "/v1/infer");
+        public Uri HealthUri { get; private set; } = new(uri, "/health");
         public volatile bool Healthy;
         public int Inflight;
         public long Forwarded, Failures;
@@ -111,7 +119,7 @@ public sealed class Router
         bool ok;
         try
         {
-            using var resp = await _probe.GetAsync(new Uri(b.Uri, "/health"));
+            using var resp = await _probe.GetAsync(b.HealthUri);
             ok = resp.StatusCode == HttpStatusCode.OK;
         }
         catch (Exception) { ok = false; }
@@ -199,7 +207,7 @@ public sealed class Router
             Interlocked.Increment(ref b.Inflight);
             try
             {
-                using var msg = new HttpRequestMessage(HttpMethod.Post, new Uri(b.Uri, "/v1/infer")) { Content = new ByteArrayContent(req.Body) };
+                using var msg = new HttpRequestMessage(HttpMethod.Post, b.InferUri) { Content = new ByteArrayContent(req.Body) };
                 msg.Content.Headers.TryAddWithoutValidation("Content-Type", req.Headers.GetValueOrDefault("Content-Type") ?? "application/json");
                 using var attempt = new CancellationTokenSource(_attemptTimeout);
                 HttpResponseMessage answer;

@@ -171,16 +171,20 @@ public static class OomKiller
             throw NotSupported(t.Display, "there is no /dev/shm (tmpfs) to allocate unreclaimable memory in");
         fill = $"/dev/shm/chaosps-{fault.Id}.fill";
         if (!append) fault.AddUndo(DeletePathUndo.Step(fill));
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true };
         psi.ArgumentList.Add("-c");
-        // A second hog (the kernel chose the first one as a victim) appends: the pages already charged stay charged.
+        // The hog waits for a go-ahead line on stdin, sent only once its kill step is in the ledger: if pwsh dies in
+        // between, stdin closes, `read` fails and nothing is ever allocated. A second hog (the kernel chose the first
+        // as a victim) appends, so the pages already charged stay charged.
         psi.ArgumentList.Add(append
-            ? "echo $$ > \"$0\" && exec dd if=/dev/zero of=\"$1\" bs=1M status=none oflag=append conv=notrunc"
-            : "echo $$ > \"$0\" && exec dd if=/dev/zero of=\"$1\" bs=1M status=none");
+            ? "read _ && echo $$ > \"$0\" && exec dd if=/dev/zero of=\"$1\" bs=1M status=none oflag=append conv=notrunc"
+            : "read _ && echo $$ > \"$0\" && exec dd if=/dev/zero of=\"$1\" bs=1M status=none");
         psi.ArgumentList.Add(procsFile);
         psi.ArgumentList.Add(fill);
         var p = Process.Start(psi) ?? throw new ChaosException("HogStartFailed", ChaosErrorCategory.InvalidOperation, "The memory hog could not be started.", t.Display);
         fault.AddUndo(KillProcessUndo.Step(p.Id, $"kill the memory hog {p.Id}"));
+        p.StandardInput.WriteLine("go");
+        p.StandardInput.Close();
         return p;
     }
 

@@ -112,7 +112,9 @@ public static class Suspender
             }
             // Not cancellable: between applying the fault and handing it back nothing may throw, or the fault would
             // be left applied with nobody holding it.
-            var state = await ObserveAsync(t, CancellationToken.None).ConfigureAwait(false);
+            string? state;
+            try { state = await ObserveAsync(t, CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception) { state = null; }   // observing is evidence only; the fault must still be handed back
             return (fault, new SuspendResult
             {
                 Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = t.ProcessId, ContainerId = t.ContainerId,

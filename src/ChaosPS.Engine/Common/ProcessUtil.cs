@@ -53,7 +53,19 @@ public static partial class PosixSignals
 public static class ProcessIdentity
 {
     /// <summary>A stable start stamp for <paramref name="pid"/>: /proc/&lt;pid&gt;/stat field 22 on Linux, else StartTime ticks; null when gone.</summary>
-    public static string? StartStamp(int pid)
+    public static string? StartStamp(int pid) => Read(pid).Stamp;
+
+    /// <summary>True when the process with this PID is the same one (same start stamp) and still exists (not a zombie).</summary>
+    public static bool IsAlive(int pid, string? startStamp)
+    {
+        if (pid <= 0) return false;
+        var (stamp, state) = Read(pid);   // one read of /proc/<pid>/stat: this is polled often
+        if (stamp is null || state is 'Z' or 'X') return false;
+        return startStamp is null || stamp == startStamp;
+    }
+
+    /// <summary>Start stamp and state letter of a process, from one read; (null, '?') when it is gone.</summary>
+    private static (string? Stamp, char State) Read(int pid)
     {
         try
         {
@@ -61,26 +73,17 @@ public static class ProcessIdentity
             {
                 var stat = File.ReadAllText($"/proc/{pid}/stat");
                 // comm (field 2) may hold spaces and parentheses: fields after the last ')' are fixed.
-                var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                return rest[19]; // field 22 overall = index 19 after state (field 3)
+                int close = stat.LastIndexOf(')');
+                var rest = stat[(close + 2)..].Split(' ');
+                return (rest[19], stat[close + 2]); // field 22 overall = index 19 after state (field 3)
             }
             using var p = Process.GetProcessById(pid);
-            return p.StartTime.ToUniversalTime().Ticks.ToString();
+            return (p.StartTime.ToUniversalTime().Ticks.ToString(), '?');
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or IndexOutOfRangeException)
         {
-            return null;
+            return (null, '?');
         }
-    }
-
-    /// <summary>True when the process with this PID is the same one (same start stamp) and still exists (not a zombie).</summary>
-    public static bool IsAlive(int pid, string? startStamp)
-    {
-        if (pid <= 0) return false;
-        var now = StartStamp(pid);
-        if (now is null) return false;
-        if (OperatingSystem.IsLinux() && ProcessState(pid) is 'Z' or 'X') return false;
-        return startStamp is null || now == startStamp;
     }
 
     /// <summary>The state letter from /proc/&lt;pid&gt;/stat (R, S, D, T, Z, ...); '?' when unknown.</summary>

@@ -107,6 +107,17 @@ public sealed class FaultLedger
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>
+    /// Rewrites a record that is already in the ledger (a new undo step, a tighter deadline). Does nothing when the
+    /// record is gone: it was restored meanwhile (by the watchdog, say) and must not come back.
+    /// </summary>
+    public bool Rewrite(FaultRecord r)
+    {
+        if (!File.Exists(PathOf(r.Id))) return false;
+        Write(r);
+        return true;
+    }
+
     public IReadOnlyList<FaultRecord> List()
     {
         if (!Directory.Exists(FaultDirectory)) return [];
@@ -256,7 +267,7 @@ public sealed class ActiveFault : IAsyncDisposable
     public void AddUndo(UndoStep step)
     {
         Record.Undo.Add(step);
-        _ledger.Write(Record);
+        _ledger.Rewrite(Record);
     }
 
     /// <summary>Waits for the fault's duration; returns early (without throwing) when cancelled.</summary>

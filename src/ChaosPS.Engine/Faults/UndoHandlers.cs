@@ -119,7 +119,8 @@ public sealed class HttpUndo : IUndoHandler
         if (step.Args.TryGetValue("body", out var body)) req.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
         HttpResponseMessage resp;
         try { resp = await Client.SendAsync(req, ct).ConfigureAwait(false); }
-        catch (HttpRequestException e) { throw new UndoTargetGoneException($"{step.Arg("uri")} is not reachable ({e.Message}); the fault went with it"); }
+        // Unreachable is not "gone": let the step fail so the record stays and the watchdog retries; a 404 is gone.
+        catch (HttpRequestException e) { throw new InvalidOperationException($"{step.Arg("uri")} is not reachable ({e.Message}); will retry", e); }
         using (resp)
         {
             if (resp.StatusCode == System.Net.HttpStatusCode.NotFound) throw new UndoTargetGoneException($"{step.Arg("uri")} answered 404: already undone");

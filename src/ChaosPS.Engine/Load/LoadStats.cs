@@ -146,7 +146,8 @@ public sealed class LoadStats : ILoadMetricSource
                     _ => (Late, Requests + Dropped),
                 };
                 if (s.Aggregation == "count") return num;
-                return den == 0 ? (s.Metric == "checks" ? null : 0) : (double)num / den;
+                // No data is no evidence: a rate over zero requests is undefined, and an undefined value fails its threshold.
+                return den == 0 ? null : (double)num / den;
             default:
                 long c = s.Metric switch
                 {

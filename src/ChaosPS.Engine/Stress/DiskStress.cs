@@ -94,11 +94,13 @@ public static class DiskStress
         var file = string.Format(System.Globalization.CultureInfo.InvariantCulture, plan.FillFile, id);
         // The ledger id and the file name agree: the record names the file before it exists.
         var ledger = FaultLedger.Default;
-        await using var fault = new ActiveFault(ledger, ledger.Record("DiskFill", target, $"disk {Describe(o)}: {file}", o.Duration, [DeletePathUndo.Step(file)], id: id));
+        await using var fault = new ActiveFault(ledger, ledger.Record("DiskFill", target, $"disk {Describe(o)}: {file}", o.Duration + StressorProcess.StartAllowance, [DeletePathUndo.Step(file)], id: id));
         result.FaultId = fault.Id;
         result.Details["FillFile"] = file;
         var clock = Stopwatch.StartNew();
         var (written, method, fillTime) = Fill(file, plan.FillBytes, reporter, ct);
+        // The fill may take longer than the deadline's grace; the hold starts now.
+        StressorProcess.Tighten(fault, o.Duration);
         result.Details["FillBytes"] = written;
         result.Details["FillMethod"] = method;
         result.Details["FillSeconds"] = Math.Round(fillTime.TotalSeconds, 3);

@@ -81,7 +81,7 @@ public sealed class PhaseSummary
 public sealed class DegradationVerdict
 {
     public string Uri { get; init; } = "";
-    /// <summary>Graceful (every criterion met), NotGraceful, or Inconclusive (the target was not healthy before the stress).</summary>
+    /// <summary>Graceful (every criterion met), NotGraceful, or Inconclusive (the target was not healthy before the stress, or nothing was measured during it).</summary>
     public string Verdict { get; set; } = "";
     public bool Passed { get; set; }
     public List<string> Reasons { get; } = [];
@@ -282,6 +282,14 @@ public sealed class DegradationProbe : IAsyncDisposable
         {
             v.Verdict = "Inconclusive";
             v.Reasons.Add($"the target was not healthy before the stress ({baseHealthy} of {v.Baseline.Requests} baseline answers were {string.Join('/', c.HealthyStatus)})");
+            v.Passed = false;
+            return v;
+        }
+        if (v.Stress.Requests == 0)
+        {
+            // Nothing was measured while the stress held: no verdict can be drawn from baseline and recovery alone.
+            v.Verdict = "Inconclusive";
+            v.Reasons.Add("no probe answer fell in the stress phase (the stress ended before any probe was sent, or every probe was skipped)");
             v.Passed = false;
             return v;
         }

@@ -26,7 +26,7 @@ public sealed class StressorProcess : IAsyncDisposable
     public static void Tighten(ActiveFault fault, TimeSpan hold)
     {
         fault.Record.Deadline = DateTimeOffset.UtcNow + hold + FaultLedger.DeadlineGrace;
-        FaultLedger.Default.Write(fault.Record);
+        FaultLedger.Default.Rewrite(fault.Record);
     }
 
     public int Pid { get; }
