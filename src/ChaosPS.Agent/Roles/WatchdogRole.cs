@@ -42,6 +42,9 @@ public sealed class WatchdogRole : IAgentRole
     private static async Task WatchAsync(FaultLedger ledger, CancellationToken ct)
     {
         var idleSince = DateTime.UtcNow;
+        // A restore that failed (e.g. the toxiproxy server holding the fault is unreachable for now) is retried with
+        // back-off, 5 s doubling to 60 s, and the record is kept until it succeeds.
+        var retry = new Dictionary<string, (DateTime Next, TimeSpan Delay)>();
         while (!ct.IsCancellationRequested)
         {
             var faults = ledger.List();
@@ -52,8 +55,15 @@ public sealed class WatchdogRole : IAgentRole
                 string? why = !f.OwnerAlive ? $"owner process {f.OwnerPid} is gone"
                     : DateTimeOffset.UtcNow > f.Deadline ? $"deadline {f.Deadline:u} passed" : null;
                 if (why is null) continue;
+                if (retry.TryGetValue(f.Id, out var r) && DateTime.UtcNow < r.Next) continue;
                 var result = await ledger.RestoreAsync(f.Id, $"watchdog ({why})", CancellationToken.None);
                 Log($"{f.Id} {f.Kind} on {f.Target}: {why}; {result.Outcome}. {string.Join("; ", result.Steps)}");
+                if (result.Outcome == "Failed")
+                {
+                    var delay = retry.TryGetValue(f.Id, out var prev) ? TimeSpan.FromTicks(Math.Min(prev.Delay.Ticks * 2, TimeSpan.FromSeconds(60).Ticks)) : TimeSpan.FromSeconds(5);
+                    retry[f.Id] = (DateTime.UtcNow + delay, delay);
+                }
+                else retry.Remove(f.Id);
             }
             try { await Task.Delay(Poll, ct); } catch (OperationCanceledException) { return; }
         }
