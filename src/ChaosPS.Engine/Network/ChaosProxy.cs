@@ -38,6 +38,10 @@ public sealed class ChaosProxy
     public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
     internal ProxyMetrics MetricsCore { get; } = new();
     internal object SyncRoot => _lock;
+    /// <summary>Whether new links use the relay loop for toxic-free bytes (tests turn it off to cover the managed path alone).</summary>
+    internal bool UseRelay { get; set; } = RelayLoop.Supported;
+    /// <summary>The open links (tests look at their state).</summary>
+    internal Link[] Links { get { lock (_lock) return [.. _links]; } }
 
     /// <summary>True while the listener is open (enabled and no refuse_connect partition).</summary>
     public bool Listening { get { lock (_lock) return _listener is not null; } }
@@ -218,7 +222,8 @@ public sealed class ChaosProxy
                 var s = new Socket(a.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 try
                 {
-                    await s.ConnectAsync(new IPEndPoint(a, port), cts.Token).ConfigureAwait(false);
+                    if (UseRelay) await RelayLoop.Pick().ConnectAsync(s, new IPEndPoint(a, port), cts.Token).ConfigureAwait(false);
+                    else await s.ConnectAsync(new IPEndPoint(a, port), cts.Token).ConfigureAwait(false);
                     return s;
                 }
                 catch (Exception e) when (e is SocketException or OperationCanceledException)

@@ -40,10 +40,36 @@ public sealed class Link
 
     internal Pipe PipeFor(bool upstream) => upstream ? Up : Down;
 
+    /// <summary>The relay loop that moves this link's toxic-free bytes (null: every byte takes the managed path).</summary>
+    internal RelayLoop? Relay { get; private set; }
+    /// <summary>The link's slot in its loop (-1 when not registered); loop thread only.</summary>
+    internal int RelaySlot = -1;
+    /// <summary>The epoll events each side is registered for (0: not in the set); loop thread only.</summary>
+    internal readonly uint[] InEpoll = new uint[2];
+    private int _clientFd = -1, _serverFd = -1;
+    internal int Fd(int side) => side == 0 ? _clientFd : _serverFd;
+
     internal void Start()
     {
+        if (_proxy.UseRelay)
+        {
+            Client.Blocking = false;
+            Server.Blocking = false;
+            _clientFd = (int)Client.SafeHandle.DangerousGetHandle();
+            _serverFd = (int)Server.SafeHandle.DangerousGetHandle();
+            Relay = RelayLoop.Pick();
+            Relay.Register(this);
+            return;
+        }
         Up.Start();
         Down.Start();
+    }
+
+    /// <summary>Closes both sockets (the relay loop calls this once they left its epoll set).</summary>
+    internal void DisposeSockets()
+    {
+        foreach (var s in new[] { Client, Server })
+            try { s.Dispose(); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
     }
 
     internal void DirectionDone()
@@ -70,8 +96,10 @@ public sealed class Link
                 else if (s.Connected) s.Shutdown(SocketShutdown.Both);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-            try { s.Dispose(); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         }
+        // A relayed link's sockets are closed by its loop once they left the epoll set (no descriptor reuse under it).
+        if (Relay is { } relay) relay.Unregister(this);
+        else DisposeSockets();
         Up.Closed();
         Down.Closed();
         _proxy.LinkClosed(this);
@@ -110,13 +138,51 @@ internal sealed class Pipe
     }
 
     public bool IsUpstream { get; }
+    internal Link Link => _link;
+    /// <summary>Who reads this direction now (see <see cref="RelayLoop"/>); written by the loop thread only.</summary>
+    internal PipeMode Mode;
+    /// <summary>The relay's read size for this direction (adapts between 64 KiB and 1 MiB).</summary>
+    internal int ReadSize = RelayLoop.MinRead;
+    /// <summary>Bytes the relay read but the destination could not take yet (loop thread only).</summary>
+    internal byte[]? PendingBuffer;
+    internal int PendingOffset, PendingCount;
+    private bool _processorStarted;
+
     /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
     public volatile LinkToxic[] Chain = [];
 
+    /// <summary>Managed path only (no relay loop): read and process on tasks.</summary>
     public void Start()
     {
+        _processorStarted = true;
         _ = Task.Run(ReadLoopAsync);
         _ = Task.Run(ProcessLoopAsync);
+    }
+
+    /// <summary>The relay loop hands this direction over (a toxic joined it); called on the loop thread.</summary>
+    internal void StartManaged()
+    {
+        if (!_processorStarted)
+        {
+            _processorStarted = true;
+            _ = Task.Run(ProcessLoopAsync);
+        }
+        _ = Task.Run(ReadLoopAsync);
+    }
+
+    internal void SetPending(ReadOnlySpan<byte> rest)
+    {
+        PendingBuffer = ArrayPool<byte>.Shared.Rent(rest.Length);
+        rest.CopyTo(PendingBuffer);
+        PendingOffset = 0;
+        PendingCount = rest.Length;
+    }
+
+    internal void DropPending()
+    {
+        if (PendingBuffer is { } b) ArrayPool<byte>.Shared.Return(b);
+        PendingBuffer = null;
+        PendingOffset = PendingCount = 0;
     }
 
     public void Closed()
@@ -150,6 +216,8 @@ internal sealed class Pipe
                 {
                     if (n == 0) { EndOfStream(); return; }
                     await SendAllAsync(buf.AsMemory(0, n), ct).ConfigureAwait(false);
+                    // No toxics and nothing queued: the relay loop reads this direction again.
+                    if (_link.Relay is { } relay) { relay.Resume(this); return; }
                     continue;
                 }
                 Interlocked.Increment(ref _inflight);
@@ -238,13 +306,13 @@ internal sealed class Pipe
         }
     }
 
-    private void AddReceived(int n)
+    internal void AddReceived(int n)
     {
         if (IsUpstream) Interlocked.Add(ref _link.Metrics.BytesReceivedUpstream, n);
         else Interlocked.Add(ref _link.Metrics.BytesReceivedDownstream, n);
     }
 
-    private void AddSent(int n)
+    internal void AddSent(int n)
     {
         if (IsUpstream) Interlocked.Add(ref _link.Metrics.BytesUpstream, n);
         else Interlocked.Add(ref _link.Metrics.BytesDownstream, n);

@@ -79,7 +79,13 @@ public sealed class ProxyFixture : IDisposable
 {
     public ProxyCollection Proxies { get; } = new();
 
-    public ChaosProxy Create(string upstream, string name = "test") => Proxies.Create(name, "127.0.0.1:0", upstream);
+    /// <summary>A proxy on a free port; <paramref name="relay"/> false keeps every byte on the managed path.</summary>
+    public ChaosProxy Create(string upstream, string name = "test", bool relay = true)
+    {
+        var p = Proxies.Create(name, "127.0.0.1:0", upstream);
+        p.UseRelay = relay && RelayLoop.Supported;
+        return p;
+    }
 
     public static async Task<Socket> ConnectAsync(string address)
     {

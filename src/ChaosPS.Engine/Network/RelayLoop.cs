@@ -1,0 +1,420 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace ChaosPS.Network;
+
+/// <summary>
+/// The toxic-free data path on Linux: a few dedicated threads, each with its own epoll set, that move bytes between a
+/// link's two non-blocking sockets with plain recv/send system calls (the nginx/haproxy design). No thread-pool hop, no
+/// async state machine and no allocation per chunk: one read buffer per loop thread is shared by every link on it, and
+/// only bytes the destination cannot take at once are copied aside (that direction then stops reading until they are
+/// written, so a slow reader pushes back on the sender exactly as TCP does).
+/// <para>
+/// A direction leaves the loop for the managed path (<see cref="Pipe"/>'s read loop and toxic chain) the moment data
+/// arrives while its chain has toxics, and comes back when the chain is empty and nothing is queued; only one of the
+/// two ever reads a direction, so bytes are neither lost nor reordered across the switch. The read size starts at
+/// 64 KiB and doubles up to 1 MiB while reads fill it and the destination takes everything (bulk transfers move in few
+/// system calls); a partial write drops it back to 64 KiB, which bounds what waits per direction.
+/// </para>
+/// <para>
+/// Sockets registered here are closed only by their loop thread, after they left the epoll set, so a descriptor
+/// number can never be reused under the loop's feet.
+/// </para>
+/// </summary>
+internal sealed unsafe partial class RelayLoop
+{
+    /// <summary>x64 Linux (epoll_event is packed there); CHAOSPS_PROXY_RELAY=0 turns it off (every byte then takes the managed path).</summary>
+    public static bool Supported { get; } = OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
+        && Environment.GetEnvironmentVariable("CHAOSPS_PROXY_RELAY") != "0";
+
+    /// <summary>Loop threads: CHAOSPS_PROXY_LOOPS, else half the processors (at least 1, at most 8).</summary>
+    public static int LoopCount { get; } = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_PROXY_LOOPS"), out var n) && n > 0
+        ? Math.Min(n, 64) : Math.Clamp(Environment.ProcessorCount / 2, 1, 8);
+
+    internal const int MinRead = 64 * 1024, MaxRead = 1024 * 1024;
+
+    private static RelayLoop[]? s_loops;
+    private static int s_next;
+    private static readonly object s_create = new();
+
+    /// <summary>The loop the next link goes to (round robin; the threads start on first use and live with the process).</summary>
+    public static RelayLoop Pick()
+    {
+        var loops = Volatile.Read(ref s_loops);
+        if (loops is null)
+            lock (s_create)
+            {
+                loops = s_loops;
+                if (loops is null)
+                {
+                    loops = new RelayLoop[LoopCount];
+                    for (int i = 0; i < loops.Length; i++) loops[i] = new RelayLoop(i);
+                    Volatile.Write(ref s_loops, loops);
+                }
+            }
+        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+
+    [ThreadStatic] private static RelayLoop? t_current;
+    /// <summary>True on this loop's own thread (a link closed from here is unregistered at once).</summary>
+    public bool IsCurrent => ReferenceEquals(t_current, this);
+
+    // ------------------------------------------------------------------ native
+
+    [StructLayout(LayoutKind.Sequential, Pack = 1)]
+    private struct EpollEvent { public uint Events; public ulong Data; }
+
+    private const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
+    private const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    private const int MSG_NOSIGNAL = 0x4000, EAGAIN = 11, EINTR = 4, SHUT_WR = 1;
+    private const ulong WakeTag = ulong.MaxValue, ConnectTag = 1UL << 62;
+
+    [DllImport("libc", SetLastError = true)] private static extern int epoll_create1(int flags);
+    [DllImport("libc", SetLastError = true)] private static extern int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
+    [DllImport("libc", SetLastError = true)] private static extern int epoll_wait(int epfd, EpollEvent* events, int max, int timeout);
+    [DllImport("libc", SetLastError = true)] private static extern nint recv(int fd, byte* buf, nint len, int flags);
+    [DllImport("libc", SetLastError = true)] private static extern nint send(int fd, byte* buf, nint len, int flags);
+    [DllImport("libc", SetLastError = true)] private static extern int shutdown(int fd, int how);
+    [DllImport("libc", SetLastError = true)] private static extern int eventfd(uint initval, int flags);
+    [DllImport("libc", SetLastError = true)] private static extern nint read(int fd, byte* buf, nint len);
+    [DllImport("libc", SetLastError = true)] private static extern nint write(int fd, byte* buf, nint len);
+    [DllImport("libc", SetLastError = true)] private static extern int getsockopt(int fd, int level, int name, int* value, int* len);
+
+    // ------------------------------------------------------------------ state
+
+    private enum Op { Register, Resume, Unregister, Connect, CancelConnect }
+
+    /// <summary>An upstream dial the loop watches (EPOLLOUT, then SO_ERROR); Done gets 0, an errno, or -1 when cancelled.</summary>
+    private sealed class PendingConnect(Socket socket)
+    {
+        public readonly int Fd = (int)socket.SafeHandle.DangerousGetHandle();
+        public readonly TaskCompletionSource<int> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public long Id;
+    }
+
+    private readonly int _ep, _wakeFd;
+    private readonly ConcurrentQueue<(Op Op, object Target)> _commands = new();
+    private readonly Dictionary<long, PendingConnect> _connects = [];
+    private long _nextConnect;
+    private int _wakePending;
+    private Link?[] _slots = new Link?[64];
+    private readonly Stack<int> _free = new();
+    private int _used;
+    private readonly byte* _buf;
+
+    private RelayLoop(int index)
+    {
+        _ep = epoll_create1(0x80000);
+        _wakeFd = eventfd(0, 0x800 | 0x80000); // EFD_NONBLOCK | EFD_CLOEXEC
+        if (_ep < 0 || _wakeFd < 0) throw new InvalidOperationException($"relay loop: epoll/eventfd failed (errno {Marshal.GetLastPInvokeError()})");
+        var ev = new EpollEvent { Events = EPOLLIN, Data = WakeTag };
+        epoll_ctl(_ep, EPOLL_CTL_ADD, _wakeFd, &ev);
+        _buf = (byte*)NativeMemory.AlignedAlloc(MaxRead, 4096);
+        new Thread(Run) { IsBackground = true, Name = $"chaosps-relay-{index}" }.Start();
+    }
+
+    // ------------------------------------------------------------------ commands (any thread)
+
+    /// <summary>Takes a freshly started link: both directions begin on the fast path.</summary>
+    public void Register(Link link) => Post(Op.Register, link);
+
+    /// <summary>A managed direction found its chain empty and its queue drained: the loop reads it again.</summary>
+    public void Resume(Pipe pipe) => Post(Op.Resume, pipe);
+
+    /// <summary>The link closed: leave the epoll set, then close the sockets (on the loop thread).</summary>
+    public void Unregister(Link link)
+    {
+        if (IsCurrent) UnregisterNow(link);
+        else Post(Op.Unregister, link);
+    }
+
+    private void Post(Op op, object target)
+    {
+        _commands.Enqueue((op, target));
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            long one = 1;
+            write(_wakeFd, (byte*)&one, 8);
+        }
+    }
+
+    // ------------------------------------------------------------------ the loop
+
+    private void Run()
+    {
+        t_current = this;
+        var events = stackalloc EpollEvent[256];
+        long scratch;
+        while (true)
+        {
+            int n = epoll_wait(_ep, events, 256, -1);
+            if (n < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == EINTR) continue;
+                Thread.Sleep(10); // should not happen; never spin
+                continue;
+            }
+            bool wake = false;
+            for (int i = 0; i < n; i++)
+            {
+                ulong data = events[i].Data;
+                if (data == WakeTag) { wake = true; continue; }
+                if ((data & ConnectTag) != 0) { ConnectEvent((long)(data & ~ConnectTag)); continue; }
+                var link = _slots[(int)(data >> 1)];
+                if (link is null || link.IsClosed) continue;
+                try { OnEvent(link, (int)(data & 1), events[i].Events); }
+                catch (Exception e) { link.Close($"internal error: {e.GetType().Name}: {e.Message}"); }
+            }
+            // Commands run after the batch, so a slot freed in it is not reused while its stale events are still read.
+            if (wake)
+            {
+                read(_wakeFd, (byte*)&scratch, 8);
+                Volatile.Write(ref _wakePending, 0);
+            }
+            while (_commands.TryDequeue(out var c))
+            {
+                try
+                {
+                    switch (c.Op)
+                    {
+                        case Op.Register: RegisterNow((Link)c.Target); break;
+                        case Op.Resume: ResumeNow((Pipe)c.Target); break;
+                        case Op.Unregister: UnregisterNow((Link)c.Target); break;
+                        case Op.Connect: WatchConnect((PendingConnect)c.Target); break;
+                        case Op.CancelConnect: EndConnect((PendingConnect)c.Target, -1); break;
+                    }
+                }
+                catch (Exception e)
+                {
+                    if (c.Target is Link l) l.Close($"internal error: {e.GetType().Name}: {e.Message}");
+                    else if (c.Target is Pipe p) p.Link.Close($"internal error: {e.GetType().Name}: {e.Message}");
+                    else if (c.Target is PendingConnect pc) pc.Done.TrySetResult(-2);
+                }
+            }
+        }
+    }
+
+    private void WatchConnect(PendingConnect pc)
+    {
+        pc.Id = ++_nextConnect;
+        var ev = new EpollEvent { Events = EPOLLOUT, Data = ConnectTag | (ulong)pc.Id };
+        if (epoll_ctl(_ep, EPOLL_CTL_ADD, pc.Fd, &ev) < 0) { pc.Done.TrySetResult(Marshal.GetLastPInvokeError()); return; }
+        _connects[pc.Id] = pc;
+    }
+
+    private void ConnectEvent(long id)
+    {
+        if (!_connects.TryGetValue(id, out var pc)) return;
+        int err = 0, len = sizeof(int);
+        if (getsockopt(pc.Fd, 1, 4, &err, &len) < 0) err = Marshal.GetLastPInvokeError(); // SOL_SOCKET, SO_ERROR
+        EndConnect(pc, err);
+    }
+
+    /// <summary>Stops watching a dial (it finished, failed or was cancelled) before its owner may close the socket.</summary>
+    private void EndConnect(PendingConnect pc, int result)
+    {
+        if (!_connects.Remove(pc.Id)) return;
+        epoll_ctl(_ep, EPOLL_CTL_DEL, pc.Fd, null);
+        pc.Done.TrySetResult(result);
+    }
+
+    private void RegisterNow(Link link)
+    {
+        if (link.IsClosed) { link.DisposeSockets(); return; }
+        int slot;
+        if (_free.Count > 0) slot = _free.Pop();
+        else
+        {
+            if (_used == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
+            slot = _used++;
+        }
+        _slots[slot] = link;
+        link.RelaySlot = slot;
+        link.Up.Mode = PipeMode.Fast;
+        link.Down.Mode = PipeMode.Fast;
+        UpdateInterest(link, 0);
+        UpdateInterest(link, 1);
+    }
+
+    private void ResumeNow(Pipe p)
+    {
+        var link = p.Link;
+        if (link.IsClosed || link.RelaySlot < 0 || p.Mode != PipeMode.Managed) return;
+        p.Mode = PipeMode.Fast;
+        UpdateInterest(link, p.IsUpstream ? 0 : 1);
+    }
+
+    private void UnregisterNow(Link link)
+    {
+        int slot = link.RelaySlot;
+        if (slot >= 0)
+        {
+            for (int side = 0; side < 2; side++)
+                if (link.InEpoll[side] != 0) { epoll_ctl(_ep, EPOLL_CTL_DEL, link.Fd(side), null); link.InEpoll[side] = 0; }
+            _slots[slot] = null;
+            _free.Push(slot);
+            link.RelaySlot = -1;
+            link.Up.DropPending();
+            link.Down.DropPending();
+        }
+        link.DisposeSockets();
+    }
+
+    /// <summary>
+    /// What the loop waits for on one socket (side 0 = client, 1 = upstream): readable while the direction it feeds is on
+    /// the fast path with nothing waiting, writable while the direction that writes to it has bytes waiting. A socket
+    /// with nothing to wait for leaves the set (a hung-up socket would otherwise report forever).
+    /// </summary>
+    private void UpdateInterest(Link link, int side)
+    {
+        var src = side == 0 ? link.Up : link.Down;
+        var dst = side == 0 ? link.Down : link.Up;
+        uint want = 0;
+        if (src.Mode == PipeMode.Fast && src.PendingCount == 0) want |= EPOLLIN | EPOLLRDHUP;
+        if (dst.Mode == PipeMode.Fast && dst.PendingCount > 0) want |= EPOLLOUT;
+        uint have = link.InEpoll[side];
+        if (want == have) return;
+        var ev = new EpollEvent { Events = want, Data = ((ulong)link.RelaySlot << 1) | (uint)side };
+        int rc = want == 0 ? epoll_ctl(_ep, EPOLL_CTL_DEL, link.Fd(side), null)
+            : epoll_ctl(_ep, have == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, link.Fd(side), &ev);
+        if (rc < 0) throw new InvalidOperationException($"epoll_ctl failed (errno {Marshal.GetLastPInvokeError()})");
+        link.InEpoll[side] = want;
+    }
+
+    private void OnEvent(Link link, int side, uint ev)
+    {
+        var src = side == 0 ? link.Up : link.Down;   // the direction this socket feeds
+        var dst = side == 0 ? link.Down : link.Up;   // the direction that writes to this socket
+        if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 && dst.Mode == PipeMode.Fast && dst.PendingCount > 0)
+        {
+            Flush(link, dst);
+            if (link.IsClosed) return;
+        }
+        if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0 && src.Mode == PipeMode.Fast && src.PendingCount == 0)
+            Forward(link, src);
+    }
+
+    /// <summary>One read from the direction's source, written straight on; the rest (if any) waits for EPOLLOUT.</summary>
+    private void Forward(Link link, Pipe p)
+    {
+        if (p.Chain.Length > 0)
+        {
+            // A toxic joined this direction: it moves to the managed path before another byte is read.
+            p.Mode = PipeMode.Managed;
+            UpdateInterest(link, p.IsUpstream ? 0 : 1);
+            p.StartManaged();
+            return;
+        }
+        int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
+        nint n = recv(link.Fd(srcSide), _buf, p.ReadSize, 0);
+        if (n < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is EAGAIN or EINTR) return;
+            link.Close($"{SideName(srcSide)} socket: {ErrnoName(errno)}");
+            return;
+        }
+        if (n == 0)
+        {
+            // EOF: pass it on as a half-close; the link closes once both directions ended.
+            p.Mode = PipeMode.Ended;
+            shutdown(link.Fd(dstSide), SHUT_WR);
+            UpdateInterest(link, srcSide);
+            link.DirectionDone();
+            return;
+        }
+        p.AddReceived((int)n);
+        nint sent = SendSome(link.Fd(dstSide), _buf, n, out int err);
+        if (sent > 0) p.AddSent((int)sent);
+        if (err != 0) { link.Close($"{SideName(dstSide)} socket: {ErrnoName(err)}"); return; }
+        if (sent == n)
+        {
+            if (n == p.ReadSize && p.ReadSize < MaxRead) p.ReadSize *= 2;
+            return;
+        }
+        // The destination is full: keep the rest, stop reading this direction until it is written.
+        p.ReadSize = MinRead;
+        p.SetPending(new ReadOnlySpan<byte>(_buf + sent, (int)(n - sent)));
+        UpdateInterest(link, srcSide);
+        UpdateInterest(link, dstSide);
+    }
+
+    private void Flush(Link link, Pipe p)
+    {
+        int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
+        nint sent;
+        int err;
+        fixed (byte* b = &p.PendingBuffer![p.PendingOffset])
+            sent = SendSome(link.Fd(dstSide), b, p.PendingCount, out err);
+        if (sent > 0) { p.AddSent((int)sent); p.PendingOffset += (int)sent; p.PendingCount -= (int)sent; }
+        if (err != 0) { link.Close($"{SideName(dstSide)} socket: {ErrnoName(err)}"); return; }
+        if (p.PendingCount > 0) return;
+        p.DropPending();
+        UpdateInterest(link, srcSide);
+        UpdateInterest(link, dstSide);
+    }
+
+    /// <summary>Writes until done or the socket is full; err is 0, or the errno that ended it.</summary>
+    private static nint SendSome(int fd, byte* data, nint count, out int err)
+    {
+        nint done = 0;
+        err = 0;
+        while (done < count)
+        {
+            nint w = send(fd, data + done, count - done, MSG_NOSIGNAL);
+            if (w >= 0) { done += w; continue; }
+            int e = Marshal.GetLastPInvokeError();
+            if (e == EINTR) continue;
+            if (e != EAGAIN) err = e;
+            break;
+        }
+        return done;
+    }
+
+    private static string SideName(int side) => side == 0 ? "client" : "upstream";
+
+    /// <summary>The same names the managed path reports (SocketError), for the errors a relay meets.</summary>
+    internal static string ErrnoName(int errno) => errno switch
+    {
+        104 => nameof(SocketError.ConnectionReset),
+        32 => nameof(SocketError.Shutdown),
+        110 => nameof(SocketError.TimedOut),
+        103 => nameof(SocketError.ConnectionAborted),
+        107 => nameof(SocketError.NotConnected),
+        113 => nameof(SocketError.HostUnreachable),
+        101 => nameof(SocketError.NetworkUnreachable),
+        9 => nameof(SocketError.OperationAborted),
+        _ => $"errno {errno}",
+    };
+}
+
+/// <summary>Who reads a direction now: the relay loop, the managed path, or nobody (its source ended).</summary>
+internal enum PipeMode { Managed, Fast, Ended }
+
+// The awaiting half of the dial lives in a part without the unsafe modifier (await is not allowed in unsafe code).
+internal sealed partial class RelayLoop
+{
+    /// <summary>
+    /// Connects a new socket without the runtime's socket engine: a non-blocking connect that this loop watches. (A
+    /// socket that ever ran an async operation stays in the runtime's own epoll set, and every byte that arrives then
+    /// wakes two threads: that halved the relay's throughput.) Throws SocketException on failure and
+    /// OperationCanceledException when <paramref name="ct"/> fires first.
+    /// </summary>
+    public async Task ConnectAsync(Socket socket, EndPoint endPoint, CancellationToken ct)
+    {
+        socket.Blocking = false;
+        try { socket.Connect(endPoint); return; }
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress) { }
+        var pc = new PendingConnect(socket);
+        Post(Op.Connect, pc);
+        int err;
+        using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
+            err = await pc.Done.Task.ConfigureAwait(false);
+        if (err == -1) throw new OperationCanceledException(ct);
+        if (err != 0) throw new SocketException(err switch { 111 => (int)SocketError.ConnectionRefused, 110 => (int)SocketError.TimedOut,
+            113 => (int)SocketError.HostUnreachable, 101 => (int)SocketError.NetworkUnreachable, _ => (int)SocketError.SocketError });
+        _ = socket.Connected; // the runtime learns that its non-blocking connect finished
+    }
+}

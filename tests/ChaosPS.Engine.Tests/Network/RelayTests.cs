@@ -1,0 +1,218 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using ChaosPS.Network;
+
+namespace ChaosPS.Engine.Tests.Network;
+
+/// <summary>
+/// The relay loop (the toxic-free fast path) and its hand-over to the managed path and back: bytes are never lost,
+/// duplicated or reordered, whoever reads a direction; back-pressure and half-closes behave as on the managed path.
+/// </summary>
+[Collection("Network")]
+public sealed class RelayTests : IDisposable
+{
+    private readonly ProxyFixture _fx = new();
+    public void Dispose() => _fx.Dispose();
+
+    private static byte Pattern(long i) => (byte)(i * 7 % 251);
+
+    /// <summary>A server that sends <paramref name="total"/> pattern bytes, then closes.</summary>
+    private static TestServer PatternSource(long total) => new(async s =>
+    {
+        var chunk = new byte[256 * 1024];
+        long sent = 0;
+        while (sent < total)
+        {
+            int n = (int)Math.Min(chunk.Length, total - sent);
+            for (int i = 0; i < n; i++) chunk[i] = Pattern(sent + i);
+            await Net.SendAllAsync(s, chunk.AsMemory(0, n));
+            sent += n;
+        }
+        s.Shutdown(SocketShutdown.Send);
+        s.Dispose();
+    });
+
+    /// <summary>Reads to EOF in small pieces with pauses (a slow reader), checking every byte against the pattern.</summary>
+    private static async Task<long> ReadPatternSlowlyAsync(Socket c, int pauseEvery)
+    {
+        var buf = new byte[4096];
+        long got = 0;
+        int reads = 0;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        int n;
+        while ((n = await c.ReceiveAsync(buf, SocketFlags.None, cts.Token)) > 0)
+        {
+            for (int i = 0; i < n; i++)
+                if (buf[i] != Pattern(got + i)) Assert.Fail($"byte {got + i} is {buf[i]}, expected {Pattern(got + i)}");
+            got += n;
+            if (++reads % pauseEvery == 0) await Task.Delay(1);
+        }
+        return got;
+    }
+
+    [Fact]
+    public async Task Toxic_free_directions_are_relayed_and_a_toxic_moves_only_its_direction_to_the_managed_path_and_back()
+    {
+        if (!RelayLoop.Supported) return; // the relay exists on x64 Linux only; the managed path is tested everywhere
+        using var server = TestServer.Echo();
+        var p = _fx.Create(server.Address);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        async Task RoundTrip(string text)
+        {
+            await Net.SendAllAsync(c, Encoding.ASCII.GetBytes(text));
+            Assert.Equal(text, Encoding.ASCII.GetString(await Net.ReadExactlyAsync(c, text.Length)));
+        }
+        await RoundTrip("one");
+        var link = Assert.Single(p.Links);
+        Assert.NotNull(link.Relay);
+        Assert.Equal(PipeMode.Fast, link.Up.Mode);
+        Assert.Equal(PipeMode.Fast, link.Down.Mode);
+
+        p.AddToxic(ToxicSpec.Create("latency", "downstream", 1, new Dictionary<string, long> { ["latency"] = 20 }, "lat"));
+        await RoundTrip("two");
+        Assert.Equal(PipeMode.Managed, link.Down.Mode);
+        Assert.Equal(PipeMode.Fast, link.Up.Mode);
+
+        p.RemoveToxic("lat");
+        await RoundTrip("three"); // read by the managed path, which then hands the direction back
+        await Net.EventuallyAsync(() => link.Down.Mode == PipeMode.Fast, what: "the downstream direction back on the relay");
+        await RoundTrip("four");
+        Assert.Equal(3 + 3 + 5 + 4, p.Snapshot().BytesDownstream);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_slow_reader_gets_every_byte_in_order(bool relay)
+    {
+        const long Total = 24L * 1024 * 1024;
+        using var server = PatternSource(Total);
+        var p = _fx.Create(server.Address, relay: relay);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        c.ReceiveBufferSize = 32 * 1024;
+        Assert.Equal(Total, await ReadPatternSlowlyAsync(c, pauseEvery: 64));
+        Assert.Equal(Total, p.Snapshot().BytesDownstream);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_reader_that_stops_stalls_the_sender_instead_of_filling_memory(bool relay)
+    {
+        long sent = 0;
+        using var server = new TestServer(async s =>
+        {
+            var chunk = new byte[65536];
+            try { while (true) { await Net.SendAllAsync(s, chunk); Interlocked.Add(ref sent, chunk.Length); } } catch { }
+        });
+        var p = _fx.Create(server.Address, relay: relay);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        c.ReceiveBufferSize = 64 * 1024;
+        await Net.SendAllAsync(c, new byte[] { 1 });
+        // The sender must come to a stop (socket buffers and the proxy's own hold full) and stay there.
+        long before = -1;
+        for (int i = 0; i < 40 && Interlocked.Read(ref sent) != before; i++) { before = Interlocked.Read(ref sent); await Task.Delay(500); }
+        await Task.Delay(1000);
+        Assert.Equal(before, Interlocked.Read(ref sent));
+        // What the proxy itself holds (read from upstream, not yet written to the client): at most one read on the
+        // relay, the bounded queue on the managed path.
+        long held = Interlocked.Read(ref p.MetricsCore.BytesReceivedDownstream) - Interlocked.Read(ref p.MetricsCore.BytesDownstream);
+        long bound = relay ? RelayLoop.MaxRead : Pipe.QueueCapacity * (long)Pipe.BufferSize;
+        Assert.InRange(held, 0, bound);
+    }
+
+    [Fact]
+    public async Task Toxics_churning_during_a_bulk_transfer_to_a_slow_reader_lose_nothing()
+    {
+        // Every add moves the direction to the managed path (with bytes possibly still waiting for the slow reader),
+        // every removal lets it come back: the stream must stay whole and in order.
+        const long Total = 32L * 1024 * 1024;
+        using var server = PatternSource(Total);
+        var p = _fx.Create(server.Address);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        c.ReceiveBufferSize = 64 * 1024;
+        using var stop = new CancellationTokenSource();
+        int rounds = 0;
+        var churn = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                p.AddToxic(ToxicSpec.Create("latency", "downstream", 1, new Dictionary<string, long> { ["latency"] = Random.Shared.Next(0, 3) }, "churn"));
+                await Task.Delay(Random.Shared.Next(0, 4));
+                p.RemoveToxic("churn");
+                await Task.Delay(Random.Shared.Next(0, 4));
+                rounds++;
+            }
+        });
+        long got = await ReadPatternSlowlyAsync(c, pauseEvery: 256);
+        stop.Cancel();
+        await churn;
+        Assert.Equal(Total, got);
+        Assert.True(rounds > 10, $"only {rounds} toxic rounds ran during the transfer");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_half_close_is_passed_on_and_the_other_direction_keeps_going(bool relay)
+    {
+        using var server = new TestServer(async s =>
+        {
+            var got = await Net.ReadToEndAsync(s); // the client's FIN arrives as EOF
+            await Net.SendAllAsync(s, Encoding.ASCII.GetBytes($"got {got.Length} bytes"));
+            s.Shutdown(SocketShutdown.Send);
+        });
+        var p = _fx.Create(server.Address, relay: relay);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        await Net.SendAllAsync(c, new byte[100_000]);
+        c.Shutdown(SocketShutdown.Send);
+        Assert.Equal("got 100000 bytes", Encoding.ASCII.GetString(await Net.ReadToEndAsync(c)));
+        await Net.EventuallyAsync(() => p.Snapshot().ActiveConnections == 0, what: "the link closed after both directions ended");
+    }
+
+    [Fact]
+    public async Task An_IPv6_loopback_upstream_is_dialled_and_relayed()
+    {
+        TestServer6 server;
+        try { server = new TestServer6(); }
+        catch (SocketException) { return; } // no IPv6 on this host
+        using var _ = server;
+        var p = _fx.Create($"[::1]:{server.Port}");
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("over ::1"));
+        Assert.Equal("over ::1", Encoding.ASCII.GetString(await Net.ReadExactlyAsync(c, 8)));
+    }
+
+    /// <summary>An echo server on [::1]:port.</summary>
+    private sealed class TestServer6 : IDisposable
+    {
+        private readonly TcpListener _l;
+        public TestServer6()
+        {
+            _l = new TcpListener(IPAddress.IPv6Loopback, 0);
+            _l.Start();
+            Port = ((IPEndPoint)_l.LocalEndpoint).Port;
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        var s = await _l.AcceptSocketAsync();
+                        _ = Task.Run(async () =>
+                        {
+                            var buf = new byte[4096]; int n;
+                            try { while ((n = await s.ReceiveAsync(buf, SocketFlags.None)) > 0) await s.SendAsync(buf.AsMemory(0, n), SocketFlags.None); }
+                            catch (SocketException) { }
+                            s.Dispose();
+                        });
+                    }
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            });
+        }
+        public int Port { get; }
+        public void Dispose() => _l.Stop();
+    }
+}
