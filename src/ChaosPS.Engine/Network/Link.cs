@@ -40,7 +40,7 @@ public sealed class Link
 
     internal Pipe PipeFor(bool upstream) => upstream ? Up : Down;
 
-    /// <summary>The relay loop that moves this link's toxic-free bytes (null: every byte takes the managed path).</summary>
+    /// <summary>The relay loop that reads this link's sockets (null: async sockets and tasks do, the managed path).</summary>
     internal RelayLoop? Relay { get; private set; }
     /// <summary>The link's slot in its loop (-1 when not registered); loop thread only.</summary>
     internal int RelaySlot = -1;
@@ -151,7 +151,7 @@ internal sealed class Pipe
     /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
     public volatile LinkToxic[] Chain = [];
 
-    /// <summary>Managed path only (no relay loop): read and process on tasks.</summary>
+    /// <summary>Without a relay loop: read and process on tasks (the managed path).</summary>
     public void Start()
     {
         _processorStarted = true;
@@ -159,16 +159,40 @@ internal sealed class Pipe
         _ = Task.Run(ProcessLoopAsync);
     }
 
-    /// <summary>The relay loop hands this direction over (a toxic joined it); called on the loop thread.</summary>
-    internal void StartManaged()
+    /// <summary>Toxics to run or chunks still queued: the relay hands its reads to the chain instead of writing them.</summary>
+    internal bool NeedsChain => Chain.Length > 0 || Volatile.Read(ref _inflight) > 0;
+    /// <summary>The chain's queue is full: the relay stopped reading this direction until the processor makes room.</summary>
+    internal int ReadPaused;
+    /// <summary>Reads the relay wrote straight on, and reads it handed to the chain (loop thread only; tests look).</summary>
+    internal long RelayedReads, ChainedReads;
+
+    /// <summary>
+    /// The relay loop read a chunk (or the end of the source) while this direction has toxics or a queue: it goes through
+    /// the chain in order (the loop checks <see cref="HasRoom"/> before it reads).
+    /// </summary>
+    internal void EnqueueFromRelay(Chunk c)
     {
         if (!_processorStarted)
         {
             _processorStarted = true;
             _ = Task.Run(ProcessLoopAsync);
         }
-        _ = Task.Run(ReadLoopAsync);
+        Interlocked.Increment(ref _inflight);
+        if (!_queue.Writer.TryWrite(c))
+        {
+            Interlocked.Decrement(ref _inflight);
+            if (c.Buffer is not null) ArrayPool<byte>.Shared.Return(c.Buffer);
+        }
     }
+
+    /// <summary>The source failed while the chain is in use: deliver what was read, then close (as the managed reader does).</summary>
+    internal void SourceFailedFromRelay(string error)
+    {
+        _sourceError = error;
+        EnqueueFromRelay(new Chunk(null, 0, 0, Stopwatch.GetTimestamp(), eof: true));
+    }
+
+    internal bool HasRoom => Volatile.Read(ref _inflight) < QueueCapacity;
 
     internal void SetPending(ReadOnlySpan<byte> rest)
     {
@@ -216,8 +240,6 @@ internal sealed class Pipe
                 {
                     if (n == 0) { EndOfStream(); return; }
                     await SendAllAsync(buf.AsMemory(0, n), ct).ConfigureAwait(false);
-                    // No toxics and nothing queued: the relay loop reads this direction again.
-                    if (_link.Relay is { } relay) { relay.Resume(this); return; }
                     continue;
                 }
                 Interlocked.Increment(ref _inflight);
@@ -259,6 +281,8 @@ internal sealed class Pipe
                     {
                         if (owned is not null) ArrayPool<byte>.Shared.Return(owned);
                         Interlocked.Decrement(ref _inflight);
+                        // Room again: a relay that paused this direction reads it again.
+                        if (Volatile.Read(ref ReadPaused) == 1 && Interlocked.CompareExchange(ref ReadPaused, 0, 1) == 1) _link.Relay?.Resume(this);
                     }
                     if (chunk.Eof) return;
                 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
@@ -6,17 +7,19 @@ using System.Runtime.InteropServices;
 namespace ChaosPS.Network;
 
 /// <summary>
-/// The toxic-free data path on Linux: a few dedicated threads, each with its own epoll set, that move bytes between a
-/// link's two non-blocking sockets with plain recv/send system calls (the nginx/haproxy design). No thread-pool hop, no
-/// async state machine and no allocation per chunk: one read buffer per loop thread is shared by every link on it, and
-/// only bytes the destination cannot take at once are copied aside (that direction then stops reading until they are
-/// written, so a slow reader pushes back on the sender exactly as TCP does).
+/// The proxy's data path on Linux: a few dedicated threads, each with its own epoll set, read every link's sockets
+/// with plain recv/send system calls (the nginx/haproxy design). A direction with no toxics and nothing queued is
+/// written straight on: no thread-pool hop, no async state machine and no allocation per read; one read buffer per loop
+/// thread is shared by every link on it, and only bytes the destination cannot take at once are copied aside (that
+/// direction then stops reading until they are written, so a slow reader pushes back on the sender as TCP does).
 /// <para>
-/// A direction leaves the loop for the managed path (<see cref="Pipe"/>'s read loop and toxic chain) the moment data
-/// arrives while its chain has toxics, and comes back when the chain is empty and nothing is queued; only one of the
-/// two ever reads a direction, so bytes are neither lost nor reordered across the switch. The read size starts at
-/// 64 KiB and doubles up to 1 MiB while reads fill it and the destination takes everything (bulk transfers move in few
-/// system calls); a partial write drops it back to 64 KiB, which bounds what waits per direction.
+/// A direction with toxics (or with chunks still queued from them) gets its reads as stamped chunks for its toxic
+/// chain (<see cref="Pipe"/>'s processor), in order; a full queue pauses reading until the processor makes room. The
+/// loop stays the only reader either way, so switching between the two loses, duplicates and reorders nothing, and
+/// the runtime's async socket engine never watches these sockets (if it did, every arriving byte would wake two
+/// threads). The read size starts at 64 KiB and doubles up to 1 MiB while reads fill it and the destination takes
+/// everything (bulk transfers move in few system calls); a partial write drops it back to 64 KiB, which bounds what
+/// waits per direction.
 /// </para>
 /// <para>
 /// Sockets registered here are closed only by their loop thread, after they left the epoll set, so a descriptor
@@ -25,7 +28,7 @@ namespace ChaosPS.Network;
 /// </summary>
 internal sealed unsafe partial class RelayLoop
 {
-    /// <summary>x64 Linux (epoll_event is packed there); CHAOSPS_PROXY_RELAY=0 turns it off (every byte then takes the managed path).</summary>
+    /// <summary>x64 Linux (epoll_event is packed there); CHAOSPS_PROXY_RELAY=0 turns it off (async sockets read every byte then).</summary>
     public static bool Supported { get; } = OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
         && Environment.GetEnvironmentVariable("CHAOSPS_PROXY_RELAY") != "0";
 
@@ -120,7 +123,7 @@ internal sealed unsafe partial class RelayLoop
     /// <summary>Takes a freshly started link: both directions begin on the fast path.</summary>
     public void Register(Link link) => Post(Op.Register, link);
 
-    /// <summary>A managed direction found its chain empty and its queue drained: the loop reads it again.</summary>
+    /// <summary>A direction paused for a full chain queue has room again: the loop reads it again.</summary>
     public void Resume(Pipe pipe) => Post(Op.Resume, pipe);
 
     /// <summary>The link closed: leave the epoll set, then close the sockets (on the loop thread).</summary>
@@ -241,8 +244,7 @@ internal sealed unsafe partial class RelayLoop
     private void ResumeNow(Pipe p)
     {
         var link = p.Link;
-        if (link.IsClosed || link.RelaySlot < 0 || p.Mode != PipeMode.Managed) return;
-        p.Mode = PipeMode.Fast;
+        if (link.IsClosed || link.RelaySlot < 0) return;
         UpdateInterest(link, p.IsUpstream ? 0 : 1);
     }
 
@@ -272,7 +274,7 @@ internal sealed unsafe partial class RelayLoop
         var src = side == 0 ? link.Up : link.Down;
         var dst = side == 0 ? link.Down : link.Up;
         uint want = 0;
-        if (src.Mode == PipeMode.Fast && src.PendingCount == 0) want |= EPOLLIN | EPOLLRDHUP;
+        if (src.Mode == PipeMode.Fast && src.PendingCount == 0 && Volatile.Read(ref src.ReadPaused) == 0) want |= EPOLLIN | EPOLLRDHUP;
         if (dst.Mode == PipeMode.Fast && dst.PendingCount > 0) want |= EPOLLOUT;
         uint have = link.InEpoll[side];
         if (want == have) return;
@@ -296,18 +298,18 @@ internal sealed unsafe partial class RelayLoop
             Forward(link, src);
     }
 
-    /// <summary>One read from the direction's source, written straight on; the rest (if any) waits for EPOLLOUT.</summary>
+    /// <summary>
+    /// One read from the direction's source. With no toxics and nothing queued it is written straight on (the rest,
+    /// if any, waits for EPOLLOUT); otherwise it becomes a chunk for the direction's toxic chain.
+    /// </summary>
     private void Forward(Link link, Pipe p)
     {
-        if (p.Chain.Length > 0)
+        int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
+        if (p.NeedsChain)
         {
-            // A toxic joined this direction: it moves to the managed path before another byte is read.
-            p.Mode = PipeMode.Managed;
-            UpdateInterest(link, p.IsUpstream ? 0 : 1);
-            p.StartManaged();
+            ReadIntoChain(link, p, srcSide);
             return;
         }
-        int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
         nint n = recv(link.Fd(srcSide), _buf, p.ReadSize, 0);
         if (n < 0)
         {
@@ -325,6 +327,7 @@ internal sealed unsafe partial class RelayLoop
             link.DirectionDone();
             return;
         }
+        p.RelayedReads++;
         p.AddReceived((int)n);
         nint sent = SendSome(link.Fd(dstSide), _buf, n, out int err);
         if (sent > 0) p.AddSent((int)sent);
@@ -339,6 +342,38 @@ internal sealed unsafe partial class RelayLoop
         p.SetPending(new ReadOnlySpan<byte>(_buf + sent, (int)(n - sent)));
         UpdateInterest(link, srcSide);
         UpdateInterest(link, dstSide);
+    }
+
+    /// <summary>A read for the toxic chain: stamped, queued in order, and bounded (a full queue pauses reading).</summary>
+    private void ReadIntoChain(Link link, Pipe p, int srcSide)
+    {
+        if (!p.HasRoom)
+        {
+            Volatile.Write(ref p.ReadPaused, 1);
+            UpdateInterest(link, srcSide);
+            // The processor may have made room before it could see the flag: then take the pause back at once.
+            if (p.HasRoom && Interlocked.CompareExchange(ref p.ReadPaused, 0, 1) == 1) UpdateInterest(link, srcSide);
+            return;
+        }
+        var buf = ArrayPool<byte>.Shared.Rent(Pipe.BufferSize);
+        nint n;
+        fixed (byte* b = buf) n = recv(link.Fd(srcSide), b, Pipe.BufferSize, 0);
+        long stamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (n <= 0)
+        {
+            ArrayPool<byte>.Shared.Return(buf);
+            int errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+            if (n < 0 && errno is EAGAIN or EINTR) return;
+            // The end of the source (or its failure) goes through the chain after the data before it.
+            p.Mode = PipeMode.Ended;
+            UpdateInterest(link, srcSide);
+            if (n == 0) p.EnqueueFromRelay(new Chunk(null, 0, 0, stamp, eof: true));
+            else p.SourceFailedFromRelay(ErrnoName(errno));
+            return;
+        }
+        p.ChainedReads++;
+        p.AddReceived((int)n);
+        p.EnqueueFromRelay(new Chunk(buf, 0, (int)n, stamp));
     }
 
     private void Flush(Link link, Pipe p)
@@ -390,7 +425,7 @@ internal sealed unsafe partial class RelayLoop
     };
 }
 
-/// <summary>Who reads a direction now: the relay loop, the managed path, or nobody (its source ended).</summary>
+/// <summary>Who reads a direction: the managed reader (no relay loop), the relay loop, or nobody (its source ended).</summary>
 internal enum PipeMode { Managed, Fast, Ended }
 
 // The awaiting half of the dial lives in a part without the unsafe modifier (await is not allowed in unsafe code).

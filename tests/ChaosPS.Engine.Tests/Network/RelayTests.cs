@@ -52,7 +52,7 @@ public sealed class RelayTests : IDisposable
     }
 
     [Fact]
-    public async Task Toxic_free_directions_are_relayed_and_a_toxic_moves_only_its_direction_to_the_managed_path_and_back()
+    public async Task Toxic_free_directions_are_relayed_and_a_toxic_sends_only_its_direction_through_the_chain_until_removed()
     {
         if (!RelayLoop.Supported) return; // the relay exists on x64 Linux only; the managed path is tested everywhere
         using var server = TestServer.Echo();
@@ -66,18 +66,22 @@ public sealed class RelayTests : IDisposable
         await RoundTrip("one");
         var link = Assert.Single(p.Links);
         Assert.NotNull(link.Relay);
-        Assert.Equal(PipeMode.Fast, link.Up.Mode);
-        Assert.Equal(PipeMode.Fast, link.Down.Mode);
+        Assert.Equal((1L, 0L), (link.Up.RelayedReads, link.Up.ChainedReads));
+        Assert.Equal((1L, 0L), (link.Down.RelayedReads, link.Down.ChainedReads));
 
         p.AddToxic(ToxicSpec.Create("latency", "downstream", 1, new Dictionary<string, long> { ["latency"] = 20 }, "lat"));
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         await RoundTrip("two");
-        Assert.Equal(PipeMode.Managed, link.Down.Mode);
-        Assert.Equal(PipeMode.Fast, link.Up.Mode);
+        Slack.AtLeast(Net.Ms(t0), 20, "latency toxic on a relayed link");
+        Assert.Equal((2L, 0L), (link.Up.RelayedReads, link.Up.ChainedReads));
+        Assert.Equal((1L, 1L), (link.Down.RelayedReads, link.Down.ChainedReads));
 
         p.RemoveToxic("lat");
-        await RoundTrip("three"); // read by the managed path, which then hands the direction back
-        await Net.EventuallyAsync(() => link.Down.Mode == PipeMode.Fast, what: "the downstream direction back on the relay");
+        await Net.EventuallyAsync(() => !link.Down.NeedsChain, what: "the chain's queue drained");
+        await RoundTrip("three");
         await RoundTrip("four");
+        Assert.Equal((4L, 0L), (link.Up.RelayedReads, link.Up.ChainedReads));
+        Assert.Equal((3L, 1L), (link.Down.RelayedReads, link.Down.ChainedReads));
         Assert.Equal(3 + 3 + 5 + 4, p.Snapshot().BytesDownstream);
     }
 
@@ -96,9 +100,10 @@ public sealed class RelayTests : IDisposable
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_reader_that_stops_stalls_the_sender_instead_of_filling_memory(bool relay)
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    public async Task A_reader_that_stops_stalls_the_sender_instead_of_filling_memory(bool relay, bool toxic)
     {
         long sent = 0;
         using var server = new TestServer(async s =>
@@ -107,6 +112,7 @@ public sealed class RelayTests : IDisposable
             try { while (true) { await Net.SendAllAsync(s, chunk); Interlocked.Add(ref sent, chunk.Length); } } catch { }
         });
         var p = _fx.Create(server.Address, relay: relay);
+        if (toxic) p.AddToxic(ToxicSpec.Create("noop", "downstream", 1, null, "through-the-chain"));
         using var c = await ProxyFixture.ConnectAsync(p.Listen);
         c.ReceiveBufferSize = 64 * 1024;
         await Net.SendAllAsync(c, new byte[] { 1 });
@@ -115,10 +121,10 @@ public sealed class RelayTests : IDisposable
         for (int i = 0; i < 40 && Interlocked.Read(ref sent) != before; i++) { before = Interlocked.Read(ref sent); await Task.Delay(500); }
         await Task.Delay(1000);
         Assert.Equal(before, Interlocked.Read(ref sent));
-        // What the proxy itself holds (read from upstream, not yet written to the client): at most one read on the
-        // relay, the bounded queue on the managed path.
+        // What the proxy itself holds (read from upstream, not yet written to the client): at most one read when the
+        // relay writes straight on, the bounded chain queue otherwise (the relay pauses reading when it is full).
         long held = Interlocked.Read(ref p.MetricsCore.BytesReceivedDownstream) - Interlocked.Read(ref p.MetricsCore.BytesDownstream);
-        long bound = relay ? RelayLoop.MaxRead : Pipe.QueueCapacity * (long)Pipe.BufferSize;
+        long bound = relay && !toxic ? RelayLoop.MaxRead : Pipe.QueueCapacity * (long)Pipe.BufferSize;
         Assert.InRange(held, 0, bound);
     }
 
