@@ -2,33 +2,38 @@
 .SYNOPSIS
     The chaos proxy side by side with a direct connection and with socat, in one run, as ratios (DESIGN §7):
       1. HTTP keep-alive through the proxy to nginx at 50 connections (wrk): req/s direct vs ChaosPS proxy vs
-         `socat TCP-LISTEN:port,fork,reuseaddr TCP:127.0.0.1:nginxport`;
-      2. added latency per hop at low load (wrk -c1 --latency): p50/p99 through the proxy minus direct;
-      3. bulk throughput of one large transfer (dd | socat -> proxy -> socat sink), direct vs proxy;
+         `socat TCP-LISTEN:port,fork,reuseaddr TCP:127.0.0.1:nginxport`, -Rounds rounds in turn, medians quoted; plus
+         one run through a proxy with a 0 ms latency toxic (what the toxic path costs);
+      2. added latency per hop at low load: one keep-alive connection per path, round trips taken in turn
+         (HopLatency.cs), p50/p90/p99 through the proxy and socat minus direct;
+      3. bulk throughput of one large transfer with iperf3 (one TCP stream, -n BulkMB): direct, proxy, socat;
       4. memory of this process while a 1000 ms latency toxic sits in front of a fast sender (bounded buffering).
     Everything listens on 127.0.0.1; nginx runs from a throwaway config in a temp folder and is stopped at the end.
-    Needs nginx, wrk and socat (apt-get install nginx wrk socat; tried once when missing).
+    Needs nginx, wrk, socat and iperf3 (apt-get install nginx wrk socat iperf3; tried once when missing).
 .EXAMPLE
     dotnet pwsh ./build.ps1 bench -Bench proxy
 #>
 param(
     [string] $ModulePath = (Get-ChildItem "$PSScriptRoot/../../out/ChaosPS/*/ChaosPS.psd1" -ErrorAction SilentlyContinue | Select-Object -First 1 -ExpandProperty FullName),
-    [int] $Seconds = 10,
+    [int] $Seconds = 6,
+    [int] $Rounds = 3,
     [int] $Connections = 50,
+    [int] $LatencyRounds = 20000,
     [int] $BulkMB = 4096
 )
 $ErrorActionPreference = 'Stop'
 if (-not $env:CHAOSPS_STATE_DIR) { $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID" }
 Import-Module $ModulePath
 
-$missing = 'nginx', 'wrk', 'socat' | Where-Object { -not (Get-Command $_ -ErrorAction SilentlyContinue) -and -not (Test-Path "/usr/sbin/$_") }
+$missing = 'nginx', 'wrk', 'socat', 'iperf3' | Where-Object { -not (Get-Command $_ -ErrorAction SilentlyContinue) -and -not (Test-Path "/usr/sbin/$_") }
 if ($missing) {
     Write-Host "installing $($missing -join ', ')"
     & sudo -n apt-get install -y -q @missing 2>&1 | Out-Null
     if ($LASTEXITCODE) { & apt-get install -y -q @missing 2>&1 | Out-Null }
 }
 $nginxExe = (Get-Command nginx -ErrorAction SilentlyContinue).Source; if (-not $nginxExe) { $nginxExe = '/usr/sbin/nginx' }
-foreach ($t in 'wrk', 'socat') { if (-not (Get-Command $t -ErrorAction SilentlyContinue)) { throw "$t is not installed (apt-get install wrk socat nginx)" } }
+foreach ($t in 'wrk', 'socat', 'iperf3') { if (-not (Get-Command $t -ErrorAction SilentlyContinue)) { throw "$t is not installed (apt-get install wrk socat nginx iperf3)" } }
+Add-Type -Path "$PSScriptRoot/HopLatency.cs"
 
 function Get-FreePort { $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $p = $l.LocalEndpoint.Port; $l.Stop(); $p }
 function Wait-Port([int] $Port) {
@@ -47,8 +52,8 @@ function Wait-Listen([int] $Port) {
     throw "nothing listens on 127.0.0.1:$Port"
 }
 function Invoke-Wrk([string] $Url, [int] $C, [int] $T, [int] $D, [switch] $Latency) {
-    $args = @("-t$T", "-c$C", "-d${D}s"); if ($Latency) { $args += '--latency' }
-    $out = & wrk @args $Url 2>&1 | Out-String
+    $wrkArgs = @("-t$T", "-c$C", "-d$($D)s"); if ($Latency) { $wrkArgs += '--latency' }
+    $out = & wrk @wrkArgs $Url 2>&1 | Out-String
     $rps = if ($out -match 'Requests/sec:\s+([\d.]+)') { [double]$Matches[1] } else { [double]::NaN }
     function ToUs($v, $u) { switch ($u) { 'us' { [double]$v } 'ms' { [double]$v * 1000 } 's' { [double]$v * 1e6 } } }
     $p50 = if ($out -match '\s50%\s+([\d.]+)(us|ms|s)') { ToUs $Matches[1] $Matches[2] } else { $null }
@@ -85,49 +90,65 @@ try {
     $procs.Add((Start-Process socat -ArgumentList "TCP-LISTEN:$socatPort,fork,reuseaddr,bind=127.0.0.1", "TCP:127.0.0.1:$nginxPort" -PassThru))
     Wait-Port $socatPort
 
-    # 1. keep-alive req/s at 50 connections
-    Write-Host "== wrk -t2 -c$Connections -d${Seconds}s: direct, ChaosPS proxy, socat" -ForegroundColor Cyan
-    Invoke-Wrk "http://127.0.0.1:$nginxPort/" $Connections 2 2 | Out-Null   # warm-up (JIT, nginx)
-    Invoke-Wrk "http://$($proxy.Listen)/" $Connections 2 2 | Out-Null
-    $direct = Invoke-Wrk "http://127.0.0.1:$nginxPort/" $Connections 2 $Seconds
-    $viaProxy = Invoke-Wrk "http://$($proxy.Listen)/" $Connections 2 $Seconds
-    $viaSocat = Invoke-Wrk "http://127.0.0.1:$socatPort/" $Connections 2 $Seconds
+    # 1. keep-alive req/s at 50 connections: the three paths in turn, -Rounds times; medians
+    Write-Host "== wrk -t2 -c$Connections -d$($Seconds)s x $Rounds rounds: direct, ChaosPS proxy, socat" -ForegroundColor Cyan
+    $toxicProxy = Start-ChaosProxy -Name "bench-toxic-$PID" -Upstream "127.0.0.1:$nginxPort"
+    Add-NetworkFault -Proxy $toxicProxy.Name -Type Latency -Latency 0 -Confirm:$false | Out-Null
+    $paths = [ordered]@{ direct = "http://127.0.0.1:$nginxPort/"; chaosps = "http://$($proxy.Listen)/"; socat = "http://127.0.0.1:$socatPort/" }
+    foreach ($u in $paths.Values) { Invoke-Wrk $u $Connections 2 2 | Out-Null } # warm-up (JIT, nginx, socat's forks)
+    $runs = @{ direct = @(); chaosps = @(); socat = @() }
+    $errors = @{}
+    for ($r = 1; $r -le $Rounds; $r++) {
+        foreach ($k in $paths.Keys) {
+            $w = Invoke-Wrk $paths[$k] $Connections 2 $Seconds
+            $runs[$k] += $w.Rps
+            if ($w.Errors) { $errors[$k] = $w.Errors }
+        }
+        Write-Host ("   round {0}: direct {1:N0}  chaosps {2:N0}  socat {3:N0}" -f $r, $runs.direct[-1], $runs.chaosps[-1], $runs.socat[-1])
+    }
+    $viaToxic = Invoke-Wrk "http://$($toxicProxy.Listen)/" $Connections 2 $Seconds
+    function Median([double[]] $v) { $s = $v | Sort-Object; if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+    $d = Median $runs.direct; $c = Median $runs.chaosps; $so = Median $runs.socat
     $results.rps = [ordered]@{
-        direct = $direct.Rps; chaosps = $viaProxy.Rps; socat = $viaSocat.Rps
-        chaospsVsDirect = [math]::Round($viaProxy.Rps / $direct.Rps, 3); socatVsDirect = [math]::Round($viaSocat.Rps / $direct.Rps, 3)
-        chaospsVsSocat = [math]::Round($viaProxy.Rps / $viaSocat.Rps, 2)
-        errors = "direct: $($direct.Errors); chaosps: $($viaProxy.Errors); socat: $($viaSocat.Errors)"
+        connections = $Connections; seconds = $Seconds; rounds = $Rounds
+        direct = $d; chaosps = $c; socat = $so
+        chaospsVsDirect = [math]::Round($c / $d, 3); socatVsDirect = [math]::Round($so / $d, 3); chaospsVsSocat = [math]::Round($c / $so, 2)
+        chaospsWithLatency0Toxic = $viaToxic.Rps; toxicPathVsDirect = [math]::Round($viaToxic.Rps / $d, 3)
+        runs = $runs; errors = ($errors.GetEnumerator() | ForEach-Object { "$($_.Key): $($_.Value)" }) -join '; '
     }
+    Stop-ChaosProxy $toxicProxy.Name -Confirm:$false
 
-    # 2. added latency per hop at low load
-    Write-Host "== wrk -t1 -c1 -d${Seconds}s --latency: direct vs proxy" -ForegroundColor Cyan
-    $lDirect = Invoke-Wrk "http://127.0.0.1:$nginxPort/" 1 1 $Seconds -Latency
-    $lProxy = Invoke-Wrk "http://$($proxy.Listen)/" 1 1 $Seconds -Latency
-    $results.latency = [ordered]@{
-        directP50Us = $lDirect.P50Us; directP99Us = $lDirect.P99Us; proxyP50Us = $lProxy.P50Us; proxyP99Us = $lProxy.P99Us
-        addedP50Us = [math]::Round($lProxy.P50Us - $lDirect.P50Us, 1); addedP99Us = [math]::Round($lProxy.P99Us - $lDirect.P99Us, 1)
+    # 2. added latency per hop at low load: one connection per path, round trips in turn
+    Write-Host "== latency: $LatencyRounds round trips per path, taken in turn (direct, ChaosPS, socat)" -ForegroundColor Cyan
+    $t = [HopLatency]::Run([int[]]@($nginxPort, [int]($proxy.Listen -split ':')[-1], $socatPort), $LatencyRounds)
+    function Pct([double[]] $v, [double] $q) { $s = [double[]]$v.Clone(); [Array]::Sort($s); [math]::Round($s[[int][math]::Floor($q * ($s.Length - 1))], 1) }
+    $lat = [ordered]@{ rounds = $LatencyRounds }
+    foreach ($q in 50, 90, 99) {
+        $dq = Pct $t[0] ($q / 100); $pq = Pct $t[1] ($q / 100); $sq = Pct $t[2] ($q / 100)
+        $lat["p$q"] = [ordered]@{ directUs = $dq; chaospsUs = $pq; socatUs = $sq; chaospsAddedUs = [math]::Round($pq - $dq, 1); socatAddedUs = [math]::Round($sq - $dq, 1) }
     }
+    $results.latency = $lat
 
-    # 3. bulk: one large transfer, dd | socat -> (proxy) -> socat sink
-    Write-Host "== bulk: $BulkMB MB in one connection, direct vs proxy" -ForegroundColor Cyan
-    function Measure-Bulk([int] $SinkPort, [string] $Via) {
-        $sink = Start-Process socat -ArgumentList "-b", "1048576", "-u", "TCP-LISTEN:$SinkPort,reuseaddr,bind=127.0.0.1", "OPEN:/dev/null" -PassThru
-        $procs.Add($sink); Wait-Listen $SinkPort
-        Start-Sleep -Milliseconds 200
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        & bash -c "dd if=/dev/zero bs=1M count=$BulkMB status=none | socat -b 1048576 -u STDIN TCP:$Via"
-        $sink.WaitForExit(60000) | Out-Null
-        $sw.Elapsed.TotalSeconds
+    # 3. bulk: one large transfer with iperf3 (one TCP stream), direct, through the proxy, through socat
+    Write-Host "== bulk: iperf3, $BulkMB MB in one stream: direct, ChaosPS, socat" -ForegroundColor Cyan
+    $iperfPort = Get-FreePort
+    $iperf = Start-Bg iperf3 '-s', '-B', '127.0.0.1', '-p', "$iperfPort"
+    $procs.Add($iperf); Wait-Listen $iperfPort
+    $bulkProxy = Start-ChaosProxy -Name "bench-bulk-$PID" -Upstream "127.0.0.1:$iperfPort"
+    $bulkSocatPort = Get-FreePort
+    $procs.Add((Start-Process socat -ArgumentList "TCP-LISTEN:$bulkSocatPort,fork,reuseaddr,bind=127.0.0.1", "TCP:127.0.0.1:$iperfPort" -PassThru))
+    Wait-Listen $bulkSocatPort
+    function Measure-Iperf([int] $Port) {
+        $json = & iperf3 -c 127.0.0.1 -p $Port -n "$($BulkMB)M" -J 2>&1 | Out-String | ConvertFrom-Json
+        if ($json.error) { throw "iperf3: $($json.error)" }
+        [math]::Round($json.end.sum_received.bits_per_second / 8 / 1e9, 2)
     }
-    $sinkPort = Get-FreePort
-    $tDirect = Measure-Bulk $sinkPort "127.0.0.1:$sinkPort"
-    $sinkPort2 = Get-FreePort
-    $bulkProxy = Start-ChaosProxy -Name "bench-bulk-$PID" -Upstream "127.0.0.1:$sinkPort2"
-    $tProxy = Measure-Bulk $sinkPort2 $bulkProxy.Listen
+    $bDirect = Measure-Iperf $iperfPort
+    $bProxy = Measure-Iperf ([int]($bulkProxy.Listen -split ':')[-1])
+    $bSocat = Measure-Iperf $bulkSocatPort
     $results.bulk = [ordered]@{
-        megabytes = $BulkMB
-        directGBps = [math]::Round($BulkMB * 1MB / $tDirect / 1e9, 2); proxyGBps = [math]::Round($BulkMB * 1MB / $tProxy / 1e9, 2)
-        proxyVsDirect = [math]::Round($tDirect / $tProxy, 3)
+        megabytes = $BulkMB; directGBps = $bDirect; chaospsGBps = $bProxy; socatGBps = $bSocat
+        chaospsVsDirect = [math]::Round($bProxy / $bDirect, 3); chaospsVsSocat = [math]::Round($bProxy / $bSocat, 2)
         proxiedBytes = (Get-ChaosProxy $bulkProxy.Name).BytesUpstream
     }
     Stop-ChaosProxy $bulkProxy.Name -Confirm:$false
@@ -162,9 +183,12 @@ try {
 
 Write-Host "`n== results (ratios are what to quote; this machine is shared)" -ForegroundColor Green
 $r = $results
-"keep-alive, {0} connections, {1}s each: direct {2:N0} req/s | ChaosPS {3:N0} ({4:P0} of direct) | socat {5:N0} ({6:P0} of direct) | ChaosPS/socat {7}x" -f `
-    $Connections, $Seconds, $r.rps.direct, $r.rps.chaosps, $r.rps.chaospsVsDirect, $r.rps.socat, $r.rps.socatVsDirect, $r.rps.chaospsVsSocat | Write-Host
-"added latency per hop at 1 connection: p50 +{0} us, p99 +{1} us (direct p50 {2} us / p99 {3} us)" -f $r.latency.addedP50Us, $r.latency.addedP99Us, $r.latency.directP50Us, $r.latency.directP99Us | Write-Host
-"bulk, one {0} MB transfer: direct {1} GB/s, through the proxy {2} GB/s ({3:P0})" -f $r.bulk.megabytes, $r.bulk.directGBps, $r.bulk.proxyGBps, $r.bulk.proxyVsDirect | Write-Host
+"keep-alive, {0} connections, median of {1} x {2}s: direct {3:N0} req/s | ChaosPS {4:N0} ({5:P0} of direct) | socat {6:N0} ({7:P0} of direct) | ChaosPS/socat {8}x | with a 0 ms latency toxic {9:N0} ({10:P0})" -f `
+    $Connections, $Rounds, $Seconds, $r.rps.direct, $r.rps.chaosps, $r.rps.chaospsVsDirect, $r.rps.socat, $r.rps.socatVsDirect, $r.rps.chaospsVsSocat, $r.rps.chaospsWithLatency0Toxic, $r.rps.toxicPathVsDirect | Write-Host
+foreach ($q in 'p50', 'p90', 'p99') {
+    $l = $r.latency[$q]
+    "round trip {0}: direct {1} us | ChaosPS {2} us (+{3}) | socat {4} us (+{5})" -f $q, $l.directUs, $l.chaospsUs, $l.chaospsAddedUs, $l.socatUs, $l.socatAddedUs | Write-Host
+}
+"bulk, one {0} MB stream (iperf3): direct {1} GB/s | ChaosPS {2} GB/s ({3:P0} of direct) | socat {4} GB/s | ChaosPS/socat {5}x" -f $r.bulk.megabytes, $r.bulk.directGBps, $r.bulk.chaospsGBps, $r.bulk.chaospsVsDirect, $r.bulk.socatGBps, $r.bulk.chaospsVsSocat | Write-Host
 "memory, 1000 ms latency toxic + fast sender for {0}s: RSS {1} MB -> peak {2} MB (+{3} MB) while delivering {4} MB/s" -f $r.memory.seconds, $r.memory.rssBeforeMB, $r.memory.rssPeakMB, $r.memory.rssGrowthMB, $r.memory.deliveredMBps | Write-Host
 [pscustomobject]$results
