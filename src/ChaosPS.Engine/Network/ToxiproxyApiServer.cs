@@ -224,6 +224,7 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
             ["populate"] => ["POST"],
             ["reset"] => ["POST"],
             ["version"] => ["GET"],
+            ["metrics"] => ["GET"],
             ["proxies", _] => ["GET", "POST", "PATCH", "DELETE"],
             ["proxies", _, "toxics"] => ["GET", "POST"],
             ["proxies", _, "toxics", _] => ["GET", "POST", "PATCH", "DELETE"],
@@ -247,6 +248,7 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
                 (["populate"], _) => Populate(req),
                 (["reset"], _) => Reset(),
                 (["version"], _) => new Response(200, "application/json;charset=utf-8", Encoding.UTF8.GetBytes($"{{\"version\": \"{Version}\"}}\n")),
+                (["metrics"], _) => new Response(200, "text/plain; version=0.0.4; charset=utf-8", Encoding.UTF8.GetBytes(PrometheusText())),
                 (["proxies", var name], "GET") => Json(200, w => _proxies.Get(name).WriteJson(w)),
                 (["proxies", var name], "DELETE") => DeleteProxy(name),
                 (["proxies", var name], _) => UpdateProxy(name, req),
@@ -266,6 +268,39 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         {
             return Error(500, e.Message);
         }
+    }
+
+    /// <summary>
+    /// toxiproxy's proxy metrics in Prometheus text (the same names and labels), but live: toxiproxy adds a connection's
+    /// bytes only when it closes; these count as bytes move. Served always (toxiproxy needs -proxy-metrics), with
+    /// ChaosPS's connection, dial-failure, refusal, reset and toxic-activation counters beside them.
+    /// </summary>
+    internal string PrometheusText()
+    {
+        var sb = new StringBuilder();
+        var proxies = _proxies.List().OrderBy(p => p.Name, StringComparer.Ordinal).ToList();
+        static string Esc(string v) => v.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("\n", "\\n");
+        static string Labels(ChaosProxy p, string? direction) =>
+            (direction is null ? "" : $"direction=\"{direction}\",") + $"listener=\"{Esc(p.Listen)}\",proxy=\"{Esc(p.Name)}\",upstream=\"{Esc(p.Upstream)}\"";
+        void Family(string name, string type, string help, Func<ChaosProxy, IEnumerable<(string? Direction, long Value)>> values)
+        {
+            sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+            sb.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+            foreach (var p in proxies)
+                foreach (var (dir, v) in values(p))
+                    sb.Append(name).Append('{').Append(Labels(p, dir)).Append("} ").Append(v.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
+        }
+        Family("toxiproxy_proxy_received_bytes_total", "counter", "The total bytes received from the source of each direction.",
+            p => [("upstream", Interlocked.Read(ref p.MetricsCore.BytesReceivedUpstream)), ("downstream", Interlocked.Read(ref p.MetricsCore.BytesReceivedDownstream))]);
+        Family("toxiproxy_proxy_sent_bytes_total", "counter", "The total bytes written to the destination of each direction.",
+            p => [("upstream", Interlocked.Read(ref p.MetricsCore.BytesUpstream)), ("downstream", Interlocked.Read(ref p.MetricsCore.BytesDownstream))]);
+        Family("chaosps_proxy_connections_active", "gauge", "Open client connections.", p => [(null, Interlocked.Read(ref p.MetricsCore.ConnectionsActive))]);
+        Family("chaosps_proxy_connections_total", "counter", "Accepted client connections.", p => [(null, Interlocked.Read(ref p.MetricsCore.ConnectionsTotal))]);
+        Family("chaosps_proxy_dial_failures_total", "counter", "Connections closed because the upstream could not be reached.", p => [(null, Interlocked.Read(ref p.MetricsCore.DialFailures))]);
+        Family("chaosps_proxy_refused_connections_total", "counter", "Connections reset by a reset_on_connect fault.", p => [(null, Interlocked.Read(ref p.MetricsCore.Refused))]);
+        Family("chaosps_proxy_resets_total", "counter", "Links reset by a fault (both peers saw ECONNRESET).", p => [(null, Interlocked.Read(ref p.MetricsCore.Resets))]);
+        Family("chaosps_proxy_toxic_activations_total", "counter", "Times a toxic became active on a link (toxicity drawn per connection).", p => [(null, p.Toxics.Sum(t => t.ActivationCount))]);
+        return sb.ToString();
     }
 
     internal static Response Error(int status, string message, Action<Utf8JsonWriter>? extra = null)

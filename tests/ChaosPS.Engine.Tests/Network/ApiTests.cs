@@ -222,4 +222,29 @@ public sealed class ApiTests : IAsyncLifetime
         await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("hello"));
         Assert.Equal("hel", Encoding.ASCII.GetString(await Net.ReadToEndAsync(c, 5000)));
     }
+
+    [Fact]
+    public async Task Metrics_are_toxiproxys_byte_counters_in_prometheus_text_and_live()
+    {
+        using var echo = TestServer.Echo();
+        var created = await Send("POST", "/proxies", $"{{\"name\":\"m\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"{echo.Address}\"}}");
+        Assert.Equal(201, created.Status);
+        var listen = _proxies.Get("m").Listen;
+        using var c = await ProxyFixture.ConnectAsync(listen);
+        await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("hello"));
+        Assert.Equal("hello", Encoding.ASCII.GetString(await Net.ReadExactlyAsync(c, 5)));
+
+        var r = await Send("GET", "/metrics"); // the connection is still open: toxiproxy would still say nothing
+        Assert.Equal(200, r.Status);
+        Assert.StartsWith("text/plain; version=0.0.4", r.Resp.Content.Headers.ContentType!.ToString());
+        var labels = $"listener=\"{listen}\",proxy=\"m\",upstream=\"{echo.Address}\"";
+        foreach (var family in new[] { "toxiproxy_proxy_received_bytes_total", "toxiproxy_proxy_sent_bytes_total" })
+        {
+            Assert.Contains($"# TYPE {family} counter\n", r.Body);
+            foreach (var dir in new[] { "upstream", "downstream" })
+                Assert.Contains($"{family}{{direction=\"{dir}\",{labels}}} 5\n", r.Body);
+        }
+        Assert.Contains($"chaosps_proxy_connections_active{{{labels}}} 1\n", r.Body);
+        Assert.Contains($"chaosps_proxy_connections_total{{{labels}}} 1\n", r.Body);
+    }
 }
