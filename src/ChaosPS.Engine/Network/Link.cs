@@ -25,6 +25,8 @@ public sealed class Link
         ClientEndPoint = client.RemoteEndPoint?.ToString() ?? "";
         Up = new Pipe(this, client, server, upstream: true);
         Down = new Pipe(this, server, client, upstream: false);
+        // Chosen before anything can close the link: from here on only the loop thread closes these sockets.
+        if (proxy.UseRelay) Relay = RelayLoop.Pick();
     }
 
     public long Id { get; }
@@ -41,7 +43,7 @@ public sealed class Link
     internal Pipe PipeFor(bool upstream) => upstream ? Up : Down;
 
     /// <summary>The relay loop that reads this link's sockets (null: async sockets and tasks do, the managed path).</summary>
-    internal RelayLoop? Relay { get; private set; }
+    internal RelayLoop? Relay { get; }
     /// <summary>The link's slot in its loop (-1 when not registered); loop thread only.</summary>
     internal int RelaySlot = -1;
     /// <summary>The epoll events each side is registered for (0: not in the set); loop thread only.</summary>
@@ -51,14 +53,17 @@ public sealed class Link
 
     internal void Start()
     {
-        if (_proxy.UseRelay)
+        if (Relay is { } relay)
         {
-            Client.Blocking = false;
-            Server.Blocking = false;
-            _clientFd = (int)Client.SafeHandle.DangerousGetHandle();
-            _serverFd = (int)Server.SafeHandle.DangerousGetHandle();
-            Relay = RelayLoop.Pick();
-            Relay.Register(this);
+            try
+            {
+                Client.Blocking = false;
+                Server.Blocking = false;
+                _clientFd = (int)Client.SafeHandle.DangerousGetHandle();
+                _serverFd = (int)Server.SafeHandle.DangerousGetHandle();
+            }
+            catch (ObjectDisposedException) { return; } // closed before it started (the loop closed the sockets)
+            relay.Register(this); // a link closed meanwhile is not registered, only closed
             return;
         }
         Up.Start();
