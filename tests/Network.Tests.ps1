@@ -46,7 +46,8 @@ Describe 'Proxy lifecycle' -Tag Network {
         $g = Get-ChaosProxy -Name life
         $g.ConnectionsTotal | Should -BeGreaterOrEqual 1
         $g.BytesUpstream | Should -BeGreaterThan 0
-        $g.BytesDownstream | Should -BeGreaterThan 0
+        # A byte counter moves just after its write, so the client may have read the response first.
+        Wait-Until { (Get-ChaosProxy -Name life).BytesDownstream -gt 0 } 5 | Should -BeTrue
         Disable-ChaosProxy life -Confirm:$false
         (Invoke-Http $p.Listen).Error | Should -Match 'refused'
         Enable-ChaosProxy life -Confirm:$false

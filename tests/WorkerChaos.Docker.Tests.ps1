@@ -115,9 +115,22 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         $r.AppliedLimit | Should -BeLessThan 256MB
         $r.OriginalLimit | Should -Be 256MB
         $r.LimitRestored | Should -BeTrue
+        $r.RestoredLimit | Should -Be 256MB
         docker inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}} {{.HostConfig.Memory}}' $c | Should -Be "true 137 $(256MB)"
         @(Get-ChaosFault).Count | Should -Be 0
         Get-ChildItem "/dev/shm/chaosps-$($r.FaultId)*" -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+    }
+
+    It 'OOM-kills a container that had no memory limit and gives it back no limit (0, not the engine''s page-counter maximum)' {
+        Skip-IfNoImage
+        $c = New-TestContainer
+        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerOom -Confirm:$false -Timeout 60s
+        $r.OomKilled | Should -BeTrue
+        $r.OriginalLimit | Should -Be 0
+        $r.LimitRestored | Should -BeTrue
+        $r.RestoredLimit | Should -Be 0
+        [long](docker inspect -f '{{.HostConfig.Memory}}' $c) | Should -BeIn @(0, 9223372036854771712)
+        @(Get-ChaosFault).Count | Should -Be 0
     }
 
     It 'the watchdog unpauses a container when the pwsh that paused it is SIGKILLed' {

@@ -33,6 +33,7 @@ public sealed class OomResult
     public TimeSpan? TimeToKill { get; set; }
     /// <summary>Whether the original limit was put back (read back from the engine / cgroup).</summary>
     public bool LimitRestored { get; set; }
+    /// <summary>The limit read back after the restore (bytes; 0 = unlimited, however the engine spells it).</summary>
     public long? RestoredLimit { get; set; }
     public string ObservedState { get; set; } = "";
     public override string ToString() => $"{Target}: OOMKilled={OomKilled} exit={ExitCode} restored={LimitRestored}";
@@ -305,7 +306,7 @@ public static class OomKiller
             try
             {
                 var now = await client.Containers.InspectContainerAsync(ins.ID, CancellationToken.None).ConfigureAwait(false);
-                result.RestoredLimit = now.HostConfig?.Memory;
+                result.RestoredLimit = now.HostConfig?.Memory is { } m && (m <= 0 || m == Unlimited) ? 0 : now.HostConfig?.Memory;
                 result.LimitRestored = r.Outcome != "Failed" && (now.HostConfig?.Memory == restoreMem || (origMem == 0 && now.HostConfig?.Memory is 0 or Unlimited));
             }
             catch (DockerContainerNotFoundException) { result.LimitRestored = r.Outcome != "Failed"; }

@@ -234,6 +234,7 @@ public sealed class ApiTests : IAsyncLifetime
         await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("hello"));
         Assert.Equal("hello", Encoding.ASCII.GetString(await Net.ReadExactlyAsync(c, 5)));
 
+        await Net.EventuallyAsync(() => _proxies.Get("m").Snapshot() is { BytesUpstream: 5, BytesDownstream: 5 }, what: "the bytes counted");
         var r = await Send("GET", "/metrics"); // the connection is still open: toxiproxy would still say nothing
         Assert.Equal(200, r.Status);
         Assert.StartsWith("text/plain; version=0.0.4", r.Resp.Content.Headers.ContentType!.ToString());
