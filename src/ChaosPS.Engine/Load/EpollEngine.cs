@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using static ChaosPS.LinuxIo;
 
 namespace ChaosPS.Load;
 
@@ -15,27 +16,9 @@ namespace ChaosPS.Load;
 /// </summary>
 internal sealed unsafe class EpollEngine
 {
-    public static bool Supported => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
+    public static bool Supported => LinuxIo.Supported;
 
-    [StructLayout(LayoutKind.Sequential, Pack = 1)]
-    private struct EpollEvent { public uint Events; public ulong Data; }
-    [StructLayout(LayoutKind.Sequential)]
-    private struct ITimerSpec { public long IntervalSec, IntervalNsec, ValueSec, ValueNsec; }
-
-    private const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
-    private const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
-    private const int MSG_NOSIGNAL = 0x4000, EAGAIN = 11, EINTR = 4, ECONNRESET = 104, EPIPE = 32, ECONNREFUSED = 111, ETIMEDOUT = 110;
     private const ulong TimerTag = ulong.MaxValue;
-
-    [DllImport("libc", SetLastError = true)] private static extern int epoll_create1(int flags);
-    [DllImport("libc", SetLastError = true)] private static extern int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
-    [DllImport("libc", SetLastError = true)] private static extern int epoll_wait(int epfd, EpollEvent* events, int max, int timeout);
-    [DllImport("libc", SetLastError = true)] private static extern nint recv(int fd, byte* buf, nint len, int flags);
-    [DllImport("libc", SetLastError = true)] private static extern nint send(int fd, byte* buf, nint len, int flags);
-    [DllImport("libc", SetLastError = true)] private static extern int timerfd_create(int clock, int flags);
-    [DllImport("libc", SetLastError = true)] private static extern int timerfd_settime(int fd, int flags, ITimerSpec* value, ITimerSpec* old);
-    [DllImport("libc", SetLastError = true)] private static extern nint read(int fd, byte* buf, nint len);
-    [DllImport("libc", SetLastError = true)] private static extern int close(int fd);
 
     private enum St { Idle, Connecting, Sending, Receiving, Sleeping, Done }
 

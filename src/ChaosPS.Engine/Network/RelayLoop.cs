@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using static ChaosPS.LinuxIo;
 
 namespace ChaosPS.Network;
 
@@ -29,8 +30,7 @@ namespace ChaosPS.Network;
 internal sealed unsafe partial class RelayLoop
 {
     /// <summary>x64 Linux (epoll_event is packed there); CHAOSPS_PROXY_RELAY=0 turns it off (async sockets read every byte then).</summary>
-    public static bool Supported { get; } = OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
-        && Environment.GetEnvironmentVariable("CHAOSPS_PROXY_RELAY") != "0";
+    public static bool Supported { get; } = LinuxIo.Supported && Environment.GetEnvironmentVariable("CHAOSPS_PROXY_RELAY") != "0";
 
     /// <summary>Loop threads: CHAOSPS_PROXY_LOOPS, else half the processors (at least 1, at most 8).</summary>
     public static int LoopCount { get; } = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_PROXY_LOOPS"), out var n) && n > 0
@@ -64,26 +64,7 @@ internal sealed unsafe partial class RelayLoop
     /// <summary>True on this loop's own thread (a link closed from here is unregistered at once).</summary>
     public bool IsCurrent => ReferenceEquals(t_current, this);
 
-    // ------------------------------------------------------------------ native
-
-    [StructLayout(LayoutKind.Sequential, Pack = 1)]
-    private struct EpollEvent { public uint Events; public ulong Data; }
-
-    private const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
-    private const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
-    private const int MSG_NOSIGNAL = 0x4000, EAGAIN = 11, EINTR = 4, SHUT_WR = 1;
     private const ulong WakeTag = ulong.MaxValue, ConnectTag = 1UL << 62;
-
-    [DllImport("libc", SetLastError = true)] private static extern int epoll_create1(int flags);
-    [DllImport("libc", SetLastError = true)] private static extern int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
-    [DllImport("libc", SetLastError = true)] private static extern int epoll_wait(int epfd, EpollEvent* events, int max, int timeout);
-    [DllImport("libc", SetLastError = true)] private static extern nint recv(int fd, byte* buf, nint len, int flags);
-    [DllImport("libc", SetLastError = true)] private static extern nint send(int fd, byte* buf, nint len, int flags);
-    [DllImport("libc", SetLastError = true)] private static extern int shutdown(int fd, int how);
-    [DllImport("libc", SetLastError = true)] private static extern int eventfd(uint initval, int flags);
-    [DllImport("libc", SetLastError = true)] private static extern nint read(int fd, byte* buf, nint len);
-    [DllImport("libc", SetLastError = true)] private static extern nint write(int fd, byte* buf, nint len);
-    [DllImport("libc", SetLastError = true)] private static extern int getsockopt(int fd, int level, int name, int* value, int* len);
 
     // ------------------------------------------------------------------ state
 
