@@ -79,7 +79,8 @@ public sealed class Link
 
     internal void DirectionDone()
     {
-        if (Interlocked.Increment(ref _directionsDone) >= 2) Close("both directions ended");
+        // Both sides were already shut down for writing and read to EOF: closing is all that is left.
+        if (Interlocked.Increment(ref _directionsDone) >= 2) Shut("both directions ended", reset: false, ended: true);
     }
 
     /// <summary>Closes both sockets (a FIN each); idempotent.</summary>
@@ -88,7 +89,7 @@ public sealed class Link
     /// <summary>Closes both sockets with SO_LINGER 0, so both peers see a reset (ECONNRESET).</summary>
     public void Reset(string reason) => Shut(reason, reset: true);
 
-    private void Shut(string reason, bool reset)
+    private void Shut(string reason, bool reset, bool ended = false)
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         CloseReason = reason;
@@ -98,7 +99,7 @@ public sealed class Link
             try
             {
                 if (reset) s.LingerState = new LingerOption(true, 0);
-                else if (s.Connected) s.Shutdown(SocketShutdown.Both);
+                else if (!ended && s.Connected) s.Shutdown(SocketShutdown.Both);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         }
