@@ -113,11 +113,11 @@ public sealed class Link
 }
 
 /// <summary>
-/// One direction of a link. The reader copies straight from source to destination while the direction has no toxics
-/// and nothing is queued (the fast path: one pooled buffer, no hand-off). Otherwise it stamps each read and queues it
-/// (bounded: a slow chain pushes back on the reader, so memory stays bounded) for the processor, which runs it through
-/// the current toxic chain in creation order and writes it. The chain is swapped as a whole, so adding, updating and
-/// removing toxics affects open links at once without losing or reordering bytes.
+/// One direction of a link. Its reader (the relay loop on x64 Linux, else this pipe's own read task) copies straight
+/// from source to destination while the direction has no toxics and nothing is queued. Otherwise it stamps each read and
+/// queues it (bounded: a slow chain pushes back on the reader, so memory stays bounded) for the processor, which runs it
+/// through the current toxic chain in creation order and writes it. The chain is swapped as a whole, so adding, updating
+/// and removing toxics affects open links at once without losing or reordering bytes.
 /// </summary>
 internal sealed class Pipe
 {
