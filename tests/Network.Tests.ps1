@@ -38,6 +38,21 @@ AfterAll {
 }
 
 Describe 'Proxy lifecycle' -Tag Network {
+    It 'shows proxies and faults legibly in an 80-column console (one header line, addresses whole)' {
+        $p = New-TestProxy 'narrow'
+        try {
+            $f = Add-NetworkFault -Proxy narrow -Type Latency -Latency 5ms -Stream Downstream -Confirm:$false
+            $table = (Get-ChaosProxy -Name narrow | Out-String -Width 80) -split "`n" | Where-Object { $_.Trim() }
+            $table[0] | Should -Match '^Name\s+Listen\s+Upstream\s+State\s+Conns\s+Up/Down\s+Faults$'
+            $table[2] | Should -Match ([regex]::Escape($p.Listen))
+            $table[2] | Should -Match ([regex]::Escape($script:routerAddr))
+            $table[2] | Should -Match '\s1: '
+            $faults = ($f | Out-String -Width 80) -split "`n" | Where-Object { $_.Trim() }
+            $faults[0] | Should -Match '^Proxy\s+Name\s+Type\s+Stream\s+Tox\s+Settings$'
+            $faults[2] | Should -Match 'latency_downstream\s+latency\s+downstream\s+1 latency=5'
+        } finally { Stop-ChaosProxy narrow -Confirm:$false }
+    }
+
     It 'starts a proxy, lists it with live metrics, disables, enables and stops it' {
         $p = New-TestProxy 'life'
         $p.GetType().FullName | Should -Be 'ChaosPS.Network.ChaosProxyInfo'
