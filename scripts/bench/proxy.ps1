@@ -51,15 +51,11 @@ function Wait-Listen([int] $Port) {
     for ($i = 0; $i -lt 100; $i++) { if (& ss -Hltn "sport = :$Port") { return }; Start-Sleep -Milliseconds 50 }
     throw "nothing listens on 127.0.0.1:$Port"
 }
-function Invoke-Wrk([string] $Url, [int] $C, [int] $T, [int] $D, [switch] $Latency) {
-    $wrkArgs = @("-t$T", "-c$C", "-d$($D)s"); if ($Latency) { $wrkArgs += '--latency' }
-    $out = & wrk @wrkArgs $Url 2>&1 | Out-String
+function Invoke-Wrk([string] $Url, [int] $C, [int] $T, [int] $D) {
+    $out = & wrk "-t$T" "-c$C" "-d$($D)s" $Url 2>&1 | Out-String
     $rps = if ($out -match 'Requests/sec:\s+([\d.]+)') { [double]$Matches[1] } else { [double]::NaN }
-    function ToUs($v, $u) { switch ($u) { 'us' { [double]$v } 'ms' { [double]$v * 1000 } 's' { [double]$v * 1e6 } } }
-    $p50 = if ($out -match '\s50%\s+([\d.]+)(us|ms|s)') { ToUs $Matches[1] $Matches[2] } else { $null }
-    $p99 = if ($out -match '\s99%\s+([\d.]+)(us|ms|s)') { ToUs $Matches[1] $Matches[2] } else { $null }
     $errors = if ($out -match 'Socket errors: (.*)') { $Matches[1].Trim() } elseif ($out -match 'Non-2xx or 3xx responses: (\d+)') { "non-2xx $($Matches[1])" } else { '' }
-    [pscustomobject]@{ Rps = $rps; P50Us = $p50; P99Us = $p99; Errors = $errors; Raw = $out }
+    [pscustomobject]@{ Rps = $rps; Errors = $errors; Raw = $out }
 }
 
 $tmp = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-proxy-$PID"

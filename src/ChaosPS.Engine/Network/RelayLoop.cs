@@ -391,19 +391,22 @@ internal sealed unsafe partial class RelayLoop
 
     private static string SideName(int side) => side == 0 ? "client" : "upstream";
 
-    /// <summary>The same names the managed path reports (SocketError), for the errors a relay meets.</summary>
-    internal static string ErrnoName(int errno) => errno switch
+    /// <summary>The SocketError the managed path would report for an errno a relay meets (names in close reasons, dial errors).</summary>
+    internal static SocketError ToSocketError(int errno) => errno switch
     {
-        104 => nameof(SocketError.ConnectionReset),
-        32 => nameof(SocketError.Shutdown),
-        110 => nameof(SocketError.TimedOut),
-        103 => nameof(SocketError.ConnectionAborted),
-        107 => nameof(SocketError.NotConnected),
-        113 => nameof(SocketError.HostUnreachable),
-        101 => nameof(SocketError.NetworkUnreachable),
-        9 => nameof(SocketError.OperationAborted),
-        _ => $"errno {errno}",
+        ECONNRESET => SocketError.ConnectionReset,
+        EPIPE => SocketError.Shutdown,
+        ETIMEDOUT => SocketError.TimedOut,
+        ECONNREFUSED => SocketError.ConnectionRefused,
+        103 => SocketError.ConnectionAborted,
+        107 => SocketError.NotConnected,
+        113 => SocketError.HostUnreachable,
+        101 => SocketError.NetworkUnreachable,
+        9 => SocketError.OperationAborted,
+        _ => SocketError.SocketError,
     };
+
+    internal static string ErrnoName(int errno) => ToSocketError(errno) is var e && e != SocketError.SocketError ? e.ToString() : $"errno {errno}";
 }
 
 /// <summary>Who reads a direction: the managed reader (no relay loop), the relay loop, or nobody (its source ended).</summary>
@@ -429,8 +432,7 @@ internal sealed partial class RelayLoop
         using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
             err = await pc.Done.Task.ConfigureAwait(false);
         if (err == -1) throw new OperationCanceledException(ct);
-        if (err != 0) throw new SocketException(err switch { 111 => (int)SocketError.ConnectionRefused, 110 => (int)SocketError.TimedOut,
-            113 => (int)SocketError.HostUnreachable, 101 => (int)SocketError.NetworkUnreachable, _ => (int)SocketError.SocketError });
+        if (err != 0) throw new SocketException((int)ToSocketError(err));
         _ = socket.Connected; // the runtime learns that its non-blocking connect finished
     }
 }
