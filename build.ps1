@@ -19,6 +19,8 @@ param(
     # Pester tags to run / to leave out (test task).
     [string[]] $Tag,
     [string[]] $ExcludeTag,
+    # xunit test filter (test task), passed to `dotnet test --filter`, e.g. 'FullyQualifiedName~Relay'.
+    [string] $Filter,
     # Skip the build step (test/demo/bench against what is already in out/).
     [switch] $NoBuild,
     # Benchmarks to run (bench task): names of scripts/bench/*.ps1 without extension; all when empty.
@@ -121,8 +123,10 @@ function Invoke-Test {
 
     # 1. xunit, for the engine.
     Write-Host 'Engine tests (xunit)' -ForegroundColor Cyan
-    & dotnet test "$Root/tests/ChaosPS.Engine.Tests" -c $Configuration --no-build -nologo `
-        --logger 'trx;LogFileName=engine.trx' --logger 'console;verbosity=minimal' --results-directory $ResultsDir
+    $xunitArgs = @('test', "$Root/tests/ChaosPS.Engine.Tests", '-c', $Configuration, '--no-build', '-nologo',
+        '--logger', 'trx;LogFileName=engine.trx', '--logger', 'console;verbosity=minimal', '--results-directory', $ResultsDir)
+    if ($Filter) { $xunitArgs += @('--filter', $Filter) }
+    & dotnet @xunitArgs
     $xunitExit = $LASTEXITCODE
     $trx = Get-ChildItem $ResultsDir -Filter engine.trx -Recurse | Select-Object -First 1
     $x = @{ Passed = 0; Failed = 0; Skipped = 0 }
@@ -148,7 +152,14 @@ function Invoke-Test {
     $passed = $x.Passed + $p.Passed; $failed = $x.Failed + $p.Failed; $skipped = $x.Skipped + $p.Skipped
     Write-Host "Results: $ResultsDir (engine.trx, pester.xml) in $([int]$sw.Elapsed.TotalSeconds)s"
     Write-Host "$passed passed, $failed failed, $skipped skipped"
-    if ($failed -gt 0 -or $xunitExit -ne 0 -and -not $trx) { exit 1 }
+    # Any failed test, a runner that failed without reporting one, or a run that executed no test at all fails the
+    # command (and so CI). Each condition stands on its own: no -and/-or mixing, whose equal precedence once let a
+    # failed run exit 0.
+    $exitCode = 0
+    if ($failed -gt 0) { $exitCode = 1 }
+    if ($xunitExit -ne 0) { $exitCode = 1 }
+    if ($passed -eq 0) { Write-Host 'No test passed: nothing was tested.' -ForegroundColor Red; $exitCode = 1 }
+    exit $exitCode
 }
 
 function Invoke-Demo {
