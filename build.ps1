@@ -146,8 +146,13 @@ function Invoke-Test {
     if ($Tag) { $runnerArgs += @('-Tag', ($Tag -join ',')) }
     if ($ExcludeTag) { $runnerArgs += @('-ExcludeTag', ($ExcludeTag -join ',')) }
     & (Get-PwshPath) @runnerArgs
+    $pesterExit = $LASTEXITCODE
     $p = @{ Passed = 0; Failed = 1; Skipped = 0 }
-    if (Test-Path $summary) { $p = Get-Content $summary -Raw | ConvertFrom-Json -AsHashtable }
+    if (Test-Path $summary) {
+        $read = Get-Content $summary -Raw | ConvertFrom-Json -AsHashtable
+        # A summary without whole counts is no evidence of a pass.
+        if ($read -and $read.Passed -is [long] -and $read.Failed -is [long] -and $read.Skipped -is [long]) { $p = $read }
+    }
 
     $passed = $x.Passed + $p.Passed; $failed = $x.Failed + $p.Failed; $skipped = $x.Skipped + $p.Skipped
     Write-Host "Results: $ResultsDir (engine.trx, pester.xml) in $([int]$sw.Elapsed.TotalSeconds)s"
@@ -158,6 +163,7 @@ function Invoke-Test {
     $exitCode = 0
     if ($failed -gt 0) { $exitCode = 1 }
     if ($xunitExit -ne 0) { $exitCode = 1 }
+    if ($pesterExit -ne 0) { $exitCode = 1 }
     if ($passed -eq 0) { Write-Host 'No test passed: nothing was tested.' -ForegroundColor Red; $exitCode = 1 }
     exit $exitCode
 }

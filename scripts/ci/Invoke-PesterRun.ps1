@@ -25,16 +25,33 @@ $config.Run.Path = $TestPath
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
 $config.Output.CIFormat = 'Auto'
-$config.TestResult.Enabled = $true
+# The NUnit file is written after the run (below), so that a failure to write it cannot lose the counts.
+$config.TestResult.Enabled = $false
 $config.TestResult.OutputFormat = 'NUnitXml'
 $config.TestResult.OutputPath = $ResultFile
 $config.TestResult.TestSuiteName = "ChaosPS-$([Environment]::OSVersion.Platform)-$($PSVersionTable.PSEdition)"
 if ($Tag) { $config.Filter.Tag = $Tag -split ',' }
 if ($ExcludeTag) { $config.Filter.ExcludeTag = $ExcludeTag -split ',' }
 
-$result = Invoke-Pester -Configuration $config
-$failed = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
-@{ Passed = $result.PassedCount; Failed = $failed; Skipped = $result.SkippedCount + $result.NotRunCount } |
-    ConvertTo-Json | Set-Content $SummaryFile
-Write-Host "Pester: $($result.PassedCount) passed, $failed failed, $($result.SkippedCount) skipped"
-exit ([int]($failed -gt 0))
+# Whatever goes wrong in here, the summary says 'failed' unless a complete run says otherwise: a runner that
+# crashed, or a result without counts, must never read as green.
+$summary = @{ Passed = 0; Failed = 1; Skipped = 0 }
+try {
+    $result = Invoke-Pester -Configuration $config
+    if ($result -isnot [Pester.Run]) { throw "Invoke-Pester returned no run result (got $(if ($null -eq $result) { 'nothing' } else { $result.GetType().FullName }))" }
+    $failed = [int]$result.FailedCount + [int]$result.FailedBlocksCount + [int]$result.FailedContainersCount
+    $summary = @{ Passed = [int]$result.PassedCount; Failed = $failed; Skipped = [int]$result.SkippedCount }
+    try {
+        $result | Export-NUnitReport -Path $ResultFile
+    } catch {
+        # Pester's XML writer refuses control characters (e.g. colour codes in a failure message). The counts stand;
+        # the missing file is itself a failure, since CI publishes it.
+        Write-Host "Could not write $ResultFile : $_" -ForegroundColor Red
+        $summary.Failed += 1
+    }
+} catch {
+    Write-Host "The Pester run itself failed: $_" -ForegroundColor Red
+}
+$summary | ConvertTo-Json | Set-Content $SummaryFile
+Write-Host "Pester: $($summary.Passed) passed, $($summary.Failed) failed, $($summary.Skipped) skipped"
+exit ([int]($summary.Failed -gt 0))
