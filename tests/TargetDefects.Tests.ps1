@@ -108,7 +108,7 @@ Describe 'Start-ChaosTarget -Defect: each defect against the healthy target' -Ta
             $r = $job | Receive-Job -Wait -AutoRemoveJob
             [pscustomobject]@{ Status = $r.StatusCode; Error = $r.Error; FailedWithoutRetry = Get-Metric $t.RouterUri 'chaosps_router_failed_without_retry_total'; Retries = Get-Metric $t.RouterUri 'chaosps_router_retries_total' }
         }
-        $opts = @{ Workers = 2; TokenDelay = '50ms' }
+        $opts = @{ Workers = 2; TokenDelay = '100ms' }   # 20 tokens: the request is in flight for 2 s
         $healthy = Use-Target -With $opts $observe
         $broken = Use-Target -Defect NoRetry -With $opts $observe
         $healthy.Status | Should -Be 200 -Because "the healthy router retries on the other worker ($($healthy.Error))"
@@ -301,6 +301,22 @@ Describe 'Start-ChaosTarget -Defect with -Runtime Docker' -Tag Target, TargetDef
             (docker inspect $t.Workers[0].ContainerId | ConvertFrom-Json).State.Running | Should -BeFalse
             $null = $t.Refresh()
             $t.Workers[0].Restarts | Should -Be 0
+        }
+        finally { Stop-ChaosTarget $t }
+    }
+
+    It 'UnhealthyAfterRestart: a killed container comes back with a passing /health and fails every request' {
+        Skip-WithoutDocker
+        $t = Start-ChaosTarget -Workers 1 -Runtime Docker -TokenDelay 0 -Defect UnhealthyAfterRestart
+        try {
+            (Invoke-ChaosInference -Uri $t.RouterUri -MaxTokens 1).StatusCode | Should -Be 200
+            docker kill $t.Workers[0].ContainerId | Out-Null
+            Wait-Until { $null = $t.Refresh(); $t.Workers[0].Restarts -ge 1 -and $t.Workers[0].State -eq 'running' } | Should -BeTrue
+            Wait-Until { (Invoke-Raw "$($t.Workers[0].Uri)health" $null 'GET').Status -eq 200 } | Should -BeTrue
+            Wait-Until { (Get-RouterWorker $t 'w1').healthy } | Should -BeTrue
+            $r = Invoke-ChaosInference -Uri $t.RouterUri -Count 3 -MaxTokens 1
+            $r.StatusCode | Sort-Object -Unique | Should -Be 500
+            $r[0].Error | Should -Match 'did not load'
         }
         finally { Stop-ChaosTarget $t }
     }
