@@ -11,6 +11,9 @@ namespace ChaosPS.Target;
 /// fails before answering (connection refused or reset, a hung worker past the attempt timeout, 503, 429), and answers
 /// 503 with Retry-After when no worker can take the request. Health is probed every 250 ms and a failed forward marks
 /// the worker down at once. GET /health, GET /metrics (Prometheus text), GET /workers (JSON).
+/// Deliberate defects (`--defects A,B`, see <see cref="ChaosPS.Targets.TargetDefects"/>): NoRetry makes one attempt
+/// only and answers its failure (502 when the worker failed before answering); NoAttemptTimeout waits on a worker
+/// without limit; EmptyBody answers 200 with an empty body. /health and /metrics list every defect of the system.
 /// </summary>
 public sealed class Router
 {
@@ -40,13 +43,20 @@ public sealed class Router
     private readonly string? _statePath;
     private DateTime _stateSeen;
     private readonly ConcurrentDictionary<int, long> _byStatus = new();
-    private long _requests, _retries, _noWorker;
+    private long _requests, _retries, _noWorker, _failedNoRetry, _emptied;
+    private readonly HashSet<string> _defects;
+    private readonly bool _noRetry, _emptyBody;
 
     private Router(Options o)
     {
         _backends = o.Require("workers").Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(s => s.Split('=', 2)).Select(p => new Backend(p[0], new Uri(p[1]))).ToArray();
-        _attemptTimeout = TimeSpan.FromMilliseconds(o.Int("attempt-timeout-ms", 30000));
+        _defects = ChaosPS.Targets.TargetDefects.Parse(o.Get("defects"));
+        _noRetry = _defects.Contains(ChaosPS.Targets.TargetDefects.NoRetry);
+        _emptyBody = _defects.Contains(ChaosPS.Targets.TargetDefects.EmptyBody);
+        _attemptTimeout = _defects.Contains(ChaosPS.Targets.TargetDefects.NoAttemptTimeout)
+            ? Timeout.InfiniteTimeSpan
+            : TimeSpan.FromMilliseconds(o.Int("attempt-timeout-ms", 30000));
         _statePath = o.Get("state");
         _client = new HttpClient(new SocketsHttpHandler
         {
@@ -73,6 +83,7 @@ public sealed class Router
         await using var _ = server;
         server.Start();
         Console.WriteLine($"router listening on 127.0.0.1:{server.Port} pid {Environment.ProcessId} workers {string.Join(' ', r._backends.Select(b => $"{b.Id}={b.Uri}"))}");
+        if (r._defects.Count > 0) Console.WriteLine($"router: deliberate defects of this system: {string.Join(",", r._defects)}");
         var probes = r.ProbeLoop(ct);
         var done = new TaskCompletionSource();
         using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; done.TrySetResult(); });
@@ -145,8 +156,9 @@ public sealed class Router
         {
             case ("GET", "/health"):
                 int healthy = _backends.Count(b => b.Healthy);
-                if (healthy > 0) await resp.SendJsonAsync(200, $"{{\"status\":\"ok\",\"healthy_workers\":{healthy},\"workers\":{_backends.Length}}}");
-                else await resp.SendJsonAsync(503, $"{{\"status\":\"unavailable\",\"healthy_workers\":0,\"workers\":{_backends.Length}}}", ("Retry-After", "1"));
+                var defects = "[" + string.Join(",", _defects.Order(StringComparer.Ordinal).Select(d => $"\"{d}\"")) + "]";
+                if (healthy > 0) await resp.SendJsonAsync(200, $"{{\"status\":\"ok\",\"healthy_workers\":{healthy},\"workers\":{_backends.Length},\"defects\":{defects}}}");
+                else await resp.SendJsonAsync(503, $"{{\"status\":\"unavailable\",\"healthy_workers\":0,\"workers\":{_backends.Length},\"defects\":{defects}}}", ("Retry-After", "1"));
                 return;
             case ("GET", "/workers"):
                 await resp.SendJsonAsync(200, "[" + string.Join(",", _backends.Select(b =>
@@ -172,6 +184,12 @@ public sealed class Router
         foreach (var (code, n) in _byStatus.OrderBy(kv => kv.Key)) sb.Append($"chaosps_router_responses_total{{code=\"{code}\"}} {n}\n");
         sb.Append($"chaosps_router_retries_total {Interlocked.Read(ref _retries)}\n");
         sb.Append($"chaosps_router_no_worker_total {Interlocked.Read(ref _noWorker)}\n");
+        sb.Append("# HELP chaosps_target_defect A deliberate defect of this target system (Start-ChaosTarget -Defect).\n");
+        sb.Append("# TYPE chaosps_target_defect gauge\n");
+        foreach (var d in _defects.Order(StringComparer.Ordinal)) sb.Append($"chaosps_target_defect{{defect=\"{d}\"}} 1\n");
+        sb.Append($"chaosps_target_defects {_defects.Count}\n");
+        sb.Append($"chaosps_router_failed_without_retry_total {Interlocked.Read(ref _failedNoRetry)}\n");
+        sb.Append($"chaosps_router_emptied_total {Interlocked.Read(ref _emptied)}\n");
         foreach (var b in _backends)
         {
             sb.Append($"chaosps_router_worker_up{{worker=\"{b.Id}\"}} {(b.Healthy ? 1 : 0)}\n");
@@ -200,8 +218,10 @@ public sealed class Router
         Interlocked.Increment(ref _requests);
         var tried = new HashSet<Backend>();
         (int Status, byte[] Body, string Type, string? RetryAfter)? lastAnswer = null;
+        (string Worker, string Why)? lastFailure = null;
         while (Pick(tried) is { } b)
         {
+            if (_noRetry && tried.Count > 0) break; // defect NoRetry: one attempt, whatever happened to it
             if (tried.Count > 0) Interlocked.Increment(ref _retries);
             tried.Add(b);
             Interlocked.Increment(ref b.Inflight);
@@ -218,7 +238,9 @@ public sealed class Router
                 catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
                 {
                     Interlocked.Increment(ref b.Failures);
-                    MarkDown(b, e is OperationCanceledException ? $"no answer within {_attemptTimeout.TotalMilliseconds:0} ms" : e.Message);
+                    var why = e is OperationCanceledException ? $"no answer within {_attemptTimeout.TotalMilliseconds:0} ms" : e.Message;
+                    MarkDown(b, why);
+                    lastFailure = (b.Id, why);
                     continue; // failed before answering: try another worker
                 }
                 using (answer)
@@ -239,9 +261,13 @@ public sealed class Router
                         // retried: the client sees the stream cut, and the connection is closed.
                         await using var body = await answer.Content.ReadAsStreamAsync(attempt.Token);
                         await resp.StartChunkedAsync(status, type, headers.ToArray());
-                        var buf = new byte[4096];
-                        int n;
-                        while ((n = await body.ReadAsync(buf, attempt.Token)) > 0) await resp.WriteChunkAsync(buf.AsMemory(0, n));
+                        if (_emptyBody && status == 200) Interlocked.Increment(ref _emptied); // defect EmptyBody: no event at all
+                        else
+                        {
+                            var buf = new byte[4096];
+                            int n;
+                            while ((n = await body.ReadAsync(buf, attempt.Token)) > 0) await resp.WriteChunkAsync(buf.AsMemory(0, n));
+                        }
                         await resp.EndChunkedAsync();
                     }
                     else
@@ -252,8 +278,10 @@ public sealed class Router
                         {
                             Interlocked.Increment(ref b.Failures);
                             MarkDown(b, $"died while answering: {e.Message}");
+                            lastFailure = (b.Id, $"died while answering: {e.Message}");
                             continue; // nothing was sent to the client yet: retry elsewhere
                         }
+                        if (_emptyBody && status == 200) { content = []; Interlocked.Increment(ref _emptied); } // defect EmptyBody
                         await resp.SendAsync(status, type, content, headers.ToArray());
                     }
                     Interlocked.Increment(ref b.Forwarded);
@@ -270,6 +298,15 @@ public sealed class Router
         {
             _byStatus.AddOrUpdate(last.Status, 1, (_, v) => v + 1);
             await resp.SendAsync(last.Status, last.Type, last.Body, ("Retry-After", last.RetryAfter ?? "1"), ("X-ChaosPS-Attempts", tried.Count.ToString()));
+            return;
+        }
+        if (_noRetry && lastFailure is { } failure)
+        {
+            // Defect NoRetry: the one attempt failed before the worker answered; the client gets the failure.
+            Interlocked.Increment(ref _failedNoRetry);
+            _byStatus.AddOrUpdate(502, 1, (_, v) => v + 1);
+            await resp.SendJsonAsync(502, $"{{\"error\":{{\"type\":\"upstream_failed\",\"message\":{Json.Quote($"worker {failure.Worker} failed: {failure.Why}")}}}}}",
+                ("X-ChaosPS-Worker", failure.Worker), ("X-ChaosPS-Attempts", tried.Count.ToString()));
             return;
         }
         Interlocked.Increment(ref _noWorker);

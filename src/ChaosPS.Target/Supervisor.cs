@@ -11,6 +11,8 @@ namespace ChaosPS.Target;
 /// or containers for the Docker runtime), restarts any that die with exponential back-off (from BackoffInitialMs,
 /// doubling to BackoffMaxMs, reset after 10 s of healthy running), writes DIR/state.json on every change, and on
 /// SIGTERM — or when the PowerShell process that owns the system dies — stops everything it started.
+/// With the deliberate defect NoRestart it leaves a worker that died dead (state "exited"); the router is still
+/// restarted. Every process of the system gets the list of defects (`--defects`).
 /// </summary>
 public sealed class Supervisor
 {
@@ -21,6 +23,7 @@ public sealed class Supervisor
     private readonly string _logDir;
     private readonly Dictionary<string, Process> _procs = new();
     private DockerClient? _docker;
+    private readonly bool _noRestart;
 
     private Supervisor(TargetConfig cfg)
     {
@@ -31,6 +34,7 @@ public sealed class Supervisor
         _state.SupervisorStartStamp = ProcessIdentity.StartStamp(Environment.ProcessId);
         foreach (var w in cfg.Workers) _state.Workers.Add(new WorkerState { Id = w.Id, Port = w.Port });
         _state.RouterPort = cfg.RouterPort;
+        _noRestart = cfg.Defects.Contains(TargetDefects.NoRestart, StringComparer.OrdinalIgnoreCase);
     }
 
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
@@ -46,6 +50,7 @@ public sealed class Supervisor
     private async Task<int> RunAsync()
     {
         Log($"supervisor {Environment.ProcessId} for target {_cfg.Id} ({_cfg.Runtime}, {_cfg.Workers.Count} workers)");
+        if (_cfg.Defects.Count > 0) Log($"deliberate defects: {string.Join(",", _cfg.Defects)}");
         var tasks = new List<Task>();
         try
         {
@@ -57,7 +62,7 @@ public sealed class Supervisor
             else
             {
                 foreach (var w in _cfg.Workers)
-                    tasks.Add(SuperviseProcess(w.Id, () => WorkerArgs(w, "127.0.0.1"), pid => SetWorker(w.Id, ws => { ws.ProcessId = pid; }), () => MoveWorker(w)));
+                    tasks.Add(SuperviseProcess(w.Id, () => WorkerArgs(w, "127.0.0.1"), pid => SetWorker(w.Id, ws => { ws.ProcessId = pid; }), () => MoveWorker(w), restart: !_noRestart));
             }
             tasks.Add(SuperviseProcess("router", RouterArgs, pid => { lock (_gate) _state.RouterPid = pid; }, MoveRouter));
             tasks.Add(WatchOwner());
@@ -82,13 +87,26 @@ public sealed class Supervisor
             "--startup-ms", _cfg.StartupMs.ToString(), "--target", _cfg.Id };
         if (!string.IsNullOrEmpty(w.DataPath)) { a.Add("--data"); a.Add(_cfg.Runtime == "Docker" ? "/data" : w.DataPath); }
         if (w.IgnoreTerm) a.Add("--ignore-term");
+        AddDefects(a);
         return a;
     }
 
-    private List<string> RouterArgs() =>
-        ["router", "--port", _cfg.RouterPort.ToString(), "--attempt-timeout-ms", _cfg.AttemptTimeoutMs.ToString(), "--target", _cfg.Id,
+    /// <summary>Every process (and container) gets the same list; each acts on the defects that concern it.</summary>
+    private void AddDefects(List<string> a)
+    {
+        if (_cfg.Defects.Count == 0) return;
+        a.Add("--defects"); a.Add(string.Join(",", _cfg.Defects));
+        if (_cfg.Defects.Contains(TargetDefects.ErrorEveryNth, StringComparer.OrdinalIgnoreCase)) { a.Add("--error-every"); a.Add(_cfg.ErrorEvery.ToString()); }
+    }
+
+    private List<string> RouterArgs()
+    {
+        List<string> a = ["router", "--port", _cfg.RouterPort.ToString(), "--attempt-timeout-ms", _cfg.AttemptTimeoutMs.ToString(), "--target", _cfg.Id,
          "--state", Path.Combine(_cfg.RunDirectory, "state.json"),
          "--workers", string.Join(",", _cfg.Workers.Select(w => $"{w.Id}=http://127.0.0.1:{w.Port}"))];
+        AddDefects(a);
+        return a;
+    }
 
     // A port taken by someone else since it was picked: move to a free one (the router follows state.json).
     private void MoveWorker(WorkerConfig w)
@@ -107,7 +125,7 @@ public sealed class Supervisor
         Log($"router: port {old} is taken; moving to {_cfg.RouterPort}");
     }
 
-    private async Task SuperviseProcess(string id, Func<List<string>> args, Action<int> started, Action addressInUse)
+    private async Task SuperviseProcess(string id, Func<List<string>> args, Action<int> started, Action addressInUse, bool restart = true)
     {
         int failures = 0;
         while (!_stopping.IsCancellationRequested)
@@ -135,6 +153,16 @@ public sealed class Supervisor
             int code = p.ExitCode;
             Log($"{id}: pid {p.Id} exited with {Describe(code)}");
             if (DateTimeOffset.UtcNow - startedAt > TimeSpan.FromSeconds(10)) failures = 0;
+            if (!restart)
+            {
+                // Defect NoRestart: the worker stays dead.
+                Log($"{id}: not restarted (deliberate defect NoRestart)");
+                SetWorker(id, ws => { ws.State = "exited"; ws.LastExitCode = code; ws.LastExitAt = DateTimeOffset.UtcNow; ws.ProcessId = 0; });
+                lock (_gate) _procs.Remove(id);
+                Save();
+                p.Dispose();
+                return;
+            }
             if (code == ExitCodes.AddressInUse) addressInUse();
             SetWorker(id, ws => { ws.State = "restarting"; ws.LastExitCode = code; ws.LastExitAt = DateTimeOffset.UtcNow; ws.Restarts++; ws.ProcessId = 0; });
             if (id == "router") lock (_gate) _state.RouterRestarts++;
@@ -195,6 +223,14 @@ public sealed class Supervisor
                 var after = await _docker.Containers.InspectContainerAsync(id, _stopping.Token);
                 if (after.State.Running == true) continue; // restarted by someone else (docker restart): keep watching
                 Log($"{w.Id}: container exited with {Describe((int)wait.StatusCode)}{(after.State.OOMKilled == true ? " (OOM killed)" : "")}");
+                if (_noRestart)
+                {
+                    // Defect NoRestart: the container stays exited (it is removed when the system stops).
+                    Log($"{w.Id}: not restarted (deliberate defect NoRestart)");
+                    SetWorker(w.Id, ws => { ws.State = "exited"; ws.LastExitCode = (int)wait.StatusCode; ws.LastOomKilled = after.State.OOMKilled == true; ws.LastExitAt = DateTimeOffset.UtcNow; ws.ProcessId = 0; });
+                    Save();
+                    return;
+                }
                 if (wait.StatusCode == ExitCodes.AddressInUse)
                 {
                     // The port is part of the container's command: recreate it on a free one.

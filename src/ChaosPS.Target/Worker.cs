@@ -12,6 +12,11 @@ namespace ChaosPS.Target;
 /// delay, as JSON or server-sent events; past --max-concurrency it answers 429; when it cannot write its data folder
 /// (a full disk) it answers 507; malformed input gets a 400 with a JSON error. GET /health, GET /metrics.
 /// POST /admin/allocate {"mb":N} makes it allocate (and touch) memory, to let OOM faults hit the worker itself.
+/// Deliberate defects (`--defects A,B`, see <see cref="ChaosPS.Targets.TargetDefects"/>): NoShedding queues past
+/// --max-concurrency instead of answering 429; IgnoreDiskFull answers 200 when the data folder cannot be written;
+/// ErrorEveryNth answers 500 to every --error-every'th inference request; UnhealthyAfterRestart makes a worker that
+/// finds its start marker in its data folder (so: started before, a restart) answer /health 200 but 500 to every
+/// inference request, like a server whose liveness check passes while its model failed to load.
 /// </summary>
 public sealed class Worker
 {
@@ -28,6 +33,14 @@ public sealed class Worker
     private readonly List<byte[]> _ballast = [];
     private int _inflight;
     private long _served, _rejected429, _rejected507, _badRequests;
+    // Deliberate defects.
+    private readonly HashSet<string> _defects;
+    private readonly SemaphoreSlim? _queue;          // NoShedding: requests wait here instead of getting a 429
+    private readonly bool _ignoreDiskFull;
+    private readonly int _errorEvery;                // ErrorEveryNth: 0 = off
+    private readonly bool _brokenModel;              // UnhealthyAfterRestart, and this start is a restart
+    private int _waiting;
+    private long _queuedTotal, _diskErrorsIgnored, _injected500, _nth;
 
     private Worker(Options o)
     {
@@ -36,6 +49,25 @@ public sealed class Worker
         _maxConcurrency = o.Int("max-concurrency", 64);
         _dataDir = o.Get("data");
         _readyAt = Environment.TickCount64 + o.Int("startup-ms", 0);
+        _defects = ChaosPS.Targets.TargetDefects.Parse(o.Get("defects"));
+        if (_defects.Contains(ChaosPS.Targets.TargetDefects.NoShedding)) _queue = new SemaphoreSlim(_maxConcurrency, _maxConcurrency);
+        _ignoreDiskFull = _defects.Contains(ChaosPS.Targets.TargetDefects.IgnoreDiskFull);
+        if (_defects.Contains(ChaosPS.Targets.TargetDefects.ErrorEveryNth)) _errorEvery = Math.Max(2, o.Int("error-every", ChaosPS.Targets.TargetDefects.DefaultErrorEvery));
+        if (_defects.Contains(ChaosPS.Targets.TargetDefects.UnhealthyAfterRestart)) _brokenModel = StartedBefore();
+    }
+
+    /// <summary>
+    /// True when this worker's start marker is already in its data folder: a previous run of the same worker wrote it,
+    /// so this start is a restart (the same for a host process and a container, whose /data is the same folder).
+    /// </summary>
+    private bool StartedBefore()
+    {
+        if (_dataDir is null) return false;
+        var marker = Path.Combine(_dataDir, $".started-{_id}");
+        if (File.Exists(marker)) return true;
+        try { File.WriteAllText(marker, $"{DateTimeOffset.UtcNow:O} pid {Environment.ProcessId}\n"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return false;
     }
 
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
@@ -53,6 +85,7 @@ public sealed class Worker
         await using var _ = server;
         server.Start();
         Console.WriteLine($"worker {w._id} listening on 127.0.0.1:{server.Port} pid {Environment.ProcessId}");
+        if (w._defects.Count > 0) Console.WriteLine($"worker {w._id} deliberate defects: {string.Join(",", w._defects)}{(w._brokenModel ? " (restarted: every inference request fails)" : "")}");
         if (ignoreTerm) Console.WriteLine("worker ignores SIGTERM");
         var done = new TaskCompletionSource();
         using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
@@ -86,7 +119,11 @@ public sealed class Worker
                     $"chaosps_worker_rejected_total{{worker=\"{_id}\",reason=\"disk\"}} {Interlocked.Read(ref _rejected507)}\n" +
                     $"chaosps_worker_bad_requests_total{{worker=\"{_id}\"}} {Interlocked.Read(ref _badRequests)}\n" +
                     $"chaosps_worker_inflight{{worker=\"{_id}\"}} {Volatile.Read(ref _inflight)}\n" +
-                    $"chaosps_worker_ballast_bytes{{worker=\"{_id}\"}} {_ballast.Sum(b => (long)b.Length)}\n"));
+                    $"chaosps_worker_ballast_bytes{{worker=\"{_id}\"}} {_ballast.Sum(b => (long)b.Length)}\n" +
+                    $"chaosps_worker_queued{{worker=\"{_id}\"}} {Volatile.Read(ref _waiting)}\n" +
+                    $"chaosps_worker_queued_total{{worker=\"{_id}\"}} {Interlocked.Read(ref _queuedTotal)}\n" +
+                    $"chaosps_worker_disk_errors_ignored_total{{worker=\"{_id}\"}} {Interlocked.Read(ref _diskErrorsIgnored)}\n" +
+                    $"chaosps_worker_injected_errors_total{{worker=\"{_id}\"}} {Interlocked.Read(ref _injected500)}\n"));
                 return;
             case ("POST", "/v1/infer"):
                 await Infer(req, resp);
@@ -121,7 +158,19 @@ public sealed class Worker
             await resp.SendJsonAsync(400, $"{{\"error\":{{\"type\":\"invalid_request\",\"message\":{Json.Quote(error)}}}}}");
             return;
         }
-        if (Interlocked.Increment(ref _inflight) > _maxConcurrency)
+        if (_queue is not null)
+        {
+            // Defect NoShedding: no bound on waiting; latency grows with the queue instead of a clear 429.
+            if (!_queue.Wait(0))
+            {
+                Interlocked.Increment(ref _queuedTotal);
+                Interlocked.Increment(ref _waiting);
+                try { await _queue.WaitAsync(); }
+                finally { Interlocked.Decrement(ref _waiting); }
+            }
+            Interlocked.Increment(ref _inflight);
+        }
+        else if (Interlocked.Increment(ref _inflight) > _maxConcurrency)
         {
             Interlocked.Decrement(ref _inflight);
             Interlocked.Increment(ref _rejected429);
@@ -130,7 +179,25 @@ public sealed class Worker
         }
         try
         {
-            if (!Journal(prompt))
+            if (_brokenModel)
+            {
+                Interlocked.Increment(ref _injected500);
+                await resp.SendJsonAsync(500, $"{{\"error\":{{\"type\":\"model_not_loaded\",\"message\":\"worker {_id} restarted but its model did not load\"}}}}");
+                return;
+            }
+            if (_errorEvery > 0 && Interlocked.Increment(ref _nth) % _errorEvery == 0)
+            {
+                Interlocked.Increment(ref _injected500);
+                await resp.SendJsonAsync(500, $"{{\"error\":{{\"type\":\"internal\",\"message\":\"worker {_id} failed (every {_errorEvery}th request)\"}}}}");
+                return;
+            }
+            bool written = Journal(prompt);
+            if (!written && _ignoreDiskFull)
+            {
+                // Defect IgnoreDiskFull: the record is lost, the client is told all is well.
+                Interlocked.Increment(ref _diskErrorsIgnored);
+            }
+            else if (!written)
             {
                 Interlocked.Increment(ref _rejected507);
                 await resp.SendJsonAsync(507, $"{{\"error\":{{\"type\":\"insufficient_storage\",\"message\":\"worker {_id} cannot write its data folder (disk full?)\"}}}}");
@@ -169,6 +236,7 @@ public sealed class Worker
         finally
         {
             Interlocked.Decrement(ref _inflight);
+            _queue?.Release();
         }
     }
 

@@ -3,6 +3,42 @@ using System.Text.Json.Serialization;
 
 namespace ChaosPS.Targets;
 
+/// <summary>
+/// Deliberate defects of the embedded target (Start-ChaosTarget -Defect): each is the absence of one good behaviour,
+/// so an experiment can be proven to catch the bug it exists for. Every process of the system gets the whole list
+/// (`--defects A,B`) and acts on the ones that concern it.
+/// </summary>
+public static class TargetDefects
+{
+    /// <summary>The router answers the first attempt's failure (502) instead of retrying on another worker.</summary>
+    public const string NoRetry = "NoRetry";
+    /// <summary>The supervisor leaves a dead worker dead (state "exited").</summary>
+    public const string NoRestart = "NoRestart";
+    /// <summary>Workers queue past their concurrency bound instead of answering 429.</summary>
+    public const string NoShedding = "NoShedding";
+    /// <summary>Workers answer 200 when they cannot write their data folder instead of 507.</summary>
+    public const string IgnoreDiskFull = "IgnoreDiskFull";
+    /// <summary>The router waits on a worker without a per-attempt timeout.</summary>
+    public const string NoAttemptTimeout = "NoAttemptTimeout";
+    /// <summary>A restarted worker passes its health check but fails every inference request (500).</summary>
+    public const string UnhealthyAfterRestart = "UnhealthyAfterRestart";
+    /// <summary>The router answers 200 with an empty body.</summary>
+    public const string EmptyBody = "EmptyBody";
+    /// <summary>Each worker answers 500 to every Nth inference request (N = ErrorEvery, default 20).</summary>
+    public const string ErrorEveryNth = "ErrorEveryNth";
+
+    public static readonly string[] All = [NoRetry, NoRestart, NoShedding, IgnoreDiskFull, NoAttemptTimeout, UnhealthyAfterRestart, EmptyBody, ErrorEveryNth];
+
+    public const int DefaultErrorEvery = 20;
+
+    /// <summary>The canonical spelling of a defect name (case-insensitive), or null for an unknown one.</summary>
+    public static string? Canonical(string name) => All.FirstOrDefault(d => string.Equals(d, name?.Trim(), StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Parses a `--defects A,B` option into a case-insensitive set (unknown names are ignored).</summary>
+    public static HashSet<string> Parse(string? csv) =>
+        new((csv ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Canonical).OfType<string>(), StringComparer.OrdinalIgnoreCase);
+}
+
 /// <summary>How Start-ChaosTarget asks the supervisor to lay out the system (RunDirectory/config.json).</summary>
 public sealed class TargetConfig
 {
@@ -24,6 +60,10 @@ public sealed class TargetConfig
     public string? DockerApiVersion { get; set; }
     public string TargetDll { get; set; } = "";
     public string DotnetHost { get; set; } = "";
+    /// <summary>Deliberate defects (TargetDefects names); empty for the healthy system.</summary>
+    public List<string> Defects { get; set; } = [];
+    /// <summary>With ErrorEveryNth: each worker answers 500 to every Nth inference request.</summary>
+    public int ErrorEvery { get; set; } = TargetDefects.DefaultErrorEvery;
 }
 
 public sealed class WorkerConfig

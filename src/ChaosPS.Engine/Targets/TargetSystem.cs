@@ -45,6 +45,10 @@ public sealed class ChaosTargetSystem
     public DateTimeOffset StartedAt { get; set; }
     public TimeSpan StartupTime { get; set; }
     public string Status { get; set; } = "";
+    /// <summary>Deliberate defects the system was started with (Start-ChaosTarget -Defect); empty when it is healthy.</summary>
+    public string[] Defects { get; set; } = [];
+    /// <summary>With the ErrorEveryNth defect: each worker answers 500 to every Nth request; 0 otherwise.</summary>
+    public int ErrorEvery { get; set; }
     /// <summary>Alias so `$target | Stop-ChaosTarget` and by-property binding use the same name everywhere.</summary>
     public string TargetId => Id;
 
@@ -87,6 +91,10 @@ public sealed class TargetOptions
     public bool IgnoreTerm { get; set; }
     public string? DockerEndpoint { get; set; }
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(90);
+    /// <summary>Deliberate defects (<see cref="TargetDefects"/> names, any case); normalised by Validate.</summary>
+    public string[] Defects { get; set; } = [];
+    /// <summary>With ErrorEveryNth: every how many requests a worker fails; null = 20. Only valid with that defect.</summary>
+    public int? ErrorEvery { get; set; }
 }
 
 /// <summary>Starts and stops embedded target systems. Each lives in &lt;state&gt;/targets/&lt;id&gt; while it runs.</summary>
@@ -114,6 +122,21 @@ public static class TargetLauncher
         if (o.DataPath is not null && !Directory.Exists(o.DataPath))
             throw new ChaosException("DataPathNotFound", ChaosErrorCategory.ObjectNotFound, $"-DataPath '{o.DataPath}' does not exist or is not a folder.", o.DataPath,
                 "Create the folder first (for disk-full tests, a small tmpfs or loop-mounted filesystem).");
+        var defects = new List<string>();
+        foreach (var d in o.Defects ?? [])
+        {
+            var canonical = TargetDefects.Canonical(d ?? "")
+                ?? throw ChaosException.InvalidArgument("UnknownDefect", $"Unknown defect '{d}'. Use one of: {string.Join(", ", TargetDefects.All)}.", d);
+            if (!defects.Contains(canonical)) defects.Add(canonical);
+        }
+        o.Defects = defects.ToArray();
+        if (o.ErrorEvery is { } every)
+        {
+            if (!defects.Contains(TargetDefects.ErrorEveryNth))
+                throw ChaosException.InvalidArgument("ErrorEveryWithoutDefect", "-ErrorEvery only applies with -Defect ErrorEveryNth.", every);
+            if (every is < 2 or > 1_000_000)
+                throw ChaosException.InvalidArgument("InvalidErrorEvery", $"-ErrorEvery must be from 2 to 1000000 (got {every}).", every);
+        }
         if (o.Runtime == "Docker" && !OperatingSystem.IsLinux())
             throw new ChaosException("DockerRuntimeNotSupported", ChaosErrorCategory.NotImplemented, "-Runtime Docker needs a Linux host (containers use host networking).", o.Runtime);
     }
@@ -140,7 +163,11 @@ public static class TargetLauncher
 
         var runDir = Path.Combine(TargetsDirectory, id);
         Directory.CreateDirectory(runDir);
-        var system = new ChaosTargetSystem { Id = id, Runtime = o.Runtime, RunDirectory = runDir, TokenDelay = o.TokenDelay, MaxConcurrency = o.MaxConcurrency, Image = image, StartedAt = DateTimeOffset.UtcNow };
+        var system = new ChaosTargetSystem
+        {
+            Id = id, Runtime = o.Runtime, RunDirectory = runDir, TokenDelay = o.TokenDelay, MaxConcurrency = o.MaxConcurrency, Image = image, StartedAt = DateTimeOffset.UtcNow,
+            Defects = [.. o.Defects], ErrorEvery = o.Defects.Contains(TargetDefects.ErrorEveryNth) ? o.ErrorEvery ?? TargetDefects.DefaultErrorEvery : 0,
+        };
         try
         {
             var ports = FreePorts(o.Workers + 1);
@@ -152,6 +179,7 @@ public static class TargetLauncher
                 OwnerPid = Environment.ProcessId, OwnerStartStamp = ProcessIdentity.StartStamp(Environment.ProcessId),
                 Image = image, DockerEndpoint = o.DockerEndpoint ?? DockerEngine.DefaultEndpoint, DockerApiVersion = apiVersion,
                 TargetDll = targetDll, DotnetHost = host,
+                Defects = [.. o.Defects], ErrorEvery = o.ErrorEvery ?? TargetDefects.DefaultErrorEvery,
             };
             for (int i = 0; i < o.Workers; i++)
             {
@@ -272,6 +300,7 @@ public static class TargetLauncher
                 Id = cfg.Id, Runtime = cfg.Runtime, RunDirectory = dir, RouterPort = cfg.RouterPort, Image = cfg.Image,
                 RouterUri = new Uri($"http://127.0.0.1:{cfg.RouterPort}/"), TokenDelay = TimeSpan.FromMilliseconds(cfg.TokenDelayMs), MaxConcurrency = cfg.MaxConcurrency,
                 StartedAt = new DirectoryInfo(dir).CreationTimeUtc,
+                Defects = [.. cfg.Defects], ErrorEvery = cfg.Defects.Contains(TargetDefects.ErrorEveryNth) ? cfg.ErrorEvery : 0,
                 Workers = cfg.Workers.Select(w => new TargetWorker { Id = w.Id, TargetId = cfg.Id, Runtime = cfg.Runtime, Port = w.Port, DataPath = w.DataPath, Uri = new Uri($"http://127.0.0.1:{w.Port}/") }).ToArray(),
             };
             list.Add(s.Refresh());

@@ -39,6 +39,18 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
     [Parameter]
     public string? DockerEndpoint { get; set; }
 
+    /// <summary>
+    /// Deliberate defects, to prove an experiment catches the bug it exists for (see the help for what each breaks).
+    /// The names are TargetDefects.All; ValidateSet needs constants, so they are repeated here.
+    /// </summary>
+    [Parameter]
+    [ValidateSet("NoRetry", "NoRestart", "NoShedding", "IgnoreDiskFull", "NoAttemptTimeout", "UnhealthyAfterRestart", "EmptyBody", "ErrorEveryNth", IgnoreCase = true)]
+    public string[]? Defect { get; set; }
+
+    /// <summary>With -Defect ErrorEveryNth: every how many inference requests each worker answers 500 (default 20).</summary>
+    [Parameter]
+    public int ErrorEvery { get; set; }
+
     protected override void EndProcessing()
     {
         var options = new TargetOptions
@@ -52,6 +64,8 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
             AttemptTimeout = AttemptTimeout,
             IgnoreTerm = IgnoreTerm,
             DockerEndpoint = DockerEndpoint,
+            Defects = Defect ?? [],
+            ErrorEvery = MyInvocation.BoundParameters.ContainsKey(nameof(ErrorEvery)) ? ErrorEvery : null,
         };
         try { TargetLauncher.Validate(options); }
         catch (ChaosException e) { ThrowChaosError(e); }
