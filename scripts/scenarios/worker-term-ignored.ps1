@@ -27,7 +27,7 @@ try {
     Start-Sleep -Milliseconds (2000 * $Scale)
     $victim = $target.Workers | Get-ChaosTarget | Get-Random -Count 1 -SetSeed $Seed
     $params = @{ Signal = 'TERM'; GracePeriod = $grace; Confirm = $false }
-    if ($victim.Kind -eq 'Container') { $params.ContainerAction = 'Stop'; $params.Remove('Signal') }
+    if ($victim.Kind -eq 'Container') { $params.ContainerAction = 'DockerStop'; $params.Remove('Signal') }
     $crash = $victim | Invoke-WorkerCrash @params
     $recovery = $crash | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s
     Start-Sleep -Milliseconds (2000 * $Scale)
