@@ -255,7 +255,9 @@ public static class Crasher
             {
                 result.TimeToExit = sw.Elapsed;
                 // The engine reports the death a moment later.
-                var first = await Task.WhenAny(die.Task, Task.Delay(TimeSpan.FromSeconds(5), ct)).ConfigureAwait(false);
+                using var dieWait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var first = await Task.WhenAny(die.Task, Task.Delay(TimeSpan.FromSeconds(5), dieWait.Token)).ConfigureAwait(false);
+                dieWait.Cancel();
                 result.ExitCode = first == die.Task ? await die.Task.ConfigureAwait(false) ?? code : code;
             }
             ContainerInspectResponse? now = null;
@@ -263,7 +265,12 @@ public static class Crasher
             catch (DockerContainerNotFoundException) { }
             result.RestartCount = now is null ? null : (int)now.RestartCount;
             result.OomKilled = now?.State?.OOMKilled;
-            if (!exited)
+            if (!exited && result.ForcedKill)
+            {
+                result.ObservedState = $"running (SIGKILL did not end it within {DurationParser.Format(o.ObserveTimeout)})";
+                reporter.Warning($"{t.Display} is still running after SIGKILL: {result.Note}.");
+            }
+            else if (!exited)
             {
                 result.ObservedState = $"running (it {(dropped is null ? "handled or ignored" : "never got")} SIG{result.Signal})";
                 result.Note = (dropped ?? $"{t.Display} outlived SIG{result.Signal} for {DurationParser.Format(o.ObserveTimeout)}") + "; give -GracePeriod to SIGKILL it after a grace period, or -Signal KILL";
