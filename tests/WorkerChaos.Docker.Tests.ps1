@@ -1,6 +1,7 @@
 # Worker chaos against real containers (a tiny busybox image imported from local files, host networking, labelled
-# chaosps.test so cleanup finds them): selection, kill/stop/restart, pause/unpause, a real OOM kill and the limit
-# restored, the watchdog unpausing a container after its owner pwsh is SIGKILLed, Docker unreachable.
+# chaosps.test so cleanup finds them): selection, a crash as a signal to the main process (each restart policy brings
+# the container back; Docker's API kill does not), docker kill/stop/restart, pause/unpause, a real OOM kill and the
+# limit restored, the watchdog unpausing a container after its owner pwsh is SIGKILLed, Docker unreachable.
 BeforeDiscovery { }
 
 Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
@@ -33,6 +34,15 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
             if ($LASTEXITCODE) { throw "docker run failed" }
             $id
         }
+        # A service in a container: busybox httpd as the container's main process (pid 1), answering /health on a free
+        # loopback port (host networking), so recovery is measured by probing the service, not only the engine.
+        function New-HttpContainer([string] $Policy = 'no') {
+            $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $port = $l.LocalEndpoint.Port; $l.Stop()
+            $id = New-TestContainer -Arguments '--restart', $Policy -Command "mkdir -p /tmp/www && echo ok > /tmp/www/health && exec /bin/busybox httpd -f -p 127.0.0.1:$port -h /tmp/www"
+            $up = Wait-Until { try { (Invoke-WebRequest "http://127.0.0.1:$port/health" -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } 30
+            if (-not $up) { throw "busybox httpd in $id does not answer on port $port" }
+            [pscustomobject]@{ Id = $id; Port = $port; Health = "http://127.0.0.1:$port/health" }
+        }
         function Skip-IfNoImage { Skip-WithoutDocker; if ($imageError) { if ($env:CHAOSPS_REQUIRE_DOCKER) { throw $imageError }; Set-ItResult -Skipped -Because $imageError } }
     }
 
@@ -62,21 +72,141 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         docker rm -f $a $b | Out-Null
     }
 
-    It 'kills a container with a signal and observes exit 137' {
+    It 'crashes a container with SIGKILL to its main process (its host pid) and observes exit 137' {
         Skip-IfNoImage
         $c = New-TestContainer
+        $pid0 = [int](docker inspect -f '{{.State.Pid}}' $c)
         $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -Confirm:$false
-        $r.Action | Should -Be 'Kill'
+        $r.Method | Should -Be 'Signal'
+        $r.Action | Should -Be 'Signal'
+        $r.Signal | Should -Be 'KILL'
+        $r.ProcessId | Should -Be $pid0
+        $r.RestartPolicy | Should -Be 'no'
         $r.ExitCode | Should -Be 137
         $r.ObservedState | Should -Be 'exited'
         docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $c | Should -Be 'exited 137'
+        ($r | Format-Table | Out-String -Width 200) | Should -Match '\bSignal\b.*\bKILL\b.*\bSignal\b.*\bexited\b'
+    }
+
+    It 'a crash lets restart policy <_> restart the container, and Wait-ChaosRecovery sees it back' -ForEach 'always', 'on-failure', 'unless-stopped' {
+        Skip-IfNoImage
+        $svc = New-HttpContainer -Policy $_
+        $pid0 = [int](docker inspect -f '{{.State.Pid}}' $svc.Id)
+        $r = Get-ChaosTarget -Kind Container -Id $svc.Id | Invoke-WorkerCrash -Confirm:$false
+        $r.Method | Should -Be 'Signal'
+        $r.RestartPolicy | Should -Be $_
+        $r.ExitCode | Should -Be 137
+        $rec = $r | Wait-ChaosRecovery -Uri $svc.Health -Timeout 60s
+        $rec.Recovered | Should -BeTrue -Because $rec.LastProbe
+        $rec.TimeToDetect | Should -Not -BeNullOrEmpty
+        ($rec.Probes | Where-Object Kind -eq 'Container').Healthy | Should -BeTrue
+        ($rec.Probes | Where-Object Kind -eq 'Http').Healthy | Should -BeTrue
+        $state = docker inspect -f '{{.RestartCount}} {{.State.Status}} {{.State.Pid}} {{.State.StartedAt}}' $svc.Id
+        $count, $status, $newPid, $started = $state -split ' '
+        [int]$count | Should -Be 1
+        $status | Should -Be 'running'
+        [int]$newPid | Should -Not -Be $pid0
+        $restartedAfter = [DateTimeOffset]::Parse($started, [Globalization.CultureInfo]::InvariantCulture) - $r.CrashedAt
+        Write-Host ("    restart policy {0}: crash to running again {1:0} ms (engine StartedAt), to recovered {2:0} ms (probes: Http + Container), RestartCount {3}" -f $_, $restartedAfter.TotalMilliseconds, $rec.TimeToRecover.TotalMilliseconds, $count)
+    }
+
+    It 'DockerKill: Docker records an API kill as deliberate, so --restart always does NOT restart the container' {
+        Skip-IfNoImage
+        $svc = New-HttpContainer -Policy always
+        $r = Get-ChaosTarget -Kind Container -Id $svc.Id | Invoke-WorkerCrash -ContainerAction DockerKill -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue
+        $r.Method | Should -Be 'DockerKill'
+        $r.Action | Should -Be 'Kill'
+        $r.ExitCode | Should -Be 137
+        $r.Note | Should -Match "restart policy 'always' does not restart"
+        "$warned" | Should -Match "restart policy 'always'"
+        # Docker would restart a crashed container within about a second; give it ten.
+        $rec = $r | Wait-ChaosRecovery -Uri $svc.Health -Timeout 10s
+        $rec.Recovered | Should -BeFalse
+        docker inspect -f '{{.RestartCount}} {{.State.Status}}' $svc.Id | Should -Be '0 exited'
+    }
+
+    It '--restart no: the crashed container stays down and the verdict says not recovered, naming the restart policy' {
+        Skip-IfNoImage
+        $svc = New-HttpContainer -Policy no
+        $r = Get-ChaosTarget -Kind Container -Id $svc.Id | Invoke-WorkerCrash -Confirm:$false
+        $r.Method | Should -Be 'Signal'
+        $r.ObservedState | Should -Be 'exited'
+        $rec = $r | Wait-ChaosRecovery -Uri $svc.Health -Timeout 5s
+        $rec.Recovered | Should -BeFalse
+        $rec.TimeToDetect | Should -Not -BeNullOrEmpty
+        $rec.TimeToRecover | Should -BeNullOrEmpty
+        ($rec.Probes | Where-Object Kind -eq 'Container').LastDetail | Should -Match 'exited, restarts 0, exit code 137, restart policy no'
+        "$rec" | Should -Match '^Not recovered'
+    }
+
+    It 'TERM to a pid 1 without a handler is dropped by the kernel: SIGKILL after the grace period, said so, and the restart policy fires' {
+        Skip-IfNoImage
+        # busybox sleep as the container's pid 1 has no SIGTERM handler.
+        $c = New-TestContainer -Arguments '--restart', 'always'
+        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -Signal TERM -GracePeriod 2s -Confirm:$false
+        $r.Method | Should -Be 'Signal'
+        $r.Action | Should -Be 'TermThenKill'
+        $r.Signal | Should -Be 'TERM'
+        $r.ForcedKill | Should -BeTrue
+        $r.ExitCode | Should -Be 137
+        $r.TimeToExit | Should -BeGreaterOrEqual ([TimeSpan]::FromMilliseconds(1900))
+        $r.Note | Should -Match 'pid 1 of its pid namespace and has no handler for SIGTERM.*SIGKILL after the 2s grace period'
+        Wait-Until { (docker inspect -f '{{.RestartCount}} {{.State.Status}}' $c) -eq '1 running' } 30 | Should -BeTrue
+    }
+
+    It 'TERM to a pid 1 that handles it: the container exits with its own code within the grace period, no SIGKILL' {
+        Skip-IfNoImage
+        $c = New-TestContainer -Command 'trap "exit 143" TERM; while true; do sleep 1; done'
+        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -GracePeriod 20s -Confirm:$false
+        $r.Action | Should -Be 'TermThenKill'
+        $r.ForcedKill | Should -BeFalse
+        $r.ExitCode | Should -Be 143
+        $r.Note | Should -BeNullOrEmpty
+        docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $c | Should -Be 'exited 143'
+    }
+
+    It 'TERM without a grace period to a pid 1 that drops it: reported as still running, with the reason and a warning' {
+        Skip-IfNoImage
+        $c = New-TestContainer
+        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -Signal TERM -ObserveTimeout 2s -Confirm:$false -WarningVariable warned -WarningAction SilentlyContinue
+        $r.ObservedState | Should -BeLike 'running*'
+        $r.ForcedKill | Should -BeFalse
+        $r.ExitCode | Should -BeNullOrEmpty
+        $r.Note | Should -Match 'no handler for SIGTERM'
+        "$warned" | Should -Match 'GracePeriod'
+        docker inspect -f '{{.State.Status}}' $c | Should -Be 'running'
+    }
+
+    It '-WhatIf names the signal and the host pid, and touches nothing' {
+        Skip-IfNoImage
+        $c = New-TestContainer
+        $pid0 = docker inspect -f '{{.State.Pid}}' $c
+        # The host writes "What if:" lines to the console: read them from a child pwsh's output.
+        $child = Invoke-ChildPwsh -Environment @{ CHAOSPS_STATE_DIR = $state } -Script "Import-Module '$env:CHAOSPS_MODULE'; Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -WhatIf"
+        $child.Output | Should -Match "SIGKILL to its main process \(host pid $pid0\)"
+        docker inspect -f '{{.State.Status}} {{.State.Pid}}' $c | Should -Be "running $pid0"
+    }
+
+    It 'refuses the signal when the engine''s pid is not this container''s process here (another pid namespace): ContainerProcessNotVisible, nothing touched' {
+        Skip-IfNoImage
+        $c = New-TestContainer -Arguments '--restart', 'always'
+        $pid0 = docker inspect -f '{{.State.Pid}}' $c
+        $exe = @(Get-PwshPath)
+        $script = "`$env:CHAOSPS_STATE_DIR = '$state'; Import-Module '$env:CHAOSPS_MODULE'; try { Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -Confirm:`$false -ErrorAction Stop | Out-Null; 'CRASHED' } catch { `$_.FullyQualifiedErrorId; `$_.CategoryInfo.Category; `"`$_`"; `$_.ErrorDetails.RecommendedAction }"
+        # A fresh pid namespace with its own /proc: the host pids the engine reports do not exist in it.
+        $out = unshare --pid --fork --mount-proc @exe -NoProfile -NonInteractive -Command $script 2>&1 | Out-String
+        $out | Should -Match 'ContainerProcessNotVisible'
+        $out | Should -Match 'ResourceUnavailable'
+        $out | Should -Match 'DockerKill'
+        docker inspect -f '{{.State.Status}} {{.State.Pid}} {{.RestartCount}}' $c | Should -Be "running $pid0 0"
     }
 
     It 'stops a container that ignores SIGTERM: force-killed after the grace period' {
         Skip-IfNoImage
         # PID 1 in a container has no default signal handlers: sh as PID 1 ignores SIGTERM.
         $c = New-TestContainer -Command 'while true; do sleep 1; done'
-        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -ContainerAction Stop -GracePeriod 2s -Confirm:$false
+        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -ContainerAction DockerStop -GracePeriod 2s -Confirm:$false
+        $r.Method | Should -Be 'DockerStop'
         $r.ExitCode | Should -Be 137
         $r.ForcedKill | Should -BeTrue
         $r.TimeToExit | Should -BeGreaterOrEqual ([TimeSpan]::FromMilliseconds(1900))
@@ -86,7 +216,8 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         Skip-IfNoImage
         $c = New-TestContainer
         $before = docker inspect -f '{{.State.StartedAt}}' $c
-        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -ContainerAction Restart -GracePeriod 1s -Confirm:$false
+        $r = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -ContainerAction DockerRestart -GracePeriod 1s -Confirm:$false
+        $r.Method | Should -Be 'DockerRestart'
         $r.ObservedState | Should -Be 'restarted'
         docker inspect -f '{{.State.Running}}' $c | Should -Be 'true'
         docker inspect -f '{{.State.StartedAt}}' $c | Should -Not -Be $before

@@ -1,4 +1,4 @@
-# The five worker-crash scenarios, run as users run them (a fresh pwsh, the built module), shortened with -Scale.
+# The five worker-crash scenarios (three of them also on the Docker runtime), run as users run them (a fresh pwsh, the built module), shortened with -Scale.
 # Each must exit 0 with a PASSED verdict whose every measured check held.
 BeforeDiscovery {
     $script:cases = @(
@@ -11,6 +11,7 @@ BeforeDiscovery {
     $script:dockerCases = @(
         @{ Name = 'worker-half-killed'; Runtime = 'Docker' }
         @{ Name = 'worker-oom'; Runtime = 'Docker' }
+        @{ Name = 'worker-term-ignored'; Runtime = 'Docker' }
     )
 }
 

@@ -26,9 +26,8 @@ try {
     $load = Start-ScenarioLoad -RouterUri $target.RouterUri -Concurrency 4
     Start-Sleep -Milliseconds (2000 * $Scale)
     $victim = $target.Workers | Get-ChaosTarget | Get-Random -Count 1 -SetSeed $Seed
-    $params = @{ Signal = 'TERM'; GracePeriod = $grace; Confirm = $false }
-    if ($victim.Kind -eq 'Container') { $params.ContainerAction = 'Stop'; $params.Remove('Signal') }
-    $crash = $victim | Invoke-WorkerCrash @params
+    # The same crash for a process and a container (TERM to its main process from the host, then SIGKILL).
+    $crash = $victim | Invoke-WorkerCrash -Signal TERM -GracePeriod $grace -Confirm:$false
     $recovery = $crash | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null

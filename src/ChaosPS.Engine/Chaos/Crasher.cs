@@ -18,7 +18,13 @@ public sealed class CrashResult
     public string? CommandLine { get; init; }
     public string? Uri { get; init; }
     public string? DockerEndpoint { get; init; }
-    /// <summary>Signal (processes), Kill, Stop or Restart (containers).</summary>
+    /// <summary>
+    /// How the crash was delivered: Signal (kill(2) from this host to the process; for a container, to its main process
+    /// by the host pid the engine reports: the process dies as in a real crash and the restart policy fires), or a
+    /// Docker API call: DockerKill, DockerStop, DockerRestart (Docker records these as deliberate: no restart policy fires).
+    /// </summary>
+    public string Method { get; init; } = "Signal";
+    /// <summary>Signal or TermThenKill (Method Signal); Kill, Stop or Restart (the Docker API methods).</summary>
     public string Action { get; init; } = "";
     public string? Signal { get; init; }
     public DateTimeOffset CrashedAt { get; init; }
@@ -32,6 +38,10 @@ public sealed class CrashResult
     /// <summary>How long the target took to exit after the signal (null when not seen).</summary>
     public TimeSpan? TimeToExit { get; set; }
     public int? RestartCount { get; set; }
+    /// <summary>The container's restart policy (no, always, on-failure, unless-stopped) when the crash began.</summary>
+    public string? RestartPolicy { get; init; }
+    /// <summary>Anything the plain state does not say: a signal the kernel dropped (pid 1 of its namespace without a handler), a restart policy a Docker API method bypasses.</summary>
+    public string? Note { get; set; }
     public string? DumpPath { get; set; }
     public override string ToString() => $"{Action} {Signal} {Target}: {ObservedState}";
 
@@ -39,7 +49,7 @@ public sealed class CrashResult
     public static CrashResult FromOom(OomResult r) => new()
     {
         Target = r.Target, Kind = r.Kind, Name = r.Name, ProcessId = r.ProcessId, ContainerId = r.ContainerId, WorkerId = r.WorkerId,
-        CommandLine = r.CommandLine, Uri = r.Uri, DockerEndpoint = r.DockerEndpoint, Action = "Oom", Signal = "KILL", CrashedAt = r.CrashedAt,
+        CommandLine = r.CommandLine, Uri = r.Uri, DockerEndpoint = r.DockerEndpoint, Method = "Oom", Action = "Oom", Signal = "KILL", CrashedAt = r.CrashedAt,
         ObservedState = r.ObservedState, ExitCode = r.ExitCode, OomKilled = r.OomKilled, TimeToExit = r.TimeToKill,
     };
 }
@@ -49,20 +59,24 @@ public static class Crasher
 {
     public static readonly string[] ProcessSignals = ["KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV"];
 
+    /// <param name="ContainerAction">Signal (a crash: the signal to the container's main process from this host), DockerKill, DockerStop or DockerRestart.</param>
     public sealed record Options(string Signal, TimeSpan? GracePeriod, string ContainerAction, TimeSpan ObserveTimeout, string? DumpDirectory, string DumpType = "Full");
 
     /// <summary>What would be done to a target, in words (for -WhatIf and ShouldProcess).</summary>
     public static string Describe(ChaosTarget t, Options o)
     {
+        var dumpFirst = o.DumpDirectory is not null ? " after a dump" : "";
+        var sig = PosixSignals.NameOf(PosixSignals.Parse(o.Signal));
+        var signal = o.GracePeriod is { } g ? $"SIG{sig}, then SIGKILL after {DurationParser.Format(g)}" : $"SIG{sig}";
         if (t.IsContainer)
-            return o.ContainerAction switch
+            return NormalizeContainerAction(o.ContainerAction) switch
             {
-                "Stop" => $"docker stop (SIGTERM, then SIGKILL after {DurationParser.Format(o.GracePeriod ?? TimeSpan.FromSeconds(10))})",
-                "Restart" => $"docker restart (grace {DurationParser.Format(o.GracePeriod ?? TimeSpan.FromSeconds(10))})",
-                _ => $"docker kill --signal SIG{o.Signal}",
-            } + (o.DumpDirectory is not null ? " after a dump" : "");
-        var s = o.GracePeriod is { } g ? $"SIG{o.Signal}, then SIGKILL after {DurationParser.Format(g)}" : $"SIG{o.Signal}";
-        return s + (o.DumpDirectory is not null ? " after a dump" : "");
+                "DockerStop" => $"docker stop (SIGTERM, then SIGKILL after {DurationParser.Format(o.GracePeriod ?? TimeSpan.FromSeconds(10))})",
+                "DockerRestart" => $"docker restart (grace {DurationParser.Format(o.GracePeriod ?? TimeSpan.FromSeconds(10))})",
+                "DockerKill" => $"docker kill --signal SIG{sig}",
+                _ => $"{signal} to its main process{(t.ProcessId is { } pid ? $" (host pid {pid})" : "")}",
+            } + dumpFirst;
+        return signal + dumpFirst;
     }
 
     /// <summary>Crashes all the targets at once (concurrently) and returns one result per target.</summary>
@@ -149,51 +163,179 @@ public static class Crasher
 
     private static async Task<CrashResult> CrashContainerAsync(ChaosTarget t, Options o, IChaosReporter reporter, CancellationToken ct)
     {
+        var action = NormalizeContainerAction(o.ContainerAction);
         using var client = await DockerEngine.ConnectAsync(t.DockerEndpoint, ct).ConfigureAwait(false);
         ContainerInspectResponse before;
         try { before = await client.Containers.InspectContainerAsync(t.ContainerId!, ct).ConfigureAwait(false); }
         catch (DockerContainerNotFoundException) { throw Suspender.Gone(t); }
-        if (before.State?.Running != true) throw new ChaosException("TargetNotRunning", ChaosErrorCategory.InvalidOperation,
+        if (before.State?.Running != true || before.State.Pid <= 0) throw new ChaosException("TargetNotRunning", ChaosErrorCategory.InvalidOperation,
             $"{t.Display} is not running ({before.State?.Status}).", t.Display);
+        // The signal path checks first that the engine's host pid is this container's process, as seen from here.
+        var main = action == "Signal" ? ContainerMainProcess.Find((int)before.State.Pid, before.ID, t) : null;
         string? dump = null;
-        if (o.DumpDirectory is not null && before.State?.Pid is > 0)
+        if (o.DumpDirectory is not null)
         {
             try { dump = await ChaosPS.Diagnostics.WorkerDiagnostics.SaveDumpAsync((int)before.State.Pid, o.DumpDirectory, o.DumpType, ct).ConfigureAwait(false); }
             catch (ChaosException e) { reporter.Warning($"No dump of {t.Display} before the crash: {e.Message}"); }
         }
+        return main is not null
+            ? await SignalContainerAsync(client, before, main, t, o, dump, reporter, ct).ConfigureAwait(false)
+            : await DockerApiCrashAsync(client, before, action, t, o, dump, reporter, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The container actions: Signal (a crash of the main process) and the Docker API calls.</summary>
+    public static readonly string[] ContainerActions = ["Signal", "DockerKill", "DockerStop", "DockerRestart"];
+
+    private static string NormalizeContainerAction(string action) =>
+        ContainerActions.FirstOrDefault(a => string.Equals(a, action, StringComparison.OrdinalIgnoreCase))
+        ?? throw ChaosException.InvalidArgument("InvalidContainerAction", $"'{action}' is not a container action. Use one of: {string.Join(", ", ContainerActions)}.", action);
+
+    /// <summary>The docker names of a restart policy: no, always, on-failure, unless-stopped.</summary>
+    public static string RestartPolicyOf(ContainerInspectResponse c) => c.HostConfig?.RestartPolicy?.Name.ToString() switch
+    {
+        "Always" => "always",
+        "OnFailure" => "on-failure",
+        "UnlessStopped" => "unless-stopped",
+        _ => "no",
+    };
+
+    /// <summary>
+    /// A crash as production sees one: the signal goes to the container's main process by its host pid (kill(2) from
+    /// this host), the process dies, and the engine treats the exit like any other: its restart policy fires.
+    /// </summary>
+    private static async Task<CrashResult> SignalContainerAsync(DockerClient client, ContainerInspectResponse before, ContainerMainProcess main, ChaosTarget t,
+        Options o, string? dump, IChaosReporter reporter, CancellationToken ct)
+    {
+        int sig = PosixSignals.Parse(o.Signal);
+        var policy = RestartPolicyOf(before);
+        // The die event carries the exit code even when the restart policy starts the container again at once (which
+        // resets State.ExitCode to 0). Events are asked for from a second before the signal, so none is missed while
+        // the stream connects; only those after the signal count.
+        var die = new TaskCompletionSource<int?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        long sentNanos = long.MaxValue;
+        using var eventsCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var eventsTask = client.System.MonitorEventsAsync(new ContainerEventsParameters
+        {
+            Since = (DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 1).ToString(CultureInfo.InvariantCulture),
+            Filters = new Dictionary<string, IDictionary<string, bool>>
+            {
+                ["container"] = new Dictionary<string, bool> { [before.ID] = true },
+                ["type"] = new Dictionary<string, bool> { ["container"] = true },
+                ["event"] = new Dictionary<string, bool> { ["die"] = true },
+            },
+        }, new InlineProgress<Message>(m =>
+        {
+            if (m.Action != "die" || m.TimeNano < Interlocked.Read(ref sentNanos)) return;
+            die.TrySetResult(m.Actor?.Attributes?.TryGetValue("exitCode", out var code) == true && int.TryParse(code, NumberStyles.Integer, CultureInfo.InvariantCulture, out var c) ? c : null);
+        }), eventsCts.Token);
+        try
+        {
+            var at = DateTimeOffset.UtcNow;
+            Interlocked.Exchange(ref sentNanos, (at.ToUnixTimeMilliseconds() - 50) * 1_000_000);
+            var sw = Stopwatch.StartNew();
+            if (!main.IsAlive || !PosixSignals.Send(main.Pid, sig)) throw Suspender.Gone(t);
+            var result = new CrashResult
+            {
+                Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = main.Pid, ContainerId = before.ID, WorkerId = t.WorkerId,
+                CommandLine = t.CommandLine, Uri = t.Uri, DockerEndpoint = t.DockerEndpoint, Method = "Signal",
+                Action = o.GracePeriod is null ? "Signal" : "TermThenKill", Signal = PosixSignals.NameOf(sig), RestartPolicy = policy, DumpPath = dump,
+                CrashedAt = at,
+            };
+            var dropped = main.Drops(sig);
+            var (exited, code) = await WaitExitAsync(main.Pid, main.StartStamp, o.GracePeriod ?? o.ObserveTimeout, ct).ConfigureAwait(false);
+            if (!exited && o.GracePeriod is { } grace)
+            {
+                result.ForcedKill = true;
+                result.Note = (dropped ?? $"{result.Target} did not exit within the grace period after SIG{result.Signal}") + $"; SIGKILL after the {DurationParser.Format(grace)} grace period";
+                reporter.Verbose($"{t.Display}: {result.Note}.");
+                if (main.IsAlive) PosixSignals.Send(main.Pid, 9);
+                (exited, code) = await WaitExitAsync(main.Pid, main.StartStamp, o.ObserveTimeout, ct).ConfigureAwait(false);
+            }
+            if (exited)
+            {
+                result.TimeToExit = sw.Elapsed;
+                // The engine reports the death a moment later.
+                using var dieWait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var first = await Task.WhenAny(die.Task, Task.Delay(TimeSpan.FromSeconds(5), dieWait.Token)).ConfigureAwait(false);
+                dieWait.Cancel();
+                result.ExitCode = first == die.Task ? await die.Task.ConfigureAwait(false) ?? code : code;
+            }
+            ContainerInspectResponse? now = null;
+            try { now = await client.Containers.InspectContainerAsync(before.ID, ct).ConfigureAwait(false); }
+            catch (DockerContainerNotFoundException) { }
+            result.RestartCount = now is null ? null : (int)now.RestartCount;
+            result.OomKilled = now?.State?.OOMKilled;
+            if (!exited && result.ForcedKill)
+            {
+                result.ObservedState = $"running (SIGKILL did not end it within {DurationParser.Format(o.ObserveTimeout)})";
+                reporter.Warning($"{t.Display} is still running after SIGKILL: {result.Note}.");
+            }
+            else if (!exited)
+            {
+                result.ObservedState = $"running (it {(dropped is null ? "handled or ignored" : "never got")} SIG{result.Signal})";
+                result.Note = (dropped ?? $"{t.Display} outlived SIG{result.Signal} for {DurationParser.Format(o.ObserveTimeout)}") + "; give -GracePeriod to SIGKILL it after a grace period, or -Signal KILL";
+                reporter.Warning($"{t.Display} is still running: {result.Note}.");
+            }
+            else if (now is null) result.ObservedState = "removed";
+            else if (now.State?.Running == true && now.State.Pid != main.Pid) result.ObservedState = "restarted";
+            else if (now.State?.Restarting == true) result.ObservedState = "restarting";
+            else
+            {
+                result.ObservedState = now.State?.Status ?? "unknown";
+                result.ExitCode ??= now.State?.Running == false ? (int?)now.State.ExitCode : null;
+            }
+            return result;
+        }
+        finally
+        {
+            eventsCts.Cancel();
+            try { await eventsTask.ConfigureAwait(false); } catch (Exception) { /* cancelled */ }
+        }
+    }
+
+    /// <summary>docker kill / stop / restart through the engine's API: Docker records these as an operator's deliberate act.</summary>
+    private static async Task<CrashResult> DockerApiCrashAsync(DockerClient client, ContainerInspectResponse before, string method, ChaosTarget t, Options o,
+        string? dump, IChaosReporter reporter, CancellationToken ct)
+    {
         var at = DateTimeOffset.UtcNow;
         var sw = Stopwatch.StartNew();
         uint graceSeconds = (uint)Math.Ceiling((o.GracePeriod ?? TimeSpan.FromSeconds(10)).TotalSeconds);
-        string action = o.ContainerAction;
+        string action = method["Docker".Length..];
         try
         {
             switch (action)
             {
                 case "Stop":
-                    await client.Containers.StopContainerAsync(t.ContainerId!, new ContainerStopParameters { WaitBeforeKillSeconds = graceSeconds }, ct).ConfigureAwait(false);
+                    await client.Containers.StopContainerAsync(before.ID, new ContainerStopParameters { WaitBeforeKillSeconds = graceSeconds }, ct).ConfigureAwait(false);
                     break;
                 case "Restart":
-                    await client.Containers.RestartContainerAsync(t.ContainerId!, new ContainerRestartParameters { WaitBeforeKillSeconds = graceSeconds }, ct).ConfigureAwait(false);
+                    await client.Containers.RestartContainerAsync(before.ID, new ContainerRestartParameters { WaitBeforeKillSeconds = graceSeconds }, ct).ConfigureAwait(false);
                     break;
                 default:
-                    await client.Containers.KillContainerAsync(t.ContainerId!, new ContainerKillParameters { Signal = "SIG" + PosixSignals.NameOf(PosixSignals.Parse(o.Signal)) }, ct).ConfigureAwait(false);
+                    await client.Containers.KillContainerAsync(before.ID, new ContainerKillParameters { Signal = "SIG" + PosixSignals.NameOf(PosixSignals.Parse(o.Signal)) }, ct).ConfigureAwait(false);
                     break;
             }
         }
         catch (DockerContainerNotFoundException) { throw Suspender.Gone(t); }
+        var policy = RestartPolicyOf(before);
         var result = new CrashResult
         {
-            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = t.ProcessId, ContainerId = t.ContainerId, WorkerId = t.WorkerId,
-            CommandLine = t.CommandLine, Uri = t.Uri, DockerEndpoint = t.DockerEndpoint, Action = action,
+            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = (int)before.State!.Pid, ContainerId = before.ID, WorkerId = t.WorkerId,
+            CommandLine = t.CommandLine, Uri = t.Uri, DockerEndpoint = t.DockerEndpoint, Method = method, Action = action,
             Signal = action == "Kill" ? PosixSignals.NameOf(PosixSignals.Parse(o.Signal)) : action == "Stop" ? "TERM" : null,
-            CrashedAt = at, DumpPath = dump,
+            RestartPolicy = policy, CrashedAt = at, DumpPath = dump,
         };
+        if (action != "Restart" && policy != "no")
+        {
+            result.Note = $"{method} is an operator's act to the engine: restart policy '{policy}' does not restart the container (the default -ContainerAction Signal crashes its main process instead)";
+            reporter.Warning($"{t.Display}: {result.Note}.");
+        }
         // Observe: the container has exited (or, for restart, started again) since the crash.
         var beforeStart = before.State?.StartedAt;
         while (true)
         {
             ContainerInspectResponse now;
-            try { now = await client.Containers.InspectContainerAsync(t.ContainerId!, ct).ConfigureAwait(false); }
+            try { now = await client.Containers.InspectContainerAsync(before.ID, ct).ConfigureAwait(false); }
             catch (DockerContainerNotFoundException) { result.ObservedState = "removed"; break; }
             bool finishedSince = DateTimeOffset.TryParse(now.State?.FinishedAt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var fin) && fin >= at.AddSeconds(-1);
             bool restarted = now.State?.StartedAt != beforeStart;
@@ -215,6 +357,11 @@ public static class Crasher
             await Task.Delay(20, ct).ConfigureAwait(false);
         }
         return result;
+    }
+
+    private sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 
     /// <summary>

@@ -236,7 +236,8 @@ public static class RecoveryWaiter
         bool startedAfter = crashedAt is null || (DateTimeOffset.TryParse(st?.StartedAt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var started) && started >= crashedAt.Value.AddMilliseconds(-500));
         bool restartsOk = minRestarts is null || r.RestartCount >= minRestarts;
         bool finishedAfter = crashedAt is not null && DateTimeOffset.TryParse(st?.FinishedAt, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var fin) && fin >= crashedAt.Value.AddSeconds(-1);
-        var detail = $"{st?.Status}{(health is null or "" ? "" : ", " + health)}, restarts {r.RestartCount}{(st?.OOMKilled == true ? ", OOMKilled" : "")}";
+        var detail = $"{st?.Status}{(health is null or "" ? "" : ", " + health)}, restarts {r.RestartCount}{(st?.OOMKilled == true ? ", OOMKilled" : "")}"
+            + (st?.Running == true || st?.Restarting == true ? "" : $", exit code {st?.ExitCode}, restart policy {Crasher.RestartPolicyOf(r)}");
         return (running && healthy && startedAfter && restartsOk, !running || finishedAfter, detail);
     }
 

@@ -5,7 +5,8 @@ namespace ChaosPS.Commands;
 
 /// <summary>
 /// Crashes workers for real: a signal to a process (KILL, TERM, INT, QUIT, ABRT, SEGV; or TERM with a grace period
-/// then KILL), or kill/stop/restart for a container. -Count/-Percent pick from the piped set; -Interval with -Duration
+/// then KILL); for a container by default the same signal to its main process from the host (a crash, so its restart
+/// policy fires), or docker kill/stop/restart through the engine's API. -Count/-Percent pick from the piped set; -Interval with -Duration
 /// repeats random crashes (a chaos-monkey loop). Writes one result per crash with the observed exit code/state.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "WorkerCrash", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
@@ -16,7 +17,7 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>The signal: KILL (default), TERM, INT, QUIT, ABRT or SEGV. For containers with -ContainerAction Kill, the signal docker kill sends.</summary>
+    /// <summary>The signal: KILL (default), TERM, INT, QUIT, ABRT or SEGV. Containers: the signal for their main process (or, with -ContainerAction DockerKill, the one docker kill sends).</summary>
     [Parameter]
     [ValidateSet("KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV", IgnoreCase = true)]
     public string Signal { get; set; } = "KILL";
@@ -26,10 +27,15 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
     [DurationTransform]
     public TimeSpan? GracePeriod { get; set; }
 
-    /// <summary>Containers: Kill (docker kill with -Signal; default), Stop (SIGTERM then SIGKILL after -GracePeriod), Restart.</summary>
+    /// <summary>
+    /// Containers: Signal (default: -Signal to the container's main process from this host, by the host pid the engine
+    /// reports; the process dies as in a real crash, so the restart policy fires; with -GracePeriod, SIGKILL after it),
+    /// DockerKill (docker kill with -Signal), DockerStop (SIGTERM then SIGKILL after -GracePeriod), DockerRestart.
+    /// Docker records its API calls as deliberate: after DockerKill or DockerStop no restart policy restarts the container.
+    /// </summary>
     [Parameter]
-    [ValidateSet("Kill", "Stop", "Restart")]
-    public string ContainerAction { get; set; } = "Kill";
+    [ValidateSet("Signal", "DockerKill", "DockerStop", "DockerRestart")]
+    public string ContainerAction { get; set; } = "Signal";
 
     /// <summary>Crash this many of the piped targets, picked at random (per round with -Interval; default 1 there).</summary>
     [Parameter]
