@@ -277,14 +277,14 @@ public static class JournalHtml
         }
         if (series.Count > 0)
         {
-            for (int i = 0; i <= 4; i++)
+            for (int i = 0; i <= 5; i++)
             {
-                double v = yMaxL * i / 4, y = Y(v, false);
+                double v = yMaxL * i / 5, y = Y(v, false);
                 sb.Append($"<line x1=\"{L}\" x2=\"{W - R}\" y1=\"{F(y)}\" y2=\"{F(y)}\" stroke=\"#eaeef2\"/>");
                 sb.Append($"<text x=\"{L - 6}\" y=\"{F(y + 4)}\" text-anchor=\"end\" font-size=\"11\" fill=\"#57606a\">{E(v.ToString(v >= 100 ? "0" : "0.##", Inv))}</text>");
                 if (series.Any(s => s.Right))
                 {
-                    double vr = yMaxR * i / 4;
+                    double vr = yMaxR * i / 5;
                     sb.Append($"<text x=\"{W - R + 6}\" y=\"{F(y + 4)}\" font-size=\"11\" fill=\"#cf222e\">{E(vr.ToString(vr >= 100 ? "0" : "0.##", Inv))}</text>");
                 }
             }
