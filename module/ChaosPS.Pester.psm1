@@ -155,6 +155,12 @@ function Test-ChaosHoldSteadyState {
     Get-ChaosJournalResult $ActualValue 'Hypothesis' $Negate $Because 'HoldSteadyState' $what
 }
 
+function Get-ChaosPester {
+    # The loaded Pester that has Add-ShouldOperator (Pester 5; Pester 4 had Add-AssertionOperator). By command, not by
+    # version: a Pester imported from its .psm1 directly reports version 0.0.
+    Get-Module Pester -All | Where-Object { $_.ExportedCommands.ContainsKey('Add-ShouldOperator') } | Sort-Object Version -Descending | Select-Object -First 1
+}
+
 function Register-ChaosShouldOperator {
     <#
     .SYNOPSIS
@@ -169,7 +175,7 @@ function Register-ChaosShouldOperator {
     [CmdletBinding()]
     [OutputType([string])]
     param()
-    $pester = Get-Module Pester | Where-Object { $_.Version.Major -ge 5 } | Sort-Object Version -Descending | Select-Object -First 1
+    $pester = Get-ChaosPester
     if (-not $pester) {
         $e = [Management.Automation.ErrorRecord]::new([InvalidOperationException]::new('Pester 5 is not loaded: Import-Module Pester -MinimumVersion 5.0 first.'),
             'ChaosPS.PesterNotLoaded', [Management.Automation.ErrorCategory]::ObjectNotFound, 'Pester')
@@ -206,13 +212,13 @@ $script:LookupAction = [EventHandler[Management.Automation.CommandLookupEventArg
     if ($script:PreviousLookupAction) { try { $script:PreviousLookupAction.Invoke($commandName, $eventArgs) } catch { } }
     if (-not $script:Hooked) { return }
     $cmd = $eventArgs.Command
-    if ($cmd -and $cmd.ModuleName -eq 'Pester' -and $cmd.Module -and $cmd.Module.Version.Major -ge 5) {
+    if ($cmd -and $cmd.ModuleName -eq 'Pester' -and (Get-ChaosPester)) {
         Remove-ChaosPesterHook
         try { $null = Register-ChaosShouldOperator -ErrorAction SilentlyContinue } catch { }
     }
 }
 
-if (Get-Module Pester | Where-Object { $_.Version.Major -ge 5 }) {
+if (Get-ChaosPester) {
     $null = Register-ChaosShouldOperator -ErrorAction SilentlyContinue
 }
 else {
