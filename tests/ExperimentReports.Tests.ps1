@@ -302,6 +302,9 @@ Describe 'CI annotations' -Tag 'ExperimentReports' {
         $none.Output | Should -Not -Match '##vso|::error'
         $off = Invoke-PesterChild "Import-Module '$ModulePath'; Export-ChaosExperimentReport -InputObject '$J/deviated.json' -Path '$tmp/off.xml' -NoAnnotation" @{ TF_BUILD = 'True' }
         $off.Output | Should -Not -Match '##vso'
+        $silenced = Invoke-PesterChild "Import-Module '$ModulePath'; Export-ChaosExperimentReport -InputObject '$J/deviated.json' -Path '$tmp/silenced.xml'" @{ TF_BUILD = 'True'; CHAOSPS_ANNOTATIONS = 'off' }
+        $silenced.Output | Should -Not -Match '##vso'
+        Test-Path "$tmp/silenced.xml" | Should -BeTrue
     }
 
     It 'a failing Should operator annotates under Azure DevOps; a passing one does not' {

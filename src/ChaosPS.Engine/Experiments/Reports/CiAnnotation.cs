@@ -9,10 +9,12 @@ public static class CiAnnotation
 {
     public const string AzureDevOps = "AzureDevOps", GitHubActions = "GitHubActions";
 
-    /// <summary>The CI this process runs under (from its environment), or null.</summary>
+    /// <summary>The CI this process runs under (from its environment), or null; null too when CHAOSPS_ANNOTATIONS is "off".</summary>
     public static string? Detect(Func<string, string?>? env = null)
     {
         env ??= Environment.GetEnvironmentVariable;
+        // CHAOSPS_ANNOTATIONS=off silences them (e.g. when Pester's own CI output already reports each failure).
+        if (string.Equals(env("CHAOSPS_ANNOTATIONS"), "off", StringComparison.OrdinalIgnoreCase)) return null;
         if (!string.IsNullOrEmpty(env("TF_BUILD"))) return AzureDevOps;
         if (string.Equals(env("GITHUB_ACTIONS"), "true", StringComparison.OrdinalIgnoreCase)) return GitHubActions;
         return null;

@@ -234,6 +234,7 @@ public class JournalReportTests
         Assert.Equal(CiAnnotation.AzureDevOps, CiAnnotation.Detect(k => k == "TF_BUILD" ? "True" : null));
         Assert.Equal(CiAnnotation.GitHubActions, CiAnnotation.Detect(k => k == "GITHUB_ACTIONS" ? "true" : null));
         Assert.Null(CiAnnotation.Detect(_ => null));
+        Assert.Null(CiAnnotation.Detect(k => k switch { "TF_BUILD" => "True", "CHAOSPS_ANNOTATIONS" => "Off", _ => null }));
         var ado = CiAnnotation.Format("AzureDevOps", "error", "p95 100%\nover ]limit; ##vso[task.complete result=Succeeded]");
         Assert.Equal("##vso[task.logissue type=error]p95 100%AZP25%0Aover ]limit; ##vso[task.complete result=Succeeded]", ado);
         Assert.DoesNotContain('\n', ado);
