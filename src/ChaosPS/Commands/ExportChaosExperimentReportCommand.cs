@@ -43,8 +43,11 @@ public sealed class ExportChaosExperimentReportCommand : ChaosCmdlet
 
     protected override void ProcessRecord()
     {
-        try { _journals.Add(JournalInput.From(InputObject, this)); }
-        catch (ChaosException e) { WriteChaosError(e); }
+        foreach (var item in JournalInput.Items(InputObject))
+        {
+            try { _journals.Add(JournalInput.From(item, this)); }
+            catch (ChaosException e) { WriteChaosError(e); }
+        }
     }
 
     protected override void EndProcessing()

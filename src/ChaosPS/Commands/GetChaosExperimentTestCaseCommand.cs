@@ -23,9 +23,17 @@ public sealed class GetChaosExperimentTestCaseCommand : ChaosCmdlet
 
     protected override void ProcessRecord()
     {
-        ExperimentJournal j;
-        try { j = JournalInput.From(InputObject, this); }
-        catch (ChaosException e) { WriteChaosError(e); return; }
+        foreach (var item in JournalInput.Items(InputObject))
+        {
+            ExperimentJournal j;
+            try { j = JournalInput.From(item, this); }
+            catch (ChaosException e) { WriteChaosError(e); continue; }
+            Write(j);
+        }
+    }
+
+    private void Write(ExperimentJournal j)
+    {
         foreach (var c in JournalTestCase.From(j))
         {
             if (Kind is { Length: > 0 } && !Kind.Contains(c.Kind, StringComparer.OrdinalIgnoreCase)) continue;

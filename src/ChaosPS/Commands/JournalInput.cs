@@ -11,6 +11,16 @@ namespace ChaosPS.Commands;
 /// </summary>
 internal static class JournalInput
 {
+    /// <summary>An array given to -InputObject (not piped) is its items; anything else is itself.</summary>
+    public static IEnumerable<object?> Items(PSObject? input)
+    {
+        if (input?.BaseObject is IEnumerable e and not string and not IDictionary)
+        {
+            foreach (var x in e) yield return x;
+        }
+        else yield return input;
+    }
+
     public static ExperimentJournal From(object? input, PSCmdlet cmdlet)
     {
         var pso = input as PSObject;
