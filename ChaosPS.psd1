@@ -48,8 +48,13 @@
         'Start-LoadTest'
         'Export-LoadTestReport'
         'Merge-LoadTestResult'
+        'Export-ChaosExperimentReport'
+        'Get-ChaosExperimentTestCase'
+        'Write-ChaosAnnotation'
     )
-    FunctionsToExport    = @()
+    # Pester 5 Should operators (-HaveRecovered, -PassThresholds, -BeGraceful, -HoldSteadyState); see about_ChaosPS.
+    NestedModules        = @('ChaosPS.Pester.psm1')
+    FunctionsToExport    = @('Register-ChaosShouldOperator')
     AliasesToExport      = @()
     VariablesToExport    = @()
     PrivateData          = @{

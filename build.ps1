@@ -70,6 +70,8 @@ function Invoke-Build {
             Copy-Item "$src/*" $dst -Recurse -Exclude '*.pdb'
         }
     }
+    # Pester Should operators: a nested script module (registers them when Pester 5 is or gets loaded).
+    Copy-Item "$Root/module/ChaosPS.Pester.psm1" $ModuleDir
     # Docker image context for the embedded target (built by the module on demand, no registry).
     if (Test-Path "$Root/module/docker") { Copy-Item "$Root/module/docker" "$ModuleDir/docker" -Recurse }
 

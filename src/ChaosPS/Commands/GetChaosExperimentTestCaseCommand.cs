@@ -1,0 +1,49 @@
+using System.Management.Automation;
+using ChaosPS.Experiments.Reports;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// The verdicts of an experiment journal as test cases (a steady-state probe, a load threshold, a rollback, a failed
+/// method activity, a fault, the recovery, the verdict), for `It -ForEach` in an ordinary Pester suite.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "ChaosExperimentTestCase")]
+[OutputType(typeof(JournalTestCase))]
+public sealed class GetChaosExperimentTestCaseCommand : ChaosCmdlet
+{
+    [Parameter(Mandatory = true, ValueFromPipeline = true, Position = 0)]
+    public PSObject? InputObject { get; set; }
+
+    /// <summary>Only cases of these kinds.</summary>
+    [Parameter, ValidateSet("Hypothesis", "Threshold", "Method", "Rollback", "Fault", "Recovery", "Degradation", "Verdict")]
+    public string[]? Kind { get; set; }
+
+    /// <summary>Hashtables instead of objects: `It -ForEach` then defines $Name, $Result, $Message, ... in each test.</summary>
+    [Parameter] public SwitchParameter AsHashtable { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var item in JournalInput.Items(InputObject))
+        {
+            ExperimentJournal j;
+            try { j = JournalInput.From(item, this); }
+            catch (ChaosException e) { WriteChaosError(e); continue; }
+            Write(j);
+        }
+    }
+
+    private void Write(ExperimentJournal j)
+    {
+        foreach (var c in JournalTestCase.From(j))
+        {
+            if (Kind is { Length: > 0 } && !Kind.Contains(c.Kind, StringComparer.OrdinalIgnoreCase)) continue;
+            if (!AsHashtable) { WriteObject(c); continue; }
+            WriteObject(new System.Collections.Hashtable
+            {
+                ["Experiment"] = c.Experiment, ["Kind"] = c.Kind, ["Phase"] = c.Phase, ["Suite"] = c.Suite, ["Name"] = c.Name,
+                ["Result"] = c.Result, ["Passed"] = c.Passed, ["Message"] = c.Message, ["Observed"] = c.Observed, ["Expected"] = c.Expected,
+                ["Output"] = c.Output, ["Exception"] = c.Exception, ["At"] = c.At, ["DurationSeconds"] = c.DurationSeconds, ["JournalPath"] = c.JournalPath,
+            });
+        }
+    }
+}

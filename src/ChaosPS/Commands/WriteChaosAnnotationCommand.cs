@@ -1,0 +1,58 @@
+using System.Management.Automation;
+using ChaosPS.Experiments.Reports;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Writes a CI annotation: `##vso[task.logissue type=error]...` under Azure DevOps (TF_BUILD set), `::error::...` under
+/// GitHub Actions (GITHUB_ACTIONS=true), nothing elsewhere. With -Journal, one error per case of the journal that did not pass.
+/// </summary>
+[Cmdlet(VerbsCommunications.Write, "ChaosAnnotation", DefaultParameterSetName = "Message")]
+[OutputType(typeof(string))]
+public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Message")]
+    [AllowEmptyString]
+    public string Message { get; set; } = "";
+
+    /// <summary>An experiment journal: one annotation per failed, errored or inconclusive case.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = "Journal")]
+    public PSObject? Journal { get; set; }
+
+    [Parameter, ValidateSet("Error", "Warning")]
+    public string Type { get; set; } = "Error";
+
+    [Parameter(ParameterSetName = "Message")] public string? Title { get; set; }
+
+    /// <summary>A source file the annotation points at.</summary>
+    [Parameter(ParameterSetName = "Message")] public string? File { get; set; }
+
+    /// <summary>Auto (from the environment), AzureDevOps or GitHubActions.</summary>
+    [Parameter, ValidateSet("Auto", "AzureDevOps", "GitHubActions")]
+    public string Provider { get; set; } = "Auto";
+
+    /// <summary>Also writes each annotation line to the output.</summary>
+    [Parameter] public SwitchParameter PassThru { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var provider = Provider == "Auto" ? CiAnnotation.Detect() : Provider;
+        if (provider is null)
+        {
+            WriteVerbose("Not under Azure DevOps (TF_BUILD) or GitHub Actions (GITHUB_ACTIONS): no annotation written.");
+            return;
+        }
+        IEnumerable<string> lines;
+        if (ParameterSetName == "Journal")
+        {
+            try { lines = CiAnnotation.ForJournal(JournalInput.From(Journal, this), provider).ToList(); }
+            catch (ChaosException e) { WriteChaosError(e); return; }
+        }
+        else lines = [CiAnnotation.Format(provider, Type, Message, Title, File)];
+        foreach (var line in lines)
+        {
+            ExportChaosExperimentReportCommand.WriteAnnotation(this, line);
+            if (PassThru) WriteObject(line);
+        }
+    }
+}
