@@ -29,7 +29,7 @@ public sealed class ExportChaosExperimentReportCommand : ChaosCmdlet
     /// <summary>No CI annotations, even under Azure DevOps or GitHub Actions.</summary>
     [Parameter] public SwitchParameter NoAnnotation { get; set; }
 
-    private readonly List<ExperimentJournal> _journals = [];
+    private readonly List<JournalDocument> _journals = [];
     private string _format = "";
 
     protected override void BeginProcessing()

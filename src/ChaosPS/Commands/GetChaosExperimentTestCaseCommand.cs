@@ -25,14 +25,14 @@ public sealed class GetChaosExperimentTestCaseCommand : ChaosCmdlet
     {
         foreach (var item in JournalInput.Items(InputObject))
         {
-            ExperimentJournal j;
+            JournalDocument j;
             try { j = JournalInput.From(item, this); }
             catch (ChaosException e) { WriteChaosError(e); continue; }
             Write(j);
         }
     }
 
-    private void Write(ExperimentJournal j)
+    private void Write(JournalDocument j)
     {
         foreach (var c in JournalTestCase.From(j))
         {

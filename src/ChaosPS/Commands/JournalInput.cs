@@ -21,7 +21,7 @@ internal static class JournalInput
         else yield return input;
     }
 
-    public static ExperimentJournal From(object? input, PSCmdlet cmdlet)
+    public static JournalDocument From(object? input, PSCmdlet cmdlet)
     {
         var pso = input as PSObject;
         var value = pso?.BaseObject ?? input;
@@ -30,12 +30,12 @@ internal static class JournalInput
             case null:
                 throw NotAJournal(input, "nothing");
             case string s when s.TrimStart().StartsWith('{'):
-                return ExperimentJournal.Parse(s);
+                return JournalDocument.Parse(s);
             case string s when !string.IsNullOrWhiteSpace(s):
-                return ExperimentJournal.Load(Resolve(s, cmdlet));
+                return JournalDocument.Load(Resolve(s, cmdlet));
             case FileInfo f:
-                return ExperimentJournal.Load(f.FullName);
-            case ExperimentJournal j:
+                return JournalDocument.Load(f.FullName);
+            case JournalDocument j:
                 return j;
             case IDictionary:
                 throw NotAJournal(input, "a hashtable");
@@ -52,9 +52,9 @@ internal static class JournalInput
                 throw new ChaosException("InvalidJournal", ChaosErrorCategory.InvalidData, $"The journal object's ToJson() failed: {e.Message}", input, null, e);
             }
             if (text is PSObject tp) text = tp.BaseObject;
-            if (text is string json && !string.IsNullOrWhiteSpace(json)) return ExperimentJournal.Parse(json, PathOf(pso));
+            if (text is string json && !string.IsNullOrWhiteSpace(json)) return JournalDocument.Parse(json, PathOf(pso));
         }
-        if (PathOf(pso) is { } path) return ExperimentJournal.Load(Resolve(path, cmdlet));
+        if (PathOf(pso) is { } path) return JournalDocument.Load(Resolve(path, cmdlet));
         throw NotAJournal(input, $"a {value.GetType().Name} without a ToJson() method or a JournalPath property");
     }
 

@@ -43,7 +43,7 @@ public static class CiAnnotation
     }
 
     /// <summary>One error line per case that is not a pass (Failed, Error, Inconclusive) of a journal.</summary>
-    public static IEnumerable<string> ForJournal(ExperimentJournal journal, string provider)
+    public static IEnumerable<string> ForJournal(JournalDocument journal, string provider)
     {
         foreach (var c in JournalTestCase.From(journal))
             if (c.Result is "Failed" or "Error" or "Inconclusive")

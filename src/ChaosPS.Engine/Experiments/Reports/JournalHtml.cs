@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using static ChaosPS.Experiments.Reports.ExperimentJournal;
+using static ChaosPS.Experiments.Reports.JournalDocument;
 
 namespace ChaosPS.Experiments.Reports;
 
@@ -34,7 +34,7 @@ public static class JournalHtml
         "svg{background:#fff;border:1px solid #d0d7de;border-radius:8px;display:block;margin-bottom:10px;max-width:100%;height:auto}" +
         ".legend{display:flex;flex-wrap:wrap;gap:14px;font-size:12px;margin:4px 0 14px}.legend i{display:inline-block;width:14px;height:10px;margin-right:5px;vertical-align:middle}";
 
-    public static string Render(ExperimentJournal j)
+    public static string Render(JournalDocument j)
     {
         var sb = new StringBuilder(64 * 1024);
         var cases = JournalTestCase.From(j);
@@ -140,12 +140,12 @@ public static class JournalHtml
         return sb.ToString();
     }
 
-    private static string Rel(ExperimentJournal j, JsonNode? t) => Time(t) is { } x && j.Offset(x) is { } o ? $"+{o.ToString("0.0", Inv)} s" : "–";
+    private static string Rel(JournalDocument j, JsonNode? t) => Time(t) is { } x && j.Offset(x) is { } o ? $"+{o.ToString("0.0", Inv)} s" : "–";
 
     private static string Output(string? text) =>
         string.IsNullOrEmpty(text) ? "" : text.Length <= 160 ? $"<pre>{E(text)}</pre>" : $"<details><summary>{E(text[..80])}…</summary><pre>{E(text)}</pre></details>";
 
-    private static void Runs(StringBuilder sb, ExperimentJournal j, string title, string id, List<JsonObject> runs)
+    private static void Runs(StringBuilder sb, JournalDocument j, string title, string id, List<JsonObject> runs)
     {
         sb.Append("<h2>").Append(E(title)).Append("</h2>");
         if (runs.Count == 0) { sb.Append("<p class=\"note\">Nothing ran.</p>"); return; }
@@ -183,7 +183,7 @@ public static class JournalHtml
     private sealed record Band(double From, double To, string Label, bool Open);
     private sealed record Mark(double At, bool? Met, string Label);
 
-    private static void Timeline(StringBuilder sb, ExperimentJournal j)
+    private static void Timeline(StringBuilder sb, JournalDocument j)
     {
         sb.Append("<h2>Timeline</h2>");
         var loads = Objects(j.ChaosPS?["load"]).ToList();

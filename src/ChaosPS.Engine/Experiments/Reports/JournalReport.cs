@@ -15,7 +15,7 @@ public static class JournalReport
 
     public static readonly IReadOnlyList<string> Formats = ["Json", "JUnit", "NUnit", "Html"];
 
-    public static string Render(ExperimentJournal j, string format) => format.ToLowerInvariant() switch
+    public static string Render(JournalDocument j, string format) => format.ToLowerInvariant() switch
     {
         "json" => j.ToJson(),
         "junit" => ToJUnit([j]),
@@ -36,7 +36,7 @@ public static class JournalReport
     // ---------- JUnit ----------
 
     /// <summary>JUnit XML for one or more journals: a testsuite per journal and group (steady state before, load, ...).</summary>
-    public static string ToJUnit(IReadOnlyList<ExperimentJournal> journals)
+    public static string ToJUnit(IReadOnlyList<JournalDocument> journals)
     {
         var suites = new List<XElement>();
         int tests = 0, failures = 0, errors = 0, skipped = 0;
@@ -57,7 +57,7 @@ public static class JournalReport
                     new XAttribute("tests", g.Count), new XAttribute("failures", f), new XAttribute("errors", e), new XAttribute("skipped", s),
                     new XAttribute("time", Sec(g.Sum(c => c.DurationSeconds))),
                     new XAttribute("timestamp", (g.Select(c => c.Start).FirstOrDefault(t => t is not null) ?? j.Start ?? DateTimeOffset.UnixEpoch).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss", Inv)),
-                    new XAttribute("hostname", Clean(ExperimentJournal.Str(j.Root["node"]) ?? "localhost")),
+                    new XAttribute("hostname", Clean(JournalDocument.Str(j.Root["node"]) ?? "localhost")),
                     new XAttribute("id", id++),
                     new XAttribute("package", "ChaosPS.Experiments"),
                     first ? Properties(j) : null,
@@ -88,18 +88,18 @@ public static class JournalReport
         return Write(root);
     }
 
-    private static XElement Properties(ExperimentJournal j) => new("properties",
+    private static XElement Properties(JournalDocument j) => new("properties",
         Prop("verdict", j.Verdict), Prop("status", j.Status), Prop("deviated", j.Deviated ? "true" : "false"),
-        Prop("partial", j.Partial ? "true" : "false"), Prop("start", ExperimentJournal.Str(j.Root["start"]) ?? ""),
-        Prop("node", ExperimentJournal.Str(j.Root["node"]) ?? ""), Prop("journal_path", j.JournalPath ?? ""),
-        Prop("chaosps_version", ExperimentJournal.Str(j.Root["chaosps-version"]) ?? ""));
+        Prop("partial", j.Partial ? "true" : "false"), Prop("start", JournalDocument.Str(j.Root["start"]) ?? ""),
+        Prop("node", JournalDocument.Str(j.Root["node"]) ?? ""), Prop("journal_path", j.JournalPath ?? ""),
+        Prop("chaosps_version", JournalDocument.Str(j.Root["chaosps-version"]) ?? ""));
 
     private static XElement Prop(string name, string value) => new("property", new XAttribute("name", name), new XAttribute("value", Clean(value)));
 
     // ---------- NUnit 3 ----------
 
     /// <summary>NUnit 3 XML: a test-run, a test-suite per journal, a fixture per group, a test-case per case.</summary>
-    public static string ToNUnit(IReadOnlyList<ExperimentJournal> journals)
+    public static string ToNUnit(IReadOnlyList<JournalDocument> journals)
     {
         int nextId = 1;
         var all = new List<JournalTestCase>();
@@ -138,9 +138,9 @@ public static class JournalReport
         return Write(run);
     }
 
-    private static XElement NUnitProps(ExperimentJournal j) => new("properties",
+    private static XElement NUnitProps(JournalDocument j) => new("properties",
         NProp("verdict", j.Verdict), NProp("status", j.Status), NProp("deviated", j.Deviated ? "true" : "false"),
-        NProp("partial", j.Partial ? "true" : "false"), NProp("node", ExperimentJournal.Str(j.Root["node"]) ?? ""),
+        NProp("partial", j.Partial ? "true" : "false"), NProp("node", JournalDocument.Str(j.Root["node"]) ?? ""),
         NProp("journal_path", j.JournalPath ?? ""));
 
     private static XElement NProp(string name, string value) => new("property", new XAttribute("name", name), new XAttribute("value", Clean(value)));

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using static ChaosPS.Experiments.Reports.ExperimentJournal;
+using static ChaosPS.Experiments.Reports.JournalDocument;
 
 namespace ChaosPS.Experiments.Reports;
 
@@ -47,7 +47,7 @@ public sealed class JournalTestCase
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Every case in the journal, in the order a reader follows the experiment.</summary>
-    public static List<JournalTestCase> From(ExperimentJournal j)
+    public static List<JournalTestCase> From(JournalDocument j)
     {
         var list = new List<JournalTestCase>();
         var title = j.Title;
@@ -223,7 +223,7 @@ public sealed class JournalTestCase
     /// Recovery is measured from the end of the last fault (or, without faults, the end of the method) to the end of the
     /// first steady-state check after it that was met, provided the after-hypothesis was met too.
     /// </summary>
-    private static JournalTestCase RecoveryCase(ExperimentJournal j, string title)
+    private static JournalTestCase RecoveryCase(JournalDocument j, string title)
     {
         var ss = j.Root["steady_states"] as JsonObject;
         var after = ss?["after"] as JsonObject;

@@ -25,7 +25,7 @@ public class JournalReportTests
 
     internal static string RepoRoot => Path.GetFullPath(Path.Combine(Here, "..", "..", "..", ".."));
 
-    internal static ExperimentJournal Journal(string name) => ExperimentJournal.Load(Path.Combine(Here, "Journals", name + ".json"));
+    internal static JournalDocument Journal(string name) => JournalDocument.Load(Path.Combine(Here, "Journals", name + ".json"));
 
     /// <summary>Pester's schemas folder: NUGET_PACKAGES or ~/.nuget/packages, the Pester version pinned in build/Tools.csproj.</summary>
     internal static string SchemaDir()
@@ -218,12 +218,12 @@ public class JournalReportTests
     [Fact]
     public void Not_a_journal_is_a_clear_error()
     {
-        var e = Assert.Throws<ChaosException>(() => ExperimentJournal.Parse("{\"title\":\"x\"}"));
+        var e = Assert.Throws<ChaosException>(() => JournalDocument.Parse("{\"title\":\"x\"}"));
         Assert.Equal("InvalidJournal", e.ErrorId);
         Assert.Equal(ChaosErrorCategory.InvalidData, e.Category);
-        e = Assert.Throws<ChaosException>(() => ExperimentJournal.Parse("{ not json"));
+        e = Assert.Throws<ChaosException>(() => JournalDocument.Parse("{ not json"));
         Assert.Equal("InvalidJournal", e.ErrorId);
-        e = Assert.Throws<ChaosException>(() => ExperimentJournal.Load("/nonexistent/journal.json"));
+        e = Assert.Throws<ChaosException>(() => JournalDocument.Load("/nonexistent/journal.json"));
         Assert.Equal("JournalNotReadable", e.ErrorId);
         Assert.Equal(ChaosErrorCategory.ObjectNotFound, e.Category);
     }

@@ -10,14 +10,14 @@ namespace ChaosPS.Experiments.Reports;
 /// An experiment journal (Chaos Toolkit's journal plus a <c>chaosps</c> block) read as JSON, with every credential
 /// redacted on the way in: reports never see a password in a URI or an Authorization header.
 /// </summary>
-public sealed class ExperimentJournal
+public sealed class JournalDocument
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     internal static readonly JsonSerializerOptions Compact = new() { WriteIndented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
-    private ExperimentJournal(JsonObject root, string? sourcePath)
+    private JournalDocument(JsonObject root, string? sourcePath)
     {
         Root = root;
         SourcePath = sourcePath;
@@ -30,7 +30,7 @@ public sealed class ExperimentJournal
     public string? SourcePath { get; }
 
     /// <summary>Reads a journal from JSON text; <paramref name="sourcePath"/> only names it in errors and reports.</summary>
-    public static ExperimentJournal Parse(string json, string? sourcePath = null)
+    public static JournalDocument Parse(string json, string? sourcePath = null)
     {
         JsonNode? node;
         try
@@ -48,11 +48,11 @@ public sealed class ExperimentJournal
                 $"The JSON{(sourcePath is null ? "" : $" in '{sourcePath}'")} is not an experiment journal (it needs an 'experiment' object and a 'start' time).",
                 sourcePath ?? Shorten(json, 80), "Give the journal file Invoke-ChaosExperiment wrote, its JSON text, or the journal object it returned.");
         Redactor.Redact(root);
-        return new ExperimentJournal(root, sourcePath);
+        return new JournalDocument(root, sourcePath);
     }
 
     /// <summary>Reads a journal file.</summary>
-    public static ExperimentJournal Load(string path)
+    public static JournalDocument Load(string path)
     {
         string text;
         try { text = File.ReadAllText(path); }
