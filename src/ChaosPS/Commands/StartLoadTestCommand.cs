@@ -90,6 +90,9 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         }
         try { WriteProgress(new ProgressRecord(1, $"Start-LoadTest {o.Name}", "done") { RecordType = ProgressRecordType.Completed }); } catch (PipelineStoppedException) { }
         WriteObject(result);
+        if (!result.Passed)
+            WriteVerdictError("ChaosPS.ThresholdsFailed",
+                $"Start-LoadTest {o.Name}: thresholds failed: {string.Join("; ", result.Thresholds.Where(t => !t.Passed).Select(t => t.Text))}", result);
     }
 
     private LoadTestOptions BuildOptions()
