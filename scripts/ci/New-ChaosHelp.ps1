@@ -70,7 +70,8 @@ $docs = @{}
 $engineXml = Get-ChildItem (Join-Path (Split-Path $ModulePath) 'Dependencies') -Filter 'ChaosPS.Engine.xml' -ErrorAction SilentlyContinue | Select-Object -First 1
 if ($engineXml) {
     foreach ($m in ([xml](Get-Content $engineXml.FullName -Raw)).doc.members.member) {
-        if ($m.summary) { $docs[$m.name] = (($m.summary.InnerText -replace '\s+', ' ').Trim()) }
+        $sum = $m.SelectSingleNode('summary')
+        if ($sum) { $docs[$m.GetAttribute('name')] = (($sum.InnerText -replace '\s+', ' ').Trim()) }
     }
 }
 $settings = [Xml.XmlWriterSettings]@{ Indent = $true; Encoding = [Text.UTF8Encoding]::new($false) }
@@ -108,9 +109,22 @@ foreach ($c in $module.ExportedCmdlets.Values | Sort-Object Name) {
         $pos = if ($pipe.Position -ge 0) { "$($pipe.Position)" } else { 'named' }
         $w.WriteAttributeString('position', $pos)
         $w.WriteElementString('name', $maml, $p.Name)
-        $w.WriteStartElement('description', $maml); Para $maml ($doc.Parameters[$p.Name] ?? $defaultParamText[$p.Name] ?? '') ; $w.WriteEndElement()
+        $text = $doc.Parameters[$p.Name] ?? $defaultParamText[$p.Name] ?? ''
+        # The unit of every duration parameter, from its attribute (so the help cannot disagree with the binding).
+        $dt = $c.Parameters[$p.Name].Attributes | Where-Object { $_.GetType().Name -eq 'DurationTransformAttribute' } | Select-Object -First 1
+        if ($dt) {
+            $text = ($text.TrimEnd() + "`n`n" + $(if ($dt.RequireUnit) {
+                "A duration WITH its unit: '100ms', '1.5s', '2m', or a TimeSpan. A bare number is refused (it would be seconds; this value is usually milliseconds)."
+            } else {
+                "A duration: '500ms', '30s', '5m', '1h', '1m30s', or a TimeSpan. A bare number is SECONDS (30 = 30s)."
+            })).Trim()
+        }
+        $w.WriteStartElement('description', $maml); Para $maml $text ; $w.WriteEndElement()
+        # A switch takes no value: SYNTAX shows [-AsJob], not [-AsJob <SwitchParameter>].
         $isSwitch = $p.ParameterType -eq [switch]
-        $w.WriteStartElement('parameterValue', $cmd); $w.WriteAttributeString('required', "$(-not $isSwitch)".ToLowerInvariant()); $w.WriteString((Get-FriendlyTypeName $p.ParameterType)); $w.WriteEndElement()
+        if (-not ($isSwitch -and $pset)) {
+            $w.WriteStartElement('parameterValue', $cmd); $w.WriteAttributeString('required', "$(-not $isSwitch)".ToLowerInvariant()); $w.WriteString((Get-FriendlyTypeName $p.ParameterType)); $w.WriteEndElement()
+        }
         $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, (Get-FriendlyTypeName $p.ParameterType -Full)); $w.WriteEndElement()
         $w.WriteEndElement()
     }
@@ -125,7 +139,7 @@ foreach ($c in $module.ExportedCmdlets.Values | Sort-Object Name) {
     foreach ($p in $c.Parameters.Values | Where-Object Name -notin $common) { & $writeParam $p $false }
     $w.WriteEndElement()
     $w.WriteStartElement('returnValues', $cmd)
-    foreach ($t in @($c.OutputType.Name) + @(($doc.Sections['OUTPUTS'] ?? '') -split "`n" | Where-Object { $_.Trim() })) {
+    foreach ($t in @($c.OutputType.Name) + @(($doc.Sections['OUTPUTS'] ?? '') -split "`n" | Where-Object { $_.Trim() -and $_.Trim() -notin $c.OutputType.Name })) {
         if (-not $t) { continue }
         $w.WriteStartElement('returnValue', $cmd); $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, $t.Trim()); $w.WriteEndElement()
         $ot = $c.OutputType | Where-Object Name -eq $t.Trim() | Select-Object -First 1
@@ -181,7 +195,9 @@ while ($queue.Count) {
     $ets = Get-TypeData $t.FullName
     if ($ets -and $ets.Members.Count) {
         foreach ($m in $ets.Members.Values | Sort-Object Name) {
-            $what = if ($m.ReferencedMemberName) { "alias of $($m.ReferencedMemberName)" } else { 'computed (as shown in the table)' }
+            $what = if ($m.ReferencedMemberName) { "alias of $($m.ReferencedMemberName)" }
+                    elseif ($m.IsHidden) { 'hidden (Get-Member -Force shows it; serialized for Merge-LoadTestResult)' }
+                    else { 'computed (as shown in the table)' }
             [void]$sb.AppendLine(('    {0,-26} {1}' -f $m.Name, $what))
         }
     }

@@ -37,9 +37,9 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
     [Parameter, DurationTransform] public TimeSpan? Duration { get; set; }
     [Parameter] public long? Iterations { get; set; }
     [Parameter, DurationTransform] public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
-    [Parameter, DurationTransform] public TimeSpan ThinkTime { get; set; }
+    [Parameter, DurationTransform(RequireUnit = true)] public TimeSpan ThinkTime { get; set; }
     [Parameter] public int Connections { get; set; }
-    [Parameter, DurationTransform] public TimeSpan? LateThreshold { get; set; }
+    [Parameter, DurationTransform(RequireUnit = true)] public TimeSpan? LateThreshold { get; set; }
 
     [Parameter, ValidateSet("Auto", "Epoll", "Raw", "HttpClient")] public string Engine { get; set; } = "Auto";
     [Parameter] public SwitchParameter Http2 { get; set; }

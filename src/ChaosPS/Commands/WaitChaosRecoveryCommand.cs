@@ -35,7 +35,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     /// <summary>A response slower than this counts as unhealthy.</summary>
     [Parameter]
-    [DurationTransform]
+    [DurationTransform(RequireUnit = true)]
     public TimeSpan? MaxLatency { get; set; }
 
     /// <summary>TCP endpoints "host:port" that must accept a connection.</summary>
@@ -62,7 +62,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     /// <summary>Time between probe rounds (default 200ms).</summary>
     [Parameter]
-    [DurationTransform]
+    [DurationTransform(RequireUnit = true)]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Healthy rounds in a row needed (default 1).</summary>
