@@ -140,7 +140,9 @@ Describe 'Table views' -Tag Unit {
         if (-not $t.GetConstructor([type[]]@())) { Set-ItResult -Skipped -Because "$TypeName has no parameterless constructor"; return }
         $o = [Activator]::CreateInstance($t)
         $lines = @(($o | Format-Table -View $View | Out-String -Width 80) -split "`r?`n" | Where-Object { $_.Trim() })
-        $lines.Count | Should -Be 3 -Because "header, dashes, one row:`n$($lines -join "`n")"
+        # header, dashes, and one row unless every value of a default instance is empty
+        $lines.Count | Should -BeLessOrEqual 3 -Because "a wrapped header or value adds lines:`n$($lines -join "`n")"
+        $lines[1] | Should -Match '^[\s-]+$' -Because "the second line is the dashes under a one-line header:`n$($lines -join "`n")"
         foreach ($l in $Labels) { $lines[0] | Should -Match ([regex]::Escape($l)) }
         ($lines | Measure-Object Length -Maximum).Maximum | Should -BeLessOrEqual 80
     }
