@@ -285,3 +285,32 @@ function Test-ResultsDelay {
         { Test-ResultsDelay -Delay 250 } | Should -Throw -ExpectedMessage "*'250ms'*"
     }
 }
+
+Describe 'A Down fault counts the connections it refused' -Tag Unit {
+    It 'RefusedDuring and ConnectionsDuring count every attempt made while the proxy was down' {
+        $api = Start-ChaosProxyServer -Listen '127.0.0.1:0'
+        $p = Start-ChaosProxy -Name "results-down-$PID" -Upstream ($api.Listen)
+        $hostName, $port = $p.Listen -split ':'
+        function Test-Connect { $c = [Net.Sockets.TcpClient]::new(); try { $c.Connect($hostName, [int]$port); $true } catch { $false } finally { $c.Dispose() } }
+        try {
+            $job = Invoke-NetworkFault -Proxy $p.Name -Type Down -Duration 4s -Confirm:$false -AsJob
+            $polls = 0
+            while (Test-Connect) { $polls++; Start-Sleep -Milliseconds 20; if ($polls -gt 500) { throw 'the proxy never went down' } }
+            Start-Sleep -Milliseconds 200
+            $refusedHere = @(1..10 | ForEach-Object { Test-Connect } | Where-Object { -not $_ }).Count
+            $refusedHere | Should -Be 10
+            $r = $job | Wait-Job -Timeout 30 | Receive-Job
+            if ((id -u) -ne '0') { $r.RefusedDuring | Should -BeNullOrEmpty; Set-ItResult -Skipped -Because 'counting refused connections needs root or CAP_NET_RAW'; return }
+            # 10 attempts here, plus the one that saw it go down (if the counter was already running).
+            $r.RefusedDuring | Should -BeGreaterOrEqual 10
+            $r.RefusedDuring | Should -BeLessOrEqual 11
+            $r.ConnectionsDuring | Should -Be ($r.RefusedDuring + $r.ClosedAtStart)
+            $r.Activations | Should -Be $r.ConnectionsDuring
+            $r.Settings | Should -Match "refused=$($r.RefusedDuring)"
+        } finally {
+            Get-Job | Where-Object Name -like "*$($p.Name)*" | Remove-Job -Force -ErrorAction SilentlyContinue
+            Stop-ChaosProxy -Name $p.Name | Out-Null
+            $api | Stop-ChaosProxyServer | Out-Null
+        }
+    }
+}

@@ -145,3 +145,20 @@ public class ResultNumbersTests : IDisposable
         Assert.True(v.StressReached);
     }
 }
+
+public class RefusedConnectionCounterTests
+{
+    [Theory]
+    [InlineData(0x02, true)]   // SYN: an attempt
+    [InlineData(0x12, false)]  // SYN+ACK: the answer
+    [InlineData(0x14, false)]  // RST+ACK: the refusal
+    [InlineData(0x10, false)]  // ACK
+    public void Counts_a_syn_to_the_port_only(byte flags, bool counted)
+    {
+        var tcp = new byte[20];
+        tcp[2] = 0x1F; tcp[3] = 0x90; // port 8080
+        tcp[13] = flags;
+        Assert.Equal(counted, ChaosPS.Network.RefusedConnectionCounter.IsSynTo(tcp, 8080));
+        Assert.False(ChaosPS.Network.RefusedConnectionCounter.IsSynTo(tcp, 8081));
+    }
+}
