@@ -29,7 +29,7 @@ try {
     $params = @{ Signal = 'TERM'; GracePeriod = $grace; Confirm = $false }
     if ($victim.Kind -eq 'Container') { $params.ContainerAction = 'Stop'; $params.Remove('Signal') }
     $crash = $victim | Invoke-WorkerCrash @params
-    $recovery = $crash | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s
+    $recovery = $crash | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s -ErrorAction Continue
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null
     Add-ScenarioCheck $v 'TERM ignored, force-killed after the grace period' ($crash.ForcedKill -and $crash.TimeToExit -ge $grace.Subtract([TimeSpan]::FromMilliseconds(100))) "ForcedKill=$($crash.ForcedKill), exited $([int]$crash.TimeToExit.TotalMilliseconds) ms after TERM (grace $([int]$grace.TotalMilliseconds) ms), exit code $($crash.ExitCode)"
