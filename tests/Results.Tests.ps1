@@ -314,3 +314,14 @@ Describe 'A Down fault counts the connections it refused' -Tag Unit {
         }
     }
 }
+
+Describe 'Start-LoadTest -AsJob with a failed threshold' -Tag Unit {
+    It 'Receive-Job writes the result and the same ChaosPS.ThresholdsFailed error' {
+        $job = Start-LoadTest -Uri $deadUri -Rate 5 -Duration 1s -Threshold 'http_req_failed: rate<0.01' -AsJob
+        $r = $job | Wait-Job -Timeout 60 | Receive-Job -ErrorVariable ev -ErrorAction SilentlyContinue
+        $job | Remove-Job -Force
+        $r.Passed | Should -BeFalse
+        $ev[0].FullyQualifiedErrorId | Should -BeLike 'ChaosPS.ThresholdsFailed*'
+        $ev[0].TargetObject.Passed | Should -BeFalse
+    }
+}
