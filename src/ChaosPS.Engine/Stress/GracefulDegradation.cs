@@ -265,7 +265,8 @@ public sealed class DegradationProbe : IAsyncDisposable
 
     /// <summary>
     /// Folds what the stress script returned into a verdict: a stress that failed, or a stressor that never reached its
-    /// target, proves nothing about degradation under that load, so the verdict becomes Inconclusive (Passed false).
+    /// target, proves nothing about degradation under that load, so the verdict becomes Inconclusive (Passed false);
+    /// a NotGraceful verdict stays NotGraceful when the stress merely fell short (it failed under less load).
     /// </summary>
     public static void ApplyStress(DegradationVerdict verdict, IReadOnlyList<object> outputs, string? stressError)
     {
@@ -277,9 +278,10 @@ public sealed class DegradationProbe : IAsyncDisposable
             verdict.Reasons.Insert(0, $"the {r.Kind} stressor never reached its target (mean {r.Reached:0.##}{r.Unit} of {r.TargetValue:0.##}{r.Unit}): the stress did not happen, so nothing was measured under it");
         if (stressError is not null)
             verdict.Reasons.Insert(0, $"the stress script failed: {stressError}");
-        if (stressError is not null || unreached.Count > 0)
+        // A stress that did not run proves nothing; one that did not reach its load cannot prove graceful behaviour
+        // under that load (a NotGraceful verdict stands: the target failed under less load than asked for).
+        if (stressError is not null || unreached.Count > 0 && verdict.Verdict != "NotGraceful")
         {
-            // A stress that did not run, or did not reach its load, proves nothing.
             verdict.Verdict = "Inconclusive";
             verdict.Passed = false;
         }

@@ -135,6 +135,17 @@ public class ResultNumbersTests : IDisposable
     }
 
     [Fact]
+    public void A_not_graceful_verdict_stands_when_the_stress_fell_short()
+    {
+        var v = new DegradationVerdict { Verdict = "NotGraceful", Passed = false };
+        var unreached = new StressResult { Kind = "Cpu", Target = "host", Unit = "%", TargetValue = 80, Reached = 12 };
+        DegradationProbe.ApplyStress(v, [unreached], null);
+        Assert.Equal("NotGraceful", v.Verdict);
+        Assert.False(v.Passed);
+        Assert.False(v.StressReached);
+    }
+
+    [Fact]
     public void A_stress_that_reached_its_target_leaves_the_verdict_alone()
     {
         var v = new DegradationVerdict { Verdict = "Graceful", Passed = true };
