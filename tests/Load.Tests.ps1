@@ -36,7 +36,7 @@ Describe 'Start-LoadTest' -Tag 'Load' {
     }
 
     It 'evaluates every threshold, marks each, and fails the result on a failing one' {
-        $r = Start-LoadTest "$base/ok" -Concurrency 2 -Iterations 50 -Threshold 'http_req_duration: p(95)<60000, p(99)<60000', 'http_req_failed: rate<0.01', 'ttfb: p(99)<0.0001', 'http_reqs: count==50'
+        $r = Start-LoadTest "$base/ok" -Concurrency 2 -Iterations 50 -Threshold 'http_req_duration: p(95)<60000, p(99)<60000', 'http_req_failed: rate<0.01', 'ttfb: p(99)<0.0001', 'http_reqs: count==50' -ErrorAction SilentlyContinue
         $r.Thresholds.Count | Should -Be 5
         ($r.Thresholds | Where-Object Passed).Count | Should -Be 4
         ($r.Thresholds | Where-Object { -not $_.Passed }).Metric | Should -Be 'ttfb'
@@ -65,7 +65,7 @@ Describe 'Start-LoadTest' -Tag 'Load' {
 
     It 'completes against an unreachable target and reports errors by kind' {
         $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $port = $l.LocalEndpoint.Port; $l.Stop()
-        $r = Start-LoadTest "http://127.0.0.1:$port/" -Concurrency 2 -Iterations 20 -Threshold 'http_req_failed: rate<0.01'
+        $r = Start-LoadTest "http://127.0.0.1:$port/" -Concurrency 2 -Iterations 20 -Threshold 'http_req_failed: rate<0.01' -ErrorAction SilentlyContinue
         $r.Requests | Should -Be 20
         $r.ErrorsByKind['refused'] | Should -Be 20
         $r.Passed | Should -BeFalse
@@ -132,7 +132,7 @@ Describe 'Start-LoadTest' -Tag 'Load' {
     }
 
     It 'aborts on a failing threshold with -AbortOnFail' {
-        $r = Start-LoadTest "$base/status/503" -Concurrency 2 -Duration 30s -Threshold 'http_req_failed: rate<0.01' -AbortOnFail
+        $r = Start-LoadTest "$base/status/503" -Concurrency 2 -Duration 30s -Threshold 'http_req_failed: rate<0.01' -AbortOnFail -ErrorAction SilentlyContinue
         $r.Aborted | Should -BeTrue
         $r.AbortReason | Should -Match 'threshold'
         $r.Duration.TotalSeconds | Should -BeLessThan 20
@@ -141,7 +141,7 @@ Describe 'Start-LoadTest' -Tag 'Load' {
 
 Describe 'Export-LoadTestReport' -Tag 'Load' {
     BeforeAll {
-        $script:res = Start-LoadTest "$base/json" -Concurrency 2 -Duration 3s -Threshold 'http_req_duration: p(95)<60000', 'ttfb: p(99)<0.0001', 'http_req_failed: rate<0.01'
+        $script:res = Start-LoadTest "$base/json" -Concurrency 2 -Duration 3s -Threshold 'http_req_duration: p(95)<60000', 'ttfb: p(99)<0.0001', 'http_req_failed: rate<0.01' -ErrorAction SilentlyContinue
     }
 
     It 'writes k6-like JSON' {

@@ -43,7 +43,7 @@ Describe 'Proxy lifecycle' -Tag Network {
         try {
             $f = Add-NetworkFault -Proxy narrow -Type Latency -Latency 5ms -Stream Downstream -Confirm:$false
             $table = (Get-ChaosProxy -Name narrow | Out-String -Width 80) -split "`n" | Where-Object { $_.Trim() }
-            $table[0] | Should -Match '^Name\s+Listen\s+Upstream\s+State\s+Conns\s+Up/Down\s+Faults$'
+            $table[0] | Should -Match '^Name\s+Listen\s+Upstream\s+State\s+Conns\s+Traffic\s+Toxics$'
             $table[2] | Should -Match ([regex]::Escape($p.Listen))
             $table[2] | Should -Match ([regex]::Escape($script:routerAddr))
             $table[2] | Should -Match '\s1: '

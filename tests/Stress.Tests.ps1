@@ -288,7 +288,7 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
 
     It 'fails on unacceptable statuses past the error-rate bound' {
         $mode = $script:Mode
-        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 20 -Baseline 1s -Confirm:$false -RecoveryTimeout 10s -Stress ({
+        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 20 -Baseline 1s -Confirm:$false -RecoveryTimeout 10s -ErrorAction SilentlyContinue -Stress ({
             $mode.Value = 'broken'; Start-Sleep -Seconds 2; $mode.Value = 'ok'
         }.GetNewClosure())
         $v.Verdict | Should -Be 'NotGraceful'
@@ -298,7 +298,7 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
 
     It 'fails on hangs beyond the timeout' {
         $mode = $script:Mode
-        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 10 -Baseline 1s -Confirm:$false -HangTimeout 500ms -RecoveryTimeout 15s -Stress ({
+        $v = Test-GracefulDegradation -Uri "http://127.0.0.1:$($script:Port)/" -Rate 10 -Baseline 1s -Confirm:$false -HangTimeout 500ms -RecoveryTimeout 15s -ErrorAction SilentlyContinue -Stress ({
             $mode.Value = 'hang'; Start-Sleep -Seconds 2; $mode.Value = 'ok'
         }.GetNewClosure())
         $v.Verdict | Should -Be 'NotGraceful'

@@ -260,7 +260,7 @@ Describe 'Invoke-WorkerOom on a host process' -Tag 'WorkerChaos' {
 Describe 'Wait-ChaosRecovery' -Tag 'WorkerChaos' {
     It 'reports no recovery (with a time-to-detect) when a crashed process never comes back' {
         $s = Start-Sleeper '605.5'
-        $r = Get-ChaosTarget -Id $s.Id | Invoke-WorkerCrash -Confirm:$false | Wait-ChaosRecovery -Timeout 1500ms
+        $r = Get-ChaosTarget -Id $s.Id | Invoke-WorkerCrash -Confirm:$false | Wait-ChaosRecovery -Timeout 1500ms -ErrorAction SilentlyContinue
         $r.GetType().FullName | Should -Be 'ChaosPS.Recovery.RecoveryResult'
         $r.Recovered | Should -BeFalse
         $r.TimeToDetect | Should -Not -BeNullOrEmpty
@@ -283,7 +283,7 @@ Describe 'Wait-ChaosRecovery' -Tag 'WorkerChaos' {
 
     It 'probes TCP: a closed port is not healthy' {
         $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $port = $l.LocalEndpoint.Port; $l.Stop()
-        $r = Wait-ChaosRecovery -TcpEndpoint "127.0.0.1:$port" -Timeout 1s
+        $r = Wait-ChaosRecovery -TcpEndpoint "127.0.0.1:$port" -Timeout 1s -ErrorAction SilentlyContinue
         $r.Recovered | Should -BeFalse
         $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start()
         try { (Wait-ChaosRecovery -TcpEndpoint "127.0.0.1:$($l.LocalEndpoint.Port)" -Timeout 5s).Recovered | Should -BeTrue } finally { $l.Stop() }

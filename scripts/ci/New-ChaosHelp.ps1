@@ -10,6 +10,9 @@
         ## PARAMETERS  then  ### -Name  and its description
         ## EXAMPLES    then  ### Example 1: title, a ```powershell fence, and remarks
         ## OUTPUTS     type names, one per line
+    It also writes about_ChaosPS_OutputTypes.help.txt beside OutFile: every type a cmdlet outputs (its [OutputType])
+    and the ChaosPS types those expose, each with its properties, their types and the summaries from the engine's XML
+    documentation, generated from the built types so it stays true.
 #>
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
@@ -43,7 +46,34 @@ function Read-HelpMarkdown([string] $path) {
     return $doc
 }
 
-$common = [Management.Automation.Cmdlet]::CommonParameters + [Management.Automation.Cmdlet]::OptionalCommonParameters
+# -WhatIf and -Confirm belong in SYNTAX and PARAMETERS (users must see them); the always-present common ones do not.
+$common = [Management.Automation.Cmdlet]::CommonParameters + @('UseTransaction')
+$defaultParamText = @{
+    WhatIf  = 'Shows what would happen if the cmdlet runs. The cmdlet is not run.'
+    Confirm = 'Prompts you for confirmation before running the cmdlet.'
+}
+
+# A type as a person reads it: Nullable<TimeSpan> is TimeSpan, arrays keep [], generics lose their `1.
+function Get-FriendlyTypeName([type] $t, [switch] $Full) {
+    $u = [Nullable]::GetUnderlyingType($t); if ($u) { $t = $u }
+    if ($t.IsArray) { return (Get-FriendlyTypeName $t.GetElementType() -Full:$Full) + '[]' }
+    if ($t.IsGenericType) {
+        $ga = ($t.GetGenericArguments() | ForEach-Object { Get-FriendlyTypeName $_ -Full:$Full }) -join ', '
+        $n = if ($Full) { $t.Namespace + '.' + $t.Name } else { $t.Name }
+        return ($n -replace '`\d+$', '') + "[$ga]"
+    }
+    if ($Full) { $t.FullName } else { $t.Name }
+}
+
+# Summaries from the engine's XML documentation (ChaosPS.Engine.xml beside the engine), keyed "P:Type.Property".
+$docs = @{}
+$engineXml = Get-ChildItem (Join-Path (Split-Path $ModulePath) 'Dependencies') -Filter 'ChaosPS.Engine.xml' -ErrorAction SilentlyContinue | Select-Object -First 1
+if ($engineXml) {
+    foreach ($m in ([xml](Get-Content $engineXml.FullName -Raw)).doc.members.member) {
+        $sum = $m.SelectSingleNode('summary')
+        if ($sum) { $docs[$m.GetAttribute('name')] = (($sum.InnerText -replace '\s+', ' ').Trim()) }
+    }
+}
 $settings = [Xml.XmlWriterSettings]@{ Indent = $true; Encoding = [Text.UTF8Encoding]::new($false) }
 New-Item -ItemType Directory -Force (Split-Path $OutFile) | Out-Null
 $w = [Xml.XmlWriter]::Create($OutFile, $settings)
@@ -79,9 +109,23 @@ foreach ($c in $module.ExportedCmdlets.Values | Sort-Object Name) {
         $pos = if ($pipe.Position -ge 0) { "$($pipe.Position)" } else { 'named' }
         $w.WriteAttributeString('position', $pos)
         $w.WriteElementString('name', $maml, $p.Name)
-        $w.WriteStartElement('description', $maml); Para $maml ($doc.Parameters[$p.Name] ?? '') ; $w.WriteEndElement()
-        $w.WriteStartElement('parameterValue', $cmd); $w.WriteAttributeString('required', 'true'); $w.WriteString($p.ParameterType.Name); $w.WriteEndElement()
-        $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, $p.ParameterType.FullName); $w.WriteEndElement()
+        $text = $doc.Parameters[$p.Name] ?? $defaultParamText[$p.Name] ?? ''
+        # The unit of every duration parameter, from its attribute (so the help cannot disagree with the binding).
+        $dt = $c.Parameters[$p.Name].Attributes | Where-Object { $_.GetType().Name -eq 'DurationTransformAttribute' } | Select-Object -First 1
+        if ($dt) {
+            $text = ($text.TrimEnd() + "`n`n" + $(if ($dt.RequireUnit) {
+                "A duration WITH its unit: '100ms', '1.5s', '2m', or a TimeSpan. A bare number is refused (it would be seconds; this value is usually milliseconds)."
+            } else {
+                "A duration: '500ms', '30s', '5m', '1h', '1m30s', or a TimeSpan. A bare number is SECONDS (30 = 30s)."
+            })).Trim()
+        }
+        $w.WriteStartElement('description', $maml); Para $maml $text ; $w.WriteEndElement()
+        # A switch takes no value: SYNTAX shows [-AsJob], not [-AsJob <SwitchParameter>].
+        $isSwitch = $p.ParameterType -eq [switch]
+        if (-not ($isSwitch -and $pset)) {
+            $w.WriteStartElement('parameterValue', $cmd); $w.WriteAttributeString('required', "$(-not $isSwitch)".ToLowerInvariant()); $w.WriteString((Get-FriendlyTypeName $p.ParameterType)); $w.WriteEndElement()
+        }
+        $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, (Get-FriendlyTypeName $p.ParameterType -Full)); $w.WriteEndElement()
         $w.WriteEndElement()
     }
     $w.WriteStartElement('syntax', $cmd)
@@ -95,9 +139,15 @@ foreach ($c in $module.ExportedCmdlets.Values | Sort-Object Name) {
     foreach ($p in $c.Parameters.Values | Where-Object Name -notin $common) { & $writeParam $p $false }
     $w.WriteEndElement()
     $w.WriteStartElement('returnValues', $cmd)
-    foreach ($t in @($c.OutputType.Name) + @(($doc.Sections['OUTPUTS'] ?? '') -split "`n" | Where-Object { $_.Trim() })) {
+    foreach ($t in @($c.OutputType.Name) + @(($doc.Sections['OUTPUTS'] ?? '') -split "`n" | Where-Object { $_.Trim() -and $_.Trim() -notin $c.OutputType.Name })) {
         if (-not $t) { continue }
-        $w.WriteStartElement('returnValue', $cmd); $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, $t.Trim()); $w.WriteEndElement(); $w.WriteEndElement()
+        $w.WriteStartElement('returnValue', $cmd); $w.WriteStartElement('type', $dev); $w.WriteElementString('name', $maml, $t.Trim()); $w.WriteEndElement()
+        $ot = $c.OutputType | Where-Object Name -eq $t.Trim() | Select-Object -First 1
+        if ($ot.Type) {
+            $names = ($ot.Type.GetProperties() | Where-Object { $_.GetIndexParameters().Count -eq 0 } | ForEach-Object Name) -join ', '
+            $w.WriteStartElement('description', $maml); Para $maml "Properties: $names. Each property, its type and meaning: Get-Help about_ChaosPS_OutputTypes."; $w.WriteEndElement()
+        }
+        $w.WriteEndElement()
     }
     $w.WriteEndElement()
     if ($doc.Sections['NOTES']) {
@@ -115,4 +165,62 @@ foreach ($c in $module.ExportedCmdlets.Values | Sort-Object Name) {
     $w.WriteEndElement()
 }
 $w.WriteEndElement(); $w.Flush(); $w.Close()
+
+# about_ChaosPS_OutputTypes: every output type and the ChaosPS types reachable from its properties.
+$queue = [Collections.Generic.Queue[type]]::new(); $seen = [Collections.Generic.HashSet[type]]::new(); $producers = @{}
+foreach ($c in $module.ExportedCmdlets.Values | Sort-Object Name) {
+    foreach ($ot in $c.OutputType) {
+        if (-not $ot.Type) { continue }
+        $producers[$ot.Type.FullName] = @($producers[$ot.Type.FullName]) + $c.Name | Where-Object { $_ }
+        if ($seen.Add($ot.Type)) { $queue.Enqueue($ot.Type) }
+    }
+}
+$sections = [Collections.Generic.List[string]]::new()
+while ($queue.Count) {
+    $t = $queue.Dequeue()
+    if ($t.Namespace -notlike 'ChaosPS*') { continue }
+    $sb = [Text.StringBuilder]::new()
+    [void]$sb.AppendLine("  $($t.FullName)")
+    if ($producers[$t.FullName]) { [void]$sb.AppendLine("    Output of: $($producers[$t.FullName] -join ', ')") }
+    if ($docs["T:$($t.FullName)"]) { [void]$sb.AppendLine("    $($docs["T:$($t.FullName)"])") }
+    foreach ($p in $t.GetProperties() | Where-Object { $_.GetIndexParameters().Count -eq 0 }) {
+        $line = '    {0,-26} {1}' -f $p.Name, (Get-FriendlyTypeName $p.PropertyType)
+        [void]$sb.AppendLine($line)
+        if ($docs["P:$($t.FullName).$($p.Name)"]) { [void]$sb.AppendLine("        $($docs["P:$($t.FullName).$($p.Name)"])") }
+        $inner = $p.PropertyType; $u = [Nullable]::GetUnderlyingType($inner); if ($u) { $inner = $u }
+        if ($inner.IsArray) { $inner = $inner.GetElementType() }
+        if ($inner.IsGenericType) { $inner = $inner.GetGenericArguments()[-1] }
+        if ($inner.Namespace -like 'ChaosPS*' -and -not $inner.IsEnum -and $seen.Add($inner)) { $queue.Enqueue($inner) }
+    }
+    $ets = Get-TypeData $t.FullName
+    if ($ets -and $ets.Members.Count) {
+        foreach ($m in $ets.Members.Values | Sort-Object Name) {
+            $what = if ($m.ReferencedMemberName) { "alias of $($m.ReferencedMemberName)" }
+                    elseif ($m.IsHidden) { 'hidden (Get-Member -Force shows it; serialized for Merge-LoadTestResult)' }
+                    else { 'computed (as shown in the table)' }
+            [void]$sb.AppendLine(('    {0,-26} {1}' -f $m.Name, $what))
+        }
+    }
+    $sections.Add($sb.ToString())
+}
+$about = @"
+TOPIC
+    about_ChaosPS_OutputTypes
+
+SHORT DESCRIPTION
+    The objects ChaosPS cmdlets write, and every property a script can read on them.
+
+LONG DESCRIPTION
+    This list is generated from the built types at build time, so it always matches the module. Table views show a
+    subset; every table header is one of these property names (a short header is an alias property, e.g. Crashes
+    is CrashCount). Durations are TimeSpan, sizes are bytes, latencies are milliseconds unless a name says otherwise.
+    Verdict cmdlets (Start-LoadTest, Test-GracefulDegradation, Wait-ChaosRecovery) write the result AND, when it did
+    not pass, a non-terminating error whose TargetObject is the result (ChaosPS.ThresholdsFailed,
+    ChaosPS.NotGraceful, ChaosPS.DegradationInconclusive, ChaosPS.NotRecovered).
+
+$($sections -join "`n")
+SEE ALSO
+    about_ChaosPS
+"@
+Set-Content (Join-Path (Split-Path $OutFile) 'about_ChaosPS_OutputTypes.help.txt') $about -Encoding utf8NoBOM
 if ($missing) { Write-Warning "No help markdown for: $($missing -join ', ') (module/help/<Cmdlet>.md)" }

@@ -28,7 +28,7 @@ try {
     $stages = foreach ($i in 1..$Steps) { "$(D 2):$($StartRate * $i)"; "$(D 28):$($StartRate * $i)" }
     $r = Start-LoadTest -Uri "$($target.RouterUri)v1/infer" -Method POST -Body @{ prompt = 'stress'; max_tokens = 4; stream = $false } `
         -Rate $StartRate -Stage $stages -Connections 256 -Timeout 5s -Name 'breaking-point' `
-        -Threshold 'http_req_duration: p(95)<500', 'http_req_failed: rate<0.01'
+        -Threshold 'http_req_duration: p(95)<500', 'http_req_failed: rate<0.01' -ErrorAction SilentlyContinue   # a break is the point
     if ($ReportPath) { $r | Export-LoadTestReport -Path $ReportPath }
     [pscustomobject]@{
         BreakingPoint = if ($r.BreakingPoint) { $r.BreakingPoint } else { "no threshold failed up to $($StartRate * $Steps) req/s" }

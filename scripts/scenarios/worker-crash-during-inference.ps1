@@ -28,7 +28,7 @@ try {
     $victim = $target.Workers | Get-ChaosTarget | Get-Random -Count 1 -SetSeed $Seed
     $inflight = (Invoke-RestMethod ([Uri]::new($target.RouterUri, '/workers')) -ErrorAction SilentlyContinue)
     $crashes = $victim | Invoke-WorkerCrash -Signal KILL -Confirm:$false
-    $recovery = $crashes | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s
+    $recovery = $crashes | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s -ErrorAction Continue
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null
     $v.Details.Victim = $victim.WorkerId

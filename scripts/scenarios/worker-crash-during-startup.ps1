@@ -36,7 +36,7 @@ try {
     if (-not $replacement) { throw "the supervisor did not restart $($victim.WorkerId) within 30 s" }
     $healthyBefore = try { (Invoke-WebRequest ([Uri]::new([Uri]$victim.Uri, '/health')) -SkipHttpErrorCheck -TimeoutSec 2).StatusCode } catch { 0 }
     $second = $replacement | Invoke-WorkerCrash -Signal KILL -Confirm:$false
-    $recovery = $second | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 90s
+    $recovery = $second | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 90s -ErrorAction Continue
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null
     Add-ScenarioCheck $v 'first crash (running worker)' ($first.ObservedState -eq 'exited') "$($victim.WorkerId) pid $($victim.ProcessId): $($first.ObservedState)"

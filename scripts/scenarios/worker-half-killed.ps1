@@ -24,7 +24,7 @@ try {
     $load = Start-ScenarioLoad -RouterUri $target.RouterUri -Concurrency 4
     Start-Sleep -Milliseconds (2000 * $Scale)
     $crashes = $target.Workers | Get-ChaosTarget | Invoke-WorkerCrash -Percent 50 -Seed $Seed -Signal KILL -Confirm:$false
-    $recovery = $crashes | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s
+    $recovery = $crashes | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s -ErrorAction Continue
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null
     $expected = [math]::Ceiling($Workers / 2)

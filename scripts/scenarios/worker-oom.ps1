@@ -26,7 +26,7 @@ try {
     Start-Sleep -Milliseconds (2000 * $Scale)
     $victim = $target.Workers | Get-ChaosTarget | Get-Random -Count 1 -SetSeed $Seed
     $oom = $victim | Invoke-WorkerOom -Confirm:$false -Timeout 60s
-    $recovery = $oom | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s
+    $recovery = $oom | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s -ErrorAction Continue
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null
     Add-ScenarioCheck $v 'the kernel OOM-killed the worker (exit 137)' ($oom.OomKilled -and $oom.ExitCode -eq 137) "OomKilled=$($oom.OomKilled) exit=$($oom.ExitCode) after $([int]$oom.TimeToKill.TotalMilliseconds) ms; limit $($oom.AppliedLimit) bytes, hog $($oom.HogBytes) bytes"

@@ -28,7 +28,7 @@ try {
     $victim = $target.Workers | Get-ChaosTarget | Get-Random -Count 1 -SetSeed $Seed
     # The same crash for a process and a container (TERM to its main process from the host, then SIGKILL).
     $crash = $victim | Invoke-WorkerCrash -Signal TERM -GracePeriod $grace -Confirm:$false
-    $recovery = $crash | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s
+    $recovery = $crash | Wait-ChaosRecovery -Uri ([Uri]::new($target.RouterUri, '/health')) -Timeout 60s -ErrorAction Continue
     Start-Sleep -Milliseconds (2000 * $Scale)
     $v.Load = Stop-ScenarioLoad $load; $load = $null
     Add-ScenarioCheck $v 'TERM ignored, force-killed after the grace period' ($crash.ForcedKill -and $crash.TimeToExit -ge $grace.Subtract([TimeSpan]::FromMilliseconds(100))) "ForcedKill=$($crash.ForcedKill), exited $([int]$crash.TimeToExit.TotalMilliseconds) ms after TERM (grace $([int]$grace.TotalMilliseconds) ms), exit code $($crash.ExitCode)"

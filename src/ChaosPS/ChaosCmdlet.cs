@@ -67,6 +67,18 @@ public abstract class ChaosCmdlet : PSCmdlet, IDisposable
     /// <summary>Writes a non-terminating error: one bad target, the others go on.</summary>
     protected void WriteChaosError(ChaosException e) => WriteError(ToErrorRecord(e));
 
+    /// <summary>
+    /// A measured verdict that did not pass (failed thresholds, not graceful, inconclusive, not recovered). Call it
+    /// after writing the result: the result stays on the pipeline, and this non-terminating error (TargetObject = the
+    /// result) makes <c>$?</c> false and honours -ErrorAction (Stop throws, SilentlyContinue stays quiet).
+    /// </summary>
+    protected void WriteVerdictError(string errorId, string message, object result)
+        => WriteError(ToErrorRecord(new ChaosException(errorId, ChaosErrorCategory.InvalidResult, message, result, VerdictAction)));
+
+    /// <summary>The recommended action of a verdict error.</summary>
+    protected const string VerdictAction =
+        "The result is in the pipeline output and in the error's TargetObject. In a scheduled task: pwsh -c '$r = ...; exit [int](-not $?)', or -ErrorAction Stop.";
+
     /// <summary>Stops the cmdlet with a terminating error (a bad argument, caught before anything changed).</summary>
     protected void ThrowChaosError(ChaosException e) => ThrowTerminatingError(ToErrorRecord(e));
 

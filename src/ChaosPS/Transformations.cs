@@ -2,10 +2,19 @@ using System.Management.Automation;
 
 namespace ChaosPS.Commands;
 
-/// <summary>Lets a TimeSpan parameter take "500ms", "30s", "5m", a TimeSpan, or a number of seconds.</summary>
-[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+/// <summary>
+/// Lets a TimeSpan parameter take "500ms", "30s", "5m", "1h", "1m30s", a TimeSpan, or a bare number of seconds — the
+/// duration syntax of every ChaosPS cmdlet, for your own scripts and Pester files too:
+/// <code>function Wait-Thing { param([ChaosPS.Commands.DurationTransform()][timespan] $Timeout) ... }</code>
+/// (after Import-Module ChaosPS). With <see cref="RequireUnit"/> a bare number is refused: for parameters measured in
+/// milliseconds (a latency, a jitter, a delay), where "100" means 100 ms to a toxiproxy or tc user but would be 100 s.
+/// </summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field | AttributeTargets.Parameter)]
 public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
 {
+    /// <summary>Refuse a number without a unit (a millisecond-scale parameter); a string with a unit or a TimeSpan still binds.</summary>
+    public bool RequireUnit { get; set; }
+
     public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
     {
         var value = inputData is PSObject pso ? pso.BaseObject : inputData;
@@ -13,11 +22,18 @@ public sealed class DurationTransformAttribute : ArgumentTransformationAttribute
         {
             case null: return null!;
             case TimeSpan t: return t;
-            // A bare number is seconds. PowerShell reads an unquoted 30s as the Int16 literal 30 (seconds, fine), but an
-            // unquoted 100us as the UInt16 literal 100: that one means microseconds.
+            // PowerShell reads an unquoted 30s as the Int16 literal 30 (seconds, as written), and an unquoted 100us as
+            // the UInt16 literal 100 (microseconds, as written): both carry their unit.
             case ushort us:
                 return TimeSpan.FromTicks(us * 10L);
-            case byte or sbyte or short or int or uint or long or ulong or double or float or decimal or System.Numerics.BigInteger:
+            case short sec:
+                return TimeSpan.FromSeconds(sec);
+            case byte or sbyte or int or uint or long or ulong or double or float or decimal or System.Numerics.BigInteger:
+                // Zero needs no unit.
+                if (RequireUnit && Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture) != 0)
+                    throw new ArgumentTransformationMetadataException(
+                        $"'{value}' has no unit. This duration is usually milliseconds, and a bare number would be read as seconds; write the unit: '{value}ms' (or '{value}s').");
+                // A bare number is seconds.
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s:
                 if (DurationParserBridge.TryParse(s, out var parsed, out var error)) return parsed;

@@ -57,6 +57,7 @@ public static partial class DurationParser
     /// <summary>Formats a duration the way ChaosPS prints them: 850ms, 12.5s, 3m20s.</summary>
     public static string Format(TimeSpan t)
     {
+        if (t == TimeSpan.Zero) return "0s";
         if (t < TimeSpan.FromMilliseconds(1)) return $"{t.Ticks / 10.0:0.#}us";
         if (t < TimeSpan.FromSeconds(1)) return $"{t.TotalMilliseconds:0.#}ms";
         if (t < TimeSpan.FromMinutes(1)) return $"{t.TotalSeconds:0.##}s";

@@ -90,10 +90,17 @@ public sealed class LoadTestResult
     public int Sources { get; set; } = 1;
     /// <summary>Breaking point (stress runs): the stage and level where thresholds first failed, if they did.</summary>
     public string? BreakingPoint { get; set; }
+    // The two base64 blobs are not public properties, so Format-List * stays readable: ChaosPS.Types.ps1xml adds them
+    // as HIDDEN properties (MergeState, LatencyHistogram), which PowerShell still serializes (Export-Clixml, jobs,
+    // remoting) and Merge-LoadTestResult reads; Get-Member -Force shows them.
     /// <summary>Cumulative latency histogram, base64 of HdrHistogram's uncompressed V2 encoding (µs).</summary>
-    public string? LatencyHistogram { get; set; }
+    internal string? LatencyHistogram { get; set; }
     /// <summary>Everything Merge-LoadTestResult needs (histograms as base64 uncompressed V2, counters), as JSON.</summary>
-    public string MergeState { get; set; } = "";
+    internal string MergeState { get; set; } = "";
+    /// <summary>The cumulative latency histogram: base64 of HdrHistogram's uncompressed V2 encoding (µs); null without data.</summary>
+    public string? GetLatencyHistogram() => LatencyHistogram;
+    /// <summary>Everything Merge-LoadTestResult needs (histograms as base64 uncompressed V2, counters), as JSON.</summary>
+    public string GetMergeState() => MergeState;
 
     public string ThresholdSummary => Thresholds.Count == 0 ? "(none)" : string.Join("; ", Thresholds.Select(t => $"{t.Mark} {t.Metric}: {t.Expression}"));
     public double P95 => Latency?.P95 ?? 0;

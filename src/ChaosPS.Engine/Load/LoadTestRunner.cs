@@ -175,33 +175,49 @@ public sealed class LoadTestRunner
                 _nameRecycle[i] = _nameRec[i].GetIntervalHistogram(_nameRecycle[i]);
                 _stats.Hist("name:" + _names[i]).Add(_nameRecycle[i]!);
             }
-            long req = Interlocked.Read(ref Requests), fail = Interlocked.Read(ref Failed), bytes = Interlocked.Read(ref BytesIn), late = Interlocked.Read(ref Late);
             var lat = _recycle[HLatency]!;
+            AfterFold?.Invoke(lat.TotalCount);
+            long req = Interlocked.Read(ref Requests), fail = Interlocked.Read(ref Failed), bytes = Interlocked.Read(ref BytesIn), late = Interlocked.Read(ref Late);
+            // A second's request count is the number of latencies recorded in that second's histogram (every finished
+            // request, success or failure, records exactly one), not the counter's difference: the counters are read
+            // after the histograms are swapped, so a request finishing in between would count in this second while its
+            // latency lands in the next (a second "with requests" and p50/p95/max of 0, or a threshold "with no data").
+            long winReq = lat.TotalCount, winFail = Math.Clamp(fail - prevFail, 0, winReq);
+            if (wall <= 0.05 && _stats.Series.Count > 0 && winReq > 0)
+            {
+                // The final fold right after the last tick: its few requests belong to the last second.
+                var last = _stats.Series[^1];
+                last.Requests += winReq; last.Failed += winFail;
+                last.Max = Math.Max(last.Max, Math.Round(lat.GetMaxValue() / 1000.0, 3));
+                if (last.P50 == 0) { last.P50 = Ms(lat, 50); last.P95 = Ms(lat, 95); last.P99 = Ms(lat, 99); }
+                prevFail += winFail;
+            }
             if (wall > 0.05)
             {
                 second++;
                 _stats.Series.Add(new LoadTimePoint
                 {
-                    Second = second, Requests = req - prevReq, Failed = fail - prevFail,
-                    RequestsPerSecond = Math.Round((req - prevReq) / wall, 1), BytesReceived = bytes - prevBytes,
+                    Second = second, Requests = winReq, Failed = winFail,
+                    RequestsPerSecond = Math.Round(winReq / wall, 1), BytesReceived = bytes - prevBytes,
                     P50 = Ms(lat, 50), P95 = Ms(lat, 95), P99 = Ms(lat, 99), Max = lat.TotalCount > 0 ? Math.Round(lat.GetMaxValue() / 1000.0, 3) : 0,
                     Target = Math.Round(_profile.LevelAt(Math.Min(elapsed, _durationSec)), 1), InFlight = Interlocked.Read(ref InFlight),
                     Late = late - prevLate, CpuPercent = Math.Round(cpuPct, 1),
                 });
-                window.Requests = req - prevReq; window.Failed = fail - prevFail; window.Late = late - prevLate; window.BytesReceived = bytes - prevBytes;
-                if (breaking is null && thresholdSpecs.Count > 0 && !done && window.Requests + window.Failed + lat.TotalCount > 0)
+                window.Requests = winReq; window.Failed = winFail; window.Late = late - prevLate; window.BytesReceived = bytes - prevBytes;
+                if (breaking is null && thresholdSpecs.Count > 0 && !done && winReq > 0)
                 {
-                    var failedNow = ThresholdEvaluator.Evaluate(thresholdSpecs, window).Where(t => !t.Passed).ToList();
+                    // A threshold with no data in this second (e.g. ttfb when every request failed) is no evidence of a break.
+                    var failedNow = ThresholdEvaluator.Evaluate(thresholdSpecs, window).Where(t => !t.Passed && t.Actual is not null).ToList();
                     if (failedNow.Count > 0)
                     {
                         double t = Math.Min(elapsed, _durationSec);
                         int st = _profile.StageAt(t);
                         string stageText = _o.Stages.Count > 0 ? $"stage {st + 1} ({_o.Stages[st]})" : "steady state";
-                        breaking = $"{stageText} at {t:0}s, {(_o.IsOpen ? "rate" : "VUs")} {_profile.LevelAt(t):0} ({req - prevReq} req in that second): " +
+                        breaking = $"{stageText} at {t:0}s, {(_o.IsOpen ? "rate" : "VUs")} {_profile.LevelAt(t):0} ({winReq} req in that second): " +
                                    string.Join("; ", failedNow.Select(f => $"{f.Metric}: {f.Expression} (was {(f.Actual is { } a ? a.ToString("0.###", CultureInfo.InvariantCulture) : "no data")})"));
                     }
                 }
-                prevReq = req; prevFail = fail; prevBytes = bytes; prevLate = late;
+                prevReq = req; prevFail += winFail; prevBytes = bytes; prevLate = late;
             }
             if (_o.AbortOnFail && thresholdSpecs.Count > 0 && !done && !_stopping)
             {
@@ -269,7 +285,9 @@ public sealed class LoadTestRunner
         double lateRatio = Requests + _stats.Dropped == 0 ? 0 : (double)LateGenerator / (Requests + _stats.Dropped);
         var notes = new List<string>();
         if (cpuAll > 90) notes.Add($"generator CPU averaged {cpuAll:0}% of {Environment.ProcessorCount} cores");
-        if (lateRatio > 0.01) notes.Add($"{lateRatio:P1} of requests were sent more than {_o.LateThreshold.TotalMilliseconds:0} ms after their intended time although a connection was free");
+        // Saturation needs evidence: more than 1% of requests AND at least MinLateForSaturation of them late (one late
+        // request in 40 is 2.5%, but it is a scheduling hiccup on a busy host, not a generator that cannot keep up).
+        if (LateIsSaturation(LateGenerator, Requests + _stats.Dropped)) notes.Add($"{lateRatio:P1} of requests were sent more than {_o.LateThreshold.TotalMilliseconds:0} ms after their intended time although a connection was free");
         bool saturated = notes.Count > 0;
         if (Late - LateGenerator > 0)
             notes.Add($"{Late - LateGenerator} requests waited for a free connection (all {n} busy: the target answered slower than the rate needs; raise -Connections for a fully open model)");
@@ -291,6 +309,15 @@ public sealed class LoadTestRunner
     }
 
     private long _abandoned;
+
+    /// <summary>Fewest generator-late requests that can mark a run SATURATED (with more than 1% of requests late).</summary>
+    internal const int MinLateForSaturation = 5;
+
+    internal static bool LateIsSaturation(long lateGenerator, long requests)
+        => requests > 0 && (double)lateGenerator / requests > 0.01 && lateGenerator >= MinLateForSaturation;
+
+    /// <summary>Test hook: called on the ticker after the interval histograms are swapped, with that second's latency count.</summary>
+    internal Action<long>? AfterFold;
 
     private void CopyCountersTo(LoadStats s)
     {

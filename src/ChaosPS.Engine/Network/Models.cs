@@ -78,8 +78,16 @@ public sealed class NetworkFaultResult
     public string Outcome { get; init; } = "";
     /// <summary>Restored / AlreadyRestored / Failed (from the fault ledger).</summary>
     public string RestoreOutcome { get; init; } = "";
-    /// <summary>Connections the proxy accepted while the fault was in force, and toxic activations among them.</summary>
+    /// <summary>
+    /// Connections the proxy accepted while the fault was in force, and toxic activations among them. For a Down fault:
+    /// the connection attempts refused while it was down (<see cref="RefusedDuring"/>) plus the open connections it
+    /// closed (<see cref="ClosedAtStart"/>); every one of them hit the fault.
+    /// </summary>
     public long ConnectionsDuring { get; init; }
+    /// <summary>Down faults on a built-in proxy: connection attempts refused while down (counted through a raw socket); null when not measurable (needs root or CAP_NET_RAW) or not a Down fault.</summary>
+    public long? RefusedDuring { get; init; }
+    /// <summary>Down faults: open connections the proxy closed when it went down.</summary>
+    public long ClosedAtStart { get; init; }
     public long Activations { get; init; }
     public long BytesUpstreamDuring { get; init; }
     public long BytesDownstreamDuring { get; init; }

@@ -83,6 +83,11 @@ public static class NetworkFaults
         var sw = Stopwatch.StartNew();
         long activations = 0;
         ChaosProxyInfo? after = null;
+        // A Down fault closes the listener: the proxy sees no connection, the kernel refuses them. Count those attempts.
+        bool down = info.Type == "down";
+        RefusedConnectionCounter? refusedCounter = null;
+        if (down && before is not null) refusedCounter = RefusedConnectionCounter.TryStart(ListenAddress.Resolve(before.Listen, allowNonLoopback: true));
+        long? refused = null;
         await using (fault.ConfigureAwait(false))
         {
             // Reported inline (not System.Progress, which posts to the thread pool and could report after the job ended).
@@ -90,6 +95,12 @@ public static class NetworkFaults
                 $"Network fault {info.Type} on {proxy}", $"{DurationParser.Format(el)} of {DurationParser.Format(duration)}",
                 (int)Math.Min(100, el.TotalMilliseconds * 100 / Math.Max(1, duration.TotalMilliseconds)),
                 SecondsRemaining: (int)Math.Max(0, (duration - el).TotalSeconds))))).ConfigureAwait(false);
+            if (refusedCounter is not null)
+            {
+                // Stop counting before the undo re-opens the listener.
+                refused = refusedCounter.Count;
+                refusedCounter.Dispose();
+            }
             if (backend.Uri is null && ProxyCollection.Default.TryGet(proxy, out var p) && p is not null)
             {
                 after = p.Snapshot();
@@ -103,8 +114,11 @@ public static class NetworkFaults
             Proxy = proxy, Name = info.Name, Type = info.Type, Stream = info.Stream, Toxicity = info.Toxicity, Attributes = info.Attributes,
             FaultId = fault.Id, PlannedDuration = duration, ActualDuration = sw.Elapsed, AppliedAt = appliedAt, RemovedAt = removedAt,
             Outcome = ct.IsCancellationRequested ? "Cancelled" : "Completed", RestoreOutcome = fault.Result?.Outcome ?? "",
-            Activations = activations,
-            ConnectionsDuring = before is not null && after is not null ? after.ConnectionsTotal - before.ConnectionsTotal : 0,
+            Activations = down ? (refused ?? 0) + (before?.ActiveConnections ?? 0) : activations,
+            RefusedDuring = refused,
+            ClosedAtStart = down ? before?.ActiveConnections ?? 0 : 0,
+            ConnectionsDuring = down ? (refused ?? 0) + (before?.ActiveConnections ?? 0)
+                : before is not null && after is not null ? after.ConnectionsTotal - before.ConnectionsTotal : 0,
             BytesUpstreamDuring = before is not null && after is not null ? after.BytesUpstream - before.BytesUpstream : 0,
             BytesDownstreamDuring = before is not null && after is not null ? after.BytesDownstream - before.BytesDownstream : 0,
         };

@@ -140,17 +140,21 @@ public static class LoadTestReport
             new XAttribute("runstate", "Runnable"), new XAttribute("testcasecount", cases.Count), new XAttribute("result", result),
             new XAttribute("start-time", start), new XAttribute("end-time", end), new XAttribute("duration", dur),
             new XAttribute("total", cases.Count), new XAttribute("passed", cases.Count - failed), new XAttribute("failed", failed),
-            new XAttribute("inconclusive", 0), new XAttribute("skipped", 0), new XAttribute("asserts", cases.Count),
+            new XAttribute("inconclusive", 0), new XAttribute("skipped", 0), new XAttribute("warnings", 0), new XAttribute("asserts", cases.Count),
             cases.Select(c => new XElement("test-case",
                 new XAttribute("id", (id++).ToString(Inv)), new XAttribute("name", c.Name), new XAttribute("fullname", $"ChaosPS.LoadTest.{Safe(r.Name)}.{c.Name}"),
-                new XAttribute("runstate", "Runnable"), new XAttribute("result", c.Passed ? "Passed" : "Failed"),
+                new XAttribute("runstate", "Runnable"), new XAttribute("seed", 0), new XAttribute("result", c.Passed ? "Passed" : "Failed"),
                 new XAttribute("start-time", start), new XAttribute("end-time", end), new XAttribute("duration", "0"), new XAttribute("asserts", 1),
                 c.Passed ? null : new XElement("failure", new XElement("message", new XCData(c.Message))))));
+        // NUnit 3's TestResult.xsd: test-run needs name, fullname, warnings and random-seed, and a <filter> before the suites.
         var run = new XElement("test-run",
-            new XAttribute("id", "0"), new XAttribute("testcasecount", cases.Count), new XAttribute("result", result),
+            new XAttribute("id", "0"), new XAttribute("name", r.Name), new XAttribute("fullname", $"ChaosPS.LoadTest.{Safe(r.Name)}"),
+            new XAttribute("testcasecount", cases.Count), new XAttribute("result", result),
+            new XAttribute("start-time", start), new XAttribute("end-time", end), new XAttribute("duration", dur),
             new XAttribute("total", cases.Count), new XAttribute("passed", cases.Count - failed), new XAttribute("failed", failed),
-            new XAttribute("inconclusive", 0), new XAttribute("skipped", 0), new XAttribute("asserts", cases.Count),
-            new XAttribute("engine-version", "3.0"), new XAttribute("start-time", start), new XAttribute("end-time", end), new XAttribute("duration", dur),
+            new XAttribute("inconclusive", 0), new XAttribute("skipped", 0), new XAttribute("warnings", 0), new XAttribute("asserts", cases.Count),
+            new XAttribute("random-seed", 0),
+            new XElement("filter"),
             suite);
         return new XDeclaration("1.0", "utf-8", null) + "\n" + run;
     }

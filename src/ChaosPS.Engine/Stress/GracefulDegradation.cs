@@ -81,7 +81,7 @@ public sealed class PhaseSummary
 public sealed class DegradationVerdict
 {
     public string Uri { get; init; } = "";
-    /// <summary>Graceful (every criterion met), NotGraceful, or Inconclusive (the target was not healthy before the stress, or nothing was measured during it).</summary>
+    /// <summary>Graceful (every criterion met), NotGraceful, or Inconclusive (the target was not healthy before the stress, nothing was measured during it, the stress script failed, or a stressor never reached its target).</summary>
     public string Verdict { get; set; } = "";
     public bool Passed { get; set; }
     public List<string> Reasons { get; } = [];
@@ -98,7 +98,7 @@ public sealed class DegradationVerdict
     /// <summary>What the stressors returned (StressResult objects).</summary>
     public object[] StressResults { get; set; } = [];
     public string? StressError { get; set; }
-    /// <summary>False when a stressor in StressResults never reached its target (a busy machine): the verdict is about the load actually reached.</summary>
+    /// <summary>False when a stressor in StressResults never reached its target (a busy machine): the verdict is then Inconclusive.</summary>
     public bool StressReached { get; set; } = true;
     public DateTimeOffset StartedAt { get; init; } = DateTimeOffset.UtcNow;
     public DateTimeOffset EndedAt { get; set; }
@@ -261,6 +261,30 @@ public sealed class DegradationProbe : IAsyncDisposable
             ErrorRate = recs.Count == 0 ? 0 : Math.Round((double)errors / recs.Count, 4),
             P50Ms = Q(0.5), P99Ms = Q(0.99), MaxMs = lat.Count == 0 ? 0 : lat[^1], Duration = next - start,
         };
+    }
+
+    /// <summary>
+    /// Folds what the stress script returned into a verdict: a stress that failed, or a stressor that never reached its
+    /// target, proves nothing about degradation under that load, so the verdict becomes Inconclusive (Passed false);
+    /// a NotGraceful verdict stays NotGraceful when the stress merely fell short (it failed under less load).
+    /// </summary>
+    public static void ApplyStress(DegradationVerdict verdict, IReadOnlyList<object> outputs, string? stressError)
+    {
+        verdict.StressResults = outputs.ToArray();
+        verdict.StressError = stressError;
+        var unreached = outputs.OfType<StressResult>().Where(r => r.TimeToReach is null).ToList();
+        verdict.StressReached = unreached.Count == 0;
+        foreach (var r in unreached)
+            verdict.Reasons.Insert(0, $"the {r.Kind} stressor never reached its target (mean {r.Reached:0.##}{r.Unit} of {r.TargetValue:0.##}{r.Unit}): the stress did not happen, so nothing was measured under it");
+        if (stressError is not null)
+            verdict.Reasons.Insert(0, $"the stress script failed: {stressError}");
+        // A stress that did not run proves nothing; one that did not reach its load cannot prove graceful behaviour
+        // under that load (a NotGraceful verdict stands: the target failed under less load than asked for).
+        if (stressError is not null || unreached.Count > 0 && verdict.Verdict != "NotGraceful")
+        {
+            verdict.Verdict = "Inconclusive";
+            verdict.Passed = false;
+        }
     }
 
     /// <summary>Judges the run against the criteria.</summary>

@@ -50,7 +50,8 @@ internal static class StressHold
         result.HeldFor = reachedAt is null ? TimeSpan.Zero : clock.Elapsed - reachedAt.Value;
         result.Peak = nAll == 0 ? 0 : Math.Round(peak, 3);
         result.Reached = Math.Round(n > 0 ? sum / n : nAll > 0 ? sumAll / nAll : 0, 3);
-        result.Minimum = n > 0 ? Math.Round(min, 3) : result.Reached;
+        // Lowest while held; when the target was never reached, the lowest of all samples (never the mean, which sits above some samples).
+        result.Minimum = n > 0 ? Math.Round(min, 3) : nAll > 0 ? result.Samples.Min(x => x.Value) : 0;
         reporter.Progress(new ProgressInfo(activity, "released", 100, Completed: true));
     }
 }

@@ -32,11 +32,11 @@ public sealed class StressResult
     public double Reached { get; set; }
     /// <summary>Highest measured value.</summary>
     public double Peak { get; set; }
-    /// <summary>Lowest measured value while held (after the target was first reached).</summary>
+    /// <summary>Lowest measured value while held (after the target was first reached); the lowest sample when it never was.</summary>
     public double Minimum { get; set; }
     /// <summary>Time from the start until the target was first reached (null when it never was).</summary>
     public TimeSpan? TimeToReach { get; set; }
-    /// <summary>How long the load was held (from reaching the target until release).</summary>
+    /// <summary>How long the load was held (from reaching the target until release); zero when it was never reached (see TimeToReach).</summary>
     public TimeSpan HeldFor { get; set; }
     public TimeSpan Duration { get; init; }
     public DateTimeOffset StartedAt { get; init; } = DateTimeOffset.UtcNow;
@@ -53,5 +53,7 @@ public sealed class StressResult
     public List<StressSample> Samples { get; } = [];
     public List<string> Notes { get; } = [];
 
-    public override string ToString() => $"{Kind} on {Target}: target {TargetValue:0.##}{Unit} reached {Reached:0.##}{Unit} (peak {Peak:0.##}{Unit}) for {DurationParser.Format(HeldFor)}";
+    public override string ToString() => TimeToReach is null
+        ? $"{Kind} on {Target}: target {TargetValue:0.##}{Unit} NEVER REACHED (mean {Reached:0.##}{Unit}, peak {Peak:0.##}{Unit})"
+        : $"{Kind} on {Target}: target {TargetValue:0.##}{Unit} reached {Reached:0.##}{Unit} (peak {Peak:0.##}{Unit}) for {DurationParser.Format(HeldFor)}";
 }

@@ -43,7 +43,7 @@ public sealed class MergeLoadTestResultCommand : ChaosCmdlet
         LoadStats? merged = null;
         foreach (var r in _inputs)
         {
-            var s = LoadStats.FromJson(r.MergeState);
+            var s = LoadStats.FromJson(r.GetMergeState());
             if (merged is null) merged = s; else merged.Merge(s);
         }
         if (Threshold is not null) { merged!.Thresholds.Clear(); merged.Thresholds.AddRange(Threshold); }

@@ -35,11 +35,11 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
     public string? Name { get; set; }
 
     /// <summary>Latency: the delay added to each chunk.</summary>
-    [Parameter, DurationTransform]
+    [Parameter, DurationTransform(RequireUnit = true)]
     public TimeSpan? Latency { get; set; }
 
     /// <summary>Latency: ± jitter (uniform).</summary>
-    [Parameter, DurationTransform]
+    [Parameter, DurationTransform(RequireUnit = true)]
     public TimeSpan? Jitter { get; set; }
 
     /// <summary>Bandwidth: rate in KB/s (1 KB = 1000 bytes), per connection and direction.</summary>
@@ -48,11 +48,11 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
     public long? RateKBps { get; set; }
 
     /// <summary>SlowClose: delay before the close is passed on. Slicer: delay between pieces (microsecond resolution).</summary>
-    [Parameter, DurationTransform]
+    [Parameter, DurationTransform(RequireUnit = true)]
     public TimeSpan? Delay { get; set; }
 
     /// <summary>Timeout: idle time before the connection is closed (0 = hold forever). ResetPeer: delay before the reset.</summary>
-    [Parameter, DurationTransform]
+    [Parameter, DurationTransform(RequireUnit = true)]
     public TimeSpan? Timeout { get; set; }
 
     /// <summary>Slicer: average piece size in bytes (at least 1).</summary>

@@ -16,7 +16,7 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
     public string Runtime { get; set; } = "Process";
 
     [Parameter]
-    [DurationTransform]
+    [DurationTransform(RequireUnit = true)]
     public TimeSpan TokenDelay { get; set; } = TimeSpan.FromMilliseconds(20);
 
     [Parameter]

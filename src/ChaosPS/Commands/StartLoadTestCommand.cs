@@ -37,9 +37,9 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
     [Parameter, DurationTransform] public TimeSpan? Duration { get; set; }
     [Parameter] public long? Iterations { get; set; }
     [Parameter, DurationTransform] public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
-    [Parameter, DurationTransform] public TimeSpan ThinkTime { get; set; }
+    [Parameter, DurationTransform(RequireUnit = true)] public TimeSpan ThinkTime { get; set; }
     [Parameter] public int Connections { get; set; }
-    [Parameter, DurationTransform] public TimeSpan? LateThreshold { get; set; }
+    [Parameter, DurationTransform(RequireUnit = true)] public TimeSpan? LateThreshold { get; set; }
 
     [Parameter, ValidateSet("Auto", "Epoll", "Raw", "HttpClient")] public string Engine { get; set; } = "Auto";
     [Parameter] public SwitchParameter Http2 { get; set; }
@@ -64,7 +64,13 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
 
         if (AsJob)
         {
-            StartEngineJob($"LoadTest {o.Name}", async (r, ct) => await new LoadTestRunner(o, r).RunAsync(ct).ConfigureAwait(false));
+            StartEngineJob($"LoadTest {o.Name}", async (r, ct) =>
+            {
+                var res = await new LoadTestRunner(o, r).RunAsync(ct).ConfigureAwait(false);
+                // The job's error stream carries the same verdict error: Receive-Job leaves $? false on a failed run.
+                if (!res.Passed) r.Error(ThresholdsFailed(o, res));
+                return res;
+            });
             return;
         }
         var reporter = new QueueReporter();
@@ -90,7 +96,14 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         }
         try { WriteProgress(new ProgressRecord(1, $"Start-LoadTest {o.Name}", "done") { RecordType = ProgressRecordType.Completed }); } catch (PipelineStoppedException) { }
         WriteObject(result);
+        if (!result.Passed) WriteError(ToErrorRecord(ThresholdsFailed(o, result)));
     }
+
+    /// <summary>The verdict error of a run whose thresholds failed (TargetObject = the result).</summary>
+    private static ChaosException ThresholdsFailed(LoadTestOptions o, LoadTestResult result) =>
+        new("ChaosPS.ThresholdsFailed", ChaosErrorCategory.InvalidResult,
+            $"Start-LoadTest {o.Name}: thresholds failed: {string.Join("; ", result.Thresholds.Where(t => !t.Passed).Select(t => t.Text))}", result,
+            VerdictAction);
 
     private LoadTestOptions BuildOptions()
     {

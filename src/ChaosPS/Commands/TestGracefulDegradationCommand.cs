@@ -112,18 +112,12 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
         var verdict = probe.Judge(criteria, ttr, startedAt);
         verdict.StressResults = outputs.ToArray();
         verdict.StressError = stressError;
-        verdict.StressReached = outputs.OfType<StressResult>().All(r => r.TimeToReach is not null);
-        foreach (var r in outputs.OfType<StressResult>().Where(r => r.TimeToReach is null))
-            verdict.Reasons.Add($"note: the {r.Kind} stressor never reached its target ({r.Reached:0.##}{r.Unit} of {r.TargetValue:0.##}{r.Unit}); the verdict holds only for the load actually reached");
-        if (stressError is not null)
-        {
-            // A stress that did not run proves nothing.
-            verdict.Reasons.Insert(0, $"the stress script failed: {stressError}");
-            verdict.Verdict = "Inconclusive";
-            verdict.Passed = false;
-        }
+        DegradationProbe.ApplyStress(verdict, outputs, stressError);
         verdict.EndedAt = DateTimeOffset.UtcNow;
         probe.DisposeAsync().AsTask().GetAwaiter().GetResult();
         WriteObject(verdict);
+        if (!verdict.Passed)
+            WriteVerdictError(verdict.Verdict == "Inconclusive" ? "ChaosPS.DegradationInconclusive" : "ChaosPS.NotGraceful",
+                $"Test-GracefulDegradation on {verdict.Uri}: {verdict.Verdict}: {string.Join("; ", verdict.Reasons)}", verdict);
     }
 }

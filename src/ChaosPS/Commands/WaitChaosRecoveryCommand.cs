@@ -7,13 +7,15 @@ namespace ChaosPS.Commands;
 /// <summary>
 /// Probes until the system is healthy again or -Timeout passes: HTTP (expected status, body match, latency bound),
 /// TCP connect, containers (running, healthy, restarted since the crash), processes (the crashed worker back under a
-/// new pid). Takes crash results from Invoke-WorkerCrash on the pipeline. Reports time-to-detect and time-to-recover.
+/// new pid). Takes fault results on the pipeline: crashes (Invoke-WorkerCrash, Invoke-WorkerOom), network faults
+/// (Invoke-NetworkFault), stress (Invoke-*Exhaustion) and suspensions (Suspend-/Resume-ChaosTarget). Reports
+/// time-to-detect and time-to-recover, measured from the fault's end (see -Since).
 /// </summary>
 [Cmdlet(VerbsLifecycle.Wait, "ChaosRecovery")]
 [OutputType(typeof(RecoveryResult))]
 public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 {
-    /// <summary>Results of Invoke-WorkerCrash or Invoke-WorkerOom: each crashed worker must come back.</summary>
+    /// <summary>Fault results: Invoke-WorkerCrash/Invoke-WorkerOom (each crashed worker must come back), Invoke-NetworkFault, Invoke-*Exhaustion, Suspend-/Resume-ChaosTarget.</summary>
     [Parameter(ValueFromPipeline = true)]
     [Alias("Crash")]
     public object[]? InputObject { get; set; }
@@ -33,7 +35,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     /// <summary>A response slower than this counts as unhealthy.</summary>
     [Parameter]
-    [DurationTransform]
+    [DurationTransform(RequireUnit = true)]
     public TimeSpan? MaxLatency { get; set; }
 
     /// <summary>TCP endpoints "host:port" that must accept a connection.</summary>
@@ -60,7 +62,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     /// <summary>Time between probe rounds (default 200ms).</summary>
     [Parameter]
-    [DurationTransform]
+    [DurationTransform(RequireUnit = true)]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMilliseconds(200);
 
     /// <summary>Healthy rounds in a row needed (default 1).</summary>
@@ -68,7 +70,12 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
     [ValidateRange(1, 1000)]
     public int SuccessThreshold { get; set; } = 1;
 
-    /// <summary>When the fault happened (default: the earliest piped crash, else now).</summary>
+    /// <summary>
+    /// When the fault ended, the zero of TimeToDetect/TimeToRecover. Default: from the piped results, the END of the
+    /// fault — a crash's CrashedAt (a crash is instantaneous), a network fault's RemovedAt, a stress result's EndedAt,
+    /// a suspension's ResumedAt — the latest of them when several (the earliest crash among crashes); now when nothing
+    /// was piped.
+    /// </summary>
     [Parameter]
     public DateTimeOffset? Since { get; set; }
 
@@ -77,6 +84,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
     public string? DockerEndpoint { get; set; }
 
     private readonly List<CrashResult> _crashes = [];
+    private readonly List<DateTimeOffset> _faultEnds = [];
 
     protected override void BeginProcessing()
     {
@@ -111,9 +119,29 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
             var o = item is PSObject p ? p.BaseObject : item;
             if (o is CrashResult c) _crashes.Add(c);
             else if (o is OomResult oom) _crashes.Add(CrashResult.FromOom(oom));
+            else if (FaultEnd(o) is { } end) _faultEnds.Add(end);
             else if (o is not null)
-                WriteChaosError(ChaosException.InvalidArgument("NotACrashResult", $"Wait-ChaosRecovery takes the results of Invoke-WorkerCrash or Invoke-WorkerOom; got {o.GetType().Name}.", o));
+                WriteChaosError(ChaosException.InvalidArgument("NotAFaultResult", $"Wait-ChaosRecovery takes fault results (Invoke-WorkerCrash, Invoke-WorkerOom, Invoke-NetworkFault, Invoke-*Exhaustion, Suspend-/Resume-ChaosTarget with a resume); got {o.GetType().Name}.", o,
+                    "For a fault that is still in force (Add-NetworkFault), remove it first and pass -Since."));
         }
+    }
+
+    /// <summary>When a piped fault ended; null for what is not a finished fault.</summary>
+    private static DateTimeOffset? FaultEnd(object o) => o switch
+    {
+        ChaosPS.Network.NetworkFaultResult n => n.RemovedAt,
+        ChaosPS.Stress.StressResult s => s.EndedAt,
+        SuspendResult { ResumedAt: { } resumed } => resumed,
+        _ => null,
+    };
+
+    private DateTimeOffset? DefaultFaultAt()
+    {
+        if (Since is not null) return Since;
+        if (_faultEnds.Count == 0) return null; // the engine's default: the earliest crash, else now
+        var end = _faultEnds.Max();
+        if (_crashes.Count > 0 && _crashes.Min(c => c.CrashedAt) > end) end = _crashes.Min(c => c.CrashedAt);
+        return end;
     }
 
     protected override void EndProcessing()
@@ -121,13 +149,16 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
         var o = new RecoveryOptions
         {
             ExpectedStatus = [.. ExpectedStatus ?? []], BodyPattern = BodyMatch, MaxLatency = MaxLatency, Timeout = Timeout, Interval = Interval,
-            SuccessThreshold = SuccessThreshold, FaultAt = Since, DockerEndpoint = DockerEndpoint, MinRestartCount = MinRestartCount,
+            SuccessThreshold = SuccessThreshold, FaultAt = DefaultFaultAt(), DockerEndpoint = DockerEndpoint, MinRestartCount = MinRestartCount,
         };
         o.HttpUris.AddRange(Uri ?? []);
         foreach (var e in TcpEndpoint ?? []) { TryEndpoint(e, out var h, out var p); o.TcpEndpoints.Add((h, p)); }
         o.Crashes.AddRange(_crashes);
         o.Containers.AddRange(ContainerId ?? []);
         o.ProcessNames.AddRange(ProcessName ?? []);
-        WriteObject(RunEngine((r, ct) => RecoveryWaiter.WaitAsync(o, r, ct)));
+        var result = RunEngine((r, ct) => RecoveryWaiter.WaitAsync(o, r, ct));
+        WriteObject(result);
+        if (!result.Recovered)
+            WriteVerdictError("ChaosPS.NotRecovered", $"Wait-ChaosRecovery: not recovered within {DurationParser.Format(Timeout)}: {result.LastProbe}", result);
     }
 }
