@@ -231,7 +231,7 @@ Describe 'Should operators' -Tag 'ExperimentReports' {
         It '-PassThresholds on a Start-LoadTest result passes, and fails quoting the observed value' {
             $ok = Start-LoadTest $Uri -Concurrency 2 -Iterations 40 -Threshold 'http_req_failed: rate<0.01' -ProgressAction SilentlyContinue
             $ok | Should -PassThresholds
-            $bad = Start-LoadTest $Uri -Concurrency 2 -Iterations 40 -Threshold 'http_req_duration: p(95)<0.001' -ProgressAction SilentlyContinue
+            $bad = Start-LoadTest $Uri -Concurrency 2 -Iterations 40 -Threshold 'http_req_duration: p(95)<0.001' -ProgressAction SilentlyContinue -ErrorAction SilentlyContinue
             $bad.Thresholds[0].Passed | Should -BeFalse
             { $bad | Should -PassThresholds } | Should -Throw -ExpectedMessage '*http_req_duration: p(95)<0.001 — observed *'
             $none = Start-LoadTest $Uri -Concurrency 1 -Iterations 5 -ProgressAction SilentlyContinue
@@ -242,7 +242,7 @@ Describe 'Should operators' -Tag 'ExperimentReports' {
             $r = Wait-ChaosRecovery -TcpEndpoint "127.0.0.1:$($script:Port)" -Timeout 10s
             $r | Should -HaveRecovered -Within 10s
             $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $closed = $l.LocalEndpoint.Port; $l.Stop()
-            $down = Wait-ChaosRecovery -TcpEndpoint "127.0.0.1:$closed" -Timeout 1s
+            $down = Wait-ChaosRecovery -TcpEndpoint "127.0.0.1:$closed" -Timeout 1s -ErrorAction SilentlyContinue
             { $down | Should -HaveRecovered } | Should -Throw -ExpectedMessage "*recovered False*127.0.0.1:$closed*"
             $down | Should -Not -HaveRecovered
         }
@@ -252,7 +252,7 @@ Describe 'Should operators' -Tag 'ExperimentReports' {
             $g = Test-GracefulDegradation -Uri $Uri -Rate 20 -Baseline 1s -Confirm:$false -RecoveryTimeout 10s -Stress ({
                 $mode.Value = 'shed'; Start-Sleep -Seconds 2; $mode.Value = 'ok' }.GetNewClosure())
             $g | Should -BeGraceful
-            $b = Test-GracefulDegradation -Uri $Uri -Rate 20 -Baseline 1s -Confirm:$false -RecoveryTimeout 10s -Stress ({
+            $b = Test-GracefulDegradation -Uri $Uri -Rate 20 -Baseline 1s -Confirm:$false -RecoveryTimeout 10s -ErrorAction SilentlyContinue -Stress ({
                 $mode.Value = 'broken'; Start-Sleep -Seconds 2; $mode.Value = 'ok' }.GetNewClosure())
             { $b | Should -BeGraceful } | Should -Throw -ExpectedMessage '*verdict NotGraceful*status 500*'
         }

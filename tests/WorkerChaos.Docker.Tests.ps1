@@ -120,7 +120,7 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         $r.Note | Should -Match "restart policy 'always' does not restart"
         "$warned" | Should -Match "restart policy 'always'"
         # Docker would restart a crashed container within about a second; give it ten.
-        $rec = $r | Wait-ChaosRecovery -Uri $svc.Health -Timeout 10s
+        $rec = $r | Wait-ChaosRecovery -Uri $svc.Health -Timeout 10s -ErrorAction SilentlyContinue
         $rec.Recovered | Should -BeFalse
         docker inspect -f '{{.RestartCount}} {{.State.Status}}' $svc.Id | Should -Be '0 exited'
     }
@@ -131,7 +131,7 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         $r = Get-ChaosTarget -Kind Container -Id $svc.Id | Invoke-WorkerCrash -Confirm:$false
         $r.Method | Should -Be 'Signal'
         $r.ObservedState | Should -Be 'exited'
-        $rec = $r | Wait-ChaosRecovery -Uri $svc.Health -Timeout 5s
+        $rec = $r | Wait-ChaosRecovery -Uri $svc.Health -Timeout 5s -ErrorAction SilentlyContinue
         $rec.Recovered | Should -BeFalse
         $rec.TimeToDetect | Should -Not -BeNullOrEmpty
         $rec.TimeToRecover | Should -BeNullOrEmpty
