@@ -4,7 +4,7 @@ namespace ChaosPS.Faults;
 
 /// <summary>
 /// What the process that applied faults does for them itself, beside the watchdogs: while it holds faults it restarts
-/// a watchdog that was killed (every two seconds), and when it is told to go (SIGTERM, SIGINT) or exits it undoes its
+/// a watchdog that was killed (checked twice a second), and when it is told to go (SIGTERM, SIGINT) or exits it undoes its
 /// own faults at once instead of leaving them to a watchdog.
 /// </summary>
 public static class OwnerGuard
@@ -12,7 +12,7 @@ public static class OwnerGuard
     private static readonly object Gate = new();
     private static readonly Dictionary<string, FaultLedger> Ledgers = new(StringComparer.Ordinal);
     private static Timer? _timer;
-    private static readonly TimeSpan Period = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Period = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Remembers a ledger this process recorded a fault in, and starts the keep-alive timer once.</summary>
     public static void Watch(FaultLedger ledger)
@@ -83,11 +83,22 @@ public static class OwnerGuard
                 try
                 {
                     var t = Task.Run(() => ledger.RestoreAsync(r.Id, restoredBy));
-                    if (t.Wait(left)) results.Add(t.Result);
+                    if (t.Wait(left))
+                    {
+                        results.Add(t.Result);
+                        Log(ledger, $"{r.Id} {r.Kind} on {r.Target}: {restoredBy}; {t.Result.Outcome}. {string.Join("; ", t.Result.Steps)}");
+                    }
                 }
                 catch (Exception) { /* the watchdogs retry what failed here */ }
             }
         }
         return results;
+    }
+
+    /// <summary>One line in the ledger's log (the watchdogs write there too), so it says who undid what.</summary>
+    private static void Log(FaultLedger ledger, string line)
+    {
+        try { File.AppendAllText(ledger.WatchdogLogPath, $"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss.fff} {line}{Environment.NewLine}"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 }

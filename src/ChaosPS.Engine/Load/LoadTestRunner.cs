@@ -253,7 +253,7 @@ public sealed class LoadTestRunner
         var meta = new LoadTestResult
         {
             Name = _o.Name,
-            Uri = _o.Requests[0].Uri.ToString() + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
+            Uri = UriRedaction.Redact(_o.Requests[0].Uri.ToString())! + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
             Model = _o.IsOpen ? "Open" : "Closed",
             Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
             StartTime = started,
