@@ -94,7 +94,8 @@ public sealed class WatchdogRole : IAgentRole
                 FaultRestoreResult result;
                 try { result = await ledger.RestoreAsync(f.Id, $"watchdog ({why})", CancellationToken.None); }
                 catch (ChaosException e) when (e.ErrorId == "UntrustedFaultRecord") { Log($"refused: {e.Message}"); continue; }
-                Log($"{f.Id} {f.Kind} on {f.Target}: {why}; {result.Outcome}. {string.Join("; ", result.Steps)}");
+                // AlreadyRestored: someone else (the owner on SIGTERM, another watchdog) undid it meanwhile; it logged that.
+                if (result.Outcome != "AlreadyRestored") Log($"{f.Id} {f.Kind} on {f.Target}: {why}; {result.Outcome}. {string.Join("; ", result.Steps)}");
                 if (result.Outcome == "Failed")
                 {
                     var delay = retry.TryGetValue(f.Id, out var prev) ? TimeSpan.FromTicks(Math.Min(prev.Delay.Ticks * 2, TimeSpan.FromSeconds(60).Ticks)) : TimeSpan.FromSeconds(5);
