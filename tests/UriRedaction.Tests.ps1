@@ -67,6 +67,14 @@ Describe 'Credentials in URIs are redacted' -Tag 'Redaction' {
             $rec = Get-ChaosFault -Id $f.FaultId
             "$($rec.Target) $($rec.Description) $($rec.PriorState.Values) $($rec.Undo.Description)" | Should -Not -Match 's3cr3tpw'
             (Restore-ChaosFault -Id $f.FaultId -Confirm:$false).Outcome | Should -Be 'Restored' -Because 'the undo still reaches the server'
+            # Remove-NetworkFault, given the URI with credentials or the masked one from a result, finds the record.
+            $g = Add-NetworkFault -ToxiproxyUri $api -Proxy redacted -Type Latency -Latency 5ms -Name second -Confirm:$false
+            Remove-NetworkFault -ToxiproxyUri $api -Proxy redacted -Name second -Confirm:$false
+            Get-ChaosFault -Id $g.FaultId | Should -BeNullOrEmpty
+            $h = Add-NetworkFault -ToxiproxyUri $api -Proxy redacted -Type Latency -Latency 5ms -Name third -Confirm:$false
+            $h | Remove-NetworkFault -Confirm:$false
+            Get-ChaosFault -Id $h.FaultId | Should -BeNullOrEmpty
+            (Get-ChaosProxy -ToxiproxyUri $api -Name redacted).Toxics.Count | Should -Be 0
         } finally {
             Stop-ChaosProxy redacted -Confirm:$false -ErrorAction SilentlyContinue
             $server | Stop-ChaosProxyServer

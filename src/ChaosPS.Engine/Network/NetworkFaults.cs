@@ -18,7 +18,7 @@ public static class NetworkFaults
     public static FaultRecord? FindRecord(string? uri, string proxy, string toxic)
         => FaultLedger.Default.List().FirstOrDefault(r => r.Kind == Kind
             && r.PriorState.GetValueOrDefault("proxy") == proxy && r.PriorState.GetValueOrDefault("toxic") == toxic
-            && (r.PriorState.GetValueOrDefault("api") ?? "") == (uri ?? "")
+            && (r.PriorState.GetValueOrDefault("api") ?? "") == (UriRedaction.Redact(uri) ?? "")
             && (uri is not null || r.OwnerPid == Environment.ProcessId));
 
     /// <summary>Records and applies a fault; returns the ledger handle (dispose or restore it to undo).</summary>
