@@ -59,7 +59,8 @@ public sealed class WatchdogRole : IAgentRole
     {
         var idleSince = DateTime.UtcNow;
         var nextSweep = DateTime.MinValue;
-        var nextPeerCheck = DateTime.MinValue;
+        // Started together, the other slot's watchdog may still be starting: give it a moment before restarting it.
+        var nextPeerCheck = DateTime.UtcNow.AddSeconds(3);
         // A restore that failed (e.g. the toxiproxy server holding the fault is unreachable for now) is retried with
         // back-off, 5 s doubling to 60 s, and the record is kept until it succeeds.
         var retry = new Dictionary<string, (DateTime Next, TimeSpan Delay)>();
