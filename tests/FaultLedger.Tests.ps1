@@ -71,6 +71,7 @@ Start-Sleep 600
     BeforeEach {
         $script:state = Join-Path ([IO.Path]::GetTempPath()) "chaosps-ledger-$([guid]::NewGuid().ToString('n').Substring(0,8))"
         New-Item -ItemType Directory $state | Out-Null
+        chmod 700 $state   # the ledger refuses a folder others can write, whatever the umask of the machine
         $script:sleeper = Start-Process sleep -ArgumentList 900 -PassThru
     }
 
