@@ -9,6 +9,9 @@ namespace ChaosPS.Faults;
 /// The fault ledger (DESIGN §4): one JSON file per active fault under &lt;state&gt;/faults, written (and flushed to
 /// disk) before the fault is applied and deleted once it is undone. A watchdog process (chaosps-agent watchdog)
 /// undoes every fault whose owner process died or whose deadline passed, so a fault never outlives a SIGKILLed pwsh.
+/// Two watchdogs run side by side (slots 0 and 1), each restarting the other when it is gone, so killing one leaves
+/// the other on watch; the owning pwsh also restarts them while it holds faults, and undoes its own faults at once on
+/// SIGTERM/SIGINT and on exit. Only a ledger the current user alone can write is trusted (<see cref="LedgerTrust"/>).
 /// The state folder is $CHAOSPS_STATE_DIR, else $XDG_STATE_HOME/chaosps, else ~/.local/state/chaosps
 /// (%LOCALAPPDATA%\ChaosPS on Windows).
 /// </summary>
@@ -46,7 +49,10 @@ public sealed class FaultLedger
 
     public string StateDirectory { get; }
     public string FaultDirectory { get; }
-    public string WatchdogLockPath => Path.Combine(StateDirectory, "watchdog.lock");
+    /// <summary>How many watchdogs watch one ledger: each restarts the other, so one kill -9 leaves the ledger watched.</summary>
+    public const int WatchdogSlots = 2;
+    public string WatchdogLockPath => WatchdogLockPathOf(0);
+    public string WatchdogLockPathOf(int slot) => Path.Combine(StateDirectory, slot == 0 ? "watchdog.lock" : $"watchdog-{slot}.lock");
     public string WatchdogLogPath => Path.Combine(StateDirectory, "watchdog.log");
 
     /// <summary>When false (engine unit tests), Record does not start the watchdog.</summary>
@@ -89,17 +95,44 @@ public sealed class FaultLedger
             if (!UndoExecutor.IsKnown(step.Action)) throw new ArgumentException($"Unknown undo action '{step.Action}'.");
         if (priorState is not null) foreach (var kv in priorState) r.PriorState[kv.Key] = kv.Value;
         Write(r);
-        if (StartWatchdog) EnsureWatchdog();
+        if (StartWatchdog)
+        {
+            EnsureWatchdog();
+            OwnerGuard.Watch(this);
+        }
         return r;
+    }
+
+    /// <summary>Refuses a ledger that someone other than the current user can write (throws UntrustedStateDirectory).</summary>
+    public void EnsureTrusted() => LedgerTrust.CheckStateDirectory(StateDirectory, FaultDirectory);
+
+    /// <summary>Creates the state and faults folders (0700) when missing, then checks they can be trusted.</summary>
+    private void EnsureFolders()
+    {
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(FaultDirectory);
+        else
+        {
+            Directory.CreateDirectory(StateDirectory, LedgerTrust.FolderMode);
+            Directory.CreateDirectory(FaultDirectory, LedgerTrust.FolderMode);
+        }
+        EnsureTrusted();
+    }
+
+    private static FileStream OpenPrivate(string path, FileMode mode, FileAccess access, FileShare share, FileOptions options = FileOptions.None)
+    {
+        var o = new FileStreamOptions { Mode = mode, Access = access, Share = share, Options = options, BufferSize = 1 };
+        if (!OperatingSystem.IsWindows() && mode is FileMode.Create or FileMode.CreateNew or FileMode.OpenOrCreate) o.UnixCreateMode = LedgerTrust.RecordMode;
+        return new FileStream(path, o);
     }
 
     /// <summary>Rewrites a record (e.g. after learning the pid of a stressor it started). Durable before it returns.</summary>
     public void Write(FaultRecord r)
     {
-        Directory.CreateDirectory(FaultDirectory);
+        EnsureFolders();
         var path = PathOf(r.Id);
-        var tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        // The writer's pid is in the name, so a sweep can tell a rewrite cut short by a kill from one in progress.
+        var tmp = $"{path}.{Environment.ProcessId}.tmp";
+        using (var fs = OpenPrivate(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             JsonSerializer.Serialize(fs, r, Json);
             fs.Flush(flushToDisk: true);
@@ -118,16 +151,73 @@ public sealed class FaultLedger
         return true;
     }
 
-    public IReadOnlyList<FaultRecord> List()
+    /// <summary>The active faults. Throws UntrustedStateDirectory for a ledger others can write; skips records that
+    /// are not the current user's own (see <see cref="ListChecked"/> for the refusals).</summary>
+    public IReadOnlyList<FaultRecord> List() => ListChecked().Records;
+
+    /// <summary>The active faults, and one UntrustedFaultRecord error per record refused.</summary>
+    public (IReadOnlyList<FaultRecord> Records, IReadOnlyList<ChaosException> Refused) ListChecked()
     {
-        if (!Directory.Exists(FaultDirectory)) return [];
+        EnsureTrusted();
+        if (!Directory.Exists(FaultDirectory)) return ([], []);
         var list = new List<FaultRecord>();
+        var refused = new List<ChaosException>();
         foreach (var f in Directory.EnumerateFiles(FaultDirectory, "*.json"))
+        {
+            if (LedgerTrust.CheckRecord(f) is { } bad) { refused.Add(bad); continue; }
             if (TryRead(f) is { } r) list.Add(r);
-        return list.OrderBy(r => r.CreatedAt).ToList();
+        }
+        return (list.OrderBy(r => r.CreatedAt).ToList(), refused);
     }
 
-    public FaultRecord? Get(string id) => TryRead(PathOf(id));
+    /// <summary>One record, or null when there is none. Throws UntrustedFaultRecord for a record others wrote.</summary>
+    public FaultRecord? Get(string id)
+    {
+        EnsureTrusted();
+        var path = PathOf(id);
+        if (LedgerTrust.CheckRecord(path) is { } bad) throw bad;
+        return TryRead(path);
+    }
+
+    /// <summary>
+    /// Removes what a killed writer or restorer left behind: &lt;id&gt;.json.&lt;pid&gt;.tmp files whose writer is gone
+    /// (or older than ten minutes: no write takes that long), older &lt;id&gt;.json.tmp files, and lock files of
+    /// records that are gone and that nobody holds. Returns the paths removed. Never touches a live writer's file.
+    /// </summary>
+    public IReadOnlyList<string> SweepStale()
+    {
+        var removed = new List<string>();
+        if (!Directory.Exists(FaultDirectory)) return removed;
+        EnsureTrusted();
+        foreach (var f in Directory.EnumerateFiles(FaultDirectory, "*.tmp"))
+        {
+            try
+            {
+                var name = Path.GetFileName(f);
+                var age = DateTime.UtcNow - File.GetLastWriteTimeUtc(f);
+                var parts = name.Split('.');
+                // f…-abc.json.<pid>.tmp, or f…-abc.json.tmp from before the pid was in the name.
+                bool stale = parts.Length == 4 && int.TryParse(parts[2], out var pid)
+                    ? !ProcessIdentity.IsAlive(pid, null) || age > TimeSpan.FromMinutes(10)
+                    : age > TimeSpan.FromMinutes(1);
+                if (!stale || LedgerTrust.CheckRecord(f) is not null) continue;
+                File.Delete(f);
+                removed.Add(f);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        foreach (var f in Directory.EnumerateFiles(FaultDirectory, "*.json.lock"))
+        {
+            if (File.Exists(f[..^".lock".Length])) continue; // its record is active: leave it to RestoreAsync
+            try
+            {
+                using (new FileStream(f, FileMode.Open, FileAccess.ReadWrite, FileShare.None)) { File.Delete(f); }
+                removed.Add(f);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        return removed;
+    }
 
     public bool HasActiveFaults => Directory.Exists(FaultDirectory) && Directory.EnumerateFiles(FaultDirectory, "*.json").Any();
 
@@ -143,11 +233,11 @@ public sealed class FaultLedger
     /// </summary>
     public async Task<FaultRestoreResult> RestoreAsync(string id, string restoredBy, CancellationToken ct = default)
     {
-        Directory.CreateDirectory(FaultDirectory);
+        EnsureFolders();
         FileStream? lockFile = null;
         for (int i = 0; lockFile is null; i++)
         {
-            try { lockFile = new FileStream(PathOf(id) + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose); }
+            try { lockFile = OpenPrivate(PathOf(id) + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose); }
             catch (IOException) when (i < 200) { await Task.Delay(50, CancellationToken.None).ConfigureAwait(false); }
         }
         using (lockFile)
@@ -183,11 +273,17 @@ public sealed class FaultLedger
         }
     }
 
-    /// <summary>Starts the watchdog unless one already holds the lock. Cheap when one runs.</summary>
+    /// <summary>Starts a watchdog in every free slot (see <see cref="WatchdogSlots"/>). Cheap when they run.</summary>
     public void EnsureWatchdog()
     {
-        Directory.CreateDirectory(StateDirectory);
-        if (!WatchdogLockFree()) return;
+        EnsureFolders();
+        for (int slot = 0; slot < WatchdogSlots; slot++)
+            if (WatchdogLockFree(slot)) StartWatchdogProcess(slot);
+    }
+
+    /// <summary>Starts a watchdog for one slot (it exits at once if another holds that slot's lock).</summary>
+    public void StartWatchdogProcess(int slot)
+    {
         var dll = HelperPrograms.Locate(HelperPrograms.Agent);
         var host = HelperPrograms.DotnetHost;
         ProcessStartInfo psi;
@@ -195,6 +291,7 @@ public sealed class FaultLedger
         {
             psi = new ProcessStartInfo(host) { UseShellExecute = false, CreateNoWindow = true };
             psi.ArgumentList.Add(dll); psi.ArgumentList.Add("watchdog"); psi.ArgumentList.Add("--state"); psi.ArgumentList.Add(StateDirectory);
+            psi.ArgumentList.Add("--slot"); psi.ArgumentList.Add(slot.ToString());
         }
         else
         {
@@ -202,23 +299,27 @@ public sealed class FaultLedger
             // EOF on our stdout must not wait for it), output to the watchdog log.
             psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
             psi.ArgumentList.Add("-c");
-            psi.ArgumentList.Add("exec setsid \"$0\" \"$1\" watchdog --state \"$2\" </dev/null >>\"$3\" 2>&1 &");
+            psi.ArgumentList.Add("umask 077; exec setsid \"$0\" \"$1\" watchdog --state \"$2\" --slot \"$4\" </dev/null >>\"$3\" 2>&1 &");
             psi.ArgumentList.Add(host); psi.ArgumentList.Add(dll); psi.ArgumentList.Add(StateDirectory); psi.ArgumentList.Add(WatchdogLogPath);
+            psi.ArgumentList.Add(slot.ToString());
         }
         using var p = Process.Start(psi)!;
         p.WaitForExit(5000);
     }
 
-    /// <summary>True when no watchdog holds the lock.</summary>
-    public bool WatchdogLockFree()
+    /// <summary>True when no watchdog holds the lock of this slot.</summary>
+    public bool WatchdogLockFree(int slot = 0)
     {
         try
         {
-            using var fs = new FileStream(WatchdogLockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            using var fs = OpenPrivate(WatchdogLockPathOf(slot), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             return true;
         }
         catch (IOException) { return false; }
     }
+
+    /// <summary>Opens (creating 0600) a watchdog's lock file exclusively; throws IOException when another holds it.</summary>
+    public FileStream LockWatchdogSlot(int slot) => OpenPrivate(WatchdogLockPathOf(slot), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
 
     private string PathOf(string id)
     {

@@ -166,7 +166,7 @@ public sealed class LoadTestOptions
         foreach (var r in Requests)
         {
             if (!r.Uri.IsAbsoluteUri || (r.Uri.Scheme != Uri.UriSchemeHttp && r.Uri.Scheme != Uri.UriSchemeHttps))
-                throw ChaosException.InvalidArgument("InvalidUri", $"'{r.Uri}' is not an absolute http:// or https:// URI.", r.Uri.ToString());
+                throw ChaosException.InvalidArgument("InvalidUri", $"'{UriRedaction.Redact(r.Uri.ToString())}' is not an absolute http:// or https:// URI.", UriRedaction.Redact(r.Uri.ToString()));
             if (string.IsNullOrWhiteSpace(r.Method) || r.Method.Any(c => c <= ' ' || c >= 127))
                 throw ChaosException.InvalidArgument("InvalidMethod", $"'{r.Method}' is not an HTTP method.", r.Method);
             if (string.IsNullOrEmpty(r.Name)) r.Name = $"{r.Method} {r.Uri.AbsolutePath}";

@@ -268,8 +268,8 @@ public sealed class LoadTestRunner
         var cpuAll = (proc.TotalProcessorTime - cpu0).TotalSeconds / Math.Max(runSec, 1e-3) / Environment.ProcessorCount * 100;
         var meta = new LoadTestResult
         {
-            Name = _o.Name,
-            Uri = _o.Requests[0].Uri.ToString() + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
+            Name = UriRedaction.Redact(_o.Name)!,
+            Uri = UriRedaction.Redact(_o.Requests[0].Uri.ToString())! + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
             Model = _o.IsOpen ? "Open" : "Closed",
             Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
             StartTime = started,
@@ -278,7 +278,7 @@ public sealed class LoadTestRunner
             TargetRate = _o.IsOpen ? _o.PeakLevel : 0,
             MaxConcurrency = n,
             Aborted = _abortReason is not null,
-            AbortReason = _abortReason,
+            AbortReason = UriRedaction.Redact(_abortReason),
             BreakingPoint = breaking,
         };
         var result = LoadTestResult.From(_stats, meta);

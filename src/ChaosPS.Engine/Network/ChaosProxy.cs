@@ -349,7 +349,7 @@ public sealed class ChaosProxy
         {
             return new ChaosProxyInfo
             {
-                Name = Name, Listen = Listen, Upstream = Upstream, Enabled = Enabled, Listening = _listener is not null,
+                Name = Name, Listen = Listen, Upstream = UriRedaction.Redact(Upstream)!, Enabled = Enabled, Listening = _listener is not null,
                 ActiveConnections = _links.Count,
                 ConnectionsTotal = Interlocked.Read(ref m.ConnectionsTotal),
                 DialFailures = Interlocked.Read(ref m.DialFailures),

@@ -55,7 +55,7 @@ public sealed class NetworkFaultInfo
         Proxy = proxy, Name = t.Name, Type = t.Type, Stream = t.StreamAsSent, Toxicity = t.Toxicity,
         Attributes = ToxicTypes.IsKnown(t.Type) ? ToxicTypes.Attributes(t.Type).ToDictionary(a => a, t.Attr) : new Dictionary<string, long>(t.Attributes),
         Activations = t.ActivationCount,
-        FaultId = faultId, ToxiproxyUri = uri,
+        FaultId = faultId, ToxiproxyUri = UriRedaction.Redact(uri),
     };
 }
 

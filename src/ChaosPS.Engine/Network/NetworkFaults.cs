@@ -18,7 +18,7 @@ public static class NetworkFaults
     public static FaultRecord? FindRecord(string? uri, string proxy, string toxic)
         => FaultLedger.Default.List().FirstOrDefault(r => r.Kind == Kind
             && r.PriorState.GetValueOrDefault("proxy") == proxy && r.PriorState.GetValueOrDefault("toxic") == toxic
-            && (r.PriorState.GetValueOrDefault("api") ?? "") == (uri ?? "")
+            && (r.PriorState.GetValueOrDefault("api") ?? "") == (UriRedaction.Redact(uri) ?? "")
             && (uri is not null || r.OwnerPid == Environment.ProcessId));
 
     /// <summary>Records and applies a fault; returns the ledger handle (dispose or restore it to undo).</summary>
@@ -34,15 +34,15 @@ public static class NetworkFaults
             throw new ProxyException(409, "proxy already disabled", "ProxyAlreadyDown", ChaosErrorCategory.InvalidOperation,
                 $"Proxy '{proxy}' is already disabled.", proxy, "Enable it first (Enable-ChaosProxy).");
         var undo = down ? ProxyUndo.Enable(backend.Uri, proxy) : ProxyUndo.RemoveToxic(backend.Uri, proxy, spec.Name);
-        var prior = new Dictionary<string, string> { ["proxy"] = proxy, ["toxic"] = spec.Name, ["type"] = spec.Type, ["api"] = backend.Uri ?? "" };
+        var prior = new Dictionary<string, string> { ["proxy"] = proxy, ["toxic"] = spec.Name, ["type"] = spec.Type, ["api"] = UriRedaction.Redact(backend.Uri) ?? "" };
         var desc = down ? $"proxy {proxy} disabled (down)" : $"{spec.Type} on {proxy} {spec.Stream} ({Describe(spec)}, toxicity {spec.Toxicity:0.###})";
-        var fault = FaultLedger.Default.Begin(Kind, $"proxy {proxy}" + (backend.Uri is null ? "" : $" at {backend.Uri}"), desc, duration, [undo], prior);
+        var fault = FaultLedger.Default.Begin(Kind, $"proxy {proxy}" + (backend.Uri is null ? "" : $" at {UriRedaction.Redact(backend.Uri)}"), desc, duration, [undo], prior);
         try
         {
             if (down)
             {
                 await backend.SetEnabledAsync(proxy, false, ct).ConfigureAwait(false);
-                return (fault, new NetworkFaultInfo { Proxy = proxy, Name = spec.Name, Type = "down", Stream = "both", Toxicity = 1, FaultId = fault.Id, ToxiproxyUri = backend.Uri });
+                return (fault, new NetworkFaultInfo { Proxy = proxy, Name = spec.Name, Type = "down", Stream = "both", Toxicity = 1, FaultId = fault.Id, ToxiproxyUri = UriRedaction.Redact(backend.Uri) });
             }
             var added = await backend.AddToxicAsync(proxy, spec, ct).ConfigureAwait(false);
             return (fault, NetworkFaultInfo.From(proxy, added, fault.Id, backend.Uri));
@@ -145,10 +145,10 @@ public sealed class ProxyUndo : IUndoHandler
     public string Action => "chaos-proxy";
 
     public static UndoStep RemoveToxic(string? api, string proxy, string toxic) => Step("remove-toxic", api, proxy, toxic,
-        $"remove toxic {toxic} from proxy {proxy}" + (api is null ? "" : $" at {api}"));
+        $"remove toxic {toxic} from proxy {proxy}" + (api is null ? "" : $" at {UriRedaction.Redact(api)}"));
 
     public static UndoStep Enable(string? api, string proxy) => Step("enable", api, proxy, "down",
-        $"enable proxy {proxy}" + (api is null ? "" : $" at {api}"));
+        $"enable proxy {proxy}" + (api is null ? "" : $" at {UriRedaction.Redact(api)}"));
 
     private static UndoStep Step(string op, string? api, string proxy, string toxic, string description)
         => new("chaos-proxy", description, ("op", op), ("api", api ?? ""), ("proxy", proxy), ("toxic", toxic),

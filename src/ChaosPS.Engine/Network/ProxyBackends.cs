@@ -58,7 +58,7 @@ public sealed class ToxiproxyClient : IProxyBackend
     public ToxiproxyClient(string uri)
     {
         if (!System.Uri.TryCreate(uri.Contains("://") ? uri : "http://" + uri, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))
-            throw ChaosException.InvalidArgument("InvalidToxiproxyUri", $"'{uri}' is not an http URI of a toxiproxy server.", uri, "Use e.g. http://127.0.0.1:8474.");
+            throw ChaosException.InvalidArgument("InvalidToxiproxyUri", $"'{UriRedaction.Redact(uri)}' is not an http URI of a toxiproxy server.", UriRedaction.Redact(uri), "Use e.g. http://127.0.0.1:8474.");
         _base = u.GetLeftPart(UriPartial.Authority);
     }
 
@@ -79,7 +79,7 @@ public sealed class ToxiproxyClient : IProxyBackend
         try { resp = await Http.SendAsync(req, ct).ConfigureAwait(false); }
         catch (HttpRequestException e)
         {
-            throw new ChaosException("ToxiproxyUnreachable", ChaosErrorCategory.ConnectionError, $"The toxiproxy server at {_base} is not reachable: {e.Message}", _base,
+            throw new ChaosException("ToxiproxyUnreachable", ChaosErrorCategory.ConnectionError, $"The toxiproxy server at {UriRedaction.Redact(_base)} is not reachable: {UriRedaction.Redact(e.Message)}", UriRedaction.Redact(_base),
                 "Start it (toxiproxy-server, or Start-ChaosProxyServer), or check -ToxiproxyUri.", e);
         }
         using (resp)
@@ -97,7 +97,7 @@ public sealed class ToxiproxyClient : IProxyBackend
                     400 => ("ToxiproxyBadRequest", ChaosErrorCategory.InvalidArgument),
                     _ => ("ToxiproxyError", ChaosErrorCategory.InvalidResult),
                 };
-                throw new ProxyException(status, message, id, cat, $"{method} {_base}{path}: HTTP {status}: {message}", target);
+                throw new ProxyException(status, message, id, cat, $"{method} {UriRedaction.Redact(_base)}{path}: HTTP {status}: {message}", target);
             }
             if (text.Length == 0) return null;
             using var doc = JsonDocument.Parse(text);
@@ -154,8 +154,8 @@ public sealed class ToxiproxyClient : IProxyBackend
         bool enabled = e.TryGetProperty("enabled", out var en) && en.ValueKind == JsonValueKind.True;
         return new ChaosProxyInfo
         {
-            Name = name, Listen = Str(e, "listen"), Upstream = Str(e, "upstream"), Enabled = enabled, Listening = enabled,
-            Toxics = toxics.Select(x => NetworkFaultInfo.From(name, x, null, _base)).ToList(), ToxiproxyUri = _base,
+            Name = name, Listen = Str(e, "listen"), Upstream = UriRedaction.Redact(Str(e, "upstream"))!, Enabled = enabled, Listening = enabled,
+            Toxics = toxics.Select(x => NetworkFaultInfo.From(name, x, null, _base)).ToList(), ToxiproxyUri = UriRedaction.Redact(_base),
         };
     }
 

@@ -75,7 +75,7 @@ public static class RecoveryWaiter
     {
         var probes = new List<(ProbeResult Result, Func<CancellationToken, Task<(bool Healthy, bool Detected, string Detail)>> Check)>();
         foreach (var uri in o.HttpUris)
-            probes.Add((new ProbeResult { Kind = "Http", Name = uri }, c => HttpProbe(uri, o, c)));
+            probes.Add((new ProbeResult { Kind = "Http", Name = UriRedaction.Redact(uri)! }, c => HttpProbe(uri, o, c)));
         foreach (var (host, port) in o.TcpEndpoints)
             probes.Add((new ProbeResult { Kind = "Tcp", Name = $"{host}:{port}" }, c => TcpProbe(host, port, c)));
         DockerClient? docker = null;

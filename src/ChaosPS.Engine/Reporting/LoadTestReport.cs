@@ -13,7 +13,11 @@ public static class LoadTestReport
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static string Render(LoadTestResult r, string format, string histogram = "latency") => format.ToLowerInvariant() switch
+    /// <summary>The report in one format. Every format goes through <see cref="UriRedaction"/>: no password or token
+    /// written into a URI reaches a report, whatever field it hides in (URI, name, error text).</summary>
+    public static string Render(LoadTestResult r, string format, string histogram = "latency") => UriRedaction.Redact(RenderRaw(r, format, histogram))!;
+
+    private static string RenderRaw(LoadTestResult r, string format, string histogram) => format.ToLowerInvariant() switch
     {
         "json" => ToJson(r),
         "junit" => ToJUnit(r),

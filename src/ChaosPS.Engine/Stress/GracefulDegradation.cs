@@ -290,7 +290,7 @@ public sealed class DegradationProbe : IAsyncDisposable
     /// <summary>Judges the run against the criteria.</summary>
     public DegradationVerdict Judge(DegradationCriteria c, TimeSpan? timeToRecover, DateTimeOffset startedAt)
     {
-        var v = new DegradationVerdict { Uri = _o.Uri.ToString(), Criteria = c, StartedAt = startedAt, Timeline = _records.OrderBy(r => r.At).ToList() };
+        var v = new DegradationVerdict { Uri = UriRedaction.Redact(_o.Uri.ToString())!, Criteria = c, StartedAt = startedAt, Timeline = _records.OrderBy(r => r.At).ToList() };
         v.Baseline = Summarise("Baseline", c);
         v.Stress = Summarise("Stress", c);
         v.Recovery = Summarise("Recovery", c);

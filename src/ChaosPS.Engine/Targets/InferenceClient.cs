@@ -62,7 +62,7 @@ public static class InferenceClient
                 }
                 return new InferenceResult
                 {
-                    Index = index, Uri = uri, StatusCode = (int)resp.StatusCode, Worker = worker, Attempts = attempts, Stream = true, Tokens = tokens,
+                    Index = index, Uri = UriRedaction.Redact(uri), StatusCode = (int)resp.StatusCode, Worker = worker, Attempts = attempts, Stream = true, Tokens = tokens,
                     Text = text.ToString(), TimeToFirstToken = first, Duration = sw.Elapsed,
                     Error = done ? null : $"the stream ended after {tokens} tokens without [DONE]",
                 };
@@ -82,7 +82,7 @@ public static class InferenceClient
             if (error is null && !resp.IsSuccessStatusCode) error = $"HTTP {(int)resp.StatusCode}";
             return new InferenceResult
             {
-                Index = index, Uri = uri, StatusCode = (int)resp.StatusCode, Worker = worker, Attempts = attempts, Stream = stream,
+                Index = index, Uri = UriRedaction.Redact(uri), StatusCode = (int)resp.StatusCode, Worker = worker, Attempts = attempts, Stream = stream,
                 Tokens = count, Text = answer, TimeToFirstToken = elapsed, Duration = elapsed, Error = error,
             };
         }
@@ -90,7 +90,7 @@ public static class InferenceClient
         {
             return new InferenceResult
             {
-                Index = index, Uri = uri, StatusCode = 0, Stream = stream, Duration = sw.Elapsed,
+                Index = index, Uri = UriRedaction.Redact(uri), StatusCode = 0, Stream = stream, Duration = sw.Elapsed,
                 Error = e is OperationCanceledException ? $"timed out after {DurationParser.Format(timeout)}" : e.InnerException?.Message ?? e.Message,
             };
         }

@@ -162,6 +162,8 @@ public static class TargetLauncher
         }
 
         var runDir = Path.Combine(TargetsDirectory, id);
+        // The state folder is the fault ledger's too: create it private (0700) whatever the umask, or the ledger refuses it.
+        if (!OperatingSystem.IsWindows()) Directory.CreateDirectory(FaultLedger.Default.StateDirectory, LedgerTrust.FolderMode);
         Directory.CreateDirectory(runDir);
         var system = new ChaosTargetSystem
         {

@@ -20,7 +20,12 @@ public sealed class GetChaosFaultCommand : ChaosCmdlet
     protected override void ProcessRecord()
     {
         var patterns = Id?.Select(i => new WildcardPattern(i, WildcardOptions.IgnoreCase)).ToList();
-        foreach (var f in FaultLedger.Default.List())
+        IReadOnlyList<FaultRecord> records;
+        IReadOnlyList<ChaosException> refused;
+        try { (records, refused) = FaultLedger.Default.ListChecked(); }
+        catch (ChaosException e) { ThrowChaosError(e); return; }
+        foreach (var bad in refused) WriteChaosError(bad);
+        foreach (var f in records)
         {
             if (patterns is not null && !patterns.Any(p => p.IsMatch(f.Id))) continue;
             if (Kind is not null && !Kind.Contains(f.Kind, StringComparer.OrdinalIgnoreCase)) continue;

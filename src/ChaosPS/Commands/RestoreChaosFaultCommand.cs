@@ -20,10 +20,23 @@ public sealed class RestoreChaosFaultCommand : ChaosCmdlet
     protected override void ProcessRecord()
     {
         var ledger = FaultLedger.Default;
-        IEnumerable<string> ids = All ? ledger.List().Select(f => f.Id) : Id;
+        IEnumerable<string> ids;
+        try
+        {
+            if (All)
+            {
+                var (records, refused) = ledger.ListChecked();
+                foreach (var bad in refused) WriteChaosError(bad);
+                ids = records.Select(f => f.Id);
+            }
+            else { ledger.EnsureTrusted(); ids = Id; }
+        }
+        catch (ChaosException e) { ThrowChaosError(e); return; }
         foreach (var id in ids)
         {
-            var record = ledger.Get(id);
+            FaultRecord? record;
+            try { record = ledger.Get(id); }
+            catch (ChaosException e) { WriteChaosError(e); continue; }
             var what = record is null ? $"fault {id}" : $"{record.Kind} on {record.Target} ({id})";
             if (!ShouldProcess(what, "Undo fault")) continue;
             var result = RunEngine((_, ct) => ledger.RestoreAsync(id, $"Restore-ChaosFault in process {Environment.ProcessId}", ct));
