@@ -30,6 +30,10 @@ $script:RawInner = @(
     'System.AggregateException', 'System.Threading.Tasks.TaskCanceledException', 'System.ObjectDisposedException'
 )
 
+# Ids that say this machine lacks what a cmdlet drives (no GPU here, no Docker engine): its base call cannot pass, so
+# only raw exceptions and hangs count for it; refusals prove less (they may come from the missing device).
+$script:EnvironmentIds = @('GpuDriverNotInstalled', 'GpuDriverNotLoaded', 'GpuNotFound', 'NvmlError', 'DockerUnavailable', 'DockerNotFound')
+
 # Values that are accepted on purpose: 'Cmdlet/Parameter/label' (wildcards allowed) and why.
 $script:Allowed = [ordered]@{
     '*/*/switch'                                    = 'not fuzzed'
@@ -58,6 +62,24 @@ $script:Allowed = [ordered]@{
     'Start-LoadTest/Concurrency/int:max'            = ''
     'Get-GpuInfo/Index/int:0'                       = 'GPU 0'
     'Invoke-CpuExhaustion/Cores/int:0'              = 'all cores (the default)'
+    'Get-*/*/str:long'                              = 'a lookup that matches nothing (wildcard semantics: no error)'
+    'Get-*/*/str:slash'                             = 'a lookup that matches nothing (wildcard semantics: no error)'
+    'Get-ChaosTarget/Label/str:wildcard'            = 'a label value may hold any character'
+    'Get-ChaosTarget/ProcessId/int:0'               = '0 = a worker without a host process (container), bound from piped workers'
+    '*/*Path/str:slash'                             = 'a relative path'
+    '*/*Path/str:wildcard'                          = 'a file name may hold brackets'
+    '*/*Directory/str:slash'                        = 'a relative path'
+    '*/*Directory/str:wildcard'                     = 'a folder name may hold brackets'
+    '*/Path/str:slash'                              = 'a relative path'
+    '*/Path/str:wildcard'                           = 'a file name may hold brackets'
+    'Start-LoadTest/Body/obj:*'                     = 'an object or number is sent as JSON'
+    'Start-LoadTest/ContentType/str:slash'          = "'a/b' is a media type"
+    'Start-LoadTest/JsonPath/ht:*'                  = 'an expected JSON value may be null or negative'
+    'Start-LoadTest/Method/str:long'                = 'a custom method token'
+    'Wait-ChaosRecovery/InputObject/pipe:null'      = 'nothing piped: the other probes still run'
+    '*/BodyMatch/str:space'                         = "' ' is a valid regex"
+    'Test-GracefulDegradation/MaxHangs/int:max'     = 'tolerate any number of hangs'
+    '*/ToxiproxyUri/uri:remote'                     = 'a toxiproxy API server may run on another host (a CI service container); under -WhatIf nothing is sent'
     'Get-ChaosFault/*/str:wildcard'                 = 'a valid wildcard pattern'
     'Get-ChaosProxy/*/str:wildcard'                 = 'a valid wildcard pattern'
     'Get-ChaosTarget/CommandLine/str:wildcard'      = 'a valid wildcard pattern'
@@ -113,7 +135,7 @@ function Get-FuzzBases([System.Management.Automation.CommandInfo] $Command, $Fix
     $u = $Fixture.Uri; $s = $Fixture.Scratch
     $known = @{
         'Start-ChaosTarget'            = @(@{ Workers = 1; TokenDelay = '1ms' })
-        'Stop-ChaosTarget'             = @(@{ Id = 'fuzz-none' }, @{ InputObject = $Fixture.System }, @{ All = $true })
+        'Stop-ChaosTarget'             = @(@{ Id = $Fixture.System.Id }, @{ InputObject = $Fixture.System }, @{ All = $true })
         'Invoke-ChaosInference'        = @(@{ Uri = $u; MaxTokens = 1; Timeout = '5s' })
         'Get-ChaosDockerEngine'        = @(@{})
         'Get-ChaosFault'               = @(@{})
@@ -127,18 +149,18 @@ function Get-FuzzBases([System.Management.Automation.CommandInfo] $Command, $Fix
         'Remove-NetworkFault'          = @(@{ Proxy = $Fixture.Proxy; Name = 'fuzz-none' }, @{ Proxy = $Fixture.Proxy; All = $true })
         'Invoke-NetworkFault'          = @(@{ Proxy = $Fixture.Proxy; Type = 'Latency'; Latency = '10ms'; Duration = '200ms' })
         'Start-ChaosProxyServer'       = @(@{ Listen = '127.0.0.1:0' })
-        'Stop-ChaosProxyServer'        = @(@{ Listen = '127.0.0.1:1' })
+        'Stop-ChaosProxyServer'        = @(@{ Listen = $Fixture.ProxyServer })
         'Get-ChaosTarget'              = @(@{ ProcessId = $Fixture.Target.ProcessId })
         'Invoke-WorkerCrash'           = @(@{ Target = $Fixture.Target })
         'Suspend-ChaosTarget'          = @(@{ Target = $Fixture.Target; Duration = '200ms' })
         'Resume-ChaosTarget'           = @(@{ Target = $Fixture.Target })
         'Invoke-WorkerOom'             = @(@{ Target = $Fixture.Target })
         'Wait-ChaosRecovery'           = @(@{ Uri = $u; Timeout = '5s' })
-        'Get-WorkerDiagnostics'        = @(@{ Target = $Fixture.Target; Duration = '200ms'; Interval = '100ms' }, @{ ProcessId = $Fixture.Target.ProcessId; Duration = '200ms'; Interval = '100ms' })
+        'Get-WorkerDiagnostics'        = @(@{ Target = $Fixture.Target; Duration = '1s'; Interval = '1s' }, @{ ProcessId = $Fixture.Target.ProcessId; Duration = '1s'; Interval = '1s' })
         'Save-WorkerDump'              = @(@{ Target = $Fixture.Target; Path = (Join-Path $s 'dump') }, @{ ProcessId = $Fixture.Target.ProcessId; Path = (Join-Path $s 'dump') })
         'Invoke-CpuExhaustion'         = @(@{ Percent = 10; Duration = '200ms' })
         'Invoke-MemoryExhaustion'      = @(@{ Percent = 10; Duration = '200ms' }, @{ Size = '1MB'; Duration = '200ms' })
-        'Invoke-DiskExhaustion'        = @(@{ Path = $s; Percent = 10; Duration = '200ms' }, @{ Path = $s; LeaveFree = '1GB'; Duration = '200ms' })
+        'Invoke-DiskExhaustion'        = @(@{ Path = $s; Percent = 10; Duration = '200ms'; Force = $true }, @{ Path = $s; LeaveFree = '1GB'; Duration = '200ms'; Force = $true })
         'Invoke-VramExhaustion'        = @(@{ Percent = 10; Duration = '200ms' }, @{ Size = '1MB'; Duration = '200ms' })
         'Get-GpuInfo'                  = @(@{})
         'Invoke-FileDescriptorExhaustion' = @(@{ Count = 10; Duration = '200ms' }, @{ ProcessId = $Fixture.Target.ProcessId; Duration = '200ms' })
@@ -277,6 +299,11 @@ function Invoke-FuzzCall($Runspace, [string] $Command, [hashtable] $Arguments, $
     return @{ Outcome = 'Accepted'; Detail = ''; Output = $output }
 }
 
+function Test-FuzzOptionalByPropertyName([System.Management.Automation.ParameterMetadata] $Parameter) {
+    $attrs = @($Parameter.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] })
+    return [bool](@($attrs | Where-Object ValueFromPipelineByPropertyName).Count -and -not @($attrs | Where-Object Mandatory).Count)
+}
+
 function Get-FuzzBaseFor($Command, $Bases, [string] $ParameterName) {
     $p = $Command.Parameters[$ParameterName]
     $pSets = @($p.ParameterSets.Keys)
@@ -316,7 +343,8 @@ function Invoke-ChaosFuzz {
                 if ($shouldProcess) { $a.WhatIf = $true }
                 $r = Invoke-FuzzCall $rs $cmd.Name $a $null $false $TimeoutSeconds
                 Clear-FuzzOutput $r.Output
-                [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = '(base)'; Label = ($b.Keys -join ','); Outcome = if ($r.Outcome -eq 'Accepted') { 'Allowed' } else { 'BaseFailed' }; Detail = $r.Detail }
+                $baseOutcome = if ($r.Outcome -eq 'Accepted') { 'Allowed' } elseif ($r.Outcome -eq 'Refused' -and ($script:EnvironmentIds | Where-Object { $r.Detail -like "$_,*" })) { 'Unavailable' } else { 'BaseFailed' }
+                [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = '(base)'; Label = ($b.Keys -join ','); Outcome = $baseOutcome; Detail = $r.Detail }
                 if ($r["Broken"]) { $rs = New-FuzzRunspace $ModulePath }
             }
             foreach ($pname in ($cmd.Parameters.Keys | Sort-Object)) {
@@ -336,7 +364,10 @@ function Invoke-ChaosFuzz {
                     Clear-FuzzOutput $r.Output
                     $outcome = $r.Outcome
                     $detail = $r.Detail
-                    if ($outcome -eq 'Accepted') {
+                    if ($outcome -eq 'Accepted' -and $val.Label -in 'str:null', 'obj:null' -and (Test-FuzzOptionalByPropertyName $p)) {
+                        $outcome = 'Allowed'; $detail = 'null from a piped property means "not given"'
+                    }
+                    elseif ($outcome -eq 'Accepted') {
                         $match = ConvertTo-FuzzLabelMatch "$($cmd.Name)/$pname/$($val.Label)"
                         if ($match) { $outcome = 'Allowed'; $detail = $script:Allowed[$match] } else { $outcome = 'Silent'; $detail = "accepted; wrote $(@($r.Output).Count) object(s)" }
                     }

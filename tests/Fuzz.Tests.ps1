@@ -16,7 +16,9 @@ BeforeAll {
     '{"name":"ok","uri":"/healthz"}' | Set-Content $requestFile
     $proxyName = "fuzz$([guid]::NewGuid().ToString('n').Substring(0,6))"
     $script:proxy = Start-ChaosProxy -Name $proxyName -Upstream "127.0.0.1:$($system.RouterPort)" -Confirm:$false
+    $script:proxyServer = Start-ChaosProxyServer -Listen '127.0.0.1:0' -Confirm:$false
     $fixture = [pscustomobject]@{
+        ProxyServer = $proxyServer.Listen
         System = $system; Target = $target; Uri = $uri; Scratch = $scratch; RequestFile = $requestFile
         Proxy = $proxyName; Upstream = "127.0.0.1:$($system.RouterPort)"
         LoadResult = Start-LoadTest -Uri $uri -Iterations 1 -Concurrency 1
@@ -33,6 +35,7 @@ BeforeAll {
 }
 
 AfterAll {
+    if ($script:proxyServer) { Stop-ChaosProxyServer -Listen $proxyServer.Listen -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     if ($script:proxy) { Stop-ChaosProxy -Name $proxy.Name -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     if ($script:system) { Stop-ChaosTarget -InputObject $system -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     Get-ChaosProxy -ErrorAction SilentlyContinue | Where-Object Name -like 'fuzz*' | Stop-ChaosProxy -Confirm:$false -ErrorAction SilentlyContinue | Out-Null

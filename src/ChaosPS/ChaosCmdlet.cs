@@ -67,6 +67,16 @@ public abstract class ChaosCmdlet : PSCmdlet, IDisposable
     /// <summary>Writes a non-terminating error: one bad target, the others go on.</summary>
     protected void WriteChaosError(ChaosException e) => WriteError(ToErrorRecord(e));
 
+    /// <summary>
+    /// True when a piped or given target is a real one (has a ProcessId or ContainerId); otherwise writes an InvalidTarget
+    /// error for it and returns false, so the other targets go on.
+    /// </summary>
+    protected bool IsValidTarget(ChaosPS.Chaos.ChaosTarget? target)
+    {
+        try { InputRules.Target(target); return true; }
+        catch (ChaosException e) { WriteChaosError(e); return false; }
+    }
+
     /// <summary>Stops the cmdlet with a terminating error (a bad argument, caught before anything changed).</summary>
     protected void ThrowChaosError(ChaosException e) => ThrowTerminatingError(ToErrorRecord(e));
 

@@ -7,9 +7,11 @@ namespace ChaosPS.Commands;
 public abstract class ProxyStateCommandBase : NetworkCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank, ValidateChaosName]
     public string[] Name { get; set; } = [];
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }
 
     [Parameter]

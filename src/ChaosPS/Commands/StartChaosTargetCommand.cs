@@ -9,6 +9,7 @@ namespace ChaosPS.Commands;
 public sealed class StartChaosTargetCommand : ChaosCmdlet
 {
     [Parameter(Position = 0)]
+    [ValidateRange(1, 64)]
     public int Workers { get; set; } = 3;
 
     [Parameter]
@@ -20,9 +21,11 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
     public TimeSpan TokenDelay { get; set; } = TimeSpan.FromMilliseconds(20);
 
     [Parameter]
+    [ValidateRange(1, 100_000)]
     public int MaxConcurrency { get; set; } = 64;
 
     [Parameter]
+    [ValidateNotBlank, ValidatePathText]
     public string? DataPath { get; set; }
 
     [Parameter]
@@ -37,6 +40,7 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
     public SwitchParameter IgnoreTerm { get; set; }
 
     [Parameter]
+    [ValidateNotBlank, ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }
 
     protected override void EndProcessing()
