@@ -344,7 +344,7 @@ function Invoke-ChaosFuzz {
                 $r = Invoke-FuzzCall $rs $cmd.Name $a $null $false $TimeoutSeconds
                 Clear-FuzzOutput $r.Output
                 $baseOutcome = if ($r.Outcome -eq 'Accepted') { 'Allowed' } elseif ($r.Outcome -eq 'Refused' -and ($script:EnvironmentIds | Where-Object { $r.Detail -like "$_,*" })) { 'Unavailable' } else { 'BaseFailed' }
-                [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = '(base)'; Label = ($b.Keys -join ','); Outcome = $baseOutcome; Detail = $r.Detail }
+                [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = '(base)'; Label = ($b.Keys -join ','); Outcome = $baseOutcome; Detail = $r.Detail; Ms = 0 }
                 if ($r["Broken"]) { $rs = New-FuzzRunspace $ModulePath }
             }
             foreach ($pname in ($cmd.Parameters.Keys | Sort-Object)) {
@@ -360,6 +360,7 @@ function Invoke-ChaosFuzz {
                     }
                     else { $a[$pname] = $val.Value }
                     if ($shouldProcess) { $a.WhatIf = $true }
+                    $clock = [Diagnostics.Stopwatch]::StartNew()
                     $r = Invoke-FuzzCall $rs $cmd.Name $a $val.Value $val.Pipe $TimeoutSeconds
                     Clear-FuzzOutput $r.Output
                     $outcome = $r.Outcome
@@ -371,7 +372,7 @@ function Invoke-ChaosFuzz {
                         $match = ConvertTo-FuzzLabelMatch "$($cmd.Name)/$pname/$($val.Label)"
                         if ($match) { $outcome = 'Allowed'; $detail = $script:Allowed[$match] } else { $outcome = 'Silent'; $detail = "accepted; wrote $(@($r.Output).Count) object(s)" }
                     }
-                    [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = $pname; Label = $val.Label; Outcome = $outcome; Detail = $detail }
+                    [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = $pname; Label = $val.Label; Outcome = $outcome; Detail = $detail; Ms = $clock.ElapsedMilliseconds }
                     if ($r["Broken"]) { $rs.Dispose(); $rs = New-FuzzRunspace $ModulePath }
                 }
             }

@@ -24,7 +24,9 @@ public sealed class RestoreChaosFaultCommand : ChaosCmdlet
         IEnumerable<string> ids = All ? ledger.List().Select(f => f.Id) : Id;
         foreach (var id in ids)
         {
-            var record = ledger.Get(id);
+            FaultRecord? record;
+            try { record = ledger.Get(id); }
+            catch (ChaosException e) { WriteChaosError(e); continue; }
             var what = record is null ? $"fault {id}" : $"{record.Kind} on {record.Target} ({id})";
             if (!ShouldProcess(what, "Undo fault")) continue;
             var result = RunEngine((_, ct) => ledger.RestoreAsync(id, $"Restore-ChaosFault in process {Environment.ProcessId}", ct));
