@@ -155,7 +155,7 @@ function Get-FuzzBases([System.Management.Automation.CommandInfo] $Command, $Fix
         'Suspend-ChaosTarget'          = @(@{ Target = $Fixture.Target; Duration = '200ms' })
         'Resume-ChaosTarget'           = @(@{ Target = $Fixture.Target })
         'Invoke-WorkerOom'             = @(@{ Target = $Fixture.Target })
-        'Wait-ChaosRecovery'           = @(@{ Uri = $u; Timeout = '5s' })
+        'Wait-ChaosRecovery'           = @(@{ Uri = $u; Timeout = '1s' })
         'Get-WorkerDiagnostics'        = @(@{ Target = $Fixture.Target; Duration = '1s'; Interval = '1s' }, @{ ProcessId = $Fixture.Target.ProcessId; Duration = '1s'; Interval = '1s' })
         'Save-WorkerDump'              = @(@{ Target = $Fixture.Target; Path = (Join-Path $s 'dump') }, @{ ProcessId = $Fixture.Target.ProcessId; Path = (Join-Path $s 'dump') })
         'Invoke-CpuExhaustion'         = @(@{ Percent = 10; Duration = '200ms' })

@@ -58,7 +58,8 @@ public class InputRulesTests
     [InlineData(null, "InvalidUri")]
     [InlineData("/relative/path", "InvalidUri")]
     [InlineData("ftp://127.0.0.1/", "UnsupportedUriScheme")]
-    [InlineData("file:///etc/passwd", "UnsupportedUriScheme")]
+    [InlineData("file:///etc/passwd", "InvalidUri")]
+    [InlineData("gopher://127.0.0.1/", "UnsupportedUriScheme")]
     [InlineData("http://192.0.2.1:9/", "NonLoopbackTarget")]
     [InlineData("http://example.com/", "NonLoopbackTarget")]
     public void Bad_or_remote_uris_are_refused(string? uri, string id)

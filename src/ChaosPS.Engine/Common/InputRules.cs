@@ -62,10 +62,12 @@ public static class InputRules
     /// <inheritdoc cref="HttpUri(string?, string, bool)"/>
     public static Uri HttpUri(Uri? uri, string parameter, bool loopbackOnly = false)
     {
-        if (uri is null || !uri.IsAbsoluteUri || string.IsNullOrEmpty(uri.Host))
+        if (uri is null || !uri.IsAbsoluteUri || uri.IsFile)
             throw ChaosException.InvalidArgument("InvalidUri", $"-{parameter} '{uri}' is not an absolute URI. Give one such as 'http://127.0.0.1:8080/'.", uri);
         if (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
             throw ChaosException.InvalidArgument("UnsupportedUriScheme", $"-{parameter} '{uri}' uses '{uri.Scheme}'; only http and https are supported.", uri);
+        if (string.IsNullOrEmpty(uri.Host))
+            throw ChaosException.InvalidArgument("InvalidUri", $"-{parameter} '{uri}' has no host. Give one such as 'http://127.0.0.1:8080/'.", uri);
         if (loopbackOnly && !IsLoopbackHost(uri.Host))
             throw new ChaosException("NonLoopbackTarget", ChaosErrorCategory.SecurityError,
                 $"-{parameter} '{uri}' is not on this machine; this cmdlet only sends to 127.0.0.0/8, ::1 or localhost.", uri);
