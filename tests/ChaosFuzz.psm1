@@ -32,7 +32,8 @@ $script:RawInner = @(
 
 # Ids that say this machine lacks what a cmdlet drives (no GPU here, no Docker engine): its base call cannot pass, so
 # only raw exceptions and hangs count for it; refusals prove less (they may come from the missing device).
-$script:EnvironmentIds = @('GpuDriverNotInstalled', 'GpuDriverNotLoaded', 'GpuNotFound', 'NvmlError', 'DockerUnavailable', 'DockerNotFound')
+# NoCounters: the .NET runtime of the sampled worker did not answer within the sampling window (a busy machine).
+$script:EnvironmentIds = @('GpuDriverNotInstalled', 'GpuDriverNotLoaded', 'GpuNotFound', 'NvmlError', 'DockerUnavailable', 'DockerNotFound', 'NoCounters')
 
 # Values that are accepted on purpose: 'Cmdlet/Parameter/label' (wildcards allowed) and why.
 $script:Allowed = [ordered]@{
