@@ -5,6 +5,9 @@
 #   Raw      an error whose id is a .NET type name, a raw .NET exception inside, or a ChaosPS error without a category
 #   Hang     the call did not end within the time limit
 #   Silent   no error for a value that makes no sense
+# A cmdlet this file has no known-good call for (added later) gets one made of its mandatory parameters; when that
+# call is refused (a file it needs does not exist...), the cmdlet is marked BaseGeneric: raw exceptions and hangs still
+# fail the test, and a refusal proves less. Add a known-good call to Get-FuzzBases to fuzz it fully.
 # Safety: cmdlets that support ShouldProcess always run with -WhatIf (bad input must be refused before
 # ShouldProcess anyway); targets are only what the fuzz itself started; traffic only to 127.0.0.1.
 
@@ -64,6 +67,7 @@ $script:Allowed = [ordered]@{
     'Get-GpuInfo/Index/int:0'                       = 'GPU 0'
     'Invoke-CpuExhaustion/Cores/int:0'              = 'all cores (the default)'
     'Get-*/*/str:long'                              = 'a lookup that matches nothing (wildcard semantics: no error)'
+    'Get-*/*/str:crlf'                              = 'a lookup that matches nothing (wildcard semantics: no error)'
     'Get-*/*/str:slash'                             = 'a lookup that matches nothing (wildcard semantics: no error)'
     'Get-ChaosTarget/Label/str:wildcard'            = 'a label value may hold any character'
     'Get-ChaosTarget/ProcessId/int:0'               = '0 = a worker without a host process (container), bound from piped workers'
@@ -78,6 +82,9 @@ $script:Allowed = [ordered]@{
     'Start-LoadTest/JsonPath/ht:*'                  = 'an expected JSON value may be null or negative'
     'Start-LoadTest/Method/str:long'                = 'a custom method token'
     'Wait-ChaosRecovery/InputObject/pipe:null'      = 'nothing piped: the other probes still run'
+    '*/BodyMatch/str:crlf'                          = 'a valid regex'
+    'Merge-LoadTestResult/Name/str:crlf'            = 'any text is a name'
+    'Start-LoadTest/Name/str:crlf'                  = 'any text is a name'
     '*/BodyMatch/str:space'                         = "' ' is a valid regex"
     'Test-GracefulDegradation/MaxHangs/int:max'     = 'tolerate any number of hangs'
     '*/ToxiproxyUri/uri:remote'                     = 'a toxiproxy API server may run on another host (a CI service container); under -WhatIf nothing is sent'
@@ -171,6 +178,9 @@ function Get-FuzzBases([System.Management.Automation.CommandInfo] $Command, $Fix
         'Export-LoadTestReport'        = @(@{ InputObject = $Fixture.LoadResult; Path = (Join-Path $s 'report.json') })
         'Merge-LoadTestResult'         = @(@{ InputObject = @($Fixture.LoadResult) })
     }
+    # CHAOSPS_FUZZ_GENERIC names cmdlets to fuzz as if this file did not know them (to check that path).
+    if ($env:CHAOSPS_FUZZ_GENERIC -and $Command.Name -in ($env:CHAOSPS_FUZZ_GENERIC -split ',')) { $known.Remove($Command.Name) }
+    $script:GenericBases = -not $known.ContainsKey($Command.Name)
     if ($known.ContainsKey($Command.Name)) { return $known[$Command.Name] }
     # Unknown cmdlet (added after this file was written): one base per parameter set, mandatory parameters filled.
     $bases = foreach ($set in $Command.ParameterSets) {
@@ -216,7 +226,7 @@ function Get-FuzzValues([System.Management.Automation.ParameterMetadata] $Parame
         }
         'System.String' {
             add 'str:empty' ''; add 'str:space' ' '; add 'str:null' $null; add 'str:long' ('x' * 5000)
-            add 'str:wildcard' '[z-a]'; add 'str:slash' 'a/b'
+            add 'str:wildcard' '[z-a]'; add 'str:slash' 'a/b'; add 'str:crlf' "a`r`nb"
             if ($uriLike) {
                 add 'uri:relative' 'abc'; add 'uri:ftp' 'ftp://127.0.0.1/'; add 'uri:remote' 'http://192.0.2.1:9/'
                 add 'uri:badv6' '[::1'
@@ -344,7 +354,7 @@ function Invoke-ChaosFuzz {
                 if ($shouldProcess) { $a.WhatIf = $true }
                 $r = Invoke-FuzzCall $rs $cmd.Name $a $null $false $TimeoutSeconds
                 Clear-FuzzOutput $r.Output
-                $baseOutcome = if ($r.Outcome -eq 'Accepted') { 'Allowed' } elseif ($r.Outcome -eq 'Refused' -and ($script:EnvironmentIds | Where-Object { $r.Detail -like "$_,*" })) { 'Unavailable' } else { 'BaseFailed' }
+                $baseOutcome = if ($r.Outcome -eq 'Accepted') { 'Allowed' } elseif ($r.Outcome -eq 'Refused' -and ($script:EnvironmentIds | Where-Object { $r.Detail -like "$_,*" })) { 'Unavailable' } elseif ($r.Outcome -eq 'Refused' -and $script:GenericBases) { 'BaseGeneric' } else { 'BaseFailed' }
                 [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = '(base)'; Label = ($b.Keys -join ','); Outcome = $baseOutcome; Detail = $r.Detail; Ms = 0 }
                 if ($r["Broken"]) { $rs = New-FuzzRunspace $ModulePath }
             }

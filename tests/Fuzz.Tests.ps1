@@ -28,7 +28,7 @@ BeforeAll {
     $sw.Stop()
     $summary = $results | Group-Object Outcome | ForEach-Object { "$($_.Name)=$($_.Count)" }
     Write-Host "Fuzz: $($results.Count) calls over $(@($results.Cmdlet | Sort-Object -Unique).Count) cmdlets in $([int]$sw.Elapsed.TotalSeconds)s: $($summary -join ', ')"
-    foreach ($r in $results | Where-Object Outcome -in 'Raw', 'Hang', 'Silent', 'BaseFailed') {
+    foreach ($r in $results | Where-Object Outcome -in 'Raw', 'Hang', 'Silent', 'BaseFailed', 'BaseGeneric', 'Unavailable') {
         Write-Host ("  {0,-7} {1} -{2} {3}: {4}" -f $r.Outcome, $r.Cmdlet, $r.Parameter, $r.Label, $r.Detail)
     }
     if ($env:CHAOSPS_FUZZ_REPORT) { $results | ConvertTo-Json -Depth 3 | Set-Content $env:CHAOSPS_FUZZ_REPORT }
@@ -62,6 +62,14 @@ Describe 'Bad input to every exported cmdlet' -Tag Fuzz {
 
     It 'never accepts a nonsense value silently' {
         ($results | Where-Object Outcome -eq 'Silent' | ForEach-Object { "$($_.Cmdlet) -$($_.Parameter) $($_.Label)" }) | Should -BeNullOrEmpty
+    }
+
+    It 'names a missing process as not found, not as a process without a diagnostic port' {
+        $free = 4000000; while (Test-Path "/proc/$free") { $free++ }
+        $e = $null; Save-WorkerDump -ProcessId $free -WhatIf -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'ProcessNotFound,*'
+        $e = $null; Get-WorkerDiagnostics -ProcessId $free -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -BeLike 'ProcessNotFound,*'
     }
 
     It 'left no fault behind' {

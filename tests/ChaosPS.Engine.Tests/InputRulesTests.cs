@@ -176,6 +176,7 @@ public class InputRulesTests
         Assert.Equal("InvalidPath", IdOf(() => InputRules.Path(" ")));
         Assert.Equal("InvalidPath", IdOf(() => InputRules.Path(new string('x', 5000))));
         Assert.Equal("InvalidPath", IdOf(() => InputRules.Path("a\0b")));
+        Assert.Equal("InvalidPath", IdOf(() => InputRules.Path("a\r\nb")));
     }
 
     [Fact]

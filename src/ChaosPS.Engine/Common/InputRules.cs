@@ -205,11 +205,11 @@ public static class InputRules
         return text!;
     }
 
-    /// <summary>A file system path: not blank, at most 4096 characters, no NUL.</summary>
+    /// <summary>A file system path: not blank, at most 4096 characters, no control characters (NUL, line breaks).</summary>
     public static string Path(string? text, string parameter = "Path")
     {
-        if (string.IsNullOrWhiteSpace(text) || text.Length > 4096 || text.Contains('\0'))
-            throw ChaosException.InvalidArgument("InvalidPath", $"-{parameter} '{Clip(text)}' is not a usable path (empty, blank, longer than 4096 characters or with a NUL).", text);
+        if (string.IsNullOrWhiteSpace(text) || text.Length > 4096 || text.Any(char.IsControl))
+            throw ChaosException.InvalidArgument("InvalidPath", $"-{parameter} '{Clip(text)}' is not a usable path (empty, blank, longer than 4096 characters or with a control character such as a line break).", text);
         return text;
     }
 }

@@ -43,7 +43,14 @@ public sealed class GetWorkerDiagnosticsCommand : ChaosCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == "Id") _pids.AddRange(ProcessId);
+        if (ParameterSetName == "Id")
+        {
+            foreach (var pid in ProcessId)
+            {
+                if (ChaosPS.ProcessIdentity.IsAlive(pid, null)) _pids.Add(pid);
+                else WriteChaosError(new ChaosException("ProcessNotFound", ChaosErrorCategory.ObjectNotFound, $"No process {pid} is running.", pid));
+            }
+        }
         else foreach (var t in Target)
         {
             if (!IsValidTarget(t)) continue;

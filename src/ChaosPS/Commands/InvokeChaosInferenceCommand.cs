@@ -14,7 +14,7 @@ public sealed class InvokeChaosInferenceCommand : ChaosCmdlet
     public Uri Uri { get; set; } = null!;
 
     [Parameter]
-    [ValidateNotNull]
+    [ValidateNotNullOrEmpty]
     public string Prompt { get; set; } = "Why do distributed systems fail?";
 
     [Parameter]

@@ -15,7 +15,6 @@ public sealed class InvokeConnectionExhaustionCommand : StressCmdlet
 
     /// <summary>Connections to hold (default 1000).</summary>
     [Parameter]
-    [ValidateRange(1, 1_000_000)]
     public int Count { get; set; } = 1000;
 
     /// <summary>How long each connect may take before it counts as failed (default 5s).</summary>

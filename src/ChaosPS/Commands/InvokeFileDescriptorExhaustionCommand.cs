@@ -10,7 +10,6 @@ public sealed class InvokeFileDescriptorExhaustionCommand : StressCmdlet
 {
     /// <summary>Descriptors to hold (default 1000); with -ProcessId, the headroom left to the process (default 0).</summary>
     [Parameter(Position = 0)]
-    [ValidateRange(0, 10_000_000)]
     public int Count { get; set; }
 
     /// <summary>Exhaust this process's descriptor table instead: its soft RLIMIT_NOFILE is lowered (and restored afterwards).</summary>

@@ -63,12 +63,10 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
 
     /// <summary>Slicer: average piece size in bytes (at least 1).</summary>
     [Parameter]
-    [ValidateRange(1L, 1L << 30)]
     public long? AverageSize { get; set; }
 
     /// <summary>Slicer: variation of the piece size in bytes (smaller than AverageSize).</summary>
     [Parameter]
-    [ValidateRange(0L, 1L << 30)]
     public long? SizeVariation { get; set; }
 
     /// <summary>LimitData: bytes passed before the connection is closed.</summary>

@@ -9,7 +9,6 @@ namespace ChaosPS.Commands;
 public sealed class StartChaosTargetCommand : ChaosCmdlet
 {
     [Parameter(Position = 0)]
-    [ValidateRange(1, 64)]
     public int Workers { get; set; } = 3;
 
     [Parameter]
@@ -21,7 +20,6 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
     public TimeSpan TokenDelay { get; set; } = TimeSpan.FromMilliseconds(20);
 
     [Parameter]
-    [ValidateRange(1, 100_000)]
     public int MaxConcurrency { get; set; } = 64;
 
     [Parameter]
