@@ -358,6 +358,28 @@ function Invoke-ChaosFuzz {
                 [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = '(base)'; Label = ($b.Keys -join ','); Outcome = $baseOutcome; Detail = $r.Detail; Ms = 0 }
                 if ($r["Broken"]) { $rs = New-FuzzRunspace $ModulePath }
             }
+            # Cmdlets that bind only by property name: pipe objects that do not have the properties they need.
+            $byValue = @($cmd.Parameters.Values | Where-Object { $_.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and $_.ValueFromPipeline } })
+            $byName = @($cmd.Parameters.Values | Where-Object { $_.Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and $_.ValueFromPipelineByPropertyName } })
+            if (-not $byValue.Count -and $byName.Count) {
+                foreach ($val in @([pscustomobject]@{ Label = 'pipe:custom'; Value = [pscustomobject]@{ Name = 'x' } }, [pscustomobject]@{ Label = 'pipe:number'; Value = 42 })) {
+                    foreach ($base in $bases) {
+                        $a = @{} + $base
+                        foreach ($k in @($a.Keys)) { if ($cmd.Parameters[$k].Attributes | Where-Object { $_ -is [System.Management.Automation.ParameterAttribute] -and $_.ValueFromPipelineByPropertyName -and $_.Mandatory }) { $a.Remove($k) } }
+                        if ($shouldProcess) { $a.WhatIf = $true }
+                        $clock = [Diagnostics.Stopwatch]::StartNew()
+                        $r = Invoke-FuzzCall $rs $cmd.Name $a $val.Value $true $TimeoutSeconds
+                        Clear-FuzzOutput $r.Output
+                        $outcome = $r.Outcome; $detail = $r.Detail
+                        if ($outcome -eq 'Accepted') {
+                            $match = ConvertTo-FuzzLabelMatch "$($cmd.Name)/(pipeline)/$($val.Label)"
+                            if ($match) { $outcome = 'Allowed'; $detail = $script:Allowed[$match] } else { $outcome = 'Silent'; $detail = "accepted; wrote $(@($r.Output).Count) object(s)" }
+                        }
+                        [pscustomobject]@{ Cmdlet = $cmd.Name; Parameter = '(pipeline)'; Label = $val.Label; Outcome = $outcome; Detail = $detail; Ms = $clock.ElapsedMilliseconds }
+                        if ($r['Broken']) { $rs.Dispose(); $rs = New-FuzzRunspace $ModulePath }
+                    }
+                }
+            }
             foreach ($pname in ($cmd.Parameters.Keys | Sort-Object)) {
                 if ($pname -in $script:CommonParameters) { continue }
                 $p = $cmd.Parameters[$pname]
