@@ -275,7 +275,8 @@ function New-FuzzRunspace([string] $ModulePath) {
     return $rs
 }
 
-# Runs one call; returns @{ Outcome; Detail; Output }.
+# Runs one call; returns @{ Outcome; Detail; Output }. A call still running after $TimeoutSeconds is a hang (generous:
+# a good call here takes well under a second; the limit only has to tell a hang from a slow machine).
 function Invoke-FuzzCall($Runspace, [string] $Command, [hashtable] $Arguments, $PipeInput, [bool] $UsePipe, [int] $TimeoutSeconds) {
     $ps = [powershell]::Create()
     $ps.Runspace = $Runspace
@@ -339,7 +340,7 @@ function Invoke-ChaosFuzz {
         [Parameter(Mandatory)] [string] $ModulePath,
         [Parameter(Mandatory)] $Fixture,
         [string[]] $Include = '*',
-        [int] $TimeoutSeconds = 8
+        [int] $TimeoutSeconds = 20
     )
     $module = Get-Module ChaosPS
     $rs = New-FuzzRunspace $ModulePath
