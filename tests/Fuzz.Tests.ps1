@@ -8,6 +8,9 @@ BeforeAll {
     Import-Module "$PSScriptRoot/ChaosFuzz.psm1" -Force
     $script:scratch = Join-Path ([IO.Path]::GetTempPath()) "chaosps-fuzz-$([guid]::NewGuid().ToString('n').Substring(0,8))"
     New-Item -ItemType Directory $scratch | Out-Null
+    # A fault ledger of this file's own: 'left no fault behind' judges only what the fuzz did.
+    $script:outerState = $env:CHAOSPS_STATE_DIR
+    $env:CHAOSPS_STATE_DIR = Join-Path $scratch 'state'
     $script:system = Start-ChaosTarget -Workers 1 -TokenDelay 1ms
     $worker = $system.Workers[0].ProcessId
     $target = Get-ChaosTarget -ProcessId $worker
@@ -39,6 +42,10 @@ AfterAll {
     if ($script:proxy) { Stop-ChaosProxy -Name $proxy.Name -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     if ($script:system) { Stop-ChaosTarget -InputObject $system -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     Get-ChaosProxy -ErrorAction SilentlyContinue | Where-Object Name -like 'fuzz*' | Stop-ChaosProxy -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
+    Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
+    $wd = Join-Path $env:CHAOSPS_STATE_DIR 'watchdog.lock'
+    if (Test-Path $wd) { $w = Get-Content $wd -Raw -ErrorAction SilentlyContinue; if ($w -match '^\d+$') { Stop-Process -Id ([int]$w) -ErrorAction SilentlyContinue } }
+    $env:CHAOSPS_STATE_DIR = $outerState
     Remove-Item $scratch -Recurse -Force -ErrorAction SilentlyContinue
 }
 
