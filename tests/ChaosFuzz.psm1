@@ -140,11 +140,11 @@ function Get-FuzzDefaultValue([string] $Name, [type] $Type, $Fixture) {
 
 # Known good argument sets per cmdlet (one per parameter set that needs one), aimed at the fuzz's own fixtures.
 function Get-FuzzBases([System.Management.Automation.CommandInfo] $Command, $Fixture) {
-    $u = $Fixture.Uri; $s = $Fixture.Scratch
+    $u = $Fixture.HealthUri; $s = $Fixture.Scratch
     $known = @{
         'Start-ChaosTarget'            = @(@{ Workers = 1; TokenDelay = '1ms' })
         'Stop-ChaosTarget'             = @(@{ Id = $Fixture.System.Id }, @{ InputObject = $Fixture.System }, @{ All = $true })
-        'Invoke-ChaosInference'        = @(@{ Uri = $u; MaxTokens = 1; Timeout = '5s' })
+        'Invoke-ChaosInference'        = @(@{ Uri = $Fixture.Uri; MaxTokens = 1; Timeout = '5s' })
         'Get-ChaosDockerEngine'        = @(@{})
         'Get-ChaosFault'               = @(@{})
         'Restore-ChaosFault'           = @(@{ Id = 'fuzz-none' }, @{ All = $true })

@@ -16,15 +16,15 @@ BeforeAll {
     $target = Get-ChaosTarget -ProcessId $worker
     $uri = $system.RouterUri.AbsoluteUri
     $requestFile = Join-Path $scratch 'requests.jsonl'
-    '{"name":"ok","uri":"/healthz"}' | Set-Content $requestFile
+    '{"name":"ok","uri":"/health"}' | Set-Content $requestFile
     $proxyName = "fuzz$([guid]::NewGuid().ToString('n').Substring(0,6))"
     $script:proxy = Start-ChaosProxy -Name $proxyName -Upstream "127.0.0.1:$($system.RouterPort)" -Confirm:$false
     $script:proxyServer = Start-ChaosProxyServer -Listen '127.0.0.1:0' -Confirm:$false
     $fixture = [pscustomobject]@{
         ProxyServer = $proxyServer.Listen
-        System = $system; Target = $target; Uri = $uri; Scratch = $scratch; RequestFile = $requestFile
+        System = $system; Target = $target; Uri = $uri; HealthUri = "${uri}health"; Scratch = $scratch; RequestFile = $requestFile
         Proxy = $proxyName; Upstream = "127.0.0.1:$($system.RouterPort)"
-        LoadResult = Start-LoadTest -Uri $uri -Iterations 1 -Concurrency 1
+        LoadResult = Start-LoadTest -Uri "${uri}health" -Iterations 1 -Concurrency 1
     }
     $sw = [Diagnostics.Stopwatch]::StartNew()
     $script:results = @(Invoke-ChaosFuzz -ModulePath $env:CHAOSPS_MODULE -Fixture $fixture -Include ($env:CHAOSPS_FUZZ_INCLUDE ? $env:CHAOSPS_FUZZ_INCLUDE -split ',' : '*'))
