@@ -79,6 +79,16 @@ public abstract class ChaosCmdlet : PSCmdlet, IDisposable
     protected const string VerdictAction =
         "The result is in the pipeline output and in the error's TargetObject. In a scheduled task: pwsh -c '$r = ...; exit [int](-not $?)', or -ErrorAction Stop.";
 
+    /// <summary>
+    /// True when a piped or given target is a real one (has a ProcessId or ContainerId); otherwise writes an InvalidTarget
+    /// error for it and returns false, so the other targets go on.
+    /// </summary>
+    protected bool IsValidTarget(ChaosPS.Chaos.ChaosTarget? target)
+    {
+        try { InputRules.Target(target); return true; }
+        catch (ChaosException e) { WriteChaosError(e); return false; }
+    }
+
     /// <summary>Stops the cmdlet with a terminating error (a bad argument, caught before anything changed).</summary>
     protected void ThrowChaosError(ChaosException e) => ThrowTerminatingError(ToErrorRecord(e));
 

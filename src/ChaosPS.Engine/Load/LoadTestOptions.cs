@@ -107,6 +107,8 @@ public sealed class LoadTestOptions
     public TimeSpan ThinkTime { get; set; } = TimeSpan.Zero;
     /// <summary>Open model: connections used to send the scheduled requests (0 = choose from the peak rate).</summary>
     public int Connections { get; set; }
+    /// <summary>Allow requests to hosts other than 127.0.0.0/8, ::1 and localhost.</summary>
+    public bool AllowNonLoopback { get; set; }
     /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere for http://, HttpClient otherwise), Epoll, Raw (async raw sockets), HttpClient.</summary>
     public string Engine { get; set; } = "Auto";
     public bool Http2 { get; set; }
@@ -153,8 +155,17 @@ public sealed class LoadTestOptions
             throw ChaosException.InvalidArgument("InvalidModel",
                 "Choose one workload model: -Rate N (open model, requests per second) or -Concurrency N (closed model, virtual users).",
                 null, "Give exactly one of -Rate and -Concurrency.");
-        if (Rate is < 0 || Concurrency is < 0)
-            throw ChaosException.InvalidArgument("InvalidModel", "-Rate and -Concurrency must not be negative.");
+        if (Rate is < 0 || Concurrency is < 0 || Rate is { } rate && !double.IsFinite(rate))
+            throw ChaosException.InvalidArgument("InvalidModel", "-Rate and -Concurrency must be finite and not negative.");
+        if (Iterations is < 1 or > 100_000_000)
+            throw ChaosException.InvalidArgument("InvalidIterations", $"-Iterations must be from 1 to 100000000; got {Iterations}.", Iterations);
+        if (Connections is < 0 or > 100_000)
+            throw ChaosException.InvalidArgument("InvalidConnections", $"-Connections must be from 1 to 100000; got {Connections}.", Connections);
+        InputRules.Duration(Duration, "Duration");
+        InputRules.Duration(Timeout, "Timeout");
+        InputRules.Duration(ThinkTime, "ThinkTime", allowZero: true);
+        InputRules.Duration(LateThreshold, "LateThreshold");
+        if (ExpectStatus is not null) foreach (var code in ExpectStatus) InputRules.StatusCode(code, "ExpectStatus");
         if (PeakLevel <= 0)
             throw ChaosException.InvalidArgument("InvalidModel", "The load never rises above zero: give a positive -Rate/-Concurrency or a stage with a positive target.");
         if (!IsOpen && PeakLevel > 100_000)
@@ -167,8 +178,8 @@ public sealed class LoadTestOptions
         {
             if (!r.Uri.IsAbsoluteUri || (r.Uri.Scheme != Uri.UriSchemeHttp && r.Uri.Scheme != Uri.UriSchemeHttps))
                 throw ChaosException.InvalidArgument("InvalidUri", $"'{UriRedaction.Redact(r.Uri.ToString())}' is not an absolute http:// or https:// URI.", UriRedaction.Redact(r.Uri.ToString()));
-            if (string.IsNullOrWhiteSpace(r.Method) || r.Method.Any(c => c <= ' ' || c >= 127))
-                throw ChaosException.InvalidArgument("InvalidMethod", $"'{r.Method}' is not an HTTP method.", r.Method);
+            InputRules.HttpUri(r.Uri, "Uri", loopbackOnly: !AllowNonLoopback);
+            InputRules.HttpMethod(r.Method);
             if (string.IsNullOrEmpty(r.Name)) r.Name = $"{r.Method} {r.Uri.AbsolutePath}";
             r.Serialise();
         }

@@ -24,12 +24,11 @@ public static class CpuStress
 {
     public static void Validate(CpuStressOptions o)
     {
-        if (double.IsNaN(o.Percent) || o.Percent < 0 || o.Percent > 100)
-            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {o.Percent} is outside 0..100.", o.Percent);
+        if (double.IsNaN(o.Percent) || o.Percent <= 0 || o.Percent > 100)
+            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {o.Percent} must be more than 0 and at most 100.", o.Percent);
         if (o.Cores is { } c && (c < 1 || c > 4096))
             throw ChaosException.InvalidArgument("CoresOutOfRange", $"-Cores {c} must be between 1 and 4096.", c);
-        if (o.Duration <= TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidDuration", "-Duration must be greater than zero.", o.Duration);
+        InputRules.Duration(o.Duration, "Duration");
     }
 
     public static string Describe(CpuStressOptions o) => $"{o.Percent:0.##}% on {o.Cores ?? HostStats.OnlineCpus} core(s) for {DurationParser.Format(o.Duration)}";

@@ -34,12 +34,11 @@ public static class DiskStress
     {
         if (o.Percent is null == o.LeaveFree is null)
             throw ChaosException.InvalidArgument("PercentOrLeaveFree", "Give either -Percent or -LeaveFree.", null);
-        if (o.Percent is { } p && (double.IsNaN(p) || p < 0 || p > 100))
-            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {p} is outside 0..100.", p);
+        if (o.Percent is { } p && (double.IsNaN(p) || p <= 0 || p > 100))
+            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {p} must be more than 0 and at most 100.", p);
         if (o.LeaveFree is { } lf && lf < 0)
             throw ChaosException.InvalidArgument("InvalidSize", "-LeaveFree must not be negative.", lf);
-        if (o.Duration <= TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidDuration", "-Duration must be greater than zero.", o.Duration);
+        InputRules.Duration(o.Duration, "Duration");
         if (!Directory.Exists(hostPath))
             throw new ChaosException("PathNotFound", ChaosErrorCategory.ObjectNotFound, $"The folder '{o.Path}' does not exist.", o.Path, "Give an existing folder on the filesystem to fill.");
         if (OperatingSystem.IsLinux() && LinuxNative.Access(hostPath, 2 /* W_OK */) != 0 || !CanWrite(hostPath))

@@ -26,8 +26,7 @@ public static class FdStress
     {
         if (o.Count < 0 || o.Count > 10_000_000 || (o.ProcessId is null && o.Count == 0))
             throw ChaosException.InvalidArgument("CountOutOfRange", $"-Count {o.Count} is out of range (1..10000000; 0 allowed only with -ProcessId).", o.Count);
-        if (o.Duration <= TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidDuration", "-Duration must be greater than zero.", o.Duration);
+        InputRules.Duration(o.Duration, "Duration");
         if (o.ProcessId is { } pid && !ProcessIdentity.IsAlive(pid, null))
             throw new ChaosException("ProcessNotFound", ChaosErrorCategory.ObjectNotFound, $"No process {pid} is running.", pid);
         if (o.ProcessId is null)
@@ -152,8 +151,8 @@ public static class ConnectionStress
     {
         if (o.Count < 1 || o.Count > 1_000_000)
             throw ChaosException.InvalidArgument("CountOutOfRange", $"-Count {o.Count} is out of range (1..1000000).", o.Count);
-        if (o.Duration <= TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidDuration", "-Duration must be greater than zero.", o.Duration);
+        InputRules.Duration(o.Duration, "Duration");
+        InputRules.HttpUri(o.Uri, "Uri");
         if (!o.Uri.IsAbsoluteUri || o.Uri.Port <= 0)
             throw ChaosException.InvalidArgument("InvalidUri", $"'{o.Uri}' has no host and port.", o.Uri);
         IPAddress addr;

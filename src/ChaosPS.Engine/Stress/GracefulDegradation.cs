@@ -125,7 +125,9 @@ public sealed class DegradationProbe : IAsyncDisposable
     public DegradationProbe(ProbeOptions o)
     {
         LoopbackGuard.Check(o.Uri);
-        if (o.Rate <= 0 || o.Rate > 10000) throw ChaosException.InvalidArgument("RateOutOfRange", $"-Rate {o.Rate} must be between 0 and 10000 per second.", o.Rate);
+        if (!(o.Rate > 0 && o.Rate <= 10000)) throw ChaosException.InvalidArgument("RateOutOfRange", $"-Rate {o.Rate} must be between 0 and 10000 per second.", o.Rate);
+        InputRules.Duration(o.HangTimeout, "HangTimeout", max: TimeSpan.FromHours(1));
+        InputRules.HttpMethod(o.Method);
         _o = o;
         _http = new HttpClient(new SocketsHttpHandler
         {

@@ -35,15 +35,14 @@ public static class MemoryStress
     {
         if (o.Percent is null == o.Bytes is null)
             throw ChaosException.InvalidArgument("PercentOrSize", "Give either -Percent or -Size.", null);
-        if (o.Percent is { } p && (double.IsNaN(p) || p < 0 || p > 100))
-            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {p} is outside 0..100.", p);
+        if (o.Percent is { } p && (double.IsNaN(p) || p <= 0 || p > 100))
+            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {p} must be more than 0 and at most 100.", p);
         if (o.Bytes is { } b && b <= 0)
             throw ChaosException.InvalidArgument("InvalidSize", $"-Size must be greater than zero.", b);
         var mode = ResolveMode(o);
         if (mode is not ("Reach" or "Add"))
             throw ChaosException.InvalidArgument("InvalidMode", $"-Mode '{mode}' is not Reach or Add.", mode);
-        if (o.Duration <= TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidDuration", "-Duration must be greater than zero.", o.Duration);
+        InputRules.Duration(o.Duration, "Duration");
         bool limited = cgroup is { } cg && cg.Limit > 0 && cg.Limit < host.Total;
         long basis = limited ? cgroup!.Value.Limit : host.Total;
         long used = limited ? cgroup!.Value.Usage : host.Used;

@@ -25,10 +25,9 @@ public static class VramStress
 {
     public static async Task<StressResult> RunAsync(VramStressOptions o, IGpuBackend backend, IChaosReporter reporter, CancellationToken ct, bool inProcess = false)
     {
-        if (o.Duration <= TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidDuration", "-Duration must be greater than zero.", o.Duration);
-        if (o.Percent is { } p0 && (double.IsNaN(p0) || p0 < 0 || p0 > 100))
-            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {p0} is outside 0..100.", p0);
+        InputRules.Duration(o.Duration, "Duration");
+        if (o.Percent is { } p0 && (double.IsNaN(p0) || p0 <= 0 || p0 > 100))
+            throw ChaosException.InvalidArgument("PercentOutOfRange", $"-Percent {p0} must be more than 0 and at most 100.", p0);
         var dev = VramFill.Device(backend, o.Device);
         long bytes = VramFill.Plan(dev, o.Percent, o.Bytes);
         var target = $"GPU {dev.Index} ({dev.Name})";

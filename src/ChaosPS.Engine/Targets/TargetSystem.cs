@@ -115,10 +115,10 @@ public static class TargetLauncher
             throw ChaosException.InvalidArgument("InvalidTokenDelay", $"-TokenDelay must be at most 10s (got {DurationParser.Format(o.TokenDelay)}).", o.TokenDelay);
         if (o.MaxConcurrency is < 1 or > 100_000)
             throw ChaosException.InvalidArgument("InvalidMaxConcurrency", $"-MaxConcurrency must be from 1 to 100000 (got {o.MaxConcurrency}).", o.MaxConcurrency);
-        if (o.StartupDelay < TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidStartupDelay", "-StartupDelay cannot be negative.", o.StartupDelay);
-        if (o.AttemptTimeout <= TimeSpan.Zero)
-            throw ChaosException.InvalidArgument("InvalidAttemptTimeout", "-AttemptTimeout must be positive.", o.AttemptTimeout);
+        if (o.StartupDelay < TimeSpan.Zero || o.StartupDelay > TimeSpan.FromMinutes(10))
+            throw ChaosException.InvalidArgument("InvalidStartupDelay", $"-StartupDelay must be from 0 to 10m (got {o.StartupDelay:c}).", o.StartupDelay);
+        if (o.AttemptTimeout <= TimeSpan.Zero || o.AttemptTimeout > TimeSpan.FromHours(1))
+            throw ChaosException.InvalidArgument("InvalidAttemptTimeout", $"-AttemptTimeout must be more than 0 and at most 1h (got {o.AttemptTimeout:c}).", o.AttemptTimeout);
         if (o.DataPath is not null && !Directory.Exists(o.DataPath))
             throw new ChaosException("DataPathNotFound", ChaosErrorCategory.ObjectNotFound, $"-DataPath '{o.DataPath}' does not exist or is not a folder.", o.DataPath,
                 "Create the folder first (for disk-full tests, a small tmpfs or loop-mounted filesystem).");

@@ -11,9 +11,11 @@ namespace ChaosPS.Commands;
 public sealed class ExportLoadTestReportCommand : ChaosCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
+    [ValidateNotNull]
     public PSObject? InputObject { get; set; }
 
     [Parameter(Mandatory = true, Position = 0)]
+    [ValidateNotBlank, ValidatePathText]
     public string Path { get; set; } = "";
 
     [Parameter, ValidateSet("Json", "JUnit", "NUnit", "Hgrm", "Html")]

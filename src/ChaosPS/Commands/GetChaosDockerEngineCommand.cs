@@ -9,6 +9,7 @@ public sealed class GetChaosDockerEngineCommand : ChaosCmdlet
 {
     /// <summary>The engine endpoint, e.g. unix:///var/run/docker.sock; DOCKER_HOST or the platform default when omitted.</summary>
     [Parameter(Position = 0)]
+    [ValidateNotBlank, ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }
 
     protected override void EndProcessing()

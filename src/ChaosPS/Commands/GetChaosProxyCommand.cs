@@ -10,9 +10,11 @@ public sealed class GetChaosProxyCommand : NetworkCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [ValidateNotBlank(AllowNull = true), ValidateChaosName(AllowWildcard = true)]
     public string[]? Name { get; set; }
 
     [Parameter]
+    [ValidateNotBlank, ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }
 
     protected override void ProcessRecord()

@@ -14,19 +14,23 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
     /// <summary>Process or container names (wildcards allowed).</summary>
     [Parameter(Position = 0)]
     [SupportsWildcards]
+    [ValidateNotBlank, ValidateWildcard]
     public string[]? Name { get; set; }
 
     /// <summary>Process ids, or container ids (prefixes) / names.</summary>
     [Parameter]
+    [ValidateNotBlank]
     public string[]? Id { get; set; }
 
     /// <summary>A wildcard pattern matched against the whole command line (processes).</summary>
     [Parameter]
     [SupportsWildcards]
+    [ValidateNotBlank, ValidateWildcard]
     public string? CommandLine { get; set; }
 
     /// <summary>A regular expression matched against the name (processes: also the command line).</summary>
     [Parameter]
+    [ValidateNotBlank]
     public string? Regex { get; set; }
 
     /// <summary>Processes listening on these TCP ports.</summary>
@@ -36,6 +40,7 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
 
     /// <summary>Container labels, "key" or "key=value"; all must match. Implies -Kind Container.</summary>
     [Parameter]
+    [ValidateNotBlank]
     public string[]? Label { get; set; }
 
     /// <summary>Process (default) or Container.</summary>
@@ -45,14 +50,17 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
 
     /// <summary>Process ids from the pipeline (e.g. the embedded target system's workers).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateRange(0, int.MaxValue)]
     public int[]? ProcessId { get; set; }
 
     /// <summary>Container ids from the pipeline (e.g. the embedded target system's workers in the Docker runtime).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateContainer]
     public string[]? ContainerId { get; set; }
 
     /// <summary>The worker's URI, carried onto the target (bound from piped worker objects).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateHttpUri(LoopbackOnly = true)]
     public string? Uri { get; set; }
 
     /// <summary>Pick this many of the matches at random.</summary>
@@ -75,6 +83,7 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
 
     /// <summary>The Docker engine endpoint (DOCKER_HOST or the platform default when omitted).</summary>
     [Parameter]
+    [ValidateNotBlank, ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }
 
     private readonly List<ChaosTarget> _piped = [];
@@ -139,9 +148,14 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
         if (!query.IsEmpty)
         {
             var missing = new List<string>();
-            var found = query.Kind == "Container"
-                ? RunEngine((_, ct) => TargetSelector.SelectContainersAsync(query, missing, ct))
-                : TargetSelector.SelectProcesses(query, missing);
+            List<ChaosTarget> found;
+            try
+            {
+                found = query.Kind == "Container"
+                    ? RunEngine((_, ct) => TargetSelector.SelectContainersAsync(query, missing, ct))
+                    : TargetSelector.SelectProcesses(query, missing);
+            }
+            catch (ChaosPS.ChaosException e) { ThrowChaosError(e); return; }
             foreach (var m in missing) WriteChaosError(NotFound(m));
             // Piped targets and criteria together: the piped targets that also match the criteria.
             all = _pipedAny ? _piped.Where(p => found.Any(f => Same(p, f))).ToList() : found;

@@ -11,6 +11,7 @@ public sealed class GetGpuInfoCommand : ChaosCmdlet
     /// <summary>Only these GPU indexes; all when omitted.</summary>
     [Parameter(Position = 0)]
     [Alias("Device")]
+    [ValidateNotNullOrEmpty, ValidateRange(0, 1023)]
     public int[]? Index { get; set; }
 
     protected override void ProcessRecord()

@@ -14,10 +14,12 @@ public sealed class GetWorkerDiagnosticsCommand : ChaosCmdlet
 {
     /// <summary>Targets from Get-ChaosTarget (host .NET processes).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Target")]
+    [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
     /// <summary>Process ids of .NET processes.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Id")]
+    [ValidateNotNullOrEmpty, ValidateRange(1, int.MaxValue)]
     public int[] ProcessId { get; set; } = [];
 
     /// <summary>The sampling window (default 3s).</summary>
@@ -34,15 +36,24 @@ public sealed class GetWorkerDiagnosticsCommand : ChaosCmdlet
 
     protected override void BeginProcessing()
     {
-        if (Duration <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Duration must be positive.", Duration));
+        try { InputRules.Duration(Duration, nameof(Duration)); InputRules.Duration(Interval, nameof(Interval)); }
+        catch (ChaosException e) { ThrowChaosError(e); }
         if (Interval < TimeSpan.FromSeconds(1)) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Interval must be at least 1s (EventCounter intervals are whole seconds).", Interval));
     }
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == "Id") _pids.AddRange(ProcessId);
+        if (ParameterSetName == "Id")
+        {
+            foreach (var pid in ProcessId)
+            {
+                if (ChaosPS.ProcessIdentity.IsAlive(pid, null)) _pids.Add(pid);
+                else WriteChaosError(new ChaosException("ProcessNotFound", ChaosErrorCategory.ObjectNotFound, $"No process {pid} is running.", pid));
+            }
+        }
         else foreach (var t in Target)
         {
+            if (!IsValidTarget(t)) continue;
             if (t.ProcessId is { } p) _pids.Add(p);
             else WriteChaosError(new ChaosException("NoProcess", ChaosErrorCategory.InvalidArgument, $"{t.Display} has no host process (not running).", t));
         }

@@ -14,6 +14,7 @@ public sealed class InvokeChaosInferenceCommand : ChaosCmdlet
     public Uri Uri { get; set; } = null!;
 
     [Parameter]
+    [ValidateNotNullOrEmpty]
     public string Prompt { get; set; } = "Why do distributed systems fail?";
 
     [Parameter]
@@ -35,10 +36,18 @@ public sealed class InvokeChaosInferenceCommand : ChaosCmdlet
     [DurationTransform]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Allow a target that is not on this machine (127.0.0.0/8, ::1, localhost).</summary>
+    [Parameter]
+    public SwitchParameter AllowNonLoopback { get; set; }
+
     protected override void ProcessRecord()
     {
-        if (Uri.Scheme is not ("http" or "https"))
-            ThrowChaosError(ChaosException.InvalidArgument("InvalidUri", $"'{Uri}' is not an http(s) URI.", Uri));
+        try
+        {
+            InputRules.HttpUri(Uri, nameof(Uri), loopbackOnly: !AllowNonLoopback);
+            InputRules.Duration(Timeout, nameof(Timeout));
+        }
+        catch (ChaosException e) { ThrowChaosError(e); }
         RunEngine(async (r, ct) =>
         {
             int next = -1, done = 0;

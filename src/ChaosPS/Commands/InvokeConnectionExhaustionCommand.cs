@@ -20,6 +20,7 @@ public sealed class InvokeConnectionExhaustionCommand : StressCmdlet
     /// <summary>How long each connect may take before it counts as failed (default 5s).</summary>
     [Parameter]
     [DurationTransform]
+    [ValidateDuration]
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     protected override void ProcessRecord()

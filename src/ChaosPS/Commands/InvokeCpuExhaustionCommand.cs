@@ -19,6 +19,7 @@ public sealed class InvokeCpuExhaustionCommand : StressCmdlet
     /// <summary>Run the stressor inside this container (it joins the container's cgroups).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("ContainerName", "ContainerId")]
+    [ValidateNotBlank(AllowNull = true), ValidateContainer]
     public string? Container { get; set; }
 
     protected override void ProcessRecord()

@@ -11,6 +11,7 @@ public sealed class InvokeDiskExhaustionCommand : StressCmdlet
     /// <summary>A folder on the filesystem to fill (inside the container with -Container). The fill file is created here.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("DataPath", "FullName")]
+    [ValidateNotBlank, ValidatePathText]
     public string Path { get; set; } = "";
 
     /// <summary>Fill until the filesystem is this full (percent used, as df shows it).</summary>
@@ -20,11 +21,13 @@ public sealed class InvokeDiskExhaustionCommand : StressCmdlet
     /// <summary>Fill until only this much is available (0 = completely full).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "LeaveFree")]
     [SizeTransform(false)]
+    [ValidateNotNull]
     public SizeSpec? LeaveFree { get; set; }
 
     /// <summary>Fill the folder inside this container (through /proc/&lt;pid&gt;/root).</summary>
     [Parameter]
     [Alias("ContainerName", "ContainerId")]
+    [ValidateNotBlank, ValidateContainer]
     public string? Container { get; set; }
 
     protected override void ProcessRecord()

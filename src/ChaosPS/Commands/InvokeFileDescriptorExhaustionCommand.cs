@@ -10,17 +10,18 @@ public sealed class InvokeFileDescriptorExhaustionCommand : StressCmdlet
 {
     /// <summary>Descriptors to hold (default 1000); with -ProcessId, the headroom left to the process (default 0).</summary>
     [Parameter(Position = 0)]
-    public int Count { get; set; } = -1;
+    public int Count { get; set; }
 
     /// <summary>Exhaust this process's descriptor table instead: its soft RLIMIT_NOFILE is lowered (and restored afterwards).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Process", ValueFromPipelineByPropertyName = true)]
     [Alias("Pid")]
+    [ValidateRange(1, int.MaxValue)]
     public int ProcessId { get; set; }
 
     protected override void ProcessRecord()
     {
         bool limit = ParameterSetName == "Process";
-        var o = new FdStressOptions { Count = Count >= 0 ? Count : limit ? 0 : 1000, Duration = Duration, ProcessId = limit ? ProcessId : null };
+        var o = new FdStressOptions { Count = MyInvocation.BoundParameters.ContainsKey(nameof(Count)) ? Count : limit ? 0 : 1000, Duration = Duration, ProcessId = limit ? ProcessId : null };
         RunStressor("FileDescriptorExhaustion", limit ? $"process {ProcessId}" : "host",
             limit ? $"Limit to open descriptors + {o.Count} for {DurationParser.Format(Duration)}" : $"Hold {o.Count} descriptors for {DurationParser.Format(Duration)}",
             () => { FdStress.Validate(o); return null; },

@@ -15,6 +15,7 @@ public sealed class InvokeMemoryExhaustionCommand : StressCmdlet
     /// <summary>A size (8GB, 512MB): the used memory to reach, or the amount to add.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Size")]
     [SizeTransform(false)]
+    [ValidateNotNull]
     public SizeSpec? Size { get; set; }
 
     /// <summary>Reach: bring used memory to the level; Add: allocate it on top. Default: Reach for -Percent, Add for -Size.</summary>
@@ -25,6 +26,7 @@ public sealed class InvokeMemoryExhaustionCommand : StressCmdlet
     /// <summary>Run the stressor inside this container (its memory cgroup: the container's limit and OOM scope apply).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("ContainerName", "ContainerId")]
+    [ValidateNotBlank(AllowNull = true), ValidateContainer]
     public string? Container { get; set; }
 
     protected override void ProcessRecord()

@@ -22,8 +22,8 @@ public sealed class InvokeNetworkFaultCommand : NetworkFaultCmdletBase
 
     protected override void ProcessRecord()
     {
-        if (Duration <= TimeSpan.Zero)
-            ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Duration must be positive.", Duration));
+        try { InputRules.Duration(Duration, nameof(Duration)); }
+        catch (ChaosException e) { ThrowChaosError(e); }
         var spec = BuildSpec();
         var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
         if (!ShouldProcess(DescribeTarget(), $"{(spec.Type == "down" ? "Disable (Down)" : $"Apply {spec.Type} fault '{spec.Name}' ({spec.Stream}, toxicity {spec.Toxicity})")} for {DurationParser.Format(Duration)}"))

@@ -12,6 +12,7 @@ public sealed class InvokeVramExhaustionCommand : StressCmdlet
     /// <summary>The GPU's index (as Get-GpuInfo and nvidia-smi number them).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("Index")]
+    [ValidateRange(0, 1023)]
     public int Device { get; set; }
 
     /// <summary>Percent of the GPU's free memory at the start.</summary>
@@ -21,6 +22,7 @@ public sealed class InvokeVramExhaustionCommand : StressCmdlet
     /// <summary>Bytes of VRAM to allocate (40GB, 512MB).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Size")]
     [SizeTransform(false)]
+    [ValidateNotNull]
     public SizeSpec? Size { get; set; }
 
     protected override void ProcessRecord()

@@ -15,6 +15,7 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
 {
     /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
     /// <summary>The signal: KILL (default), TERM, INT, QUIT, ABRT or SEGV. Containers: the signal for their main process (or, with -ContainerAction DockerKill, the one docker kill sends).</summary>
@@ -72,6 +73,7 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
 
     /// <summary>Where -Dump writes dumps.</summary>
     [Parameter]
+    [ValidateNotBlank, ValidatePathText]
     public string? DumpDirectory { get; set; }
 
     /// <summary>The kind of dump -Dump writes: Full (default), Heap, Mini or Triage.</summary>
@@ -93,9 +95,14 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
     {
         if (Count is not null && Percent is not null)
             ThrowChaosError(ChaosException.InvalidArgument("CountAndPercent", "Give -Count or -Percent, not both.", null));
-        foreach (var (name, value) in new[] { ("GracePeriod", GracePeriod), ("Interval", Interval), ("Duration", Duration), ("ObserveTimeout", (TimeSpan?)ObserveTimeout) })
-            if (value is { } v && v < TimeSpan.Zero)
-                ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", $"-{name} must not be negative; got {v}.", v));
+        try
+        {
+            InputRules.Duration(GracePeriod, nameof(GracePeriod));
+            InputRules.Duration(Interval, nameof(Interval));
+            InputRules.Duration(Duration, nameof(Duration));
+            InputRules.Duration(ObserveTimeout, nameof(ObserveTimeout));
+        }
+        catch (ChaosException e) { ThrowChaosError(e); }
         if ((Interval is null) != (Duration is null))
             ThrowChaosError(ChaosException.InvalidArgument("IntervalNeedsDuration", "-Interval and -Duration go together (the chaos-monkey loop).", null));
         if (Interval is { } i && i <= TimeSpan.Zero)
@@ -108,6 +115,7 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
     {
         foreach (var t in Target)
         {
+            if (!IsValidTarget(t)) continue;
             if (t.IsProtected && !Force)
             {
                 WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));

@@ -17,16 +17,19 @@ public sealed class InvokeWorkerOomCommand : ChaosCmdlet
 {
     /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
     /// <summary>The memory limit to apply during the fault (default: current usage plus -Headroom; hosts: -Headroom).</summary>
     [Parameter]
     [SizeTransform(false)]
+    [ValidateNotNull]
     public SizeSpec? Limit { get; set; }
 
     /// <summary>How far above its current usage the limit is set (default 32MB).</summary>
     [Parameter]
     [SizeTransform(false)]
+    [ValidateNotNull]
     public SizeSpec? Headroom { get; set; }
 
     /// <summary>Give up (and restore) when no OOM kill happened within this long (default 60s).</summary>
@@ -42,7 +45,8 @@ public sealed class InvokeWorkerOomCommand : ChaosCmdlet
 
     protected override void BeginProcessing()
     {
-        if (Timeout <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Timeout must be positive.", Timeout));
+        try { InputRules.Duration(Timeout, nameof(Timeout)); }
+        catch (ChaosException e) { ThrowChaosError(e); }
         if (Limit is { } l && l.Bytes < (6L << 20)) ThrowChaosError(ChaosException.InvalidArgument("LimitTooSmall", "-Limit must be at least 6MB (the Docker engine's minimum).", l));
         if (Headroom is { } h && h.Bytes < (1L << 20)) ThrowChaosError(ChaosException.InvalidArgument("HeadroomTooSmall", "-Headroom must be at least 1MB.", h));
     }
@@ -51,6 +55,7 @@ public sealed class InvokeWorkerOomCommand : ChaosCmdlet
     {
         foreach (var t in Target)
         {
+            if (!IsValidTarget(t)) continue;
             if (t.IsProtected && !Force)
             {
                 WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));

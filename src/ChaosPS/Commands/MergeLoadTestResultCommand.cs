@@ -13,10 +13,13 @@ namespace ChaosPS.Commands;
 public sealed class MergeLoadTestResultCommand : ChaosCmdlet
 {
     [Parameter(Mandatory = true, ValueFromPipeline = true, Position = 0)]
+    [ValidateNotNullOrEmpty]
     public PSObject[]? InputObject { get; set; }
 
     /// <summary>Thresholds to evaluate on the merged result (default: those of the inputs).</summary>
+    [ValidateNotBlank]
     [Parameter] public string[]? Threshold { get; set; }
+    [ValidateNotBlank]
     [Parameter] public string? Name { get; set; }
 
     private readonly List<LoadTestResult> _inputs = [];

@@ -13,6 +13,7 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
     /// <summary>The proxy's name (binds from Get-ChaosProxy / Start-ChaosProxy output by property name).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("ProxyName")]
+    [ValidateNotBlank, ValidateChaosName]
     public string Proxy { get; set; } = "";
 
     [Parameter(Mandatory = true, Position = 1)]
@@ -32,14 +33,17 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
 
     /// <summary>The toxic's name; default &lt;type&gt;_&lt;stream&gt; (toxiproxy's default).</summary>
     [Parameter]
+    [ValidateNotBlank, ValidateChaosName]
     public string? Name { get; set; }
 
     /// <summary>Latency: the delay added to each chunk.</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
+    [ValidateDuration(AllowZero = true)]
     public TimeSpan? Latency { get; set; }
 
     /// <summary>Latency: ± jitter (uniform).</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
+    [ValidateDuration(AllowZero = true)]
     public TimeSpan? Jitter { get; set; }
 
     /// <summary>Bandwidth: rate in KB/s (1 KB = 1000 bytes), per connection and direction.</summary>
@@ -49,10 +53,12 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
 
     /// <summary>SlowClose: delay before the close is passed on. Slicer: delay between pieces (microsecond resolution).</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
+    [ValidateDuration(AllowZero = true)]
     public TimeSpan? Delay { get; set; }
 
     /// <summary>Timeout: idle time before the connection is closed (0 = hold forever). ResetPeer: delay before the reset.</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
+    [ValidateDuration(AllowZero = true)]
     public TimeSpan? Timeout { get; set; }
 
     /// <summary>Slicer: average piece size in bytes (at least 1).</summary>
@@ -65,14 +71,17 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
 
     /// <summary>LimitData: bytes passed before the connection is closed.</summary>
     [Parameter, SizeTransform(false)]
+    [ValidateNotNull]
     public SizeSpec? Bytes { get; set; }
 
     /// <summary>Raw toxiproxy attributes (e.g. @{ latency = 500; jitter = 100 }), merged with the typed parameters.</summary>
     [Parameter]
+    [ValidateNotNull]
     public Hashtable? Attributes { get; set; }
 
     /// <summary>Drive the toxiproxy server at this URI (e.g. http://127.0.0.1:8474) instead of the built-in proxies.</summary>
     [Parameter]
+    [ValidateNotBlank, ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }
 
     /// <summary>Builds and validates the toxic; throws a terminating error before anything is changed.</summary>
@@ -87,9 +96,11 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
                 foreach (DictionaryEntry kv in Attributes)
                 {
                     var v = kv.Value is PSObject pso ? pso.BaseObject : kv.Value;
-                    if (v is not (int or long or short or byte or uint) && !(v is double d && d == Math.Floor(d)))
+                    if (v is not (int or long or short or byte or uint) && !(v is double d && d == Math.Floor(d) && Math.Abs(d) < 9e18))
                         throw ProxyException.BadRequest($"attribute {kv.Key} must be an integer, got '{v}'", "InvalidToxicAttribute", null, kv.Key);
                     attrs[kv.Key.ToString()!] = Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture);
+                    if (attrs[kv.Key.ToString()!] < 0)
+                        throw ProxyException.BadRequest($"attribute {kv.Key} must not be negative, got {v}", "InvalidToxicAttribute", null, kv.Key);
                 }
             void Set(string name, long? value, string param)
             {

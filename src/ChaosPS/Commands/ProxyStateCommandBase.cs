@@ -7,9 +7,11 @@ namespace ChaosPS.Commands;
 public abstract class ProxyStateCommandBase : NetworkCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank, ValidateChaosName]
     public string[] Name { get; set; } = [];
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }
 
     [Parameter]
@@ -23,6 +25,8 @@ public abstract class ProxyStateCommandBase : NetworkCmdletBase
         var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
         foreach (var n in Name)
         {
+            // A proxy that does not exist is an error before ShouldProcess, so -WhatIf reports it too.
+            if (!TryRun((r, ct) => backend.GetAsync(n, ct), out _)) continue;
             if (!ShouldProcess($"proxy '{n}'", Action)) continue;
             if (TryRun((r, ct) => backend.SetEnabledAsync(n, Enabled, ct), out var info) && PassThru) WriteObject(info);
         }

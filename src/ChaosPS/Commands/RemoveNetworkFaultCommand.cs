@@ -10,10 +10,12 @@ public sealed class RemoveNetworkFaultCommand : NetworkCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("ProxyName")]
+    [ValidateNotBlank, ValidateChaosName]
     public string Proxy { get; set; } = "";
 
     /// <summary>Fault (toxic) names; "down" re-enables a proxy taken down with -Type Down.</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true, ParameterSetName = "ByName")]
+    [ValidateNotBlank, ValidateChaosName(AllowWildcard = true)]
     public string[] Name { get; set; } = [];
 
     /// <summary>Every fault on the proxy (and re-enable it when it was taken down by a Down fault).</summary>
@@ -21,6 +23,7 @@ public sealed class RemoveNetworkFaultCommand : NetworkCmdletBase
     public SwitchParameter All { get; set; }
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }
 
     [Parameter]

@@ -11,12 +11,14 @@ public sealed class ResumeChaosTargetCommand : ChaosCmdlet
 {
     /// <summary>Targets from Get-ChaosTarget (or the objects Suspend-ChaosTarget returned... use Get-ChaosTarget -Id).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
     protected override void ProcessRecord()
     {
         foreach (var t in Target)
         {
+            if (!IsValidTarget(t)) continue;
             if (!ShouldProcess(t.Display, t.IsContainer ? "Resume (docker unpause)" : "Resume (SIGCONT)")) continue;
             var result = RunEngine<SuspendResult?>(async (r, ct) =>
             {

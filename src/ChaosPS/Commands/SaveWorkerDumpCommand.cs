@@ -12,14 +12,17 @@ public sealed class SaveWorkerDumpCommand : ChaosCmdlet
 {
     /// <summary>Targets from Get-ChaosTarget (host processes that are .NET programs).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Target")]
+    [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
     /// <summary>Process ids of .NET processes.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Id")]
+    [ValidateNotNullOrEmpty, ValidateRange(1, int.MaxValue)]
     public int[] ProcessId { get; set; } = [];
 
     /// <summary>Folder to write the dumps to (default: the current folder).</summary>
     [Parameter]
+    [ValidateNotBlank, ValidatePathText]
     public string? Path { get; set; }
 
     /// <summary>Full (default), Heap, Mini or Triage.</summary>
@@ -30,11 +33,16 @@ public sealed class SaveWorkerDumpCommand : ChaosCmdlet
     protected override void ProcessRecord()
     {
         var dir = GetUnresolvedProviderPathFromPSPath(Path ?? SessionState.Path.CurrentFileSystemLocation.Path);
-        var pids = ParameterSetName == "Id" ? ProcessId : Target.Select(t => t.ProcessId ?? 0).ToArray();
+        var pids = ParameterSetName == "Id" ? ProcessId : Target.Where(t => t.IsContainer || IsValidTarget(t)).Select(t => t.ProcessId ?? 0).ToArray();
         foreach (var pid in pids)
         {
-            if (pid > 0 && !ShouldProcess($"process {pid}", $"Write a {DumpType} dump (the process pauses while it is written)")) continue;
             if (pid <= 0) { WriteChaosError(new ChaosException("NoProcess", ChaosErrorCategory.InvalidArgument, "The target has no host process id (a stopped container?).", pid)); continue; }
+            if (!ChaosPS.ProcessIdentity.IsAlive(pid, null))
+            {
+                WriteChaosError(new ChaosException("ProcessNotFound", ChaosErrorCategory.ObjectNotFound, $"No process {pid} is running.", pid));
+                continue;
+            }
+            if (!ShouldProcess($"process {pid}", $"Write a {DumpType} dump (the process pauses while it is written)")) continue;
             var r = RunEngine<WorkerDumpResult?>(async (rep, ct) =>
             {
                 try { return await WorkerDiagnostics.SaveDumpResultAsync(pid, dir, DumpType, ct); }

@@ -12,14 +12,17 @@ namespace ChaosPS.Commands;
 public sealed class StartChaosProxyCommand : NetworkCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank, ValidateChaosName]
     public string Name { get; set; } = "";
 
     /// <summary>host:port to listen on; port 0 picks a free one. Loopback only unless -AllowNonLoopback.</summary>
     [Parameter(Position = 1)]
+    [ValidateNotBlank, ValidateEndpoint(AllowPortZero = true)]
     public string Listen { get; set; } = "127.0.0.1:0";
 
     /// <summary>host:port of the service behind the proxy (resolved and dialled for each connection).</summary>
     [Parameter(Mandatory = true, Position = 2, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank, ValidateEndpoint]
     public string Upstream { get; set; } = "";
 
     /// <summary>Create it disabled (not listening).</summary>
@@ -28,6 +31,7 @@ public sealed class StartChaosProxyCommand : NetworkCmdletBase
 
     /// <summary>How long a dial to the upstream may take before the client is closed (default 5s).</summary>
     [Parameter, DurationTransform]
+    [ValidateDuration]
     public TimeSpan? ConnectTimeout { get; set; }
 
     /// <summary>Allow a listen address other than loopback (the proxy is then reachable from other machines).</summary>
@@ -35,6 +39,7 @@ public sealed class StartChaosProxyCommand : NetworkCmdletBase
     public SwitchParameter AllowNonLoopback { get; set; }
 
     [Parameter]
+    [ValidateNotBlank, ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }
 
     protected override void ProcessRecord()

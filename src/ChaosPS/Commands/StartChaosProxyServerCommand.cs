@@ -13,6 +13,7 @@ public sealed class StartChaosProxyServerCommand : NetworkCmdletBase
 {
     /// <summary>host:port for the API (toxiproxy's default port is 8474); loopback only unless -AllowNonLoopback.</summary>
     [Parameter(Position = 0)]
+    [ValidateNotBlank, ValidateEndpoint(AllowPortZero = true)]
     public string Listen { get; set; } = "127.0.0.1:8474";
 
     /// <summary>Allow the API, and proxies created through it, to listen on non-loopback addresses.</summary>
@@ -21,6 +22,8 @@ public sealed class StartChaosProxyServerCommand : NetworkCmdletBase
 
     protected override void ProcessRecord()
     {
+        try { ListenAddress.Resolve(Listen, AllowNonLoopback); }
+        catch (ChaosException e) { ThrowChaosError(e); }
         if (!ShouldProcess(Listen, "Serve the toxiproxy HTTP API")) return;
         if (AllowNonLoopback) ProxyCollection.Default.AllowNonLoopback = true;
         if (TryRun((r, ct) => Task.FromResult(ToxiproxyApiServer.Start(Listen, ProxyCollection.Default, AllowNonLoopback)), out var server))

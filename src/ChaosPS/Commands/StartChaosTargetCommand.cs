@@ -23,6 +23,7 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
     public int MaxConcurrency { get; set; } = 64;
 
     [Parameter]
+    [ValidateNotBlank, ValidatePathText]
     public string? DataPath { get; set; }
 
     [Parameter]
@@ -37,6 +38,7 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
     public SwitchParameter IgnoreTerm { get; set; }
 
     [Parameter]
+    [ValidateNotBlank, ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }
 
     /// <summary>

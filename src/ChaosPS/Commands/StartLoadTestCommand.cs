@@ -18,43 +18,48 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Uri", ValueFromPipelineByPropertyName = true)]
     [Parameter(ParameterSetName = "File")]
     [Alias("RouterUri", "Url")]
+    [ValidateNotBlank]
     public string? Uri { get; set; }
 
     [Parameter(Mandatory = true, ParameterSetName = "File")]
+    [ValidateNotBlank]
     public string? RequestFile { get; set; }
 
-    [Parameter] public string Method { get; set; } = "GET";
+    [Parameter, ValidateNotNullOrEmpty] public string Method { get; set; } = "GET";
     /// <summary>'Name: value' strings or a hashtable.</summary>
-    [Parameter] public object[]? Header { get; set; }
+    [Parameter, ValidateNotNullOrEmpty] public object[]? Header { get; set; }
     /// <summary>A string, bytes, or an object (sent as JSON).</summary>
-    [Parameter] public object? Body { get; set; }
-    [Parameter] public string? BodyFile { get; set; }
-    [Parameter] public string? ContentType { get; set; }
+    [Parameter, ValidateNotNull] public object? Body { get; set; }
+    [Parameter, ValidateNotBlank] public string? BodyFile { get; set; }
+    [Parameter, ValidateNotBlank] public string? ContentType { get; set; }
 
-    [Parameter] public double? Rate { get; set; }
-    [Parameter] public int? Concurrency { get; set; }
-    [Parameter] public string[]? Stage { get; set; }
+    [Parameter, ValidateRange(0.0, 10_000_000.0)] public double? Rate { get; set; }
+    [Parameter, ValidateRange(0, 100_000)] public int? Concurrency { get; set; }
+    [Parameter, ValidateNotBlank] public string[]? Stage { get; set; }
     [Parameter, DurationTransform] public TimeSpan? Duration { get; set; }
-    [Parameter] public long? Iterations { get; set; }
+    /// <summary>Requests to send in all (1 to 100 million); with -Duration, whichever ends first.</summary>
+    [Parameter, ValidateRange(1L, 100_000_000L)] public long? Iterations { get; set; }
     [Parameter, DurationTransform] public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
     [Parameter, DurationTransform(RequireUnit = true)] public TimeSpan ThinkTime { get; set; }
-    [Parameter] public int Connections { get; set; }
+    [Parameter, ValidateRange(1, 100_000)] public int Connections { get; set; }
     [Parameter, DurationTransform(RequireUnit = true)] public TimeSpan? LateThreshold { get; set; }
 
     [Parameter, ValidateSet("Auto", "Epoll", "Raw", "HttpClient")] public string Engine { get; set; } = "Auto";
     [Parameter] public SwitchParameter Http2 { get; set; }
     [Parameter] public SwitchParameter SkipCertificateCheck { get; set; }
 
-    [Parameter] public int[]? ExpectStatus { get; set; }
-    [Parameter] public string[]? BodyContains { get; set; }
-    [Parameter] public string[]? BodyMatch { get; set; }
+    [Parameter, ValidateNotNullOrEmpty, ValidateRange(100, 599)] public int[]? ExpectStatus { get; set; }
+    [Parameter, ValidateNotNullOrEmpty] public string[]? BodyContains { get; set; }
+    [Parameter, ValidateNotNullOrEmpty] public string[]? BodyMatch { get; set; }
     /// <summary>JSON path → expected value, e.g. @{ '$.status' = 'ok' }.</summary>
-    [Parameter] public Hashtable? JsonPath { get; set; }
+    [Parameter, ValidateNotNullOrEmpty] public Hashtable? JsonPath { get; set; }
 
-    [Parameter] public string[]? Threshold { get; set; }
+    [Parameter, ValidateNotBlank] public string[]? Threshold { get; set; }
     [Parameter] public SwitchParameter AbortOnFail { get; set; }
-    [Parameter] public string? Name { get; set; }
+    [Parameter, ValidateNotBlank] public string? Name { get; set; }
     [Parameter] public SwitchParameter AsJob { get; set; }
+    /// <summary>Allow a target that is not on this machine (127.0.0.0/8, ::1, localhost).</summary>
+    [Parameter] public SwitchParameter AllowNonLoopback { get; set; }
 
     protected override void ProcessRecord()
     {
@@ -115,6 +120,7 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
                 foreach (DictionaryEntry e in d) headers.Add(LoadTestOptions.MakeHeader(e.Key?.ToString() ?? "", e.Value?.ToString() ?? ""));
             else headers.Add(LoadTestOptions.ParseHeader(v?.ToString() ?? ""));
         }
+        if (ContentType is not null) InputRules.ContentType(ContentType);
         if (ContentType is not null) headers.Add(LoadTestOptions.MakeHeader("Content-Type", ContentType));
         byte[]? body = null;
         if (BodyFile is not null)
@@ -130,8 +136,14 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
             {
                 case byte[] bytes: body = bytes; break;
                 case string s: body = Encoding.UTF8.GetBytes(s); break;
+                case ScriptBlock:
+                    throw ChaosException.InvalidArgument("InvalidBody", "-Body is a script block; give a string, bytes, a hashtable or an object (sent as JSON). Run the script block first: -Body (& { ... }).", Body);
                 default:
-                    body = Encoding.UTF8.GetBytes(Newtonsoft.Json.JsonConvert.SerializeObject(ToPlain(b)));
+                    try { body = Encoding.UTF8.GetBytes(Newtonsoft.Json.JsonConvert.SerializeObject(ToPlain(b))); }
+                    catch (Newtonsoft.Json.JsonException e)
+                    {
+                        throw ChaosException.InvalidArgument("InvalidBody", $"-Body cannot be sent as JSON: {e.Message}", Body, "Give a string, bytes, a hashtable or a plain object.");
+                    }
                     if (!headers.Any(x => x.Key.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))) headers.Add(new("Content-Type", "application/json"));
                     break;
             }
@@ -141,7 +153,7 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         var o = new LoadTestOptions
         {
             Rate = Rate, Concurrency = Concurrency, Duration = Duration, Iterations = Iterations, Timeout = Timeout, ThinkTime = ThinkTime,
-            Connections = Connections, Engine = Engine, Http2 = Http2, SkipCertificateCheck = SkipCertificateCheck, AbortOnFail = AbortOnFail,
+            Connections = Connections, AllowNonLoopback = AllowNonLoopback, Engine = Engine, Http2 = Http2, SkipCertificateCheck = SkipCertificateCheck, AbortOnFail = AbortOnFail,
             Thresholds = Threshold?.ToList() ?? [],
         };
         if (LateThreshold is { } lt) o.LateThreshold = lt;

@@ -10,9 +10,11 @@ public sealed class StopChaosProxyCommand : NetworkCmdletBase
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
+    [ValidateNotBlank, ValidateChaosName(AllowWildcard = true)]
     public string[] Name { get; set; } = [];
 
     [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }
 
     [Parameter]

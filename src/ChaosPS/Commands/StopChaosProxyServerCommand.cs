@@ -9,6 +9,7 @@ namespace ChaosPS.Commands;
 public sealed class StopChaosProxyServerCommand : NetworkCmdletBase
 {
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotBlank(AllowNull = true), ValidateEndpoint(AllowPortZero = true)]
     public string? Listen { get; set; }
 
     [Parameter]

@@ -9,10 +9,12 @@ namespace ChaosPS.Commands;
 public sealed class StopChaosTargetCommand : ChaosCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "ByObject")]
+    [ValidateNotNullOrEmpty]
     public ChaosTargetSystem[] InputObject { get; set; } = [];
 
     [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true, ParameterSetName = "ById")]
     [Alias("TargetId")]
+    [ValidateNotBlank]
     public string[] Id { get; set; } = [];
 
     [Parameter(Mandatory = true, ParameterSetName = "All")]

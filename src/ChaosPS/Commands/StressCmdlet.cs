@@ -27,7 +27,7 @@ public abstract class StressCmdlet : ChaosCmdlet
     protected void RunStressor(string jobName, string target, string action, Func<string?> validate, Func<IChaosReporter, CancellationToken, Task<object?>> work)
     {
         string? dangerous;
-        try { dangerous = validate(); }
+        try { InputRules.Duration(Duration, nameof(Duration)); dangerous = validate(); }
         catch (ChaosException e) { ThrowChaosError(e); return; }
         if (!ShouldProcess(target, action)) return;
         if (dangerous is not null && !Force && !ShouldContinue(dangerous + " Continue?", $"{jobName} on {target}")) return;

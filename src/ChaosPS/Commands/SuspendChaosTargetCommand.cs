@@ -16,6 +16,7 @@ public sealed class SuspendChaosTargetCommand : ChaosCmdlet
 {
     /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
     /// <summary>How long to hold the targets suspended before resuming them (blocks, with progress).</summary>
@@ -31,14 +32,15 @@ public sealed class SuspendChaosTargetCommand : ChaosCmdlet
 
     protected override void BeginProcessing()
     {
-        if (Duration is { } d && d <= TimeSpan.Zero)
-            ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", $"-Duration must be positive; got {d}.", d));
+        try { InputRules.Duration(Duration, nameof(Duration)); }
+        catch (ChaosException e) { ThrowChaosError(e); }
     }
 
     protected override void ProcessRecord()
     {
         foreach (var t in Target)
         {
+            if (!IsValidTarget(t)) continue;
             if (t.IsProtected && !Force)
             {
                 WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));

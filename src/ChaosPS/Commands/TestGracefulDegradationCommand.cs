@@ -19,6 +19,7 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
 
     /// <summary>The stress: a script block that runs the stressors (they block for their duration). Its output goes into the verdict's StressResults.</summary>
     [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNull]
     public ScriptBlock? Stress { get; set; }
 
     /// <summary>HTTP method of the probe (default GET; POST with -Body).</summary>
@@ -28,6 +29,7 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
 
     /// <summary>Request body for POST/PUT (JSON).</summary>
     [Parameter]
+    [ValidateNotNull]
     public string? Body { get; set; }
 
     /// <summary>Probe requests per second (default 10).</summary>
@@ -41,10 +43,12 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
 
     /// <summary>Statuses that count as graceful answers under stress (default 200, 429, 503, 507).</summary>
     [Parameter]
+    [ValidateNotNullOrEmpty, ValidateRange(100, 599)]
     public int[] AcceptableStatus { get; set; } = [200, 429, 503, 507];
 
     /// <summary>Statuses that count as healthy (default 200).</summary>
     [Parameter]
+    [ValidateNotNullOrEmpty, ValidateRange(100, 599)]
     public int[] HealthyStatus { get; set; } = [200];
 
     /// <summary>A request unanswered after this is a hang (default 5s).</summary>
@@ -54,6 +58,7 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
 
     /// <summary>Hangs tolerated (default 0).</summary>
     [Parameter]
+    [ValidateRange(0, int.MaxValue)]
     public int MaxHangs { get; set; }
 
     /// <summary>Largest share of failed requests during stress and recovery (0..1, default 0.05).</summary>
@@ -68,6 +73,7 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
 
     /// <summary>Healthy answers in a row that count as recovered (default 3).</summary>
     [Parameter]
+    [ValidateRange(1, 1000)]
     public int RecoveryConsecutive { get; set; } = 3;
 
     protected override void ProcessRecord()
@@ -78,6 +84,12 @@ public sealed class TestGracefulDegradationCommand : ChaosCmdlet
             RecoveryTimeout = RecoveryTimeout, RecoveryConsecutive = Math.Max(1, RecoveryConsecutive),
         };
         DegradationProbe probe;
+        try
+        {
+            InputRules.Duration(Baseline, nameof(Baseline));
+            InputRules.Duration(RecoveryTimeout, nameof(RecoveryTimeout));
+        }
+        catch (ChaosException e) { ThrowChaosError(e); return; }
         try { probe = new DegradationProbe(new ProbeOptions { Uri = Uri!, Method = Method, Body = Body, Rate = Rate, HangTimeout = HangTimeout }); }
         catch (ChaosException e) { ThrowChaosError(e); return; }
         if (!ShouldProcess(Uri!.ToString(), "Probe while running the stress script")) { probe.DisposeAsync().AsTask().GetAwaiter().GetResult(); return; }

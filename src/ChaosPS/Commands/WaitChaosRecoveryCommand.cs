@@ -18,19 +18,22 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
     /// <summary>Fault results: Invoke-WorkerCrash/Invoke-WorkerOom (each crashed worker must come back), Invoke-NetworkFault, Invoke-*Exhaustion, Suspend-/Resume-ChaosTarget.</summary>
     [Parameter(ValueFromPipeline = true)]
     [Alias("Crash")]
+    [ValidateNotNull]
     public object[]? InputObject { get; set; }
 
     /// <summary>HTTP URIs to GET (loopback only in tests); healthy on an expected status.</summary>
     [Parameter(Position = 0)]
+    [ValidateNotBlank]
     public string[]? Uri { get; set; }
 
     /// <summary>Statuses counted healthy (default 200-299).</summary>
     [Parameter]
-    [ValidateRange(100, 599)]
+    [ValidateNotNullOrEmpty, ValidateRange(100, 599)]
     public int[]? ExpectedStatus { get; set; }
 
     /// <summary>A regular expression the response body must match.</summary>
     [Parameter]
+    [ValidateNotNullOrEmpty]
     public string? BodyMatch { get; set; }
 
     /// <summary>A response slower than this counts as unhealthy.</summary>
@@ -40,19 +43,23 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     /// <summary>TCP endpoints "host:port" that must accept a connection.</summary>
     [Parameter]
+    [ValidateNotBlank]
     public string[]? TcpEndpoint { get; set; }
 
     /// <summary>Containers that must be running (and healthy when they have a health check).</summary>
     [Parameter]
+    [ValidateNotBlank]
+    [ValidateContainer]
     public string[]? ContainerId { get; set; }
 
     /// <summary>With -ContainerId: the restart count must be at least this.</summary>
     [Parameter]
-    [ValidateRange(0, int.MaxValue)]
+    [ValidateRange(0, 1_000_000)]
     public int? MinRestartCount { get; set; }
 
     /// <summary>Process names that must be running.</summary>
     [Parameter]
+    [ValidateNotBlank, ValidateChaosName]
     public string[]? ProcessName { get; set; }
 
     /// <summary>Give up after this long (default 60s).</summary>
@@ -81,22 +88,35 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     /// <summary>The Docker engine endpoint.</summary>
     [Parameter]
+    [ValidateNotBlank]
+    [ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }
+
+    /// <summary>Allow probes of hosts other than 127.0.0.0/8, ::1 and localhost.</summary>
+    [Parameter]
+    public SwitchParameter AllowNonLoopback { get; set; }
 
     private readonly List<CrashResult> _crashes = [];
     private readonly List<DateTimeOffset> _faultEnds = [];
 
     protected override void BeginProcessing()
     {
-        if (Timeout <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Timeout must be positive.", Timeout));
-        if (Interval <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Interval must be positive.", Interval));
-        if (MaxLatency is { } m && m <= TimeSpan.Zero) ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-MaxLatency must be positive.", m));
-        foreach (var u in Uri ?? [])
-            if (!System.Uri.TryCreate(u, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("http" or "https"))
-                ThrowChaosError(ChaosException.InvalidArgument("InvalidUri", $"'{u}' is not an absolute http(s) URI.", u));
-        foreach (var e in TcpEndpoint ?? [])
-            if (!TryEndpoint(e, out _, out _))
-                ThrowChaosError(ChaosException.InvalidArgument("InvalidEndpoint", $"'{e}' is not host:port.", e));
+        try
+        {
+            InputRules.Duration(Timeout, nameof(Timeout));
+            InputRules.Duration(Interval, nameof(Interval));
+            InputRules.Duration(MaxLatency, nameof(MaxLatency));
+            if (Since is { } since && (since.Year < 2000 || since > DateTimeOffset.UtcNow.AddDays(1)))
+                throw ChaosException.InvalidArgument("InvalidSince", $"-Since {since:u} is not a time a fault can have happened.", since);
+            foreach (var u in Uri ?? []) InputRules.HttpUri(u, nameof(Uri), loopbackOnly: !AllowNonLoopback);
+            foreach (var e in TcpEndpoint ?? [])
+            {
+                var (host, _) = InputRules.Endpoint(e, nameof(TcpEndpoint));
+                if (!AllowNonLoopback && !InputRules.IsLoopbackHost(host))
+                    throw new ChaosException("NonLoopbackTarget", ChaosErrorCategory.SecurityError, $"-TcpEndpoint '{e}' is not on this machine; add -AllowNonLoopback to probe it.", e);
+            }
+        }
+        catch (ChaosException e) { ThrowChaosError(e); }
         if (BodyMatch is not null)
         {
             try { _ = new System.Text.RegularExpressions.Regex(BodyMatch); }
@@ -104,13 +124,6 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
         }
     }
 
-    private static bool TryEndpoint(string s, out string host, out int port)
-    {
-        int i = s.LastIndexOf(':');
-        host = i > 0 ? s[..i].Trim('[', ']') : "";
-        port = 0;
-        return i > 0 && int.TryParse(s[(i + 1)..], out port) && port is > 0 and < 65536;
-    }
 
     protected override void ProcessRecord()
     {
@@ -152,7 +165,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
             SuccessThreshold = SuccessThreshold, FaultAt = DefaultFaultAt(), DockerEndpoint = DockerEndpoint, MinRestartCount = MinRestartCount,
         };
         o.HttpUris.AddRange(Uri ?? []);
-        foreach (var e in TcpEndpoint ?? []) { TryEndpoint(e, out var h, out var p); o.TcpEndpoints.Add((h, p)); }
+        foreach (var e in TcpEndpoint ?? []) o.TcpEndpoints.Add(InputRules.Endpoint(e, nameof(TcpEndpoint)));
         o.Crashes.AddRange(_crashes);
         o.Containers.AddRange(ContainerId ?? []);
         o.ProcessNames.AddRange(ProcessName ?? []);
