@@ -12,7 +12,7 @@ namespace ChaosPS.Commands;
 public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Message")]
-    [AllowEmptyString]
+    [ValidateNotBlank]
     public string Message { get; set; } = "";
 
     /// <summary>An experiment journal: one annotation per failed, errored or inconclusive case.</summary>
@@ -22,10 +22,10 @@ public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
     [Parameter, ValidateSet("Error", "Warning")]
     public string Type { get; set; } = "Error";
 
-    [Parameter(ParameterSetName = "Message")] public string? Title { get; set; }
+    [Parameter(ParameterSetName = "Message"), ValidateNotBlank] public string? Title { get; set; }
 
     /// <summary>A source file the annotation points at.</summary>
-    [Parameter(ParameterSetName = "Message")] public string? File { get; set; }
+    [Parameter(ParameterSetName = "Message"), ValidateNotBlank] public string? File { get; set; }
 
     /// <summary>Auto (from the environment), AzureDevOps or GitHubActions.</summary>
     [Parameter, ValidateSet("Auto", "AzureDevOps", "GitHubActions")]
@@ -36,19 +36,22 @@ public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
 
     protected override void ProcessRecord()
     {
+        // The journal is read first, so a bad one is an error on any machine, not only under CI.
+        JournalDocument? journal = null;
+        if (ParameterSetName == "Journal")
+        {
+            try { journal = JournalInput.From(Journal, this); }
+            catch (ChaosException e) { WriteChaosError(e); return; }
+        }
         var provider = Provider == "Auto" ? CiAnnotation.Detect() : Provider;
         if (provider is null)
         {
             WriteVerbose("Not under Azure DevOps (TF_BUILD) or GitHub Actions (GITHUB_ACTIONS): no annotation written.");
             return;
         }
-        IEnumerable<string> lines;
-        if (ParameterSetName == "Journal")
-        {
-            try { lines = CiAnnotation.ForJournal(JournalInput.From(Journal, this), provider).ToList(); }
-            catch (ChaosException e) { WriteChaosError(e); return; }
-        }
-        else lines = [CiAnnotation.Format(provider, Type, Message, Title, File)];
+        IEnumerable<string> lines = journal is not null
+            ? CiAnnotation.ForJournal(journal, provider).ToList()
+            : [CiAnnotation.Format(provider, Type, Message, Title, File)];
         foreach (var line in lines)
         {
             ExportChaosExperimentReportCommand.WriteAnnotation(this, line);
