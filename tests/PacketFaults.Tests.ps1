@@ -93,7 +93,7 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
     }
 
     It 'picks nftables when the kernel has no netem, says so, and refuses delay there (no silent no-op)' {
-        $netem = (unshare --net tc qdisc add dev lo root netem delay 1ms 2>&1; $LASTEXITCODE) | Select-Object -Last 1
+        unshare --net tc qdisc add dev lo root netem delay 1ms 2>&1 | Out-Null; $netem = $LASTEXITCODE
         $f = Add-PacketFault -NetNamespace $nsA -LossPercent 5 -Confirm:$false
         try {
             if ($netem -eq 0) { $f.Mechanism | Should -Be 'Netem' } else { $f.Mechanism | Should -Be 'Nftables'; $f.MechanismReason | Should -Match 'no sch_netem' }
@@ -109,16 +109,20 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
     }
 
     It '-WhatIf shows the exact rules and applies nothing' {
-        $out = Add-PacketFault -NetNamespace $nsA -LossPercent 30 -Protocol Udp -Port 9000 -Peer 198.18.0.2 -WhatIf 6>&1 2>&1 | Out-String
-        $out | Should -Match 'numgen random mod 10000 < 3000 counter drop'
-        $out | Should -Match 'ip daddr 198\.18\.0\.2 meta l4proto udp th dport 9000 jump fault'
+        # What-if text goes to the host: read it from a child pwsh's output.
+        $out = (Invoke-ChildPwsh -Environment @{ CHAOSPS_STATE_DIR = $state } -Script "Import-Module '$env:CHAOSPS_MODULE'; Add-PacketFault -NetNamespace $nsA -LossPercent 30 -Protocol Udp -Port 9000 -Peer 198.18.0.2 -WhatIf").Output
+        $out | Should -Match 'numgen random mod 10000 < 3000 counter goto lost'
+        $out | Should -Match 'ip daddr 198\.18\.0\.2 meta l4proto udp th dport 9000 jump fault_egress'
         Get-ChaosTables $pathA | Should -BeNullOrEmpty
         @(Get-ChaosFault).Count | Should -Be 0
     }
 
     It '30% loss on the veth: measured over 12,000 UDP datagrams within ±2 points; undone by deleting its own table only' {
         # A table of someone else's in the same namespace must survive the fault and its undo.
-        "table inet bystander { chain c { type filter hook output priority 0; counter } }" | nsenter --net=$pathA nft -f -
+        nsenter --net=$pathA nft add table inet bystander
+        nsenter --net=$pathA nft add chain inet bystander c '{ type filter hook output priority 0; }'
+        nsenter --net=$pathA nft add rule inet bystander c counter
+        @(nsenter --net=$pathA nft list tables) | Should -Contain 'table inet bystander'
         $base = Measure-UdpLoss $pathA $pathB '198.18.0.2' 2000
         $base.LossPercent | Should -BeLessOrEqual 0.5 -Because 'the path loses nothing by itself'
         $f = Add-PacketFault -NetNamespace $nsA -LossPercent 30 -Confirm:$false

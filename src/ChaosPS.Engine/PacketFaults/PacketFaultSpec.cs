@@ -151,33 +151,52 @@ public sealed partial class PacketFaultSpec
     /// <summary>The nftables table name for a fault id (nft identifiers: letters, digits, underscore).</summary>
     public static string NftTableName(string faultId) => "chaosps_" + Regex.Replace(faultId, "[^A-Za-z0-9_]", "_");
 
+    /// <summary>The destination MAC a lost egress frame is rewritten to: locally administered, nobody's.</summary>
+    public const string LostMac = "02:00:00:c4:a0:5c";
+
     /// <summary>
     /// The nft script (for nft -f -) that applies the fault: one table of ChaosPS's own in the netdev family, a base
-    /// chain per interface and direction (hook egress/ingress, so a dropped packet is lost on the wire, not refused to
-    /// the sending socket), the filter jumping to one chain that holds the effect with counters.
+    /// chain per interface and direction (hook egress/ingress), the filter jumping to a fault chain that holds the effect
+    /// with counters. Ingress loss is a drop. Egress loss must not be a drop: the kernel reports a drop at the egress
+    /// hook back to the sending socket, and TCP then just sends again at once (no loss, no retransmission) - so a lost
+    /// egress frame leaves with its destination MAC rewritten to nobody's and the receiving side discards it, which
+    /// is loss on the wire (interfaces without an Ethernet header fall back to a drop).
     /// </summary>
     public string NftScript(string table, IReadOnlyList<string> devices)
     {
+        var hooks = Direction == "Both" ? new[] { "egress", "ingress" } : [Direction.ToLowerInvariant()];
         var sb = new StringBuilder();
         sb.Append("table netdev ").Append(table).Append(" {\n");
         int n = 0;
         foreach (var dev in devices)
         {
-            foreach (var hook in Direction == "Both" ? new[] { "egress", "ingress" } : [Direction.ToLowerInvariant()])
+            foreach (var hook in hooks)
             {
                 sb.Append("  chain ").Append(hook).Append('_').Append(n).Append(" {\n");
                 sb.Append("    type filter hook ").Append(hook).Append(" device \"").Append(dev).Append("\" priority -300; policy accept;\n");
                 foreach (var match in NftMatches(hook == "egress"))
-                    sb.Append("    ").Append(match.Length == 0 ? "" : match + " ").Append("jump fault\n");
+                    sb.Append("    ").Append(match.Length == 0 ? "" : match + " ").Append("jump fault_").Append(hook).Append('\n');
                 sb.Append("  }\n");
             }
             n++;
         }
-        sb.Append("  chain fault {\n");
-        if (LossPercent is { } l)
-            sb.Append("    numgen random mod 10000 < ").Append(((int)Math.Round(l * 100)).ToString(CultureInfo.InvariantCulture)).Append(" counter drop\n");
-        sb.Append("    counter accept\n");
-        sb.Append("  }\n}\n");
+        var threshold = LossPercent is { } l ? ((int)Math.Round(l * 100)).ToString(CultureInfo.InvariantCulture) : null;
+        foreach (var hook in hooks)
+        {
+            sb.Append("  chain fault_").Append(hook).Append(" {\n");
+            if (threshold is not null)
+                sb.Append("    numgen random mod 10000 < ").Append(threshold).Append(hook == "egress" ? " counter goto lost\n" : " counter drop\n");
+            sb.Append("    counter accept\n");
+            sb.Append("  }\n");
+        }
+        if (threshold is not null && hooks.Contains("egress"))
+        {
+            sb.Append("  chain lost {\n");
+            sb.Append("    meta oiftype { ether, loopback } ether daddr set ").Append(LostMac).Append(" accept\n");
+            sb.Append("    drop\n");
+            sb.Append("  }\n");
+        }
+        sb.Append("}\n");
         return sb.ToString();
     }
 

@@ -266,7 +266,7 @@ public static class PacketFaultEngine
         {
             if (plan.Mechanism == "Nftables")
             {
-                var r = await Shell.RunAsync("nsenter", [$"--net={plan.Target.Path}", "nft", "list", "chain", "netdev", plan.Table, "fault"], null, CancellationToken.None).ConfigureAwait(false);
+                var r = await Shell.RunAsync("nsenter", [$"--net={plan.Target.Path}", "nft", "list", "table", "netdev", plan.Table], null, CancellationToken.None).ConfigureAwait(false);
                 if (r.Code != 0) return (null, null);
                 long dropped = 0, accepted = 0;
                 foreach (var line in r.Out.Split('\n'))
@@ -274,7 +274,9 @@ public static class PacketFaultEngine
                     var m = Regex.Match(line, @"counter packets (\d+)");
                     if (!m.Success) continue;
                     var n = long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-                    if (line.TrimEnd().EndsWith("drop", StringComparison.Ordinal)) dropped += n; else accepted += n;
+                    // In the fault chains: the numgen rule counts the lost packets, "counter accept" the ones let through.
+                    if (line.Contains("numgen random", StringComparison.Ordinal)) dropped += n;
+                    else if (line.Trim().StartsWith("counter packets", StringComparison.Ordinal) && line.TrimEnd().EndsWith("accept", StringComparison.Ordinal)) accepted += n;
                 }
                 return (dropped + accepted, plan.Spec.LossPercent is null ? 0 : dropped);
             }
