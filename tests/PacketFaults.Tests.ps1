@@ -206,7 +206,7 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
         Get-ChaosTables "/proc/$cpid/ns/net" | Should -BeNullOrEmpty
     }
 
-    It 'SIGKILL of pwsh with packet loss active: the watchdog deletes the table' {
+    It 'SIGKILL of pwsh with packet loss active: the watchdog deletes the table' -Tag 'PacketFaultsSigKill' {
         $child = Invoke-ChildPwsh -NoWait -Environment @{ CHAOSPS_STATE_DIR = $state } -Script "`$env:CHAOSPS_STATE_DIR = '$state'; Import-Module '$env:CHAOSPS_MODULE'; Add-PacketFault -NetNamespace $nsA -LossPercent 30 -Confirm:`$false | Out-Null; 'APPLIED'; Start-Sleep 600"
         try {
             Wait-Until { @(Get-ChaosTables $pathA).Count -eq 1 -and @(Get-ChaosFault).Count -eq 1 } 90 | Should -BeTrue
@@ -214,7 +214,7 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
             $sw = [Diagnostics.Stopwatch]::StartNew()
             $gone = Wait-Until { @(Get-ChaosTables $pathA).Count -eq 0 } 60 -IntervalMs 50
             $sw.Stop()
-            Write-Host "SIGKILL undo: the nft table was gone $([math]::Round($sw.Elapsed.TotalSeconds, 2))s after kill -9"
+            Write-Host "SIGKILL undo: table gone=$gone, $([math]::Round($sw.Elapsed.TotalSeconds, 2))s after kill -9"
             $gone | Should -BeTrue
             Wait-Until { @(Get-ChaosFault).Count -eq 0 } 30 | Should -BeTrue
             Get-Content (Join-Path $state 'watchdog.log') -Raw | Should -Match 'PacketFault.*Restored'
