@@ -112,7 +112,7 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
         # What-if text goes to the host: read it from a child pwsh's output.
         $out = (Invoke-ChildPwsh -Environment @{ CHAOSPS_STATE_DIR = $state } -Script "Import-Module '$env:CHAOSPS_MODULE'; Add-PacketFault -NetNamespace $nsA -LossPercent 30 -Protocol Udp -Port 9000 -Peer 198.18.0.2 -WhatIf").Output
         $out | Should -Match 'numgen random mod 10000 < 3000 counter goto lost'
-        $out | Should -Match 'ip daddr 198\.18\.0\.2 meta l4proto udp th dport 9000 jump fault_egress'
+        $out | Should -Match 'ip daddr 198\.18\.0\.2 meta l4proto udp th dport 9000 jump fault_egress_0'
         Get-ChaosTables $pathA | Should -BeNullOrEmpty
         @(Get-ChaosFault).Count | Should -Be 0
     }
@@ -146,6 +146,16 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
         Write-Host "UDP at 10%: measured $($m.LossPercent)% over $($m.Sent)"
         Test-LossWithin $m.LossPercent 30 | Should -BeFalse
         Test-LossWithin $m.LossPercent 10 | Should -BeTrue
+    }
+
+    It '20% duplication on the veth (nftables dup, each copy once): measured over 12,000 UDP datagrams within ±2 points' {
+        $f = Add-PacketFault -NetNamespace $nsA -DuplicatePercent 20 -Confirm:$false
+        try { $m = Measure-UdpLoss $pathA $pathB '198.18.0.2' 12000 } finally { $r = Restore-ChaosFault -Id $f.Id }
+        $dup = [math]::Round(100.0 * ($m.Arrived - $m.Sent) / $m.Sent, 2)
+        Write-Host "UDP duplication: $($m.Sent) sent, $($m.Arrived) arrived, measured duplication $dup% (fault 20%, $($f.Mechanism))"
+        Test-LossWithin $dup 20 | Should -BeTrue -Because "measured $dup%"
+        $r.Outcome | Should -Be 'Restored'
+        Get-ChaosTables $pathA | Should -BeNullOrEmpty
     }
 
     It 'a TCP transfer under 30% loss completes, slower, with retransmissions the kernel counted' {

@@ -34,8 +34,6 @@ public sealed partial class PacketFaultSpec
     public string Mechanism { get; set; } = "Auto";
 
     public bool HasFilter => Protocol is not null || Port is not null || Peer is not null;
-    public bool NeedsNetem => Delay is not null || Jitter is not null || ReorderPercent is not null || LossCorrelation is not null
-        || DuplicatePercent is not null || CorruptPercent is not null;
 
     [GeneratedRegex("^[A-Za-z0-9_.:@-]{1,15}$")]
     private static partial Regex InterfaceName();
@@ -151,6 +149,11 @@ public sealed partial class PacketFaultSpec
     /// <summary>The nftables table name for a fault id (nft identifiers: letters, digits, underscore).</summary>
     public static string NftTableName(string faultId) => "chaosps_" + Regex.Replace(faultId, "[^A-Za-z0-9_]", "_");
 
+    /// <summary>The packet mark bit a duplicate carries while it passes the egress hook a second time.</summary>
+    public const string DupMark = "0x40000000";
+    private const string DupUnmark = "0xbfffffff";
+    private static string Threshold(double percent) => ((int)Math.Round(percent * 100)).ToString(CultureInfo.InvariantCulture);
+
     /// <summary>The destination MAC a lost egress frame is rewritten to: locally administered, nobody's.</summary>
     public const string LostMac = "02:00:00:c4:a0:5c";
 
@@ -175,19 +178,30 @@ public sealed partial class PacketFaultSpec
                 sb.Append("  chain ").Append(hook).Append('_').Append(n).Append(" {\n");
                 sb.Append("    type filter hook ").Append(hook).Append(" device \"").Append(dev).Append("\" priority -300; policy accept;\n");
                 foreach (var match in NftMatches(hook == "egress"))
-                    sb.Append("    ").Append(match.Length == 0 ? "" : match + " ").Append("jump fault_").Append(hook).Append('\n');
+                    sb.Append("    ").Append(match.Length == 0 ? "" : match + " ").Append("jump fault_").Append(hook).Append('_').Append(n).Append('\n');
                 sb.Append("  }\n");
             }
             n++;
         }
-        var threshold = LossPercent is { } l ? ((int)Math.Round(l * 100)).ToString(CultureInfo.InvariantCulture) : null;
-        foreach (var hook in hooks)
+        var threshold = LossPercent is { } l ? Threshold(l) : null;
+        n = 0;
+        foreach (var dev in devices)
         {
-            sb.Append("  chain fault_").Append(hook).Append(" {\n");
-            if (threshold is not null)
-                sb.Append("    numgen random mod 10000 < ").Append(threshold).Append(hook == "egress" ? " counter goto lost\n" : " counter drop\n");
-            sb.Append("    counter accept\n");
-            sb.Append("  }\n");
+            foreach (var hook in hooks)
+            {
+                sb.Append("  chain fault_").Append(hook).Append('_').Append(n).Append(" {\n");
+                // A duplicate goes through the egress hook again: the mark bit says it is one, so it is neither lost nor duplicated twice.
+                if (DuplicatePercent is not null && hook == "egress")
+                    sb.Append("    meta mark & ").Append(DupMark).Append(" == ").Append(DupMark).Append(" meta mark set meta mark & ").Append(DupUnmark).Append(" counter accept\n");
+                if (threshold is not null)
+                    sb.Append("    numgen random mod 10000 < ").Append(threshold).Append(hook == "egress" ? " counter goto lost\n" : " counter drop\n");
+                if (DuplicatePercent is { } du && hook == "egress")
+                    sb.Append("    numgen random mod 10000 < ").Append(Threshold(du)).Append(" counter meta mark set meta mark | ").Append(DupMark)
+                      .Append(" dup to \"").Append(dev).Append("\" meta mark set meta mark & ").Append(DupUnmark).Append('\n');
+                sb.Append("    counter accept\n");
+                sb.Append("  }\n");
+            }
+            n++;
         }
         if (threshold is not null && hooks.Contains("egress"))
         {
@@ -227,7 +241,7 @@ public sealed partial class PacketFaultSpec
         if (Jitter is not null) c.Add("jitter (needs delay)");
         if (ReorderPercent is not null) c.Add("reordering (needs delay)");
         if (LossCorrelation is not null) c.Add("loss correlation (nft's numgen draws each packet independently)");
-        if (DuplicatePercent is not null) c.Add("duplication (not built on the nftables path)");
+        if (DuplicatePercent is not null && Direction != "Egress") c.Add("duplication on ingress (nft's dup sends the copy out of the interface)");
         if (CorruptPercent is not null) c.Add("corruption (not built on the nftables path)");
         return c;
     }
@@ -242,6 +256,6 @@ public sealed partial class PacketFaultSpec
     }
 
     /// <summary>Capabilities of each mechanism, for results and help.</summary>
-    public const string NftCanDo = "loss (independent per packet), by direction, interface, protocol, port and peer; no delay, jitter, reordering, correlation, duplication or corruption";
+    public const string NftCanDo = "loss (independent per packet) and duplication (egress), by direction, interface, protocol, port and peer; no delay, jitter, reordering, correlation or corruption";
     public const string NetemCanDo = "loss with correlation, delay with jitter, duplication, corruption, reordering, on everything leaving an interface; no ingress, no filter";
 }

@@ -75,6 +75,8 @@ public sealed class PacketFaultResult : PacketFaultInfo
     public long? PacketsMatched { get; init; }
     /// <summary>Packets the fault dropped, as the kernel counted them.</summary>
     public long? PacketsDropped { get; init; }
+    /// <summary>Packets the fault sent twice (nft counters; null when not asked for or not counted).</summary>
+    public long? PacketsDuplicated { get; init; }
     /// <summary>Dropped / matched, in percent.</summary>
     public double? MeasuredLossPercent => PacketsMatched is > 0 && PacketsDropped is { } d ? Math.Round(100.0 * d / PacketsMatched.Value, 2) : null;
     public string Restore { get; init; } = "";
@@ -203,7 +205,7 @@ public static class PacketFaultEngine
         var info = await ApplyAsync(plan, duration, ledger, ct).ConfigureAwait(false);
         var started = DateTimeOffset.UtcNow;
         FaultRestoreResult restore;
-        (long? Matched, long? Dropped) counters = (null, null);
+        (long? Matched, long? Dropped, long? Duplicated) counters = (null, null, null);
         try
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -232,10 +234,10 @@ public static class PacketFaultEngine
         return r;
     }
 
-    private static T Info<T>(Plan plan, DateTimeOffset created, TimeSpan? duration = null, (long? M, long? D) counters = default, FaultRestoreResult? restore = null)
+    private static T Info<T>(Plan plan, DateTimeOffset created, TimeSpan? duration = null, (long? M, long? D, long? Du) counters = default, FaultRestoreResult? restore = null)
         where T : PacketFaultInfo, new()
     {
-        var cannot = plan.Mechanism == "Nftables" ? "delay, jitter, reordering, loss correlation, duplication, corruption" : "ingress, protocol/port/peer filters";
+        var cannot = plan.Mechanism == "Nftables" ? "delay, jitter, reordering, loss correlation, corruption, duplication on ingress" : "ingress, protocol/port/peer filters";
         var common = new T();
         if (common is PacketFaultResult)
         {
@@ -244,7 +246,7 @@ public static class PacketFaultEngine
                 Id = plan.Id, Target = plan.Target.Display, Namespace = plan.Target.Path, NamespaceId = plan.Target.NamespaceId,
                 Mechanism = plan.Mechanism, MechanismReason = plan.MechanismReason, CannotDo = cannot, Interfaces = plan.Devices,
                 Direction = plan.Spec.Direction, Effects = plan.Spec.DescribeEffects(), Filter = plan.Spec.DescribeFilter(), Rules = plan.Rules, CreatedAt = created,
-                Duration = duration ?? TimeSpan.Zero, PacketsMatched = counters.M, PacketsDropped = counters.D,
+                Duration = duration ?? TimeSpan.Zero, PacketsMatched = counters.M, PacketsDropped = counters.D, PacketsDuplicated = counters.Du,
                 Restore = restore?.Outcome ?? "", RestoreSteps = restore?.Steps ?? [],
             };
         }
@@ -260,38 +262,39 @@ public static class PacketFaultEngine
     public static PacketFaultInfo Preview(Plan plan) => Info<PacketFaultInfo>(plan, DateTimeOffset.UtcNow);
 
     /// <summary>(matched, dropped) from the kernel: nft counters of the fault chain, or the netem qdisc's statistics.</summary>
-    public static async Task<(long? Matched, long? Dropped)> CountersAsync(Plan plan)
+    public static async Task<(long? Matched, long? Dropped, long? Duplicated)> CountersAsync(Plan plan)
     {
         try
         {
             if (plan.Mechanism == "Nftables")
             {
                 var r = await Shell.RunAsync("nsenter", [$"--net={plan.Target.Path}", "nft", "list", "table", "netdev", plan.Table], null, CancellationToken.None).ConfigureAwait(false);
-                if (r.Code != 0) return (null, null);
-                long dropped = 0, accepted = 0;
+                if (r.Code != 0) return (null, null, null);
+                long dropped = 0, accepted = 0, duplicated = 0;
                 foreach (var line in r.Out.Split('\n'))
                 {
                     var m = Regex.Match(line, @"counter packets (\d+)");
                     if (!m.Success) continue;
                     var n = long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
                     // In the fault chains: the numgen rule counts the lost packets, "counter accept" the ones let through.
-                    if (line.Contains("numgen random", StringComparison.Ordinal)) dropped += n;
+                    if (line.Contains("numgen random", StringComparison.Ordinal) && line.Contains(" dup to ", StringComparison.Ordinal)) duplicated += n;
+                    else if (line.Contains("numgen random", StringComparison.Ordinal)) dropped += n;
                     else if (line.Trim().StartsWith("counter packets", StringComparison.Ordinal) && line.TrimEnd().EndsWith("accept", StringComparison.Ordinal)) accepted += n;
                 }
-                return (dropped + accepted, plan.Spec.LossPercent is null ? 0 : dropped);
+                return (dropped + accepted, plan.Spec.LossPercent is null ? 0 : dropped, plan.Spec.DuplicatePercent is null ? null : duplicated);
             }
             long sent = 0, drop = 0;
             foreach (var d in plan.Devices)
             {
                 var r = await Shell.RunAsync("nsenter", [$"--net={plan.Target.Path}", "tc", "-s", "qdisc", "show", "dev", d], null, CancellationToken.None).ConfigureAwait(false);
                 var m = Regex.Match(r.Out, @"qdisc netem 4350:.*?Sent \d+ bytes (\d+) pkt \(dropped (\d+)", RegexOptions.Singleline);
-                if (!m.Success) return (null, null);
+                if (!m.Success) return (null, null, null);
                 sent += long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
                 drop += long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture);
             }
-            return (sent + drop, drop);
+            return (sent + drop, drop, null);
         }
-        catch (ChaosException) { return (null, null); }
+        catch (ChaosException) { return (null, null, null); }
     }
 
     private static ChaosException ApplyFailed(Plan plan, string why) => new("PacketFaultApplyFailed", ChaosErrorCategory.InvalidOperation,

@@ -38,14 +38,18 @@ public sealed class PacketFaultSpecTests
         var script = s.NftScript("chaosps_f1", ["veth0"]);
         Assert.StartsWith("table netdev chaosps_f1 {", script);
         Assert.Contains("type filter hook egress device \"veth0\" priority -300; policy accept;", script);
-        Assert.Contains("ip daddr 198.18.0.2 meta l4proto udp th dport 9000 jump fault_egress", script);
-        Assert.Contains("ip daddr 198.18.0.2 meta l4proto udp th sport 9000 jump fault_egress", script);
+        Assert.Contains("ip daddr 198.18.0.2 meta l4proto udp th dport 9000 jump fault_egress_0", script);
+        Assert.Contains("ip daddr 198.18.0.2 meta l4proto udp th sport 9000 jump fault_egress_0", script);
         Assert.Contains("numgen random mod 10000 < 3000 counter goto lost", script);
         Assert.Contains($"ether daddr set {PacketFaultSpec.LostMac} accept", script);
         Assert.DoesNotContain("flush", script);
         var ingress = new PacketFaultSpec { LossPercent = 12.5, Direction = "Ingress", Peer = "fd00::/8" }.NftScript("chaosps_f2", ["lo"]);
-        Assert.Contains("ip6 saddr fd00::/8 jump fault_ingress", ingress);
+        Assert.Contains("ip6 saddr fd00::/8 jump fault_ingress_0", ingress);
         Assert.Contains("numgen random mod 10000 < 1250 counter drop", ingress);
+        var dup = new PacketFaultSpec { DuplicatePercent = 20 }.NftScript("chaosps_f3", ["veth0"]);
+        Assert.Contains("meta mark & 0x40000000 == 0x40000000 meta mark set meta mark & 0xbfffffff counter accept", dup);
+        Assert.Contains("numgen random mod 10000 < 2000 counter meta mark set meta mark | 0x40000000 dup to \"veth0\" meta mark set meta mark & 0xbfffffff", dup);
+        Assert.DoesNotContain("chain lost", dup);
         Assert.Equal("chaosps_f261129_0a1b2c", PacketFaultSpec.NftTableName("f261129-0a1b2c"));
     }
 
@@ -59,6 +63,12 @@ public sealed class PacketFaultSpecTests
         var e = Assert.Throws<ChaosException>(() => PacketFaultEngine.Choose(new PacketFaultSpec { Delay = TimeSpan.FromMilliseconds(100) }, noNetem));
         Assert.Equal("PacketFaultNotSupported", e.ErrorId);
         Assert.Contains("no delay", e.Message);
+
+        Assert.Equal("Nftables", PacketFaultEngine.Choose(new PacketFaultSpec { DuplicatePercent = 5 }, noNetem).Mechanism);
+        Assert.Equal("PacketFaultNotSupported", Assert.Throws<ChaosException>(() =>
+            PacketFaultEngine.Choose(new PacketFaultSpec { DuplicatePercent = 5, Direction = "Ingress" }, noNetem)).ErrorId);
+        Assert.Equal("PacketFaultNotSupported", Assert.Throws<ChaosException>(() =>
+            PacketFaultEngine.Choose(new PacketFaultSpec { CorruptPercent = 5 }, noNetem)).ErrorId);
 
         var both = new PacketFaultCapabilities { Netem = true, Nftables = true };
         Assert.Equal("Netem", PacketFaultEngine.Choose(new PacketFaultSpec { LossPercent = 30 }, both).Mechanism);
