@@ -158,6 +158,48 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
         Get-ChaosTables $pathA | Should -BeNullOrEmpty
     }
 
+    It 'ingress loss in the receiving namespace (-Direction Ingress, filtered to UDP port 9000 from the peer): measured within ±2 points' {
+        $f = Add-PacketFault -NetNamespace $nsB -Direction Ingress -LossPercent 30 -Protocol Udp -Port 9000 -Peer 198.18.0.1 -Confirm:$false
+        try { $m = Measure-UdpLoss $pathA $pathB '198.18.0.2' 12000 } finally { $r = Restore-ChaosFault -Id $f.Id }
+        Write-Host "UDP ingress: $($m.Sent) sent, $($m.Arrived) arrived, measured loss $($m.LossPercent)%"
+        Test-LossWithin $m.LossPercent 30 | Should -BeTrue -Because "measured $($m.LossPercent)%"
+        $r.Outcome | Should -Be 'Restored'
+        Get-ChaosTables $pathB | Should -BeNullOrEmpty
+    }
+
+    It 'a filter that does not match leaves the traffic alone (UDP to another port)' {
+        $f = Add-PacketFault -NetNamespace $nsA -LossPercent 30 -Protocol Udp -Port 9999 -Confirm:$false
+        try { $m = Measure-UdpLoss $pathA $pathB '198.18.0.2' 4000 } finally { Restore-ChaosFault -Id $f.Id | Out-Null }
+        $m.LossPercent | Should -BeLessOrEqual 0.5
+    }
+
+    It '-ProcessId enters that process''s namespace' {
+        $p = Start-Process nsenter -ArgumentList "--net=$pathA", 'sleep', '600' -PassThru
+        try {
+            Wait-Until { (readlink "/proc/$($p.Id)/ns/net") -ne (readlink /proc/self/ns/net) -and (Get-Content "/proc/$($p.Id)/comm") -eq 'sleep' } 30 | Should -BeTrue
+            $f = Add-PacketFault -ProcessId $p.Id -LossPercent 30 -Confirm:$false
+            $f.Namespace | Should -Be "/proc/$($p.Id)/ns/net"
+            @(Get-ChaosTables $pathA).Count | Should -Be 1
+            (Restore-ChaosFault -Id $f.Id).Outcome | Should -Be 'Restored'
+            Get-ChaosTables $pathA | Should -BeNullOrEmpty
+        } finally { Stop-Process -Id $p.Id -Force -ErrorAction SilentlyContinue }
+    }
+
+    It 'the host namespace with -Force passes the check (shown with -WhatIf only: this machine is shared)' {
+        $out = (Invoke-ChildPwsh -Environment @{ CHAOSPS_STATE_DIR = $state } -Script "Import-Module '$env:CHAOSPS_MODULE'; Add-PacketFault -ProcessId `$PID -LossPercent 1 -Interface lo -Force -WhatIf").Output
+        $out | Should -Match 'What if:.*loss 1%'
+        @(Get-ChaosFault).Count | Should -Be 0
+    }
+
+    It 'Stop-Job (Ctrl+C) ends Invoke-PacketFault early and removes the fault' {
+        $job = Start-ThreadJob { param($m, $st, $ns) $env:CHAOSPS_STATE_DIR = $st; Import-Module $m; Invoke-PacketFault -NetNamespace $ns -LossPercent 30 -Duration 10m -Confirm:$false } -ArgumentList $env:CHAOSPS_MODULE, $state, $nsA
+        try {
+            Wait-Until { @(Get-ChaosTables $pathA).Count -eq 1 } 60 | Should -BeTrue
+            $job | Stop-Job
+            Wait-Until { @(Get-ChaosTables $pathA).Count -eq 0 -and @(Get-ChaosFault).Count -eq 0 } 60 | Should -BeTrue
+        } finally { $job | Remove-Job -Force }
+    }
+
     It 'a TCP transfer under 30% loss completes, slower, with retransmissions the kernel counted' {
         $clean = Measure-TcpTransfer $pathA $pathB '198.18.0.2'
         $clean.ExitCode | Should -Be 0
