@@ -200,6 +200,20 @@ for ($i = 0; $i -lt $Count; $i++) { [void]$u.Send($b, $b.Length, $ep); if ($i % 
         } finally { $job | Remove-Job -Force }
     }
 
+    It 'loss on a namespace''s own lo (-Interface lo): UDP measured within ±2 points, and TCP over lo retransmits' {
+        $f = Add-PacketFault -NetNamespace $nsB -Interface lo -LossPercent 30 -Confirm:$false
+        try {
+            $m = Measure-UdpLoss $pathB $pathB '127.0.0.1' 12000
+            $t = Measure-TcpTransfer $pathB $pathB '127.0.0.1'
+        } finally { $r = Restore-ChaosFault -Id $f.Id }
+        Write-Host "UDP on lo: $($m.Sent) sent, $($m.Arrived) arrived, measured loss $($m.LossPercent)%; TCP 2 MB on lo: $($t.Seconds)s, $($t.RetransSegs) retransmits"
+        Test-LossWithin $m.LossPercent 30 | Should -BeTrue -Because "measured $($m.LossPercent)%"
+        $t.ExitCode | Should -Be 0
+        $t.RetransSegs | Should -BeGreaterThan 0
+        $r.Outcome | Should -Be 'Restored'
+        Get-ChaosTables $pathB | Should -BeNullOrEmpty
+    }
+
     It 'a TCP transfer under 30% loss completes, slower, with retransmissions the kernel counted' {
         $clean = Measure-TcpTransfer $pathA $pathB '198.18.0.2'
         $clean.ExitCode | Should -Be 0

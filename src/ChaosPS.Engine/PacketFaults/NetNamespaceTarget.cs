@@ -126,9 +126,23 @@ internal static class Shell
 {
     public readonly record struct Result(int Code, string Out, string Err);
 
+    /// <summary>The tool's full path: PATH first, then the sbin folders a minimal PATH (a scheduled task, the watchdog) may lack.</summary>
+    internal static string Resolve(string file)
+    {
+        if (file.Contains('/')) return file;
+        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"]);
+        foreach (var d in dirs)
+        {
+            var full = System.IO.Path.Combine(d, file);
+            if (File.Exists(full)) return full;
+        }
+        return file;
+    }
+
     public static async Task<Result> RunAsync(string file, IEnumerable<string> args, string? stdin, CancellationToken ct, TimeSpan? timeout = null)
     {
-        var psi = new ProcessStartInfo(file)
+        var psi = new ProcessStartInfo(Resolve(file))
         {
             UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
             StandardOutputEncoding = Encoding.UTF8, StandardErrorEncoding = Encoding.UTF8,

@@ -173,11 +173,11 @@ public sealed partial class PacketFaultSpec
         int n = 0;
         foreach (var dev in devices)
         {
-            foreach (var hook in hooks)
+            foreach (var hook in HooksFor(dev, hooks))
             {
                 sb.Append("  chain ").Append(hook).Append('_').Append(n).Append(" {\n");
                 sb.Append("    type filter hook ").Append(hook).Append(" device \"").Append(dev).Append("\" priority -300; policy accept;\n");
-                foreach (var match in NftMatches(hook == "egress"))
+                foreach (var match in NftMatches(hook == "egress" || (dev == "lo" && Direction != "Ingress")))
                     sb.Append("    ").Append(match.Length == 0 ? "" : match + " ").Append("jump fault_").Append(hook).Append('_').Append(n).Append('\n');
                 sb.Append("  }\n");
             }
@@ -187,7 +187,7 @@ public sealed partial class PacketFaultSpec
         n = 0;
         foreach (var dev in devices)
         {
-            foreach (var hook in hooks)
+            foreach (var hook in HooksFor(dev, hooks))
             {
                 sb.Append("  chain fault_").Append(hook).Append('_').Append(n).Append(" {\n");
                 // A duplicate goes through the egress hook again: the mark bit says it is one, so it is neither lost nor duplicated twice.
@@ -203,7 +203,7 @@ public sealed partial class PacketFaultSpec
             }
             n++;
         }
-        if (threshold is not null && hooks.Contains("egress"))
+        if (threshold is not null && devices.Any(d => HooksFor(d, hooks).Contains("egress")))
         {
             sb.Append("  chain lost {\n");
             sb.Append("    meta oiftype { ether, loopback } ether daddr set ").Append(LostMac).Append(" accept\n");
@@ -213,6 +213,12 @@ public sealed partial class PacketFaultSpec
         sb.Append("}\n");
         return sb.ToString();
     }
+
+    /// <summary>
+    /// The hooks used on one device. On lo every packet that leaves comes straight back in, and its egress frame cannot
+    /// be re-addressed (the payload write fails there), so loss on lo is a drop at lo's ingress: silent to the sender.
+    /// </summary>
+    private static string[] HooksFor(string device, string[] hooks) => device == "lo" ? ["ingress"] : hooks;
 
     /// <summary>The match part of each rule that leads to the fault chain (several rules: port at either end).</summary>
     internal IReadOnlyList<string> NftMatches(bool egress)
@@ -242,6 +248,7 @@ public sealed partial class PacketFaultSpec
         if (ReorderPercent is not null) c.Add("reordering (needs delay)");
         if (LossCorrelation is not null) c.Add("loss correlation (nft's numgen draws each packet independently)");
         if (DuplicatePercent is not null && Direction != "Egress") c.Add("duplication on ingress (nft's dup sends the copy out of the interface)");
+        if (DuplicatePercent is not null && Interfaces?.Contains("lo") == true) c.Add("duplication on lo (its faults are applied where packets come back in)");
         if (CorruptPercent is not null) c.Add("corruption (not built on the nftables path)");
         return c;
     }

@@ -50,6 +50,10 @@ public sealed class PacketFaultSpecTests
         Assert.Contains("meta mark & 0x40000000 == 0x40000000 meta mark set meta mark & 0xbfffffff counter accept", dup);
         Assert.Contains("numgen random mod 10000 < 2000 counter meta mark set meta mark | 0x40000000 dup to \"veth0\" meta mark set meta mark & 0xbfffffff", dup);
         Assert.DoesNotContain("chain lost", dup);
+        var lo = new PacketFaultSpec { LossPercent = 30, Peer = "127.0.0.2" }.NftScript("chaosps_f4", ["lo"]);
+        Assert.Contains("type filter hook ingress device \"lo\"", lo);
+        Assert.Contains("ip daddr 127.0.0.2 jump fault_ingress_0", lo);
+        Assert.DoesNotContain("hook egress", lo);
         Assert.Equal("chaosps_f261129_0a1b2c", PacketFaultSpec.NftTableName("f261129-0a1b2c"));
     }
 
