@@ -27,6 +27,8 @@
         'Add-NetworkFault'
         'Remove-NetworkFault'
         'Invoke-NetworkFault'
+        'Add-PacketFault'
+        'Invoke-PacketFault'
         'Start-ChaosProxyServer'
         'Stop-ChaosProxyServer'
         'Get-ChaosTarget'

@@ -1,0 +1,29 @@
+using System.Management.Automation;
+using ChaosPS.Faults;
+using ChaosPS.PacketFaults;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Applies a packet fault for a duration and removes it when the duration ends - and on error, on Ctrl+C, and (through
+/// the fault ledger's watchdog) when PowerShell dies. Returns what the kernel counted while it was in force.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "PacketFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Container")]
+[OutputType(typeof(PacketFaultResult))]
+public sealed class InvokePacketFaultCommand : PacketFaultCmdletBase
+{
+    /// <summary>How long the fault lasts (500ms, 30s, 5m, or a TimeSpan).</summary>
+    [Parameter(Mandatory = true)]
+    [DurationTransform]
+    public TimeSpan Duration { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (Duration <= TimeSpan.Zero)
+            ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Duration must be positive.", Duration));
+        var plan = BuildPlan();
+        if (!ShouldProcess(plan.Target.Display, Action(plan, DurationParser.Format(Duration)))) return;
+        var duration = Duration;
+        WriteObject(RunEngine((r, ct) => PacketFaultEngine.InvokeAsync(plan, duration, FaultLedger.Default, r, ct)));
+    }
+}
