@@ -35,6 +35,8 @@ public sealed class ActivityCall
     /// <summary>Seconds since the experiment started, for time-stamped evidence.</summary>
     public Func<double> Elapsed { get; init; } = () => 0;
     public IChaosReporter Reporter { get; init; } = NullReporter.Instance;
+    /// <summary>The raw output of an earlier activity of this run by name (null when none ran or it wrote nothing).</summary>
+    public Func<string, (bool Found, object? Output)> OutputOf { get; init; } = _ => (false, null);
 }
 
 /// <summary>Collects issues while an experiment is checked.</summary>

@@ -170,7 +170,7 @@ public sealed class ExperimentJournal
 
     public string ToJson(bool indented = true)
     {
-        lock (_gate) return ToJsonNode().ToJsonString(new JsonSerializerOptions { WriteIndented = indented });
+        lock (_gate) return ToJsonNode().ToJsonString(new JsonSerializerOptions { WriteIndented = indented, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     public JsonObject ToJsonNode()

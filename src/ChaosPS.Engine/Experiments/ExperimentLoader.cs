@@ -125,7 +125,9 @@ public static partial class ExperimentLoader
         foreach (var key in doc.Select(kv => kv.Key).ToList())
         {
             if (key == "configuration" && path == "$") continue;
-            doc[key] = Substitute(doc[key], $"{path}.{key}", config, v);
+            var old = doc[key];
+            var now = Substitute(old, $"{path}.{key}", config, v);
+            if (!ReferenceEquals(old, now)) doc[key] = now;
         }
     }
 
@@ -135,10 +137,19 @@ public static partial class ExperimentLoader
         {
             case JsonObject o:
                 foreach (var key in o.Select(kv => kv.Key).ToList())
-                    o[key] = Substitute(o[key], $"{path}.{key}", config, v);
+                {
+                    var old = o[key];
+                    var now = Substitute(old, $"{path}.{key}", config, v);
+                    if (!ReferenceEquals(old, now)) o[key] = now;
+                }
                 return o;
             case JsonArray a:
-                for (int i = 0; i < a.Count; i++) a[i] = Substitute(a[i], $"{path}[{i}]", config, v);
+                for (int i = 0; i < a.Count; i++)
+                {
+                    var old = a[i];
+                    var now = Substitute(old, $"{path}[{i}]", config, v);
+                    if (!ReferenceEquals(old, now)) a[i] = now;
+                }
                 return a;
             case JsonValue val when val.GetValueKind() == JsonValueKind.String:
                 string s = val.GetValue<string>();

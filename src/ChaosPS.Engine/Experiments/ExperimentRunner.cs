@@ -90,6 +90,12 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
         private FaultWatcher? _faults;
         private int _done, _total;
         private string _currentActivity = "";
+        private readonly Dictionary<string, object?> _outputs = new(StringComparer.Ordinal);
+
+        private (bool, object?) OutputOf(string name)
+        {
+            lock (_outputs) return _outputs.TryGetValue(name, out var v) ? (true, v) : (false, null);
+        }
 
         private double Elapsed => (DateTimeOffset.UtcNow - _j.Start).TotalSeconds;
         private void Event(string kind, string name) => _j.Lock(() => _j.Events.Add(new ExperimentEvent(Elapsed, kind, name)));
@@ -344,11 +350,12 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             if (Json.Num(a["timeout"]) is { } t && t > 0) timeout.CancelAfter(TimeSpan.FromSeconds(t * Math.Max(o.Scale, 1e-3)));
             try
             {
-                var call = new ActivityCall { Name = name, Activity = a, Provider = p, Scale = o.Scale, Elapsed = () => Elapsed, Reporter = o.Reporter };
+                var call = new ActivityCall { Name = name, Activity = a, Provider = p, Scale = o.Scale, Elapsed = () => Elapsed, Reporter = o.Reporter, OutputOf = OutputOf };
                 object? output = await owner.Providers[p["type"]!.ToString()].RunAsync(call, timeout.Token).ConfigureAwait(false);
                 run.RawOutput = output;
                 run.Output = JsonConvertible.ToNode(output);
                 run.Status = "succeeded";
+                lock (_outputs) _outputs[name] = output;
                 Collect(name, output);
             }
             catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
@@ -405,7 +412,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                     return ToleranceResult.No($"the tolerance probe failed: {e.Message}");
                 }
             }
-            return Tolerance.Evaluate(tol, output, o.Scale);
+            return Tolerance.Evaluate(tol, output);
         }
 
         private void Collect(string activity, object? output)

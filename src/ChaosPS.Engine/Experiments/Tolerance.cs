@@ -68,7 +68,7 @@ public static class Tolerance
     }
 
     /// <summary>Judges <paramref name="output"/> (the activity's output as JSON) against a tolerance that needs no provider.</summary>
-    public static ToleranceResult Evaluate(JsonNode? tol, JsonNode? output, double scale = 1.0)
+    public static ToleranceResult Evaluate(JsonNode? tol, JsonNode? output)
     {
         switch (tol)
         {
@@ -105,13 +105,13 @@ public static class Tolerance
                     return ToleranceResult.No($"{what} {Show(got is null ? output : JsonValue.Create(got.Value))} is not in {list.ToJsonString()}");
                 }
             case JsonObject o:
-                return EvaluateObject(o, output, scale);
+                return EvaluateObject(o, output);
             default:
                 return ToleranceResult.No($"unsupported tolerance {tol?.ToJsonString() ?? "null"}");
         }
     }
 
-    private static ToleranceResult EvaluateObject(JsonObject o, JsonNode? output, double scale)
+    private static ToleranceResult EvaluateObject(JsonObject o, JsonNode? output)
     {
         string type = o["type"]?.ToString() ?? "";
         switch (type)
@@ -181,7 +181,7 @@ public static class Tolerance
                     double? ttr = Json.Num(result["TimeToRecover"]);
                     if (o["within"] is { } w)
                     {
-                        double limit = Json.Seconds(w)!.Value * scale;
+                        double limit = Json.Seconds(w)!.Value;
                         if (ttr is null) return ToleranceResult.NoEvidence("recovered, but no time to recover was measured");
                         return ttr <= limit ? ToleranceResult.Yes($"recovered in {Fmt(ttr.Value)} s (within {Fmt(limit)} s)") : ToleranceResult.No($"recovered in {Fmt(ttr.Value)} s, later than {Fmt(limit)} s");
                     }
