@@ -89,6 +89,9 @@ internal static class ExperimentInput
 /// </summary>
 internal sealed class PowerShellHost(string modulePath, string workingDirectory) : IDisposable
 {
+    /// <summary>The caller's current folder: scripts of the powershell provider start there.</summary>
+    public string WorkingDirectory { get; } = workingDirectory;
+
     private RunspacePool? _pool;
     private readonly object _gate = new();
 
@@ -102,7 +105,8 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
                 var iss = InitialSessionState.CreateDefault2();
                 iss.ImportPSModule([modulePath]);
                 iss.Variables.Add(new SessionStateVariableEntry("ErrorActionPreference", ActionPreference.Continue, ""));
-                var pool = RunspaceFactory.CreateRunspacePool(1, 8, iss, null);
+                var pool = RunspaceFactory.CreateRunspacePool(iss);
+                pool.SetMaxRunspaces(8);
                 pool.Open();
                 _pool = pool;
                 return pool;
@@ -110,21 +114,27 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
         }
     }
 
+    /// <summary>Opens the pool now, on the calling (pipeline) thread.</summary>
+    public void Open() => _ = Pool;
+
     /// <summary>Runs commands built by <paramref name="build"/> with <paramref name="input"/> piped in; errors fail the activity.</summary>
     public async Task<List<PSObject>> InvokeAsync(Action<PowerShell> build, IEnumerable<object>? input, CancellationToken ct, string what)
     {
         using var ps = PowerShell.Create();
         ps.RunspacePool = Pool;
-        ps.AddCommand("Microsoft.PowerShell.Management\\Set-Location").AddParameter("LiteralPath", workingDirectory).AddStatement();
         build(ps);
         var inData = new PSDataCollection<object>();
         foreach (var i in input ?? []) inData.Add(i);
         inData.Complete();
         var outData = new PSDataCollection<PSObject>();
+        Trace("invoke " + what);
         using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
         try
         {
-            await Task.Factory.FromAsync(ps.BeginInvoke(inData, outData), ps.EndInvoke).ConfigureAwait(false);
+            var ar = ps.BeginInvoke(inData, outData);
+            Trace("begun " + what);
+            await Task.Factory.FromAsync(ar, ps.EndInvoke).ConfigureAwait(false);
+            Trace("ended " + what);
         }
         catch (Exception e) when (ct.IsCancellationRequested && e is PipelineStoppedException or OperationCanceledException)
         {
@@ -139,6 +149,8 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
             throw new ActivityFailedException(string.Join(Environment.NewLine, ps.Streams.Error.Select(r => $"{what}: {r.FullyQualifiedErrorId}: {r.Exception?.Message ?? r.ToString()}")));
         return outData.ToList();
     }
+
+    internal static void Trace(string m) { if (Environment.GetEnvironmentVariable("CHAOSPS_EXP_TRACE") == "1") Console.Error.WriteLine($"[exp {DateTime.UtcNow:HH:mm:ss.fff}] {m}"); }
 
     public void Dispose()
     {
@@ -300,13 +312,17 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
         var p = call.Provider;
         var output = await host.InvokeAsync(ps =>
         {
-            ps.AddScript(p["script"]!.ToString());
+            // The script starts in the caller's current folder; its arguments are splatted (one pipeline: the pool needs that).
+            ps.AddScript("param($ChaosPSArguments) Microsoft.PowerShell.Management\\Set-Location -LiteralPath '" + host.WorkingDirectory.Replace("'", "''") + "'\n& {\n"
+                + p["script"]!.ToString() + "\n} @ChaosPSArguments");
+            var args = new Hashtable(StringComparer.OrdinalIgnoreCase);
             if (p["arguments"] is JsonObject ao)
                 foreach (var (k, v) in ao)
                 {
                     var plain = JsonConvertible.ToPlain(v);
-                    ps.AddParameter(k, plain is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : plain);
+                    args[k] = plain is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : plain;
                 }
+            ps.AddParameter("ChaosPSArguments", args);
         }, null, ct, call.Name).ConfigureAwait(false);
         var objects = output.Select(o => o.BaseObject is PSCustomObject ? (object)ToDict(o) : o.BaseObject).ToList();
         return objects.Count switch { 0 => null, 1 => objects[0], _ => objects };

@@ -122,6 +122,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
         }
         if (_failedInput) return;
 
+        host.Open();
         var plans = new List<List<PlanStep>>();
         foreach (var exp in loaded)
         {
