@@ -66,6 +66,8 @@ public static partial class ExperimentLoader
         var doc = (JsonObject)raw.DeepClone();
         var config = ResolveConfiguration(doc, overrides, environment ?? Environment.GetEnvironmentVariable, v);
         SubstituteAll(doc, "$", config, v);
+        // A field holding an unsubstituted ${name} would only be reported again as malformed.
+        v.ThrowIfAny();
         ResolveRefs(doc, v);
         Check(doc, providers, v);
         v.ThrowIfAny();
