@@ -127,14 +127,11 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
         foreach (var i in input ?? []) inData.Add(i);
         inData.Complete();
         var outData = new PSDataCollection<PSObject>();
-        Trace("invoke " + what);
         using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
         try
         {
             var ar = ps.BeginInvoke(inData, outData);
-            Trace("begun " + what);
             await Task.Factory.FromAsync(ar, ps.EndInvoke).ConfigureAwait(false);
-            Trace("ended " + what);
         }
         catch (Exception e) when (ct.IsCancellationRequested && e is PipelineStoppedException or OperationCanceledException)
         {
@@ -149,8 +146,6 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
             throw new ActivityFailedException(string.Join(Environment.NewLine, ps.Streams.Error.Select(r => $"{what}: {r.FullyQualifiedErrorId}: {r.Exception?.Message ?? r.ToString()}")));
         return outData.ToList();
     }
-
-    internal static void Trace(string m) { if (Environment.GetEnvironmentVariable("CHAOSPS_EXP_TRACE") == "1") Console.Error.WriteLine($"[exp {DateTime.UtcNow:HH:mm:ss.fff}] {m}"); }
 
     public void Dispose()
     {
