@@ -39,7 +39,7 @@ Describe 'Test-ChaosExperiment and Get-ChaosExperiment' -Tag 'Experiments', 'Uni
         foreach ($e in $all) {
             $e.Description | Should -Not -Match '^\(invalid\)'
             $e.Tags.Count | Should -BeGreaterThan 0
-            Test-ChaosExperiment $e.Path -Configuration @{ target_url = 'http://127.0.0.1:9' } | Should -BeTrue
+            Test-ChaosExperiment $e.Path -Configuration @{ target_url = 'http://127.0.0.1:9'; target_address = '127.0.0.1:9' } | Should -BeTrue
         }
     }
 
@@ -194,6 +194,31 @@ Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', '
     }
 }
 
+Describe 'Latency on the path against the embedded target' -Tag 'Experiments', 'Target', 'Network' {
+    BeforeAll { $script:t = Start-ChaosTarget -Workers 2 }
+    AfterAll { $t | Stop-ChaosTarget }
+
+    It 'p(95) stays within the budget with latency added, and the proxy is gone afterwards' {
+        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -Configuration @{ proxy_listen = "127.0.0.1:$(Get-Random -Minimum 20000 -Maximum 30000)" } -JournalPath $work
+        $j.Verdict | Should -Be 'Passed' -Because $j.Reason
+        $j.Load[0].P95Ms | Should -BeGreaterThan 0
+        @($j.Faults | Where-Object Kind -eq 'NetworkFault').Count | Should -Be 1
+        $j.Faults[0].Restored | Should -BeTrue
+        @(Get-ChaosProxy -ErrorAction SilentlyContinue | Where-Object Name -eq 'chaosps-latency-on-the-path').Count | Should -Be 0
+        @(Get-ChaosFault).Count | Should -Be 0
+    }
+
+    It 'deviates when the latency breaks the budget (the check can fail), and still removes the proxy' {
+        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -JournalPath $work -ErrorAction SilentlyContinue `
+            -Configuration @{ proxy_listen = "127.0.0.1:$(Get-Random -Minimum 30001 -Maximum 40000)"; latency = '600ms'; p95_budget_ms = 300 }
+        $j.Verdict | Should -Be 'Deviated'
+        ($j.Run | Where-Object Name -eq 'load-through-the-proxy').ToleranceMet | Should -BeFalse
+        $j.Load[0].Thresholds.Where({ $_.Metric -eq 'http_req_duration' }).Passed | Should -BeFalse
+        $j.Rollbacks[0].Status | Should -Be 'succeeded'
+        @(Get-ChaosProxy -ErrorAction SilentlyContinue | Where-Object Name -eq 'chaosps-latency-on-the-path').Count | Should -Be 0
+    }
+}
+
 Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
     It 'a hypothesis that stops holding deviates, and a child pwsh exits non-zero (a passing one exits 0)' {
         $marker = Join-Path $work 'healthy'
@@ -258,6 +283,49 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         Test-Path $marker | Should -BeFalse
         Test-Path "$work/whatif-journal.json" | Should -BeFalse
         $s.HasExited | Should -BeFalse
+    }
+
+    It 'Ctrl+C (a stopped pipeline) ends the run as interrupted, plays rollbacks and leaves nothing in place' {
+        $s = Start-Process sleep -ArgumentList 600 -PassThru; $started.Add($s)
+        $rolled = Join-Path $work 'ctrlc-rolled-back'
+        $jpath = Join-Path $work 'ctrlc.json'
+        $json = '{"title":"ctrl-c","description":"d","method":[{"type":"action","name":"freeze","provider":{"type":"chaosps","cmdlet":"Suspend-ChaosTarget","target":{"id":["' + $s.Id + '"]},"arguments":{"Duration":"5m"}}}],"rollbacks":[{"type":"action","name":"rb","provider":{"type":"process","path":"touch","arguments":["' + $rolled + '"]}}]}'
+        $file = New-ExperimentFile 'ctrlc.json' $json
+        $ps = [powershell]::Create()
+        $null = $ps.AddScript({ param($m, $f, $j, $st) $env:CHAOSPS_STATE_DIR = $st; Import-Module $m; Invoke-ChaosExperiment $f -JournalPath $j }).
+            AddArgument($env:CHAOSPS_MODULE).AddArgument($file).AddArgument($jpath).AddArgument($state)
+        $h = $ps.BeginInvoke()
+        try {
+            Wait-Until { (Get-ProcessState $s.Id) -eq 'T' } 60 | Should -BeTrue
+            $ps.Stop()
+            Get-ProcessState $s.Id | Should -BeIn 'S', 'R'
+            @(Get-ChaosFault).Count | Should -Be 0
+            Test-Path $rolled | Should -BeTrue
+            $doc = Get-Content $jpath -Raw | ConvertFrom-Json -AsHashtable
+            $doc.status | Should -Be 'interrupted'
+            $doc.chaosps.verdict | Should -Be 'Interrupted'
+            $doc.chaosps.partial | Should -BeFalse
+        } finally { $ps.Dispose() }
+    }
+
+    It 'SIGTERM ends the run as interrupted with rollbacks played, then pwsh exits' {
+        $s = Start-Process sleep -ArgumentList 600 -PassThru; $started.Add($s)
+        $rolled = Join-Path $work 'term-rolled-back'
+        $jpath = Join-Path $work 'term.json'
+        $json = '{"title":"sigterm","description":"d","method":[{"type":"action","name":"freeze","provider":{"type":"chaosps","cmdlet":"Suspend-ChaosTarget","target":{"id":["' + $s.Id + '"]},"arguments":{"Duration":"5m"}}}],"rollbacks":[{"type":"action","name":"rb","provider":{"type":"process","path":"touch","arguments":["' + $rolled + '"]}}]}'
+        $file = New-ExperimentFile 'term.json' $json
+        $p = Invoke-ChildPwsh -NoWait -Script "Import-Module '$env:CHAOSPS_MODULE'; Invoke-ChaosExperiment '$file' -JournalPath '$jpath'" -Environment @{ CHAOSPS_STATE_DIR = $state }
+        try {
+            Wait-Until { (Get-ProcessState $s.Id) -eq 'T' } 60 | Should -BeTrue
+            kill -TERM $p.Id
+            $p.WaitForExit(120000) | Should -BeTrue
+            Get-ProcessState $s.Id | Should -BeIn 'S', 'R'
+            Test-Path $rolled | Should -BeTrue
+            $doc = Get-Content $jpath -Raw | ConvertFrom-Json -AsHashtable
+            $doc.status | Should -Be 'interrupted'
+            $doc.chaosps.partial | Should -BeFalse
+            Wait-Until { @(Get-ChaosFault).Count -eq 0 } 30 | Should -BeTrue
+        } finally { if (-not $p.HasExited) { $p.Kill() } }
     }
 
     It 'a SIGKILLed run leaves nothing in place (the watchdog undoes its fault) and a readable partial journal' {

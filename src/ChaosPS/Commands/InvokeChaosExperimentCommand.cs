@@ -33,7 +33,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
 
     /// <summary>
     /// The embedded target system (from Start-ChaosTarget) to aim at: sets the configuration values target_url (its
-    /// router, no trailing slash) and workers (a Get-ChaosTarget selector of its worker processes) unless -Configuration gives them.
+    /// router, no trailing slash), target_address (its router as host:port) and workers (a Get-ChaosTarget selector of its worker processes) unless -Configuration gives them.
     /// </summary>
     [Parameter]
     public ChaosPS.Targets.ChaosTargetSystem? Target { get; set; }
@@ -107,6 +107,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
         if (Target is not null)
         {
             overrides.TryAdd("target_url", System.Text.Json.Nodes.JsonValue.Create(Target.RouterUri.ToString().TrimEnd('/')));
+            overrides.TryAdd("target_address", System.Text.Json.Nodes.JsonValue.Create($"{Target.RouterUri.Host}:{Target.RouterPort}"));
             // Workers keep their ports (processes) and labels (containers) across restarts, so the selector still holds after a crash.
             overrides.TryAdd("workers", Target.Runtime == "Docker"
                 ? new System.Text.Json.Nodes.JsonObject { ["label"] = new System.Text.Json.Nodes.JsonArray($"chaosps.target={Target.Id}", "chaosps.worker") }
@@ -158,17 +159,39 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
         {
             reg = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
             {
-                try { term.Cancel(); } catch (ObjectDisposedException) { return; }
-                done.Wait(TimeSpan.FromMinutes(2));
+                try
+                {
+                    term.Cancel();
+                    done.Wait(TimeSpan.FromMinutes(2));
+                }
+                catch (ObjectDisposedException) { }
             });
         }
+        // Not RunEngine: when Ctrl+C stops the pipeline, writing progress throws; the run must still end (interrupted,
+        // rollbacks played, journal written) before this cmdlet gives up the thread.
+        using var reporter = new PipelineReporter();
+        var task = Task.Run(async () =>
+        {
+            try
+            {
+                return await runner.RunAsync(exp, new ExperimentRunOptions
+                {
+                    Scale = options.Scale, JournalPath = options.JournalPath, HypothesisStrategy = options.HypothesisStrategy,
+                    RollbackStrategy = options.RollbackStrategy, Ledger = options.Ledger, Reporter = reporter,
+                }, term.Token).ConfigureAwait(false);
+            }
+            finally { reporter.Complete(); }
+        });
         try
         {
-            return RunEngine((rep, _) => runner.RunAsync(exp, new ExperimentRunOptions
+            try { reporter.Pump(this); }
+            catch (PipelineStoppedException)
             {
-                Scale = options.Scale, JournalPath = options.JournalPath, HypothesisStrategy = options.HypothesisStrategy,
-                RollbackStrategy = options.RollbackStrategy, Ledger = options.Ledger, Reporter = rep,
-            }, term.Token));
+                term.Cancel();
+                task.Wait();
+                throw;
+            }
+            return task.GetAwaiter().GetResult();
         }
         finally
         {
