@@ -239,6 +239,20 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         $r2.ExitCode | Should -Be 0 -Because $r2.Error
     }
 
+    It 'runs a suite in order, one journal per experiment in the -JournalPath folder' {
+        $order = Join-Path $work 'suite-order.txt'
+        $files = foreach ($n in 'one', 'two') {
+            New-ExperimentFile "suite-$n.json" ('{"title":"suite ' + $n + '","description":"d","steady-state-hypothesis":{"title":"h","probes":[{"type":"probe","name":"p","tolerance":0,"provider":{"type":"process","path":"sh","arguments":["-c","echo ' + $n + ' >> ' + $order + '"]}}]},"method":[]}')
+        }
+        $dir = Join-Path $work 'suite-journals'
+        $js = @(Invoke-ChaosExperiment $files -JournalPath $dir)
+        $js.Count | Should -Be 2
+        $js.Title | Should -Be @('suite one', 'suite two')
+        $js.Verdict | Should -Be @('Passed', 'Passed')
+        @(Get-ChildItem $dir -Filter *.json).Count | Should -Be 2
+        (Get-Content $order) | Should -Be @('one', 'one', 'two', 'two')
+    }
+
     It 'a failing action fails the run with its exception in the journal, stops the method and plays rollbacks' {
         $rolled = Join-Path $work 'rolled-back'
         $after = Join-Path $work 'should-not-run'

@@ -36,6 +36,7 @@ public sealed class ExperimentException : ChaosException
         public const string UnknownReference = "ChaosPS.UnknownActivityReference";
         public const string TargetNotFound = "ChaosPS.ExperimentTargetNotFound";
         public const string InvalidStrategy = "ChaosPS.InvalidStrategy";
+        public const string UnsupportedControls = "ChaosPS.UnsupportedControls";
     }
 }
 

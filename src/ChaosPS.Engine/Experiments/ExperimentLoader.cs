@@ -228,6 +228,11 @@ public static partial class ExperimentLoader
                     v.Add(ExperimentException.Ids.Invalid, "$.steady-state-hypothesis.probes", "expected a list of probes");
             }
         }
+        // Chaos Toolkit controls are Python modules: refusing them is honest, ignoring them would not be.
+        if (doc["controls"] is not null)
+            v.Add(ExperimentException.Ids.UnsupportedControls, "$.controls", "Chaos Toolkit controls (Python modules) are not supported by ChaosPS: remove them", ChaosErrorCategory.NotImplemented);
+        if (doc["steady-state-hypothesis"]?["controls"] is not null)
+            v.Add(ExperimentException.Ids.UnsupportedControls, "$.steady-state-hypothesis.controls", "Chaos Toolkit controls (Python modules) are not supported by ChaosPS: remove them", ChaosErrorCategory.NotImplemented);
         if (doc["rollbacks"] is { } rb && rb is not JsonArray)
             v.Add(ExperimentException.Ids.Invalid, "$.rollbacks", "expected a list of actions");
 
@@ -271,6 +276,10 @@ public static partial class ExperimentLoader
                         v.Add(ExperimentException.Ids.Invalid, $"{path}.pauses.{k}", "expected a number of seconds (0 or more)");
                 }
         }
+        if (a["controls"] is not null)
+            v.Add(ExperimentException.Ids.UnsupportedControls, path + ".controls", "Chaos Toolkit controls (Python modules) are not supported by ChaosPS: remove them", ChaosErrorCategory.NotImplemented);
+        if (a["timeout"] is { } to && (Json.Num(to) is not { } ts || ts <= 0))
+            v.Add(ExperimentException.Ids.Invalid, path + ".timeout", "expected seconds greater than 0");
         if (a["background"] is { } bg && bg.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False))
             v.Add(ExperimentException.Ids.Invalid, path + ".background", "expected true or false");
         CheckProvider(a["provider"], path + ".provider", providers, v);

@@ -347,7 +347,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             Event("activity-start", name);
             _currentActivity = name;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            if (Json.Num(a["timeout"]) is { } t && t > 0) timeout.CancelAfter(TimeSpan.FromSeconds(t * Math.Max(o.Scale, 1e-3)));
+            if (Json.Num(a["timeout"]) is { } t && t > 0) timeout.CancelAfter(TimeSpan.FromSeconds(t));
             try
             {
                 var call = new ActivityCall { Name = name, Activity = a, Provider = p, Scale = o.Scale, Elapsed = () => Elapsed, Reporter = o.Reporter, OutputOf = OutputOf };

@@ -85,6 +85,15 @@ public class ExperimentLoaderTests
     }
 
     [Fact]
+    public void Controls_are_refused_not_ignored()
+    {
+        var e = Fails("""{"title":"t","description":"d","controls":[{"name":"tracing","provider":{"type":"python","module":"chaostracing.control"}}],"method":[]}""");
+        var i = Assert.Single(e.Issues);
+        Assert.Equal(ExperimentException.Ids.UnsupportedControls, i.ErrorId);
+        Assert.Equal("$.controls", i.JsonPath);
+    }
+
+    [Fact]
     public void Configuration_is_substituted_with_types_kept_env_and_overrides()
     {
         var json = """
