@@ -253,6 +253,24 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         (Get-Content $order) | Should -Be @('one', 'one', 'two', 'two')
     }
 
+    It 'an error record about a command''s own result is a verdict for the tolerance, any other error fails the activity' {
+        $verdict = @{
+            title = 'verdict error'; description = 'd'
+            'steady-state-hypothesis' = @{ title = 'h'; probes = @(@{ type = 'probe'; name = 'p'; tolerance = 0; provider = @{ type = 'process'; path = 'true' } }) }
+            method = @(@{ type = 'probe'; name = 'load'; tolerance = @{ type = 'thresholds' }; provider = @{ type = 'powershell'; script = {
+                $r = @{ Requests = 10; Thresholds = @(@{ Metric = 'http_req_failed'; Expression = 'rate<0.01'; Actual = 0.5; Passed = $false }) }
+                Write-Error -Message 'thresholds failed' -ErrorId 'ChaosPS.ThresholdsFailed' -TargetObject $r
+                $r } } })
+        }
+        $j = Invoke-ChaosExperiment -Experiment $verdict -JournalPath $work -ErrorAction SilentlyContinue
+        $j.Run[0].Status | Should -Be 'succeeded'
+        $j.Verdict | Should -Be 'Deviated' -Because $j.Reason
+        $verdict.method[0].provider.script = { Write-Error -Message 'broken' -ErrorId 'Something.Else'; @{ Requests = 1 } }
+        $j2 = Invoke-ChaosExperiment -Experiment $verdict -JournalPath $work -ErrorAction SilentlyContinue
+        $j2.Run[0].Status | Should -Be 'failed'
+        $j2.Verdict | Should -Be 'Failed'
+    }
+
     It 'a failing action fails the run with its exception in the journal, stops the method and plays rollbacks' {
         $rolled = Join-Path $work 'rolled-back'
         $after = Join-Path $work 'should-not-run'

@@ -142,8 +142,17 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
             throw new ActivityFailedException($"{what}: {e.ErrorRecord?.FullyQualifiedErrorId}: {e.Message}", e);
         }
         ct.ThrowIfCancellationRequested();
-        if (ps.Streams.Error.Count > 0)
-            throw new ActivityFailedException(string.Join(Environment.NewLine, ps.Streams.Error.Select(r => $"{what}: {r.FullyQualifiedErrorId}: {r.Exception?.Message ?? r.ToString()}")));
+        // An error record about the command's own result (e.g. Start-LoadTest's failed thresholds, whose TargetObject is
+        // the result) is a verdict for the tolerance to judge, not a failure of the activity.
+        var results = outData.Select(o => o.BaseObject).ToList();
+        var failures = ps.Streams.Error.Where(r =>
+        {
+            var target = r.TargetObject is PSObject tp ? tp.BaseObject : r.TargetObject;
+            return !(target is not null && results.Any(o => ReferenceEquals(o, target)))
+                && !r.FullyQualifiedErrorId.StartsWith("ChaosPS.ThresholdsFailed", StringComparison.Ordinal);
+        }).ToList();
+        if (failures.Count > 0)
+            throw new ActivityFailedException(string.Join(Environment.NewLine, failures.Select(r => $"{what}: {r.FullyQualifiedErrorId}: {r.Exception?.Message ?? r.ToString()}")));
         return outData.ToList();
     }
 
