@@ -322,6 +322,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 var r = await ActivityAsync((JsonObject)p!, $"hypothesis ({when})", ct, countProgress: when != "during").ConfigureAwait(false);
                 ss.Probes.Add(r);
                 if (r.Status == "failed" && r.ToleranceMet is null) r.ToleranceMet = false;
+                ct.ThrowIfCancellationRequested();
             }
             ss.SteadyStateMet = ss.Probes.Any(p => p.ToleranceMet == false && !p.Inconclusive) ? false
                 : ss.Probes.Any(p => p.Inconclusive) ? null : true;
@@ -383,7 +384,6 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 run.ToleranceDetail = "the probe failed: " + run.Exception?.FirstOrDefault();
             }
             if (countProgress) Interlocked.Increment(ref _done);
-            if (ct.IsCancellationRequested && phase != "rollback") ct.ThrowIfCancellationRequested();
             if (!ignorePauses && run.Status == "succeeded" && Json.Num(a["pauses"]?["after"]) is { } pa && pa > 0)
             {
                 Progress($"{phase}: pausing {pa * o.Scale:0.###} s after '{name}'");

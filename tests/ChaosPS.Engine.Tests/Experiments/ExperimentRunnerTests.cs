@@ -141,7 +141,10 @@ public class ExperimentRunnerTests : IDisposable
         Assert.True(ff.Deviated);
         Assert.Contains(ff.SteadyStateDuring, s => s.SteadyStateMet == false);
         Assert.Single(ff.Rollbacks);
-        Assert.True(ff.Duration < TimeSpan.FromSeconds(25), "fail-fast stopped the 30 s action"); // generous: the action alone would take 30 s
+        // fail-fast cancelled the 30 s action: it is in the journal as failed (cancelled), not as a finished action.
+        var slow = Assert.Single(ff.Run);
+        Assert.Equal("failed", slow.Status);
+        Assert.Contains("cancelled", slow.Exception![0]);
     }
 
     [Fact]
@@ -167,6 +170,7 @@ public class ExperimentRunnerTests : IDisposable
         Assert.Equal("interrupted", j.Status);
         Assert.Equal("Interrupted", j.Verdict);
         Assert.Equal("succeeded", Assert.Single(j.Rollbacks).Status);
+        Assert.Equal("failed", Assert.Single(j.Run).Status); // the interrupted action is recorded
         Assert.False(j.Partial);
     }
 
