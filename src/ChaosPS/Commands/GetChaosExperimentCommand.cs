@@ -20,9 +20,16 @@ public sealed class GetChaosExperimentCommand : ChaosCmdlet
     protected override void EndProcessing()
     {
         string dir = System.IO.Path.Combine(MyInvocation.MyCommand.Module?.ModuleBase ?? "", "experiments");
+        var patterns = new List<WildcardPattern>();
+        foreach (var n in Name ?? [])
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(n ?? "")) { patterns.Add(new WildcardPattern(WildcardPattern.Escape(n ?? ""), WildcardOptions.IgnoreCase)); continue; }
+            try { var w = new WildcardPattern(n!, WildcardOptions.IgnoreCase); w.IsMatch(""); patterns.Add(w); }
+            catch (WildcardPatternException e) { ThrowChaosError(ChaosException.InvalidArgument("ChaosPS.InvalidWildcard", $"-Name '{n}' is not a valid wildcard pattern: {e.Message}", n)); }
+        }
         foreach (var info in ExperimentInfo.List(dir))
         {
-            if (Name is { Length: > 0 } && !Name.Any(n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase).IsMatch(info.Name))) continue;
+            if (patterns.Count > 0 && !patterns.Any(w => w.IsMatch(info.Name))) continue;
             if (Tag is { Length: > 0 } && !info.Tags.Any(t => Tag.Contains(t, StringComparer.OrdinalIgnoreCase))) continue;
             WriteObject(info);
         }

@@ -74,7 +74,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
         {
             Collection<string> resolved;
             try { resolved = GetResolvedProviderPathFromPSPath(p, out _); }
-            catch (Exception e) when (e is ItemNotFoundException or System.Management.Automation.DriveNotFoundException or ProviderNotFoundException)
+            catch (Exception e) when (e is not PipelineStoppedException)
             {
                 WriteError(ChaosCmdlet.ToErrorRecord(new ChaosException(ExperimentException.Ids.NotFound, ChaosErrorCategory.ObjectNotFound,
                     $"{p}: $: the file does not exist", p, "Check the path (Get-ChaosExperiment lists the experiments shipped with ChaosPS).")));
@@ -94,6 +94,21 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
     }
 
     private bool _failedInput;
+
+    protected override void BeginProcessing()
+    {
+        if (JournalPath is null) return;
+        string? why = null;
+        try
+        {
+            _ = SessionState.Path.GetUnresolvedProviderPathFromPSPath(JournalPath, out var provider, out _);
+            if (provider.Name != "FileSystem") why = $"it is on the {provider.Name} provider";
+        }
+        catch (Exception e) when (e is not PipelineStoppedException) { why = e.Message; }
+        if (why is not null)
+            ThrowChaosError(ChaosException.InvalidArgument("ChaosPS.InvalidJournalPath", $"-JournalPath '{JournalPath}' is not a file-system path: {why}", JournalPath,
+                "Give a .json file (one experiment) or a folder.")); 
+    }
 
     protected override void EndProcessing()
     {

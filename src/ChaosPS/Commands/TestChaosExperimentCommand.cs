@@ -31,7 +31,7 @@ public sealed class TestChaosExperimentCommand : ChaosCmdlet
         {
             string file;
             try { file = GetUnresolvedProviderPathFromPSPath(p); }
-            catch (Exception e) when (e is System.Management.Automation.DriveNotFoundException or ProviderNotFoundException) { file = p; }
+            catch (Exception e) when (e is not PipelineStoppedException) { file = p ?? ""; }
             try
             {
                 var (doc, format) = ExperimentInput.ReadFile(this, file);
