@@ -374,7 +374,8 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
             @(Get-ChaosFault).Count | Should -Be 0
             $doc = Get-Content $jpath -Raw | ConvertFrom-Json -AsHashtable
             $doc.chaosps.partial | Should -BeTrue
-            $doc.status | Should -Be 'running'
+            $doc.status | Should -Be 'interrupted'
+            $doc.chaosps.verdict | Should -Be 'Interrupted'
             $doc.end | Should -BeNullOrEmpty
             $doc.experiment.title | Should -Be 'killed'
         } finally { if (-not $p.HasExited) { $p.Kill() } }

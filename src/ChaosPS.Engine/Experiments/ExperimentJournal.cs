@@ -144,14 +144,18 @@ public sealed class ExperimentJournal
     public DateTimeOffset Start { get; set; }
     public DateTimeOffset? End { get; set; }
     public TimeSpan Duration => (End ?? DateTimeOffset.UtcNow) - Start;
-    /// <summary>completed, failed, aborted or interrupted (Chaos Toolkit's values).</summary>
-    public string Status { get; set; } = "running";
+    /// <summary>completed, failed, aborted or interrupted (Chaos Toolkit's values). Until the run ends it reads
+    /// interrupted (with <see cref="Partial"/> true), which is what a journal left by a killed run must say.</summary>
+    public string Status { get; set; } = "interrupted";
     public bool Deviated { get; set; }
     /// <summary>Passed, Failed, Deviated, Inconclusive, Interrupted or Aborted.</summary>
-    public string Verdict { get; set; } = "Inconclusive";
+    public string Verdict { get; set; } = "Interrupted";
     public bool Passed => Verdict == "Passed";
     /// <summary>Why the verdict is what it is, in a sentence.</summary>
-    public string Reason { get; set; } = "";
+    public string Reason { get; set; } = PartialReason;
+
+    /// <summary>The reason a journal gives until its run ends.</summary>
+    public const string PartialReason = "the run has not finished: it is still going, or its process was killed";
     /// <summary>True while the run is going (a journal left by a killed run says so).</summary>
     public bool Partial { get; set; } = true;
     public string? JournalPath { get; set; }

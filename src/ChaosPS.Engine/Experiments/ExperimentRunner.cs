@@ -117,12 +117,12 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             var method = d["method"] as JsonArray ?? [];
             var rollbacks = d["rollbacks"] as JsonArray ?? [];
             _total = method.Count + rollbacks.Count + probes.Count * (hStrategy == "default" || hStrategy == "continuously" ? 2 : 1);
-            _j.Status = "running";
             if (o.Ledger is not null) _faults = new FaultWatcher(o.Ledger, _j, () => _currentActivity, () => Elapsed);
             Save();
             Progress("starting");
             bool skipMethod = false;
             string? failure = null;
+            string? noEvidence = null;
             try
             {
                 // 1. Steady state before (the gate).
@@ -133,7 +133,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                     Save();
                     if (ss.Probes.Any(p => p.Status == "failed")) { failure = "a steady-state probe failed before the method"; skipMethod = true; }
                     else if (ss.SteadyStateMet == false) { failure = "the steady state did not hold before the method, so the method did not run"; skipMethod = true; }
-                    else if (ss.SteadyStateMet is null) { _j.Reason = "no evidence that the steady state held before the method, so the method did not run"; skipMethod = true; }
+                    else if (ss.SteadyStateMet is null) { noEvidence = "no evidence that the steady state held before the method, so the method did not run"; skipMethod = true; }
                 }
 
                 // 2. Method, with the hypothesis checked alongside when asked.
@@ -172,7 +172,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 if (_j.SteadyStateDuring.Any(s => s.SteadyStateMet == false)) _j.Deviated = true;
                 if (_j.Run.Any(r => r.ToleranceMet == false && !r.Inconclusive)) _j.Deviated = true;
                 _j.Status = failure is null ? "completed" : "failed";
-                if (failure is not null) _j.Reason = failure;
+                _j.Reason = failure ?? noEvidence ?? "";
             }
             catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
             {

@@ -188,7 +188,9 @@ public class ExperimentRunnerTests : IDisposable
             if (doc!["run"]!.AsArray().Count >= 1 && doc["chaosps"]!["partial"]!.GetValue<bool>()) partial = doc;
         }
         Assert.NotNull(partial);
-        Assert.Equal("running", partial!["status"]!.ToString());
+        // A journal read mid-run says what a killed run's journal must say: not finished, not a pass.
+        Assert.Equal("interrupted", partial!["status"]!.ToString());
+        Assert.Equal("Interrupted", partial["chaosps"]!["verdict"]!.ToString());
         Assert.Null(partial["end"]);
         var j = await task;
         Assert.False(JsonNode.Parse(File.ReadAllText(path))!["chaosps"]!["partial"]!.GetValue<bool>());
