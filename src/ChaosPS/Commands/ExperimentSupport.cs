@@ -212,13 +212,15 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
     public async Task<string> PlanAsync(JsonObject p, string path, CancellationToken ct)
     {
         string name = p["cmdlet"]!.ToString();
-        string args = p["arguments"] is JsonObject ao ? string.Join(' ', ao.Select(kv => $"-{kv.Key} {kv.Value?.ToJsonString()}")) : "";
+        var relaxed = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        string args = p["arguments"] is JsonObject ao ? string.Join(' ', ao.Select(kv => $"-{kv.Key} {kv.Value?.ToJsonString(relaxed)}")) : "";
+        if (p["input"]?.ToString() is { } from) args += $" (piped: the output of '{from}')";
         if (p["target"] is not JsonObject sel) return $"{name} {args}".TrimEnd();
         var targets = await ResolveAsync(sel, ct, name).ConfigureAwait(false);
         if (targets.Count == 0)
             throw new ExperimentException(new ExperimentIssue(ExperimentException.Ids.TargetNotFound, ChaosErrorCategory.ObjectNotFound, "", path + ".target",
                 $"the selector {sel.ToJsonString()} matches no process or container (Get-ChaosTarget found nothing)"));
-        return $"{name} {args} on {targets.Count} target(s): {string.Join(", ", targets.Select(t => t.ToString()))}".Replace("  ", " ");
+        return $"{name} {args} on targets selected by {sel.ToJsonString(relaxed)}, now {targets.Count}: {string.Join(", ", targets.Select(t => t.ToString()))}".Replace("  ", " ");
     }
 
     private Task<List<PSObject>> ResolveAsync(JsonObject sel, CancellationToken ct, string what)
