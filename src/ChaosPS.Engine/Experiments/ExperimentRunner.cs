@@ -234,7 +234,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                     judged.Where(p => p.Inconclusive).Select(p => $"{p.Name}: {p.ToleranceDetail}").Distinct().Take(5))),
                 _ when _j.Reason.Length > 0 => ("Inconclusive", _j.Reason),
                 _ when judged.Count == 0 => ("Inconclusive", "nothing was measured: the experiment has no steady-state probe and no method probe with a tolerance"),
-                _ => ("Passed", $"the steady state held ({judged.Count} tolerance(s) met)"),
+                _ => ("Passed", $"every tolerance judged was met ({judged.Count})"),
             };
             _j.Reason = reason;
             if (rollbackFailed && _j.Verdict is "Passed" or "Inconclusive" or "Deviated")

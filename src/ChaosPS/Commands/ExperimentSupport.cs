@@ -255,7 +255,10 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
                 foreach (var (k, v) in ao)
                 {
                     var meta = Find(info, k)!;
-                    ps.AddParameter(meta.Name, Scaled(meta, Plain(v), call.Scale));
+                    object? value = Scaled(meta, Plain(v), call.Scale);
+                    // A script-block parameter (e.g. Test-GracefulDegradation -Stress) takes its text from JSON.
+                    if (meta.ParameterType == typeof(ScriptBlock) && value is string text) value = ScriptBlock.Create(text);
+                    ps.AddParameter(meta.Name, value);
                 }
             if (info.Parameters.ContainsKey("Confirm") && p["arguments"]?["Confirm"] is null && p["arguments"]?["confirm"] is null) ps.AddParameter("Confirm", false);
         }, targets?.Cast<object>() ?? input, ct, name).ConfigureAwait(false);
