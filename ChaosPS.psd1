@@ -53,6 +53,9 @@
         'Export-ChaosExperimentReport'
         'Get-ChaosExperimentTestCase'
         'Write-ChaosAnnotation'
+        'Invoke-ChaosExperiment'
+        'Test-ChaosExperiment'
+        'Get-ChaosExperiment'
     )
     # Pester 5 Should operators (-HaveRecovered, -PassThresholds, -BeGraceful, -HoldSteadyState); see about_ChaosPS.
     NestedModules        = @('ChaosPS.Pester.psm1')
