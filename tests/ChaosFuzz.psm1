@@ -42,6 +42,7 @@ $script:EnvironmentIds = @('GpuDriverNotInstalled', 'GpuDriverNotLoaded', 'GpuNo
 $script:Allowed = [ordered]@{
     '*/*/switch'                                    = 'not fuzzed'
     'Get-*/Name/str:wildcard'                       = 'a valid wildcard pattern'
+    'Get-ChaosExperiment/Tag/str:wildcard'          = 'a valid wildcard pattern over tags'
     'Get-ChaosTarget/Seed/*'                        = 'any integer is a seed'
     'Get-ChaosTarget/Count/int:0'                   = 'zero targets is a valid choice (-Count 0 selects none)'
     'Get-ChaosTarget/Count/int:max'                 = 'more than there are selects all'

@@ -10,28 +10,36 @@ public sealed class GetChaosExperimentCommand : ChaosCmdlet
 {
     /// <summary>Experiment names (file names without extension; wildcards allowed).</summary>
     [Parameter(Position = 0)]
-    [SupportsWildcards]
+    [SupportsWildcards, ValidateNotBlank]
     public string[]? Name { get; set; }
 
-    /// <summary>Only experiments with one of these tags.</summary>
+    /// <summary>Only experiments with one of these tags (wildcards allowed).</summary>
     [Parameter]
+    [SupportsWildcards, ValidateNotBlank]
     public string[]? Tag { get; set; }
 
     protected override void EndProcessing()
     {
         string dir = System.IO.Path.Combine(MyInvocation.MyCommand.Module?.ModuleBase ?? "", "experiments");
-        var patterns = new List<WildcardPattern>();
-        foreach (var n in Name ?? [])
-        {
-            if (!WildcardPattern.ContainsWildcardCharacters(n ?? "")) { patterns.Add(new WildcardPattern(WildcardPattern.Escape(n ?? ""), WildcardOptions.IgnoreCase)); continue; }
-            try { var w = new WildcardPattern(n!, WildcardOptions.IgnoreCase); w.IsMatch(""); patterns.Add(w); }
-            catch (WildcardPatternException e) { ThrowChaosError(ChaosException.InvalidArgument("ChaosPS.InvalidWildcard", $"-Name '{n}' is not a valid wildcard pattern: {e.Message}", n)); }
-        }
+        var names = Patterns(Name, "Name");
+        var tags = Patterns(Tag, "Tag");
         foreach (var info in ExperimentInfo.List(dir))
         {
-            if (patterns.Count > 0 && !patterns.Any(w => w.IsMatch(info.Name))) continue;
-            if (Tag is { Length: > 0 } && !info.Tags.Any(t => Tag.Contains(t, StringComparer.OrdinalIgnoreCase))) continue;
+            if (names.Count > 0 && !names.Any(w => w.IsMatch(info.Name))) continue;
+            if (tags.Count > 0 && !info.Tags.Any(t => tags.Any(w => w.IsMatch(t)))) continue;
             WriteObject(info);
         }
+    }
+
+    private List<WildcardPattern> Patterns(string[]? values, string parameter)
+    {
+        var patterns = new List<WildcardPattern>();
+        foreach (var n in values ?? [])
+        {
+            if (!WildcardPattern.ContainsWildcardCharacters(n)) { patterns.Add(new WildcardPattern(WildcardPattern.Escape(n), WildcardOptions.IgnoreCase)); continue; }
+            try { var w = new WildcardPattern(n, WildcardOptions.IgnoreCase); w.IsMatch(""); patterns.Add(w); }
+            catch (WildcardPatternException e) { ThrowChaosError(ChaosException.InvalidArgument("InvalidWildcard", $"-{parameter} '{n}' is not a valid wildcard pattern: {e.Message}", n)); }
+        }
+        return patterns;
     }
 }
