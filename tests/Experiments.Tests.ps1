@@ -17,8 +17,10 @@ BeforeAll {
         $p
     }
     # A child pwsh that runs one line against the built module with this test's private ledger.
-    function Invoke-Experiment-Child([string] $Line) {
-        Invoke-ChildPwsh -Script "Import-Module '$env:CHAOSPS_MODULE'; Set-Location '$work'; $Line" -Environment @{ CHAOSPS_STATE_DIR = $state }
+    function Invoke-Experiment-Child([string] $Line, [hashtable] $Environment = @{}) {
+        $envs = @{ CHAOSPS_STATE_DIR = $state; TF_BUILD = ''; GITHUB_ACTIONS = '' }
+        foreach ($k in $Environment.Keys) { $envs[$k] = $Environment[$k] }
+        Invoke-ChildPwsh -Script "Import-Module '$env:CHAOSPS_MODULE'; Set-Location '$work'; $Line" -Environment $envs
     }
 }
 
@@ -225,8 +227,10 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         New-Item $marker -ItemType File -Force | Out-Null
         $json = '{"title":"marker","description":"the marker file is the steady state","steady-state-hypothesis":{"title":"marker exists","probes":[{"type":"probe","name":"marker","tolerance":0,"provider":{"type":"process","path":"test","arguments":["-f","' + $marker + '"]}}]},"method":[{"type":"action","name":"break","provider":{"type":"process","path":"rm","arguments":["-f","' + $marker + '"]}}],"rollbacks":[{"type":"action","name":"repair","provider":{"type":"process","path":"touch","arguments":["' + $marker + '"]}}]}'
         $file = New-ExperimentFile 'deviates.json' $json
-        $r = Invoke-Experiment-Child "Invoke-ChaosExperiment '$file' -ErrorAction SilentlyContinue | Out-Null; exit [int](-not `$?)"
+        # Under Azure DevOps the failed cases also become error annotations in the log.
+        $r = Invoke-Experiment-Child "Invoke-ChaosExperiment '$file' -ErrorAction SilentlyContinue | Out-Null; exit [int](-not `$?)" @{ TF_BUILD = 'True' }
         $r.ExitCode | Should -Be 1 -Because $r.Error
+        $r.Output | Should -Match '##vso\[task\.logissue type=error[^\]]*\].*marker' -Because 'a deviated run annotates its failed probe under TF_BUILD'
         Test-Path $marker | Should -BeTrue -Because 'the rollback played'
         $journal = Get-ChildItem (Join-Path $work 'chaosps-journals') -Filter 'marker-*.json' | Select-Object -Last 1
         $doc = Get-Content $journal.FullName -Raw | ConvertFrom-Json -AsHashtable
@@ -235,8 +239,9 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         $doc.steady_states.after.steady_state_met | Should -BeFalse
 
         $okFile = New-ExperimentFile 'passes.json' ($json -replace '"path":"rm","arguments":\["-f","[^"]+"\]', '"path":"true"')
-        $r2 = Invoke-Experiment-Child "Invoke-ChaosExperiment '$okFile' | Out-Null; exit [int](-not `$?)"
+        $r2 = Invoke-Experiment-Child "Invoke-ChaosExperiment '$okFile' | Out-Null; exit [int](-not `$?)" @{ TF_BUILD = 'True' }
         $r2.ExitCode | Should -Be 0 -Because $r2.Error
+        $r2.Output | Should -Not -Match '##vso\[task\.logissue' -Because 'a passing run annotates nothing'
     }
 
     It 'runs a suite in order, one journal per experiment in the -JournalPath folder' {

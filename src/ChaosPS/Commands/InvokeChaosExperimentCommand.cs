@@ -159,9 +159,22 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
             });
             if (Stopping.IsCancellationRequested) throw new PipelineStoppedException();
             WriteObject(journal);
-            if (!journal.Passed) WriteError(VerdictError(journal));
+            if (!journal.Passed)
+            {
+                WriteError(VerdictError(journal));
+                WriteCiAnnotations(journal);
+            }
             if (journal.Status == "interrupted") break;
         }
+    }
+
+    /// <summary>Under Azure DevOps or GitHub Actions, one error annotation per case of the journal that did not pass.</summary>
+    private void WriteCiAnnotations(ExperimentJournal journal)
+    {
+        if (ChaosPS.Experiments.Reports.CiAnnotation.Detect() is not { } provider) return;
+        var doc = ChaosPS.Experiments.Reports.JournalDocument.Parse(journal.ToJson(), journal.JournalPath);
+        foreach (var line in ChaosPS.Experiments.Reports.CiAnnotation.ForJournal(doc, provider))
+            ExportChaosExperimentReportCommand.WriteAnnotation(this, line);
     }
 
     private ExperimentJournal RunWithSignals(ExperimentRunner runner, LoadedExperiment exp, ExperimentRunOptions options)
