@@ -1,6 +1,6 @@
 <#
 .SYNOPSIS
-    The chaos proxy side by side with a direct connection and with socat, in one run, as ratios (DESIGN §7):
+    The chaos proxy side by side with a direct connection and with socat, in one run, as ratios (this machine is shared and noisy, so only same-run ratios mean anything):
       1. HTTP keep-alive through the proxy to nginx at 50 connections (wrk): req/s direct vs ChaosPS proxy vs
          `socat TCP-LISTEN:port,fork,reuseaddr TCP:127.0.0.1:nginxport`, -Rounds rounds in turn, medians quoted; plus
          one run through a proxy with a 0 ms latency toxic (what the toxic path costs);

@@ -6,7 +6,7 @@ using System.Text.Json.Serialization;
 namespace ChaosPS.Faults;
 
 /// <summary>
-/// The fault ledger (DESIGN §4): one JSON file per active fault under &lt;state&gt;/faults, written (and flushed to
+/// The fault ledger: one JSON file per active fault under &lt;state&gt;/faults, written (and flushed to
 /// disk) before the fault is applied and deleted once it is undone. A watchdog process (chaosps-agent watchdog)
 /// undoes every fault whose owner process died or whose deadline passed, so a fault never outlives a SIGKILLed pwsh.
 /// Two watchdogs run side by side (slots 0 and 1), each restarting the other when it is gone, so killing one leaves

@@ -24,7 +24,7 @@ public sealed class UndoStep
 }
 
 /// <summary>
-/// A durable record of one injected fault (DESIGN §4): written before the fault is applied, removed once it is undone.
+/// A durable record of one injected fault: written before the fault is applied, removed once it is undone.
 /// Get-ChaosFault lists these; Restore-ChaosFault and the watchdog undo them.
 /// </summary>
 public sealed class FaultRecord
