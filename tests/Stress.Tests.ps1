@@ -1,5 +1,5 @@
 #Requires -Version 7.4
-# Pester tests for the stressors (issue 6). They import the BUILT module and use small sizes only: 200MB of memory,
+# Pester tests for the stressors. They import the BUILT module and use small sizes only: 200MB of memory,
 # a 64MB tmpfs for disk fills (never the root filesystem), one core of CPU, a few hundred descriptors.
 
 BeforeAll {

@@ -4,7 +4,7 @@ using ChaosPS.Faults;
 namespace ChaosPS.Network;
 
 /// <summary>
-/// Network faults with the fault ledger (DESIGN §4): every toxic a cmdlet adds is recorded (with the undo step that
+/// Network faults with the fault ledger: every toxic a cmdlet adds is recorded (with the undo step that
 /// removes it) before it is applied, and removed on success, error, Ctrl+C, and - through the watchdog - when pwsh dies.
 /// <para>Built-in proxies live inside the pwsh process, so when it dies its proxies and their toxics die with it: the
 /// watchdog's undo then finds the target gone, which is the truth. On a toxiproxy server (-ToxiproxyUri) the fault
