@@ -48,6 +48,9 @@
         'Start-LoadTest'
         'Export-LoadTestReport'
         'Merge-LoadTestResult'
+        'Invoke-ChaosExperiment'
+        'Test-ChaosExperiment'
+        'Get-ChaosExperiment'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

@@ -72,6 +72,8 @@ function Invoke-Build {
     }
     # Docker image context for the embedded target (built by the module on demand, no registry).
     if (Test-Path "$Root/module/docker") { Copy-Item "$Root/module/docker" "$ModuleDir/docker" -Recurse }
+    # Experiments shipped with the module (Get-ChaosExperiment lists them).
+    if (Test-Path "$Root/module/experiments") { Copy-Item "$Root/module/experiments" "$ModuleDir/experiments" -Recurse }
 
     # Manifest: the source of truth for exports, with the format/type files of module/ filled in.
     $formats = @(Get-ChildItem "$Root/module/formats" -Filter *.Format.ps1xml -ErrorAction SilentlyContinue)

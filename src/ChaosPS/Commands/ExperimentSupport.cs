@@ -1,0 +1,316 @@
+using System.Collections;
+using System.Collections.ObjectModel;
+using System.Globalization;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using System.Management.Automation.Runspaces;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ChaosPS.Experiments;
+
+namespace ChaosPS.Commands;
+
+/// <summary>Reads experiment files and hashtables into the engine's JSON model, and builds the provider set.</summary>
+internal static class ExperimentInput
+{
+    /// <summary>Reads a .json or .psd1 experiment file; returns the raw document and its format.</summary>
+    public static (JsonObject Doc, string Format) ReadFile(PSCmdlet cmdlet, string path)
+    {
+        if (!File.Exists(path))
+            throw new ExperimentException(new ExperimentIssue(ExperimentException.Ids.NotFound, ChaosErrorCategory.ObjectNotFound, path, "$", "the file does not exist"));
+        if (path.EndsWith(".psd1", StringComparison.OrdinalIgnoreCase))
+        {
+            Collection<PSObject> data;
+            try
+            {
+                data = cmdlet.InvokeCommand.InvokeScript("param($p) Microsoft.PowerShell.Utility\\Import-PowerShellDataFile -LiteralPath $p", true,
+                    PipelineResultTypes.None, null, path);
+            }
+            catch (RuntimeException e)
+            {
+                throw new ExperimentException(new ExperimentIssue(ExperimentException.Ids.InvalidJson, ChaosErrorCategory.InvalidData, path, "$",
+                    $"not a valid PowerShell data file: {e.Message}"));
+            }
+            if (data.Count != 1 || data[0]?.BaseObject is not IDictionary)
+                throw new ExperimentException(new ExperimentIssue(ExperimentException.Ids.Invalid, ChaosErrorCategory.InvalidData, path, "$", "expected one hashtable (an experiment)"));
+            return ((JsonObject)ToNode(data[0])!, "psd1");
+        }
+        return (ExperimentLoader.ReadJsonFile(path), "json");
+    }
+
+    /// <summary>A hashtable (or any PowerShell value) as JSON. Script blocks become their text (powershell provider).</summary>
+    public static JsonNode? ToNode(object? value)
+    {
+        value = value is PSObject pso ? pso.BaseObject : value;
+        switch (value)
+        {
+            case null: return null;
+            case ScriptBlock sb: return JsonValue.Create(sb.ToString());
+            case IDictionary d:
+                var o = new JsonObject();
+                foreach (DictionaryEntry kv in d) o[Convert.ToString(kv.Key is PSObject kp ? kp.BaseObject : kv.Key, CultureInfo.InvariantCulture) ?? ""] = ToNode(kv.Value);
+                return o;
+            case string or ValueType or JsonNode: return JsonConvertible.ToNode(value);
+            case IEnumerable e:
+                var a = new JsonArray();
+                foreach (var item in e) a.Add(ToNode(item));
+                return a;
+            default: return JsonConvertible.ToNode(value);
+        }
+    }
+
+    public static Dictionary<string, object?>? Overrides(Hashtable? h)
+    {
+        if (h is null) return null;
+        var d = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (DictionaryEntry kv in h) d[kv.Key.ToString()!] = ToNode(kv.Value);
+        return d;
+    }
+
+    public static Dictionary<string, IActivityProvider> Providers(PSCmdlet cmdlet, PowerShellHost host)
+    {
+        var all = ExperimentRunner.BuiltIn();
+        var module = cmdlet.MyInvocation.MyCommand.Module;
+        var cmdlets = new Dictionary<string, CommandInfo>(StringComparer.OrdinalIgnoreCase);
+        if (module is not null)
+            foreach (var (name, info) in module.ExportedCmdlets) cmdlets[name] = info;
+        all["chaosps"] = new ChaosPsProvider(host, cmdlets);
+        all["powershell"] = new PowerShellScriptProvider(host);
+        return all;
+    }
+
+    public static ErrorRecord ToErrorRecord(ExperimentException e, ExperimentIssue issue)
+        => ChaosCmdlet.ToErrorRecord(new ChaosException(issue.ErrorId, issue.Category, issue.ToString(), issue.Source, e.RecommendedAction));
+}
+
+/// <summary>
+/// A runspace pool that imports this module, where the chaosps and powershell providers run their commands (from
+/// the engine's worker threads, in parallel for background activities). Opened on first use.
+/// </summary>
+internal sealed class PowerShellHost(string modulePath, string workingDirectory) : IDisposable
+{
+    private RunspacePool? _pool;
+    private readonly object _gate = new();
+
+    private RunspacePool Pool
+    {
+        get
+        {
+            lock (_gate)
+            {
+                if (_pool is not null) return _pool;
+                var iss = InitialSessionState.CreateDefault2();
+                iss.ImportPSModule([modulePath]);
+                iss.Variables.Add(new SessionStateVariableEntry("ErrorActionPreference", ActionPreference.Continue, ""));
+                var pool = RunspaceFactory.CreateRunspacePool(1, 8, iss, null);
+                pool.Open();
+                _pool = pool;
+                return pool;
+            }
+        }
+    }
+
+    /// <summary>Runs commands built by <paramref name="build"/> with <paramref name="input"/> piped in; errors fail the activity.</summary>
+    public async Task<List<PSObject>> InvokeAsync(Action<PowerShell> build, IEnumerable<object>? input, CancellationToken ct, string what)
+    {
+        using var ps = PowerShell.Create();
+        ps.RunspacePool = Pool;
+        ps.AddCommand("Microsoft.PowerShell.Management\\Set-Location").AddParameter("LiteralPath", workingDirectory).AddStatement();
+        build(ps);
+        var inData = new PSDataCollection<object>();
+        foreach (var i in input ?? []) inData.Add(i);
+        inData.Complete();
+        var outData = new PSDataCollection<PSObject>();
+        using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
+        try
+        {
+            await Task.Factory.FromAsync(ps.BeginInvoke(inData, outData), ps.EndInvoke).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ct.IsCancellationRequested && e is PipelineStoppedException or OperationCanceledException)
+        {
+            throw new OperationCanceledException(ct);
+        }
+        catch (RuntimeException e)
+        {
+            throw new ActivityFailedException($"{what}: {e.ErrorRecord?.FullyQualifiedErrorId}: {e.Message}", e);
+        }
+        ct.ThrowIfCancellationRequested();
+        if (ps.Streams.Error.Count > 0)
+            throw new ActivityFailedException(string.Join(Environment.NewLine, ps.Streams.Error.Select(r => $"{what}: {r.FullyQualifiedErrorId}: {r.Exception?.Message ?? r.ToString()}")));
+        return outData.ToList();
+    }
+
+    public void Dispose()
+    {
+        lock (_gate) { _pool?.Dispose(); _pool = null; }
+    }
+}
+
+/// <summary>
+/// The chaosps provider: {type: "chaosps", cmdlet: "Invoke-WorkerCrash", target: {Get-ChaosTarget parameters}, arguments: {...}}.
+/// The target selector is resolved with Get-ChaosTarget and piped in; duration parameters are multiplied by -Scale;
+/// -Confirm:$false is passed to cmdlets that ask. The cmdlets ledger their own faults, so a killed run is undone by the watchdog.
+/// </summary>
+internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<string, CommandInfo> cmdlets) : IActivityProvider
+{
+    public string Type => "chaosps";
+
+    public void Validate(JsonObject p, string path, ExperimentValidation v)
+    {
+        string? name = p["cmdlet"]?.ToString();
+        if (string.IsNullOrEmpty(name)) { v.Add(ExperimentException.Ids.MissingField, path + ".cmdlet", "expected 'cmdlet': the name of a ChaosPS cmdlet, e.g. Invoke-WorkerCrash"); return; }
+        if (!cmdlets.TryGetValue(name, out var info))
+        {
+            v.Add(ExperimentException.Ids.UnknownCmdlet, path + ".cmdlet", $"'{name}' is not a ChaosPS cmdlet: expected one of {string.Join(", ", cmdlets.Keys.Order())}");
+            return;
+        }
+        if (name.EndsWith("-ChaosExperiment", StringComparison.OrdinalIgnoreCase))
+            v.Add(ExperimentException.Ids.UnknownCmdlet, path + ".cmdlet", $"'{name}' cannot run inside an experiment");
+        if (p["arguments"] is { } args)
+        {
+            if (args is not JsonObject ao) v.Add(ExperimentException.Ids.Invalid, path + ".arguments", $"expected an object of {name}'s parameter: value");
+            else foreach (var (k, _) in ao)
+                    if (Find(info, k) is null) v.Add(ExperimentException.Ids.Invalid, $"{path}.arguments.{k}", $"{name} has no parameter '{k}'");
+        }
+        if (p["input"] is { } inp && (inp.GetValueKind() != JsonValueKind.String || inp.ToString().Length == 0))
+            v.Add(ExperimentException.Ids.Invalid, path + ".input", "expected the name of an earlier activity whose output is piped into the cmdlet");
+        if (p["input"] is not null && p["target"] is not null)
+            v.Add(ExperimentException.Ids.Invalid, path + ".input", "give 'target' or 'input', not both");
+        if (p["target"] is { } target)
+        {
+            if (target is not JsonObject to) { v.Add(ExperimentException.Ids.Invalid, path + ".target", "expected a Get-ChaosTarget selector, e.g. {\"label\": \"app=web\", \"percent\": 50}"); return; }
+            if (!cmdlets.TryGetValue("Get-ChaosTarget", out var gct)) return;
+            foreach (var (k, _) in to)
+                if (Find(gct, k) is null) v.Add(ExperimentException.Ids.Invalid, $"{path}.target.{k}", $"Get-ChaosTarget has no parameter '{k}' (selectors use its parameters: name, id, commandLine, regex, port, label, kind, count, percent, seed)");
+            if (!info.Parameters.ContainsKey("Target"))
+                v.Add(ExperimentException.Ids.Invalid, path + ".target", $"{name} takes no targets");
+        }
+    }
+
+    private static ParameterMetadata? Find(CommandInfo info, string name)
+    {
+        if (info.Parameters.TryGetValue(name, out var m)) return m;
+        return info.Parameters.Values.FirstOrDefault(pm => pm.Aliases.Contains(name, StringComparer.OrdinalIgnoreCase));
+    }
+
+    public async Task<string> PlanAsync(JsonObject p, string path, CancellationToken ct)
+    {
+        string name = p["cmdlet"]!.ToString();
+        string args = p["arguments"] is JsonObject ao ? string.Join(' ', ao.Select(kv => $"-{kv.Key} {kv.Value?.ToJsonString()}")) : "";
+        if (p["target"] is not JsonObject sel) return $"{name} {args}".TrimEnd();
+        var targets = await ResolveAsync(sel, ct, name).ConfigureAwait(false);
+        if (targets.Count == 0)
+            throw new ExperimentException(new ExperimentIssue(ExperimentException.Ids.TargetNotFound, ChaosErrorCategory.ObjectNotFound, "", path + ".target",
+                $"the selector {sel.ToJsonString()} matches no process or container (Get-ChaosTarget found nothing)"));
+        return $"{name} {args} on {targets.Count} target(s): {string.Join(", ", targets.Select(t => t.ToString()))}".Replace("  ", " ");
+    }
+
+    private Task<List<PSObject>> ResolveAsync(JsonObject sel, CancellationToken ct, string what)
+        => host.InvokeAsync(ps =>
+        {
+            ps.AddCommand("ChaosPS\\Get-ChaosTarget");
+            foreach (var (k, v) in sel) ps.AddParameter(k, Plain(v));
+        }, null, ct, $"{what}: Get-ChaosTarget");
+
+    public async Task<object?> RunAsync(ActivityCall call, CancellationToken ct)
+    {
+        var p = call.Provider;
+        string name = p["cmdlet"]!.ToString();
+        var info = cmdlets[name];
+        List<object>? input = null;
+        if (p["input"]?.ToString() is { } from)
+        {
+            var (found, value) = call.OutputOf(from);
+            if (!found) throw new ActivityFailedException($"{name}: 'input' names '{from}', but no activity of that name has succeeded before this one");
+            input = value is System.Collections.IList list ? list.Cast<object>().ToList() : value is null ? [] : [value];
+        }
+        List<PSObject>? targets = null;
+        if (p["target"] is JsonObject sel)
+        {
+            targets = await ResolveAsync(sel, ct, name).ConfigureAwait(false);
+            if (targets.Count == 0) throw new ActivityFailedException($"{name}: the selector {sel.ToJsonString()} matches no process or container now");
+        }
+        var output = await host.InvokeAsync(ps =>
+        {
+            ps.AddCommand("ChaosPS\\" + name);
+            if (p["arguments"] is JsonObject ao)
+                foreach (var (k, v) in ao)
+                {
+                    var meta = Find(info, k)!;
+                    ps.AddParameter(meta.Name, Scaled(meta, Plain(v), call.Scale));
+                }
+            if (info.Parameters.ContainsKey("Confirm") && p["arguments"]?["Confirm"] is null && p["arguments"]?["confirm"] is null) ps.AddParameter("Confirm", false);
+        }, targets?.Cast<object>() ?? input, ct, name).ConfigureAwait(false);
+        var objects = output.Select(o => o.BaseObject).ToList();
+        return objects.Count switch { 0 => null, 1 => objects[0], _ => objects };
+    }
+
+    private static object? Plain(JsonNode? n)
+    {
+        var v = JsonConvertible.ToPlain(n);
+        return v is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : v;
+    }
+
+    private static readonly HashSet<string> ScaledNames = new(StringComparer.OrdinalIgnoreCase) { "Duration", "Interval", "HoldFor", "RampUp", "RampDown", "ThinkTime", "Baseline" };
+
+    /// <summary>Duration parameters are multiplied by -Scale.</summary>
+    private static object? Scaled(ParameterMetadata meta, object? value, double scale)
+    {
+        if (scale == 1.0 || value is null) return value;
+        var t = Nullable.GetUnderlyingType(meta.ParameterType) ?? meta.ParameterType;
+        // Durations of the fault or load (Duration, Interval, ...), not timeouts or limits the system is judged by.
+        if (t != typeof(TimeSpan) || !ScaledNames.Contains(meta.Name)) return value;
+        TimeSpan? span = value switch
+        {
+            string s when DurationParser.TryParse(s, out var ts) => ts,
+            long or int or double => TimeSpan.FromSeconds(Convert.ToDouble(value, CultureInfo.InvariantCulture)),
+            _ => null,
+        };
+        return span is { } x ? TimeSpan.FromTicks((long)(x.Ticks * scale)) : value;
+    }
+}
+
+/// <summary>The powershell provider (psd1/hashtable experiments): {type: "powershell", script: "..." or { ... }, arguments: {...}}.</summary>
+internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityProvider
+{
+    public string Type => "powershell";
+
+    public void Validate(JsonObject p, string path, ExperimentValidation v)
+    {
+        if (v.Format == "json")
+        {
+            v.Add(ExperimentException.Ids.UnsupportedProvider, path + ".type", "the powershell provider is for .psd1 and hashtable experiments; a JSON experiment stays runnable by Chaos Toolkit (use process, http or chaosps)", ChaosErrorCategory.NotImplemented);
+            return;
+        }
+        string? script = p["script"]?.ToString();
+        if (string.IsNullOrWhiteSpace(script)) { v.Add(ExperimentException.Ids.MissingField, path + ".script", "expected 'script': a script block or its text"); return; }
+        Parser.ParseInput(script, out _, out var errors);
+        if (errors.Length > 0) v.Add(ExperimentException.Ids.Invalid, path + ".script", $"the script does not parse: {errors[0].Message} (line {errors[0].Extent.StartLineNumber})");
+        if (p["arguments"] is { } a && a is not JsonObject) v.Add(ExperimentException.Ids.Invalid, path + ".arguments", "expected an object of parameter: value");
+    }
+
+    public Task<string> PlanAsync(JsonObject p, string path, CancellationToken ct)
+    {
+        string s = p["script"]!.ToString().Trim().ReplaceLineEndings(" ");
+        return Task.FromResult("PowerShell { " + (s.Length > 80 ? s[..77] + "..." : s) + " }");
+    }
+
+    public async Task<object?> RunAsync(ActivityCall call, CancellationToken ct)
+    {
+        var p = call.Provider;
+        var output = await host.InvokeAsync(ps =>
+        {
+            ps.AddScript(p["script"]!.ToString());
+            if (p["arguments"] is JsonObject ao)
+                foreach (var (k, v) in ao)
+                {
+                    var plain = JsonConvertible.ToPlain(v);
+                    ps.AddParameter(k, plain is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : plain);
+                }
+        }, null, ct, call.Name).ConfigureAwait(false);
+        var objects = output.Select(o => o.BaseObject is PSCustomObject ? (object)ToDict(o) : o.BaseObject).ToList();
+        return objects.Count switch { 0 => null, 1 => objects[0], _ => objects };
+    }
+
+    private static Dictionary<string, object?> ToDict(PSObject o) => o.Properties.ToDictionary(pp => pp.Name, object? (pp) => pp.Value is PSObject inner && inner.BaseObject is PSCustomObject ? ToDict(inner) : pp.Value is PSObject po ? po.BaseObject : pp.Value);
+}

@@ -1,0 +1,48 @@
+using System.Management.Automation;
+using ChaosPS.Experiments;
+
+namespace ChaosPS.Commands;
+
+/// <summary>
+/// Checks experiment files without running anything: JSON/psd1 syntax, required fields, providers and their fields,
+/// ChaosPS cmdlet names and parameters, tolerances, strategies and ${variables}. Writes $true or $false per file, and
+/// one error per problem naming the file, the JSON path of the bad field and what is expected.
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "ChaosExperiment")]
+[OutputType(typeof(bool))]
+public sealed class TestChaosExperimentCommand : ChaosCmdlet
+{
+    /// <summary>Experiment files (.json or .psd1).</summary>
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName", "PSPath")]
+    public string[] Path { get; set; } = [];
+
+    /// <summary>Configuration values, as Invoke-ChaosExperiment would get them.</summary>
+    [Parameter]
+    public System.Collections.Hashtable? Configuration { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var module = MyInvocation.MyCommand.Module;
+        string modulePath = module is null ? "" : System.IO.Path.Combine(module.ModuleBase, "ChaosPS.psd1");
+        using var host = new PowerShellHost(modulePath, SessionState.Path.CurrentFileSystemLocation.ProviderPath);
+        var providers = ExperimentInput.Providers(this, host);
+        foreach (var p in Path)
+        {
+            string file;
+            try { file = GetUnresolvedProviderPathFromPSPath(p); }
+            catch (Exception e) when (e is System.Management.Automation.DriveNotFoundException or ProviderNotFoundException) { file = p; }
+            try
+            {
+                var (doc, format) = ExperimentInput.ReadFile(this, file);
+                ExperimentLoader.Prepare(doc, file, format, providers, ExperimentInput.Overrides(Configuration));
+                WriteObject(true);
+            }
+            catch (ExperimentException e)
+            {
+                foreach (var i in e.Issues) WriteError(ExperimentInput.ToErrorRecord(e, i));
+                WriteObject(false);
+            }
+        }
+    }
+}
