@@ -270,7 +270,8 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
     }
 }
 
-/// <summary>The powershell provider (psd1/hashtable experiments): {type: "powershell", script: "..." or { ... }, arguments: {...}}.</summary>
+/// <summary>The powershell provider (psd1/hashtable experiments): {type: "powershell", script: "..." or { ... }, arguments: {...}}.
+/// A script whose param block declares $Scale receives the run's -Scale.</summary>
 internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityProvider
 {
     public string Type => "powershell";
@@ -298,15 +299,21 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
     public async Task<object?> RunAsync(ActivityCall call, CancellationToken ct)
     {
         var p = call.Provider;
+        string script = p["script"]!.ToString();
+        // A script that declares a Scale parameter gets the run's -Scale (unless its arguments give one).
+        var sb = Parser.ParseInput(script, out _, out _);
+        bool wantsScale = sb.ParamBlock?.Parameters.Any(x => x.Name.VariablePath.UserPath.Equals("Scale", StringComparison.OrdinalIgnoreCase)) == true
+            && !(p["arguments"] is JsonObject a0 && a0.Any(kv => kv.Key.Equals("Scale", StringComparison.OrdinalIgnoreCase)));
         var output = await host.InvokeAsync(ps =>
         {
-            ps.AddScript(p["script"]!.ToString());
+            ps.AddScript(script);
             if (p["arguments"] is JsonObject ao)
                 foreach (var (k, v) in ao)
                 {
                     var plain = JsonConvertible.ToPlain(v);
                     ps.AddParameter(k, plain is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : plain);
                 }
+            if (wantsScale) ps.AddParameter("Scale", call.Scale);
         }, null, ct, call.Name).ConfigureAwait(false);
         var objects = output.Select(o => o.BaseObject is PSCustomObject ? (object)ToDict(o) : o.BaseObject).ToList();
         return objects.Count switch { 0 => null, 1 => objects[0], _ => objects };
