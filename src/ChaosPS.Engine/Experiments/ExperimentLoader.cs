@@ -239,7 +239,7 @@ public static partial class ExperimentLoader
         {
             if (rt["hypothesis"]?["strategy"] is { } hs && !HypothesisStrategies.Contains(hs.ToString()))
                 v.Add(ExperimentException.Ids.InvalidStrategy, "$.runtime.hypothesis.strategy", $"expected one of {string.Join(", ", HypothesisStrategies)}");
-            if (rt["hypothesis"]?["frequency"] is { } f && (f.GetValueKind() != JsonValueKind.Number || f.GetValue<double>() <= 0))
+            if (rt["hypothesis"]?["frequency"] is { } f && (f.GetValueKind() != JsonValueKind.Number || Json.Num(f) is not > 0))
                 v.Add(ExperimentException.Ids.InvalidStrategy, "$.runtime.hypothesis.frequency", "expected a number of seconds greater than 0");
             if (rt["rollbacks"]?["strategy"] is { } rs && !RollbackStrategies.Contains(rs.ToString()))
                 v.Add(ExperimentException.Ids.InvalidStrategy, "$.runtime.rollbacks.strategy", $"expected one of {string.Join(", ", RollbackStrategies)}");
@@ -265,7 +265,7 @@ public static partial class ExperimentLoader
             else foreach (var (k, pv) in po)
                 {
                     if (k is not ("before" or "after")) v.Add(ExperimentException.Ids.Invalid, $"{path}.pauses.{k}", "expected 'before' or 'after'");
-                    else if (pv is not JsonValue nv || nv.GetValueKind() != JsonValueKind.Number || nv.GetValue<double>() < 0)
+                    else if (pv is not JsonValue nv || nv.GetValueKind() != JsonValueKind.Number || Json.Num(nv) is not >= 0)
                         v.Add(ExperimentException.Ids.Invalid, $"{path}.pauses.{k}", "expected a number of seconds (0 or more)");
                 }
         }

@@ -102,7 +102,10 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
                 var iss = InitialSessionState.CreateDefault2();
                 iss.ImportPSModule([modulePath]);
                 iss.Variables.Add(new SessionStateVariableEntry("ErrorActionPreference", ActionPreference.Continue, ""));
-                var pool = RunspaceFactory.CreateRunspacePool(1, 8, iss, null);
+                // No PSHost: the overload that takes one rejects null, this one does not need it.
+                var pool = RunspaceFactory.CreateRunspacePool(iss);
+                pool.SetMaxRunspaces(8);
+                pool.SetMinRunspaces(1);
                 pool.Open();
                 _pool = pool;
                 return pool;
@@ -124,7 +127,9 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
         using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
         try
         {
-            await Task.Factory.FromAsync(ps.BeginInvoke(inData, outData), ps.EndInvoke).ConfigureAwait(false);
+            // Invoke on a pool thread: BeginInvoke with an input collection, awaited through FromAsync, never completed
+            // (every experiment with a chaosps or powershell activity hung).
+            await Task.Run(() => ps.Invoke(inData, outData), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (ct.IsCancellationRequested && e is PipelineStoppedException or OperationCanceledException)
         {
