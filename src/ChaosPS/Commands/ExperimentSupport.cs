@@ -45,7 +45,10 @@ internal static class ExperimentInput
         switch (value)
         {
             case null: return null;
-            case ScriptBlock sb: return JsonValue.Create(sb.ToString());
+            case ScriptBlock sb:
+                // A script block read from a .psd1 keeps its braces in its text; the provider runs the body.
+                string text = sb.ToString().Trim();
+                return JsonValue.Create(text.Length >= 2 && text[0] == '{' && text[^1] == '}' ? text[1..^1] : text);
             case IDictionary d:
                 var o = new JsonObject();
                 foreach (DictionaryEntry kv in d) o[Convert.ToString(kv.Key is PSObject kp ? kp.BaseObject : kv.Key, CultureInfo.InvariantCulture) ?? ""] = ToNode(kv.Value);
