@@ -122,9 +122,11 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
         using var ps = PowerShell.Create();
         ps.RunspacePool = Pool;
         ps.AddCommand("Microsoft.PowerShell.Management\\Set-Location").AddParameter("LiteralPath", workingDirectory).AddStatement();
+        // Input goes into the command's own statement (Invoke's input would go to the Set-Location statement above).
+        var items = input?.ToArray();
+        if (items is { Length: > 0 }) ps.AddCommand("Microsoft.PowerShell.Utility\\Write-Output").AddParameter("InputObject", items);
         build(ps);
         var inData = new PSDataCollection<object>();
-        foreach (var i in input ?? []) inData.Add(i);
         inData.Complete();
         var outData = new PSDataCollection<PSObject>();
         using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
