@@ -21,12 +21,12 @@ Own system: -Configuration @{ target_url = 'http://host:port' } (the proxy goes 
         answer_match = '"text":"[^"]+'
         infer_body   = '{"prompt":"chaos","max_tokens":8}'
         proxy_name   = 'chaosps-exp-latency'
-        proxy_listen = '127.0.0.1:47313'
+        proxy_listen = '127.0.0.1:0'
         load_rate    = 10
-        baseline_duration = '10s'
+        baseline_seconds = 10
         fault_duration = '20s'
-        during_duration = '15s'
-        recovery_duration = '10s'
+        during_seconds = 15
+        recovery_seconds = 10
     }
     'steady-state-hypothesis' = @{
         title  = 'The router is healthy and real inference requests get real completions'
@@ -64,19 +64,37 @@ Own system: -Configuration @{ target_url = 'http://host:port' } (the proxy goes 
                } } }
         @{ type = 'probe'; name = 'baseline-through-the-proxy'
            tolerance = @{ type = 'thresholds' }
-           provider = @{ type = 'chaosps'; cmdlet = 'Start-LoadTest'
-               arguments = @{ Uri = 'http://${proxy_listen}${infer_path}'; Method = 'POST'; Body = '${infer_body}'; ContentType = 'application/json'
-                   Rate = '${load_rate}'; Duration = '${baseline_duration}'; Timeout = '10s'; ExpectStatus = 200; BodyMatch = '${answer_match}'
-                   Threshold = @('http_req_failed: count==0', 'checks: rate==1') } } }
+           provider = @{ type = 'powershell'
+               arguments = @{ Name = '${proxy_name}'; Path = '${infer_path}'; Body = '${infer_body}'; Rate = '${load_rate}'; Seconds = '${baseline_seconds}'; Timeout = '10s'; Match = '${answer_match}'
+                   Threshold = @('http_req_failed: count==0', 'checks: rate==1') }
+               script = {
+                   param($Name, $Path, $Body, $Rate, $Seconds, $Timeout, $Match, $Threshold, $Header, $Scale)
+                   # Load through the proxy (its bound address: proxy_listen may use port 0); Seconds x -Scale.
+                   $p = Get-ChaosProxy -Name $Name
+                   $a = @{ Uri = "http://$($p.Listen)$Path"; Method = 'POST'; Body = $Body; ContentType = 'application/json'; Rate = [double]$Rate
+                           Duration = [TimeSpan]::FromSeconds([double]$Seconds * $Scale); Timeout = $Timeout; Threshold = @($Threshold) }
+                   if ($Match) { $a.ExpectStatus = 200; $a.BodyMatch = $Match }
+                   if ($Header) { $a.Header = $Header }
+                   Start-LoadTest @a
+               } } }
         @{ type = 'action'; name = 'network-fault'; background = $true
            provider = @{ type = 'chaosps'; cmdlet = 'Invoke-NetworkFault'
                arguments = @{ Proxy = '${proxy_name}'; Duration = '${fault_duration}'; Type = 'Latency'; Latency = '500ms'; Jitter = '100ms'; Stream = 'Downstream' } } }
         @{ type = 'probe'; name = 'during-the-fault'; pauses = @{ before = 2 }
            tolerance = @{ type = 'thresholds' }
-           provider = @{ type = 'chaosps'; cmdlet = 'Start-LoadTest'
-               arguments = @{ Uri = 'http://${proxy_listen}${infer_path}'; Method = 'POST'; Body = '${infer_body}'; ContentType = 'application/json'
-                   Rate = '${load_rate}'; Duration = '${during_duration}'; Timeout = '5s'; ExpectStatus = 200; BodyMatch = '${answer_match}'
-                   Threshold = @('http_req_failed: count==0', 'checks: rate==1', 'http_req_duration: min>=390', 'http_req_duration: med<1100') } } }
+           provider = @{ type = 'powershell'
+               arguments = @{ Name = '${proxy_name}'; Path = '${infer_path}'; Body = '${infer_body}'; Rate = '${load_rate}'; Seconds = '${during_seconds}'; Timeout = '5s'; Match = '${answer_match}'
+                   Threshold = @('http_req_failed: count==0', 'checks: rate==1', 'http_req_duration: min>=390', 'http_req_duration: med<1100') }
+               script = {
+                   param($Name, $Path, $Body, $Rate, $Seconds, $Timeout, $Match, $Threshold, $Header, $Scale)
+                   # Load through the proxy at its bound address; Seconds x -Scale.
+                   $p = Get-ChaosProxy -Name $Name
+                   $a = @{ Uri = "http://$($p.Listen)$Path"; Method = 'POST'; Body = $Body; ContentType = 'application/json'; Rate = [double]$Rate
+                           Duration = [TimeSpan]::FromSeconds([double]$Seconds * $Scale); Timeout = $Timeout; Threshold = @($Threshold) }
+                   if ($Match) { $a.ExpectStatus = 200; $a.BodyMatch = $Match }
+                   if ($Header) { $a.Header = $Header }
+                   Start-LoadTest @a
+               } } }
         @{ type = 'action'; name = 'wait-until-the-fault-is-removed'
            provider = @{ type = 'powershell'; arguments = @{ Name = '${proxy_name}' }
                script = {
@@ -91,10 +109,19 @@ Own system: -Configuration @{ target_url = 'http://host:port' } (the proxy goes 
                } } }
         @{ type = 'probe'; name = 'recovery-through-the-proxy'; pauses = @{ before = 1 }
            tolerance = @{ type = 'thresholds' }
-           provider = @{ type = 'chaosps'; cmdlet = 'Start-LoadTest'
-               arguments = @{ Uri = 'http://${proxy_listen}${infer_path}'; Method = 'POST'; Body = '${infer_body}'; ContentType = 'application/json'
-                   Rate = '${load_rate}'; Duration = '${recovery_duration}'; Timeout = '10s'; ExpectStatus = 200; BodyMatch = '${answer_match}'
-                   Threshold = @('http_req_failed: count==0', 'checks: rate==1') } } }
+           provider = @{ type = 'powershell'
+               arguments = @{ Name = '${proxy_name}'; Path = '${infer_path}'; Body = '${infer_body}'; Rate = '${load_rate}'; Seconds = '${recovery_seconds}'; Timeout = '10s'; Match = '${answer_match}'
+                   Threshold = @('http_req_failed: count==0', 'checks: rate==1') }
+               script = {
+                   param($Name, $Path, $Body, $Rate, $Seconds, $Timeout, $Match, $Threshold, $Header, $Scale)
+                   # Load through the proxy (its bound address: proxy_listen may use port 0); Seconds x -Scale.
+                   $p = Get-ChaosProxy -Name $Name
+                   $a = @{ Uri = "http://$($p.Listen)$Path"; Method = 'POST'; Body = $Body; ContentType = 'application/json'; Rate = [double]$Rate
+                           Duration = [TimeSpan]::FromSeconds([double]$Seconds * $Scale); Timeout = $Timeout; Threshold = @($Threshold) }
+                   if ($Match) { $a.ExpectStatus = 200; $a.BodyMatch = $Match }
+                   if ($Header) { $a.Header = $Header }
+                   Start-LoadTest @a
+               } } }
     )
     rollbacks = @(
         @{ type = 'action'; name = 'stop-proxy'
