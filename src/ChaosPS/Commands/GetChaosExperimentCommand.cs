@@ -20,7 +20,7 @@ public sealed class GetChaosExperimentCommand : ChaosCmdlet
     protected override void EndProcessing()
     {
         string dir = System.IO.Path.Combine(MyInvocation.MyCommand.Module?.ModuleBase ?? "", "experiments");
-        foreach (var info in ExperimentInfo.List(dir))
+        foreach (var info in ExperimentInfo.List(dir, f => ExperimentInput.ReadFile(this, f).Doc))
         {
             if (Name is { Length: > 0 } && !Name.Any(n => WildcardPattern.Get(n, WildcardOptions.IgnoreCase).IsMatch(info.Name))) continue;
             if (Tag is { Length: > 0 } && !info.Tags.Any(t => Tag.Contains(t, StringComparer.OrdinalIgnoreCase))) continue;
