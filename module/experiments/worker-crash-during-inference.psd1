@@ -61,7 +61,7 @@ Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ labe
            provider = @{ type = 'chaosps'; cmdlet = 'Invoke-WorkerCrash'; target = '${workers}'; arguments = @{ Count = 1; Signal = 'KILL' } } }
         @{ type = 'probe'; name = 'killed-worker-recovers'
            tolerance = @{ type = 'recovered'; within = 30 }
-           provider = @{ type = 'chaosps'; cmdlet = 'Wait-ChaosRecovery'; input = 'kill-one-worker-mid-generation'; arguments = @{ Uri = '${target_url}${health_path}'; Timeout = '60s' } } }
+           provider = @{ type = 'chaosps'; cmdlet = 'Wait-ChaosRecovery'; input = 'kill-one-worker-mid-generation'; arguments = @{ Uri = '${target_url}${health_path}'; Timeout = '35s' } } }
     )
     rollbacks = @()
 }

@@ -59,7 +59,7 @@ Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ labe
            provider = @{ type = 'chaosps'; cmdlet = 'Invoke-WorkerCrash'; target = '${workers}'; arguments = @{ Percent = '${crash_percent}'; Seed = 7; Signal = 'KILL' } } }
         @{ type = 'probe'; name = 'killed-workers-recover'
            tolerance = @{ type = 'recovered'; within = 30 }
-           provider = @{ type = 'chaosps'; cmdlet = 'Wait-ChaosRecovery'; input = 'kill-half-the-workers'; arguments = @{ Uri = '${target_url}${health_path}'; Timeout = '60s' } } }
+           provider = @{ type = 'chaosps'; cmdlet = 'Wait-ChaosRecovery'; input = 'kill-half-the-workers'; arguments = @{ Uri = '${target_url}${health_path}'; Timeout = '35s' } } }
     )
     rollbacks = @()
 }

@@ -64,7 +64,7 @@ Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ labe
                } } }
         @{ type = 'probe'; name = 'oom-killed-worker-recovers'
            tolerance = @{ type = 'recovered'; within = 30 }
-           provider = @{ type = 'chaosps'; cmdlet = 'Wait-ChaosRecovery'; input = 'oom-kill-one-worker'; arguments = @{ Uri = '${target_url}${health_path}'; Timeout = '60s' } } }
+           provider = @{ type = 'chaosps'; cmdlet = 'Wait-ChaosRecovery'; input = 'oom-kill-one-worker'; arguments = @{ Uri = '${target_url}${health_path}'; Timeout = '35s' } } }
     )
     rollbacks = @()
 }
