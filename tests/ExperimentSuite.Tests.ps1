@@ -16,7 +16,7 @@ BeforeDiscovery {
         @{ Experiment = 'network-latency'; With = @{}; Defects = @('EmptyBody') }
         @{ Experiment = 'network-partition-refused'; With = @{}; Defects = @('EmptyBody') }
         @{ Experiment = 'network-resets'; With = @{}; Defects = @() }
-        @{ Experiment = 'load-inference'; With = @{ MaxConcurrency = 1000; TokenDelay = '1ms' }; Config = @{ peak_vus = 40 }; Defects = @('ErrorEveryNth') }
+        @{ Experiment = 'load-inference'; With = @{ MaxConcurrency = 1000; TokenDelay = '1ms' }; Config = @{ peak_vus = 40; hold_seconds = 50 }; Defects = @('ErrorEveryNth') }
         @{ Experiment = 'load-breaking-point'; With = @{ MaxConcurrency = 16; TokenDelay = '5ms' }; Config = @{ start_rate = 10; steps = 3; min_rate = 20 }; Defects = @('ErrorEveryNth') }
         # A stress that never reached its target is Inconclusive (a busy CI host), never Passed: the healthy case accepts that, with its reason.
         @{ Experiment = 'stress-cpu'; With = @{}; Config = @{ cpu_percent = 50 }; Healthy = 'PassedOrUnreached'; Defects = @('ErrorEveryNth') }

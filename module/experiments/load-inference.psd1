@@ -5,7 +5,7 @@
 Proves: ramped to peak_vus concurrent virtual users (100, 500, then peak_vus; closed model) and held there for
 hold_seconds (600 s = 10 minutes at -Scale 1; every stage is multiplied by -Scale), the entry point keeps p(95) latency
 under 500 ms, p(99) under 1000 ms and the error rate under 1%, with every answer's body checked.
-At CI scale the matrix runs it with fewer users (-Configuration @{ peak_vus = 40 }): the 1000-user level is only
+At CI scale the matrix runs it with fewer users and a shorter hold (-Configuration @{ peak_vus = 40; hold_seconds = 50 }): the 1000-user level is only
 exercised with the default configuration.
 Catches: ErrorEveryNth (5% errors), EmptyBody (body checks), NoShedding under overload (latency bound).
 Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Start-ChaosTarget; start it with -MaxConcurrency at least peak_vus).
