@@ -16,6 +16,9 @@ BeforeDiscovery {
         @{ Experiment = 'network-latency'; With = @{}; Defects = @('EmptyBody') }
         @{ Experiment = 'network-partition-refused'; With = @{}; Defects = @('EmptyBody') }
         @{ Experiment = 'network-resets'; With = @{}; Defects = @() }
+        @{ Experiment = 'network-partition-hang'; With = @{}; Defects = @('EmptyBody') }
+        @{ Experiment = 'network-stall'; With = @{}; Defects = @('EmptyBody') }
+        @{ Experiment = 'network-bandwidth'; With = @{ TokenDelay = '0ms' }; Defects = @('EmptyBody') }
         @{ Experiment = 'load-inference'; With = @{ MaxConcurrency = 1000; TokenDelay = '1ms' }; Config = @{ peak_vus = 40; hold_seconds = 50 }; Defects = @('ErrorEveryNth') }
         @{ Experiment = 'load-breaking-point'; With = @{ MaxConcurrency = 16; TokenDelay = '5ms' }; Config = @{ start_rate = 10; steps = 3; min_rate = 20 }; Defects = @('ErrorEveryNth') }
         # A stress that never reached its target is Inconclusive (a busy CI host), never Passed: the healthy case accepts that, with its reason.
