@@ -2,7 +2,7 @@
     version     = '1.0.0'
     title       = 'File-descriptor exhaustion of one worker: the router routes around it (or sheds) and it serves again'
     description = @'
-Proves: with one worker's descriptor limit lowered to what it has open (no headroom) for stress_seconds, the router routes around it or sheds load, and the worker serves again once the limit is restored (processes only: the worker is chosen from the workers selector and needs a pid).
+Proves: with one worker's descriptor limit lowered to what it has open (no headroom) for stress_seconds, the router routes around it, sheds load, or the worker reports it (507: it cannot open its data file; the healthy embedded target does this, measured); no other error, and the worker serves again once the limit is restored (processes only: the worker is chosen from the workers selector and needs a pid).
 Verdict: Test-GracefulDegradation probes the entry point at 10 req/s before, during and after the stress: Graceful
 means only acceptable statuses (200, 429, 503 with Retry-After), no hang, an error rate within max_error_rate (0: the
 healthy embedded target has none here, measured; the old 5% let a worker failing 1 request in 20 pass), and healthy
@@ -51,7 +51,7 @@ Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Sta
         @{ type = 'probe'; name = 'graceful-degradation'
            tolerance = @{ type = 'verdict'; expect = 'Graceful' }
            provider = @{ type = 'powershell'
-               arguments = @{ Url = '${target_url}${infer_path}'; Method = 'POST'; Body = '${infer_body}'; Seconds = '${stress_seconds}'; MaxErrorRate = '${max_error_rate}'; Acceptable = @(200, 429, 503); ExpectStatus = @(); Workers = '${workers}' }
+               arguments = @{ Url = '${target_url}${infer_path}'; Method = 'POST'; Body = '${infer_body}'; Seconds = '${stress_seconds}'; MaxErrorRate = '${max_error_rate}'; Acceptable = @(200, 429, 503, 507); ExpectStatus = @(); Workers = '${workers}' }
                script = {
                    param($Url, $Method, $Body, $Seconds, $MaxErrorRate, $Acceptable, $ExpectStatus, $Scale, $Workers)
                    $s = [math]::Max(3, [double]$Seconds * $Scale)
