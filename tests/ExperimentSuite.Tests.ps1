@@ -78,13 +78,11 @@ Describe 'Experiment suite: one command, non-zero exit when an experiment did no
     BeforeAll {
         Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
         $script:module = Get-ChaosModulePath
-        $script:pwsh = Get-PwshPath
         # The documented one-liner (README): every shipped experiment whose name matches, against a target, exit 1 unless all passed.
         function Invoke-Suite([string] $Defect) {
             $d = if ($Defect) { "-Defect $Defect" } else { '' }
             $cmd = "Import-Module '$module'; `$t = Start-ChaosTarget -Workers 2 $d; try { `$j = Invoke-ChaosExperiment -Path (Get-ChaosExperiment -Name inference-answers-under-load, stress-vram).Path -Scale 0.2 -Target `$t -JournalPath ([IO.Path]::GetTempPath()) -ErrorAction SilentlyContinue } finally { Stop-ChaosTarget `$t }; exit [int]([bool](`$j | Where-Object Verdict -in Failed, Deviated, Aborted, Interrupted))"
-            & $pwsh -NoProfile -NonInteractive -Command $cmd *> $null
-            $LASTEXITCODE
+            (Invoke-ChildPwsh -Script $cmd).ExitCode
         }
     }
     It 'exits 0 against the healthy target' { Invoke-Suite '' | Should -Be 0 }
