@@ -230,31 +230,3 @@ Describe 'Merge-LoadTestResult' -Tag 'Load' {
         (Get-Content (Join-Path $tmp 'part.json') -Raw | ConvertFrom-Json).metrics.http_reqs.count | Should -Be 100
     }
 }
-
-Describe 'Load scenarios against the embedded target' -Tag 'Load', 'Scenario' {
-    BeforeAll {
-        $script:scenarios = Join-Path $PSScriptRoot '../scripts/scenarios'
-        $ProgressPreference = 'SilentlyContinue'
-    }
-
-    It 'inference load ramps VUs up and down and evaluates the three seed thresholds' {
-        $r = & "$scenarios/load-inference.ps1" -Scale 0.02 -LoadScale 0.05 -Workers 2
-        $r.GetType().FullName | Should -Be 'ChaosPS.Load.LoadTestResult'
-        $r.Requests | Should -BeGreaterThan 0
-        $r.Thresholds.Count | Should -Be 3
-        @($r.Thresholds.Metric | Sort-Object -Unique) | Should -Be @('http_req_duration', 'http_req_failed')
-        # Every threshold was evaluated on real data, and the verdict is the conjunction of the outcomes.
-        foreach ($th in $r.Thresholds) { $th.Actual | Should -Not -BeNullOrEmpty -Because "$($th.Expression) must be measured" }
-        $r.Passed | Should -Be (@($r.Thresholds | Where-Object { -not $_.Passed }).Count -eq 0)
-        foreach ($k in 'refused', 'reset', 'timeout', 'other') { $r.ErrorsByKind.ContainsKey($k) | Should -BeFalse -Because "generator-side error '$k'" }
-        ($r.TimeSeries.Target | Measure-Object -Maximum).Maximum | Should -BeGreaterOrEqual 40
-    }
-
-    It 'stress finds and reports the breaking point (stage and rate where thresholds first failed)' {
-        # 2 workers x 16 concurrent x 20 ms per request: at most ~1600 req/s, so the 2000 req/s step must break it.
-        $x = & "$scenarios/load-breaking-point.ps1" -Scale 0.05 -Steps 4 -StartRate 500
-        $x.Result.BreakingPoint | Should -Not -BeNullOrEmpty
-        $x.BreakingPoint | Should -Match '^stage \d+ \(.+\) at \d+s, rate \d+'
-        $x.Result.Passed | Should -BeFalse
-    }
-}

@@ -15,16 +15,21 @@ public sealed class ExperimentInfo
 
     public override string ToString() => Name;
 
-    /// <summary>The .json experiments in a folder (a file that does not parse is listed with its error as description).</summary>
-    public static IEnumerable<ExperimentInfo> List(string directory)
+    /// <summary>
+    /// The .json experiments in a folder, and the .psd1 ones when <paramref name="readPsd1"/> can read them (a file
+    /// that does not parse is listed with its error as description).
+    /// </summary>
+    public static IEnumerable<ExperimentInfo> List(string directory, Func<string, JsonObject>? readPsd1 = null)
     {
         if (!Directory.Exists(directory)) yield break;
-        foreach (var file in Directory.EnumerateFiles(directory, "*.json").Order(StringComparer.Ordinal))
+        var files = Directory.EnumerateFiles(directory, "*.json");
+        if (readPsd1 is not null) files = files.Concat(Directory.EnumerateFiles(directory, "*.psd1"));
+        foreach (var file in files.Order(StringComparer.Ordinal))
         {
             ExperimentInfo info;
             try
             {
-                var doc = ExperimentLoader.ReadJsonFile(file);
+                var doc = file.EndsWith(".psd1", StringComparison.OrdinalIgnoreCase) ? readPsd1!(file) : ExperimentLoader.ReadJsonFile(file);
                 info = new ExperimentInfo
                 {
                     Name = System.IO.Path.GetFileNameWithoutExtension(file), Title = doc["title"]?.ToString() ?? "",

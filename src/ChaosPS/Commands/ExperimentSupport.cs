@@ -45,7 +45,10 @@ internal static class ExperimentInput
         switch (value)
         {
             case null: return null;
-            case ScriptBlock sb: return JsonValue.Create(sb.ToString());
+            case ScriptBlock sb:
+                // A script block read from a .psd1 keeps its braces in its text; the provider runs the body.
+                string text = sb.ToString().Trim();
+                return JsonValue.Create(text.Length >= 2 && text[0] == '{' && text[^1] == '}' ? text[1..^1] : text);
             case IDictionary d:
                 var o = new JsonObject();
                 foreach (DictionaryEntry kv in d) o[Convert.ToString(kv.Key is PSObject kp ? kp.BaseObject : kv.Key, CultureInfo.InvariantCulture) ?? ""] = ToNode(kv.Value);
@@ -124,7 +127,6 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
         ps.RunspacePool = Pool;
         build(ps);
         var inData = new PSDataCollection<object>();
-        foreach (var i in input ?? []) inData.Add(i);
         inData.Complete();
         var outData = new PSDataCollection<PSObject>();
         using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
@@ -291,7 +293,8 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
     }
 }
 
-/// <summary>The powershell provider (psd1/hashtable experiments): {type: "powershell", script: "..." or { ... }, arguments: {...}}.</summary>
+/// <summary>The powershell provider (psd1/hashtable experiments): {type: "powershell", script: "..." or { ... }, arguments: {...}}.
+/// A script whose param block declares $Scale receives the run's -Scale.</summary>
 internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityProvider
 {
     public string Type => "powershell";
@@ -319,6 +322,11 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
     public async Task<object?> RunAsync(ActivityCall call, CancellationToken ct)
     {
         var p = call.Provider;
+        string script = p["script"]!.ToString();
+        // A script that declares a Scale parameter gets the run's -Scale (unless its arguments give one).
+        var sb = Parser.ParseInput(script, out _, out _);
+        bool wantsScale = sb.ParamBlock?.Parameters.Any(x => x.Name.VariablePath.UserPath.Equals("Scale", StringComparison.OrdinalIgnoreCase)) == true
+            && !(p["arguments"] is JsonObject a0 && a0.Any(kv => kv.Key.Equals("Scale", StringComparison.OrdinalIgnoreCase)));
         var output = await host.InvokeAsync(ps =>
         {
             // The script starts in the caller's current folder; its arguments are splatted (one pipeline: the pool needs that).
@@ -331,6 +339,7 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
                     var plain = JsonConvertible.ToPlain(v);
                     args[k] = plain is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : plain;
                 }
+            if (wantsScale) args["Scale"] = call.Scale;
             ps.AddParameter("ChaosPSArguments", args);
         }, null, ct, call.Name).ConfigureAwait(false);
         var objects = output.Select(o => o.BaseObject is PSCustomObject ? (object)ToDict(o) : o.BaseObject).ToList();

@@ -23,7 +23,7 @@ public sealed class GetChaosExperimentCommand : ChaosCmdlet
         string dir = System.IO.Path.Combine(MyInvocation.MyCommand.Module?.ModuleBase ?? "", "experiments");
         var names = Patterns(Name, "Name");
         var tags = Patterns(Tag, "Tag");
-        foreach (var info in ExperimentInfo.List(dir))
+        foreach (var info in ExperimentInfo.List(dir, f => ExperimentInput.ReadFile(this, f).Doc))
         {
             if (names.Count > 0 && !names.Any(w => w.IsMatch(info.Name))) continue;
             if (tags.Count > 0 && !info.Tags.Any(t => tags.Any(w => w.IsMatch(t)))) continue;
