@@ -32,6 +32,10 @@ public sealed class MemoryHogRole : IAgentRole
             return (h.Used, h.Available);
         }
         long Held() => Interlocked.Read(ref _held);
+        // Dead band of the hold: 0.4% of the basis (host memory or the container's limit), at most one chunk, so the
+        // level stays well within a point of the target on a small machine too.
+        long basisTotal = meterPid > 0 && ContainerScope.MemoryOf(meterPid) is { } lim && lim.Limit > 0 ? lim.Limit : HostStats.ReadMemory().Total;
+        long band = Math.Clamp(basisTotal / 250, 4L << 20, Chunk);
 
         long want = reach ? a.Long("target-used", 0) - Meter().Used : a.Long("bytes", 0);
         var fill = System.Diagnostics.Stopwatch.StartNew();
@@ -46,8 +50,8 @@ public sealed class MemoryHogRole : IAgentRole
             else if (reach)
             {
                 long diff = a.Long("target-used", 0) - used;
-                if (diff > Chunk) Grow(Math.Min(diff, 2L << 30), () => Meter().Available - floor);
-                else if (diff < -Chunk) Shrink(-diff);
+                if (diff > band) Grow(Math.Min(diff, 2L << 30), () => Meter().Available - floor);
+                else if (diff < -band) Shrink(-diff);
             }
             if (DateTime.UtcNow - lastSay > TimeSpan.FromMilliseconds(500))
             {
