@@ -200,13 +200,14 @@ function Get-UsedPercent {
 Start-Sleep 3
 $base = Get-UsedPercent
 $job = Invoke-MemoryExhaustion -Percent $HoldPercent -Mode Reach -Duration "$($HoldSeconds)s" -AsJob -Confirm:$false
+$hog = Find-Stressor 'memory-hog'
 $samples = [Collections.Generic.List[object]]::new(); $sw = [Diagnostics.Stopwatch]::StartNew()
-while ($job.State -in 'NotStarted', 'Running' -and $sw.Elapsed.TotalSeconds -lt 300) { $samples.Add([pscustomobject]@{ T = $sw.Elapsed.TotalSeconds; U = Get-UsedPercent }); Start-Sleep -Milliseconds 250 }
-$jobEnd = $sw.Elapsed.TotalSeconds
+while ((Test-Path "/proc/$hog") -and $sw.Elapsed.TotalSeconds -lt 300) { $samples.Add([pscustomobject]@{ T = $sw.Elapsed.TotalSeconds; U = Get-UsedPercent }); Start-Sleep -Milliseconds 250 }
+$hogEnd = $sw.Elapsed.TotalSeconds
 $r = $job | Wait-Job | Receive-Job; $job | Remove-Job
-# Held = from the first bench sample within 1 point of the target until 1 s before the job ended (the release).
+# Held = from the first bench sample within 1 point of the target until 1 s before the stressor exited (it releases on its way out).
 $first = $samples | Where-Object { [math]::Abs($_.U - $HoldPercent) -le 1 } | Select-Object -First 1
-$held = if ($first) { @($samples | Where-Object { $_.T -ge $first.T -and $_.T -le $jobEnd - 1 } | ForEach-Object U) } else { @() }
+$held = if ($first) { @($samples | Where-Object { $_.T -ge $first.T -and $_.T -le $hogEnd - 1 } | ForEach-Object U) } else { @() }
 $report.MemoryHold = [pscustomobject][ordered]@{
     BaselineUsedPercent = [math]::Round($base, 2); TargetPercent = $HoldPercent; LoadAvg = LoadAvg
     BenchHeldMin = if ($held) { [math]::Round(($held | Measure-Object -Minimum).Minimum, 2) } else { $null }
