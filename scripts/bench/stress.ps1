@@ -34,7 +34,7 @@ $report = [ordered]@{
     Machine = "$(nproc) CPUs, $([math]::Round((Get-Content /proc/meminfo -First 1).Split(' ',[StringSplitOptions]::RemoveEmptyEntries)[1]/1MB,1)) GiB, kernel $(uname -r)"
     StressNg = (stress-ng --version); Started = (Get-Date).ToUniversalTime().ToString('o'); LoadAvgAtStart = (Get-Content /proc/loadavg)
 }
-function Median([double[]] $v) { if (-not $v) { return $null }; $s = $v | Sort-Object; $n = $s.Count; [math]::Round(($n % 2) ? $s[($n - 1) / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2, 3) }
+function Median([object[]] $v) { $v = @($v | Where-Object { $null -ne $_ } | ForEach-Object { [double]$_ }); if (-not $v) { return $null }; $s = $v | Sort-Object; $n = $s.Count; [math]::Round(($n % 2) ? $s[($n - 1) / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2, 3) }
 function LoadAvg { [double](Get-Content /proc/loadavg).Split(' ')[0] }
 
 # ---------------------------------------------------------------- CPU
