@@ -92,6 +92,10 @@ Describe 'Invoke-MemoryExhaustion' -Tag 'Stress' {
         # The pages were touched: the stressor's RSS covers the allocation.
         $r.Details['StressorRssPeakBytes'] | Should -BeGreaterThan (190MB)
         $r.Details['StressorHeldBytes'] | Should -Be (200MB)
+        # The stressor's own fill (before it reported ready) covers the whole size, made resident by the kernel.
+        $r.Details['FillBytes'] | Should -Be (200MB)
+        $r.Details['FillSeconds'] | Should -BeGreaterThan 0
+        $r.Details['FillRateGBps'] | Should -BeGreaterThan 0
         $r.Peak | Should -BeGreaterThan $r.Details['BaselineUsedPercent']
         $r.Restore | Should -Be 'Restored'
         Test-Alive $r.StressorPid | Should -BeFalse

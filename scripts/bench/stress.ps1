@@ -1,96 +1,250 @@
 <#
 .SYNOPSIS
-    Stressors side by side with stress-ng: CPU accuracy at 25/50/75%, memory reach time and hold accuracy at 90%,
-    disk fill rate on a loop-mounted ext4 image (never the root filesystem). Run once; the machine is shared.
+    Stressors side by side with their anchors, measured by the bench itself (never by the stressor):
+    CPU accuracy at 25/50/75/100 % (ChaosPS vs stress-ng --cpu-load, both from /proc/<pid>/stat utime+stime over wall
+    time, and /proc/stat); memory fill rate (ChaosPS vs a C MAP_POPULATE loop compiled here vs stress-ng --vm
+    --vm-populate); memory hold accuracy (/proc/meminfo sampled by the bench); disk fill rate on a loop-mounted ext4
+    image (never the root filesystem). Rounds are interleaved (the order alternates) and medians reported; the figures
+    are printed and written as JSON. The machine may be shared: the load average is recorded with every round.
 .EXAMPLE
     dotnet pwsh ./build.ps1 bench -Bench stress
 #>
 param(
     [string] $ModulePath = "$PSScriptRoot/../../out/ChaosPS/0.1.0/ChaosPS.psd1",
+    [int[]] $CpuPercents = @(25, 50, 75, 100),
     [int] $CpuSeconds = 8,
-    [int] $MemorySeconds = 10,
-    [double] $MemoryPercent = 90,
+    [int] $CpuRounds = 3,
+    [double] $FillGB = 2,
+    [int] $FillRounds = 5,
+    [double] $HoldPercent = 60,
+    [int] $HoldSeconds = 10,
     [long] $DiskFillBytes = 10GB,
+    [switch] $SkipDisk,
     [string] $OutFile = "$PSScriptRoot/../../out/bench/stress.json"
 )
 $ErrorActionPreference = 'Stop'
 Import-Module $ModulePath -Force
-if (-not (Get-Command stress-ng -ErrorAction SilentlyContinue)) { apt-get install -y -qq stress-ng | Out-Null }
+foreach ($tool in 'stress-ng', 'cc') {
+    if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { apt-get install -y -qq ($tool -eq 'cc' ? 'gcc' : $tool) | Out-Null }
+}
 $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID"
-$report = [ordered]@{ Machine = "$(nproc) CPUs, $([math]::Round((Get-Content /proc/meminfo -First 1).Split(' ',[StringSplitOptions]::RemoveEmptyEntries)[1]/1MB,1)) GiB"; StressNg = (stress-ng --version) }
+$outDir = New-Item -ItemType Directory -Force (Split-Path $OutFile)
+$ticksPerSec = 100
+$report = [ordered]@{
+    Machine = "$(nproc) CPUs, $([math]::Round((Get-Content /proc/meminfo -First 1).Split(' ',[StringSplitOptions]::RemoveEmptyEntries)[1]/1MB,1)) GiB, kernel $(uname -r)"
+    StressNg = (stress-ng --version); Started = (Get-Date).ToUniversalTime().ToString('o'); LoadAvgAtStart = (Get-Content /proc/loadavg)
+}
+function Median([object[]] $v) { $v = @($v | Where-Object { $null -ne $_ } | ForEach-Object { [double]$_ }); if (-not $v) { return $null }; $s = $v | Sort-Object; $n = $s.Count; [math]::Round(($n % 2) ? $s[($n - 1) / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2, 3) }
+function LoadAvg { [double](Get-Content /proc/loadavg).Split(' ')[0] }
 
+# ---------------------------------------------------------------- CPU
+# utime+stime of a process and all its descendants (stress-ng forks its workers), in clock ticks.
+function Get-TreeTicks([int] $Root) {
+    $sum = 0L; $todo = [Collections.Generic.Stack[int]]::new(); $todo.Push($Root)
+    while ($todo.Count) {
+        $p = $todo.Pop()
+        try { $s = [IO.File]::ReadAllText("/proc/$p/stat") } catch { continue }
+        $f = $s.Substring($s.LastIndexOf(')') + 2).Split(' ')
+        $sum += [long]$f[11] + [long]$f[12]
+        foreach ($t in (Get-ChildItem "/proc/$p/task" -ErrorAction SilentlyContinue)) {
+            try { foreach ($c in ([IO.File]::ReadAllText("$($t.FullName)/children").Split(' ', [StringSplitOptions]::RemoveEmptyEntries))) { $todo.Push([int]$c) } } catch { }
+        }
+    }
+    $sum
+}
+function Get-HostCpu { $f = (Get-Content /proc/stat -First 1).Split(' ', [StringSplitOptions]::RemoveEmptyEntries); $v = $f[1..8] | ForEach-Object { [long]$_ }; [pscustomobject]@{ Busy = ($v | Measure-Object -Sum).Sum - $v[3] - $v[4]; Total = ($v | Measure-Object -Sum).Sum } }
+# Measures a running stressor from outside: settle, then utime+stime over wall time for the window; /proc/stat alongside.
+function Measure-Cpu([int] $Root, [double] $Settle, [double] $Window) {
+    Start-Sleep -Milliseconds ([int]($Settle * 1000))
+    $h0 = Get-HostCpu; $t0 = Get-TreeTicks $Root; $sw = [Diagnostics.Stopwatch]::StartNew()
+    Start-Sleep -Milliseconds ([int]($Window * 1000))
+    $t1 = Get-TreeTicks $Root; $secs = $sw.Elapsed.TotalSeconds; $h1 = Get-HostCpu
+    [pscustomobject]@{
+        ProcessPercent = 100.0 * ($t1 - $t0) / $ticksPerSec / $secs
+        HostBusyPercent = 100.0 * ($h1.Busy - $h0.Busy) / [math]::Max(1, $h1.Total - $h0.Total)
+    }
+}
+function Find-Stressor([string] $Role) {
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    while ($sw.Elapsed.TotalSeconds -lt 30) {
+        foreach ($d in [IO.Directory]::GetDirectories('/proc')) {
+            $n = Split-Path -Leaf $d
+            if ($n -notmatch '^\d+$') { continue }
+            try { $cl = [IO.File]::ReadAllText("$d/cmdline").Split([char]0) } catch { continue }
+            $i = [array]::IndexOf($cl, '--owner')
+            if ($cl -contains $Role -and $i -ge 0 -and $cl[$i + 1] -eq "$PID") { return [int]$n }
+        }
+        Start-Sleep -Milliseconds 50
+    }
+    throw "no $Role stressor appeared"
+}
+$window = [math]::Max(2, $CpuSeconds - 3)
+$cpuRows = foreach ($p in $CpuPercents) {
+    $rounds = foreach ($round in 1..$CpuRounds) {
+        $order = ($round % 2) ? @('ChaosPS', 'StressNg') : @('StressNg', 'ChaosPS')
+        $row = [ordered]@{ Round = $round; LoadAvg = LoadAvg }
+        foreach ($who in $order) {
+            if ($who -eq 'ChaosPS') {
+                $job = Invoke-CpuExhaustion -Percent $p -Cores 1 -Duration "$($CpuSeconds)s" -AsJob -Confirm:$false
+                $m = Measure-Cpu (Find-Stressor 'cpu-hog') 1.5 $window
+                $r = $job | Wait-Job | Receive-Job; $job | Remove-Job
+                $row.ChaosPS = $m.ProcessPercent; $row.ChaosPSHost = $m.HostBusyPercent; $row.ChaosPSReached = $r.Reached
+            }
+            else {
+                $ng = Start-Process stress-ng -ArgumentList '--cpu', '1', '--cpu-load', $p, '--timeout', "$($CpuSeconds)s", '--quiet' -PassThru
+                $m = Measure-Cpu $ng.Id 1.5 $window
+                $ng.WaitForExit()
+                $row.StressNg = $m.ProcessPercent; $row.StressNgHost = $m.HostBusyPercent
+            }
+        }
+        [pscustomobject]$row
+    }
+    $c = Median $rounds.ChaosPS; $n = Median $rounds.StressNg
+    [pscustomobject]@{
+        TargetPercent = $p; ChaosPS = $c; ChaosPSDelta = [math]::Round($c - $p, 2); ChaosPSReachedByCmdlet = Median $rounds.ChaosPSReached
+        StressNg = $n; StressNgDelta = [math]::Round($n - $p, 2)
+        ChaosPSHostBusy = Median $rounds.ChaosPSHost; StressNgHostBusy = Median $rounds.StressNgHost
+        ChaosPSRounds = @($rounds.ChaosPS | ForEach-Object { [math]::Round($_, 2) }); StressNgRounds = @($rounds.StressNg | ForEach-Object { [math]::Round($_, 2) })
+        LoadAvg = @($rounds.LoadAvg)
+    }
+}
+$report.CpuMethod = "one core; each stressor's process tree utime+stime from /proc over a $($window)s window after 1.5s settle; medians of $CpuRounds interleaved rounds; HostBusy = /proc/stat busy % of all CPUs (includes other work on the machine)"
+$report.Cpu = $cpuRows
+$cpuRows | Format-Table TargetPercent, ChaosPS, ChaosPSDelta, StressNg, StressNgDelta, ChaosPSReachedByCmdlet, ChaosPSHostBusy, StressNgHostBusy, @{ n = 'LoadAvg'; e = { $_.LoadAvg -join ' ' } } | Out-String -Width 220 | Write-Host
+
+# ---------------------------------------------------------------- Memory fill rate
+$fillC = Join-Path $outDir 'mapfill.c'; $fillExe = Join-Path $outDir 'mapfill'
+@'
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+/* mapfill BYTES CHUNK: mmap(MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE) BYTES in CHUNK-sized mappings; prints the rate. */
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+int main(int argc, char **argv) {
+    size_t total = strtoull(argv[1], 0, 10), chunk = strtoull(argv[2], 0, 10), done = 0;
+    double t0 = now();
+    while (done < total) {
+        size_t len = total - done < chunk ? total - done : chunk;
+        if (mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0) == MAP_FAILED) { perror("mmap"); return 1; }
+        done += len;
+    }
+    double s = now() - t0;
+    printf("%.6f %.4f\n", s, total / 1073741824.0 / s);
+    return 0;
+}
+'@ | Set-Content $fillC
+cc -O2 -o $fillExe $fillC
+if ($LASTEXITCODE) { throw 'cc failed to build the MAP_POPULATE yardstick' }
+[long]$fillBytes = $FillGB * 1GB
+function Get-TreePids([int] $Root) {
+    $todo = [Collections.Generic.Stack[int]]::new(); $todo.Push($Root)
+    while ($todo.Count) {
+        $p = $todo.Pop(); $p
+        foreach ($t in (Get-ChildItem "/proc/$p/task" -ErrorAction SilentlyContinue)) {
+            try { foreach ($c in ([IO.File]::ReadAllText("$($t.FullName)/children").Split(' ', [StringSplitOptions]::RemoveEmptyEntries))) { $todo.Push([int]$c) } } catch { }
+        }
+    }
+}
+function Get-TreeRss([int] $Root) {
+    $sum = 0L
+    foreach ($p in Get-TreePids $Root) {
+        try { $l = [IO.File]::ReadAllLines("/proc/$p/status") | Where-Object { $_ -like 'VmRSS:*' }; if ($l) { $sum += 1024 * [long]($l -split '\s+')[1] } } catch { }
+    }
+    $sum
+}
+$fillData = foreach ($round in 1..$FillRounds) {
+    $order = @('C', 'ChaosPS', 'StressNg')
+    $order = $order[($round % 3)..2] + $order[0..($round % 3)] | Select-Object -First 3 -Unique
+    $row = [ordered]@{ Round = $round; LoadAvg = LoadAvg; Order = $order -join ',' }
+    foreach ($who in $order) {
+        Start-Sleep 3   # freed memory goes back to the hypervisor (free page reporting) before the next fill
+        switch ($who) {
+            'C' { $o = (& $fillExe $fillBytes (64MB)).Split(' '); $row.CGBps = [double]$o[1] }
+            'ChaosPS' {
+                $r = Invoke-MemoryExhaustion -Size $fillBytes -Mode Add -Duration 1s -Confirm:$false
+                $row.ChaosPSGBps = $r.Details['FillRateGBps']
+                $row.ChaosPSEndToEndGBps = [math]::Round($fillBytes / 1GB / $r.Details['InitialAllocationSeconds'], 4)
+            }
+            'StressNg' {
+                # stress-ng reports no fill time: the bench polls its workers' RSS every 10 ms until the size is resident.
+                $sw = [Diagnostics.Stopwatch]::StartNew()
+                $ng = Start-Process stress-ng -ArgumentList '--vm', '1', '--vm-bytes', $fillBytes, '--vm-populate', '--vm-keep', '--vm-hang', '0', '--timeout', '30s', '--quiet' -PassThru
+                while (-not $ng.HasExited -and (Get-TreeRss $ng.Id) -lt 0.98 * $fillBytes -and $sw.Elapsed.TotalSeconds -lt 30) { Start-Sleep -Milliseconds 10 }
+                $row.StressNgGBps = [math]::Round($fillBytes / 1GB / $sw.Elapsed.TotalSeconds, 4)
+                Stop-Process -Id $ng.Id -ErrorAction SilentlyContinue; $ng.WaitForExit()
+            }
+        }
+    }
+    [pscustomobject]$row
+}
+$fill = [ordered]@{
+    FillGB = $FillGB; Rounds = $FillRounds
+    CMapPopulateGBps = Median $fillData.CGBps; ChaosPSGBps = Median $fillData.ChaosPSGBps
+    ChaosPSEndToEndGBps = Median $fillData.ChaosPSEndToEndGBps; StressNgVmPopulateGBps = Median $fillData.StressNgGBps
+}
+$fill.ChaosPSToC = if ($fill.CMapPopulateGBps) { [math]::Round($fill.ChaosPSGBps / $fill.CMapPopulateGBps, 3) } else { $null }
+$fill.PerRound = @($fillData)
+$report.MemoryFillMethod = 'C: mmap(MAP_POPULATE) in 64 MB chunks, timed inside the program; ChaosPS: -Mode Add -Size, the stressor''s own fill time (FillRateGBps) and end to end (process start to ready, InitialAllocationSeconds); stress-ng --vm-populate: from start until the bench sees its RSS at 98% of the size (includes its start). 3 s pause before each fill.'
+$report.MemoryFill = [pscustomobject]$fill
+$fillData | Format-Table | Out-String -Width 220 | Write-Host
+[pscustomobject]$fill | Select-Object -ExcludeProperty PerRound | Format-List | Out-String -Width 220 | Write-Host
+
+# ---------------------------------------------------------------- Memory hold accuracy (Reach), sampled by the bench
 function Get-UsedPercent {
-    $m = Get-Content /proc/meminfo
+    $m = [IO.File]::ReadAllLines('/proc/meminfo')
     $t = [double](($m -match '^MemTotal:')[0] -split '\s+')[1]; $a = [double](($m -match '^MemAvailable:')[0] -split '\s+')[1]
     100 * ($t - $a) / $t
 }
-
-# --- CPU: one core at P%; ChaosPS measures its stressor's CPU time, stress-ng is measured by bash's `time` (user+sys of it and its workers).
-$cpu = foreach ($p in 25, 50, 75) {
-    $load = (Get-Content /proc/loadavg).Split(' ')[0]
-    $r = Invoke-CpuExhaustion -Percent $p -Cores 1 -Duration "$($CpuSeconds)s" -Confirm:$false
-    $t = bash -c "TIMEFORMAT='%U %S %R'; { time stress-ng --cpu 1 --cpu-load $p --timeout $($CpuSeconds)s --quiet >/dev/null 2>&1 ; } 2>&1" | Select-Object -Last 1
-    $u, $s, $real = $t -split ' ' | ForEach-Object { [double]$_ }
-    $ng = 100 * ($u + $s) / $real
-    [pscustomobject]@{ TargetPercent = $p; ChaosPS = [math]::Round($r.Reached, 2); ChaosPSDelta = [math]::Round($r.Reached - $p, 2)
-        StressNg = [math]::Round($ng, 2); StressNgDelta = [math]::Round($ng - $p, 2); HostCpuPercentDuringChaosPS = $r.Details['HostCpuPercent']; LoadAvg1mBefore = $load }
-}
-$report.Cpu = $cpu
-$cpu | Format-Table | Out-String | Write-Host
-
-# --- Memory: Reach 90% of total. stress-ng --vm-bytes 90% is 90% of *available* memory, so its level differs: both are sampled from /proc/meminfo.
+Start-Sleep 3
 $base = Get-UsedPercent
-$r = Invoke-MemoryExhaustion -Percent $MemoryPercent -Mode Reach -Duration "$($MemorySeconds)s" -Force -Confirm:$false
-$held = @($r.Samples | Where-Object { $null -ne $r.TimeToReach -and $_.Elapsed -ge $r.TimeToReach } | ForEach-Object Value)
-$mem = [ordered]@{
-    BaselineUsedPercent = [math]::Round($base, 2); TargetPercent = $MemoryPercent
+$job = Invoke-MemoryExhaustion -Percent $HoldPercent -Mode Reach -Duration "$($HoldSeconds)s" -AsJob -Confirm:$false
+$hog = Find-Stressor 'memory-hog'
+$samples = [Collections.Generic.List[object]]::new(); $sw = [Diagnostics.Stopwatch]::StartNew()
+while ((Test-Path "/proc/$hog") -and $sw.Elapsed.TotalSeconds -lt 300) { $samples.Add([pscustomobject]@{ T = $sw.Elapsed.TotalSeconds; U = Get-UsedPercent }); Start-Sleep -Milliseconds 250 }
+$hogEnd = $sw.Elapsed.TotalSeconds
+$r = $job | Wait-Job | Receive-Job; $job | Remove-Job
+# Held = from the first bench sample within 1 point of the target until 1 s before the stressor exited (it releases on its way out).
+$first = $samples | Where-Object { [math]::Abs($_.U - $HoldPercent) -le 1 } | Select-Object -First 1
+$held = if ($first) { @($samples | Where-Object { $_.T -ge $first.T -and $_.T -le $hogEnd - 1 } | ForEach-Object U) } else { @() }
+$report.MemoryHold = [pscustomobject][ordered]@{
+    BaselineUsedPercent = [math]::Round($base, 2); TargetPercent = $HoldPercent; LoadAvg = LoadAvg
+    BenchHeldMin = if ($held) { [math]::Round(($held | Measure-Object -Minimum).Minimum, 2) } else { $null }
+    BenchHeldMax = if ($held) { [math]::Round(($held | Measure-Object -Maximum).Maximum, 2) } else { $null }
+    BenchMaxDeviation = if ($held) { [math]::Round((($held | ForEach-Object { [math]::Abs($_ - $HoldPercent) }) | Measure-Object -Maximum).Maximum, 2) } else { $null }
+    BenchSamples = $held.Count
     ChaosPSTimeToReachSeconds = if ($r.TimeToReach) { [math]::Round($r.TimeToReach.TotalSeconds, 2) } else { $null }
-    ChaosPSHeldMean = $r.Reached; ChaosPSHeldMin = $r.Minimum; ChaosPSHeldMax = $r.Peak
-    ChaosPSMaxDeviation = if ($held) { [math]::Round((($held | ForEach-Object { [math]::Abs($_ - $MemoryPercent) }) | Measure-Object -Maximum).Maximum, 2) } else { $null }
-    ChaosPSRssPeakGB = [math]::Round($r.Details['StressorRssPeakBytes'] / 1GB, 2)
+    ChaosPSReached = $r.Reached; ChaosPSMinimum = $r.Minimum; ChaosPSPeak = $r.Peak; ChaosPSVerdict = "$($r.Verdict)"
+    ChaosPSInitialFillGBps = $r.Details['FillRateGBps']
 }
-Start-Sleep 2
-$ngBase = Get-UsedPercent
-$ngTarget = $ngBase + (100 - $ngBase) * 0.9
-$proc = Start-Process stress-ng -ArgumentList '--vm', '1', '--vm-bytes', '90%', '--vm-keep', '--timeout', "$($MemorySeconds)s", '--quiet' -PassThru
-$sw = [Diagnostics.Stopwatch]::StartNew(); $samples = @(); $reachAt = $null
-while (-not $proc.HasExited) {
-    $u = Get-UsedPercent; $samples += [pscustomobject]@{ T = $sw.Elapsed.TotalSeconds; U = $u }
-    if (-not $reachAt -and $u -ge $ngTarget - 2) { $reachAt = $sw.Elapsed.TotalSeconds }
-    Start-Sleep -Milliseconds 250
-}
-$ngHeld = @($samples | Where-Object { $reachAt -and $_.T -ge $reachAt -and $_.T -le $MemorySeconds - 0.5 } | ForEach-Object U)
-$mem.StressNgTargetPercent = [math]::Round($ngTarget, 2)
-$mem.StressNgPeakUsedPercent = if ($samples) { [math]::Round(($samples.U | Measure-Object -Maximum).Maximum, 2) } else { $null }
-$mem.StressNgTimeToReachSeconds = if ($reachAt) { [math]::Round($reachAt, 2) } else { $null }
-$mem.StressNgHeldMin = if ($ngHeld) { [math]::Round(($ngHeld | Measure-Object -Minimum).Minimum, 2) } else { $null }
-$mem.StressNgHeldMax = if ($ngHeld) { [math]::Round(($ngHeld | Measure-Object -Maximum).Maximum, 2) } else { $null }
-$report.Memory = [pscustomobject]$mem
-$report.Memory | Format-List | Out-String | Write-Host
+$report.MemoryHold | Format-List | Out-String -Width 220 | Write-Host
 
-# --- Disk: a sparse 12 GB ext4 image, loop-mounted (never the root filesystem); fill 10 GB.
-$img = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID.img"; $mnt = "$img.mnt"
-try {
-    truncate -s 12G $img; mkfs.ext4 -q -F $img | Out-Null; New-Item -ItemType Directory $mnt | Out-Null
-    mount -o loop $img $mnt
-    $df = (df -B1 --output=avail $mnt | Select-Object -Last 1).Trim()
-    $leave = [long]$df - $DiskFillBytes
-    $d = Invoke-DiskExhaustion -Path $mnt -LeaveFree $leave -Duration 2s -Confirm:$false
-    $sw = [Diagnostics.Stopwatch]::StartNew(); fallocate -l $DiskFillBytes "$mnt/ref.bin"; $ref = $sw.Elapsed.TotalSeconds; Remove-Item "$mnt/ref.bin"
-    $t = bash -c "TIMEFORMAT='%R'; { time stress-ng --fallocate 1 --fallocate-bytes $DiskFillBytes --fallocate-ops 1 --temp-path '$mnt' --quiet >/dev/null 2>&1 ; } 2>&1" | Select-Object -Last 1
-    $report.Disk = [pscustomobject]@{
-        FillGB = [math]::Round($d.Details['FillBytes'] / 1GB, 2); Method = $d.Details['FillMethod']
-        ChaosPSFillSeconds = $d.Details['FillSeconds']; ChaosPSFillRateMBps = $d.Details['FillRateMBps']
-        FallocateCliSeconds = [math]::Round($ref, 3); StressNgFallocateOneOpSeconds = [double]$t
-        FillFileRemoved = $d.Details['FillFileRemoved']
+# ---------------------------------------------------------------- Disk: a sparse 12 GB ext4 image, loop-mounted (never the root filesystem); fill 10 GB.
+if (-not $SkipDisk) {
+    $img = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID.img"; $mnt = "$img.mnt"
+    try {
+        truncate -s 12G $img; mkfs.ext4 -q -F $img | Out-Null; New-Item -ItemType Directory $mnt | Out-Null
+        mount -o loop $img $mnt
+        $df = (df -B1 --output=avail $mnt | Select-Object -Last 1).Trim()
+        $leave = [long]$df - $DiskFillBytes
+        $d = Invoke-DiskExhaustion -Path $mnt -LeaveFree $leave -Duration 2s -Confirm:$false
+        $sw = [Diagnostics.Stopwatch]::StartNew(); fallocate -l $DiskFillBytes "$mnt/ref.bin"; $ref = $sw.Elapsed.TotalSeconds; Remove-Item "$mnt/ref.bin"
+        $t = bash -c "TIMEFORMAT='%R'; { time stress-ng --fallocate 1 --fallocate-bytes $DiskFillBytes --fallocate-ops 1 --temp-path '$mnt' --quiet >/dev/null 2>&1 ; } 2>&1" | Select-Object -Last 1
+        $report.Disk = [pscustomobject]@{
+            FillGB = [math]::Round($d.Details['FillBytes'] / 1GB, 2); Method = $d.Details['FillMethod']
+            ChaosPSFillSeconds = $d.Details['FillSeconds']; ChaosPSFillRateMBps = $d.Details['FillRateMBps']
+            FallocateCliSeconds = [math]::Round($ref, 3); StressNgFallocateOneOpSeconds = [double]$t
+            FillFileRemoved = $d.Details['FillFileRemoved']
+        }
+        $report.Disk | Format-List | Out-String -Width 220 | Write-Host
     }
-    $report.Disk | Format-List | Out-String | Write-Host
-}
-finally {
-    if (Test-Path $mnt) { umount $mnt 2>$null; Remove-Item $mnt -Force -Recurse -ErrorAction SilentlyContinue }
-    Remove-Item $img -Force -ErrorAction SilentlyContinue
+    finally {
+        if (Test-Path $mnt) { umount $mnt 2>$null; Remove-Item $mnt -Force -Recurse -ErrorAction SilentlyContinue }
+        Remove-Item $img -Force -ErrorAction SilentlyContinue
+    }
 }
 $report.Vram = try { Get-GpuInfo -ErrorAction Stop | Out-Null; 'GPU present: run scripts/gpu (chaosps-gpucheck) for the VRAM figures' } catch { "skipped: $($_.Exception.Message)" }
-New-Item -ItemType Directory -Force (Split-Path $OutFile) | Out-Null
-$report | ConvertTo-Json -Depth 5 | Set-Content $OutFile
+$report.LoadAvgAtEnd = Get-Content /proc/loadavg
+$report | ConvertTo-Json -Depth 6 | Set-Content $OutFile
 Write-Host "Written $OutFile"

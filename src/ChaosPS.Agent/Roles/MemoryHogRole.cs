@@ -5,7 +5,7 @@ namespace ChaosPS.Agent.Roles;
 
 /// <summary>
 /// `chaosps-agent memory-hog --mode reach --target-used B | --mode add --bytes B [--floor B] ...`: holds anonymous
-/// memory in 64 MB mappings, populated and touched so every page is resident. Reach mode re-reads the meter (host
+/// memory in 64 MB mappings, populated by the kernel so every page is resident. Reach mode re-reads the meter (host
 /// /proc/meminfo, or the container's memory cgroup) five times a second and grows or shrinks to keep used memory at
 /// the target, never letting available memory drop under the floor. oom_score_adj 1000: first to go on OOM.
 /// </summary>
@@ -32,10 +32,15 @@ public sealed class MemoryHogRole : IAgentRole
             return (h.Used, h.Available);
         }
         long Held() => Interlocked.Read(ref _held);
+        // Dead band of the hold: 0.4% of the basis (host memory or the container's limit), at most one chunk, so the
+        // level stays well within a point of the target on a small machine too.
+        long basisTotal = meterPid > 0 && ContainerScope.MemoryOf(meterPid) is { } lim && lim.Limit > 0 ? lim.Limit : HostStats.ReadMemory().Total;
+        long band = Math.Clamp(basisTotal / 250, 4L << 20, Chunk);
 
         long want = reach ? a.Long("target-used", 0) - Meter().Used : a.Long("bytes", 0);
+        var fill = System.Diagnostics.Stopwatch.StartNew();
         if (want > 0) Grow(want, () => Meter().Available - floor);
-        StressorArgs.Say($"READY pid={Environment.ProcessId} held={Held()}");
+        StressorArgs.Say($"READY pid={Environment.ProcessId} held={Held()} fillSeconds={StressorArgs.F(fill.Elapsed.TotalSeconds)}");
         var lastSay = DateTime.UtcNow;
         while (!life.IsCancellationRequested)
         {
@@ -45,8 +50,8 @@ public sealed class MemoryHogRole : IAgentRole
             else if (reach)
             {
                 long diff = a.Long("target-used", 0) - used;
-                if (diff > Chunk) Grow(Math.Min(diff, 2L << 30), () => Meter().Available - floor);
-                else if (diff < -Chunk) Shrink(-diff);
+                if (diff > band) Grow(Math.Min(diff, 2L << 30), () => Meter().Available - floor);
+                else if (diff < -band) Shrink(-diff);
             }
             if (DateTime.UtcNow - lastSay > TimeSpan.FromMilliseconds(500))
             {
@@ -58,7 +63,14 @@ public sealed class MemoryHogRole : IAgentRole
         return 0;
     }
 
-    /// <summary>Maps and touches <paramref name="bytes"/> in chunks, on every CPU at once; stops early when headroom runs out.</summary>
+    /// <summary>0: not known yet, 1: madvise(MADV_POPULATE_WRITE) works (Linux 5.14+), -1: it does not (pages are touched instead).</summary>
+    private static int _populateWrite;
+
+    /// <summary>
+    /// Maps <paramref name="bytes"/> in chunks, on every CPU at once, and makes every page resident in one kernel call per
+    /// chunk (madvise(MADV_POPULATE_WRITE): the kernel faults the pages in, and says so when it cannot — a full memory
+    /// cgroup — instead of leaving them unbacked as MAP_POPULATE would); stops early when headroom runs out.
+    /// </summary>
     private void Grow(long bytes, Func<long> headroom)
     {
         int n = (int)Math.Ceiling(bytes / (double)Chunk);
@@ -68,13 +80,32 @@ public sealed class MemoryHogRole : IAgentRole
             if (Volatile.Read(ref stop) == 1) { state.Stop(); return; }
             if (i % 8 == 0 && headroom() < Chunk) { Volatile.Write(ref stop, 1); state.Stop(); return; }
             long len = Math.Min(Chunk, bytes - (long)i * Chunk);
-            var p = LinuxNative.Mmap(0, (nuint)len, LinuxNative.PROT_READ | LinuxNative.PROT_WRITE,
-                LinuxNative.MAP_PRIVATE | LinuxNative.MAP_ANONYMOUS | LinuxNative.MAP_POPULATE, -1, 0);
-            if (p == -1 || p == 0) { Volatile.Write(ref stop, 1); state.Stop(); return; }
-            for (int off = 0; off < len; off += 4096) System.Runtime.InteropServices.Marshal.WriteByte(p, off, 0x5a); // touch every page: resident and dirty
+            var p = Populate(len);
+            if (p == 0) { Volatile.Write(ref stop, 1); state.Stop(); return; }
             _chunks.Push((p, len));
             Interlocked.Add(ref _held, len);
         });
+    }
+
+    /// <summary>One resident, private, anonymous mapping of <paramref name="len"/> bytes, or 0 when the kernel refused.</summary>
+    internal static nint Populate(long len)
+    {
+        const int Prot = LinuxNative.PROT_READ | LinuxNative.PROT_WRITE, Anon = LinuxNative.MAP_PRIVATE | LinuxNative.MAP_ANONYMOUS;
+        if (Volatile.Read(ref _populateWrite) >= 0)
+        {
+            var m = LinuxNative.Mmap(0, (nuint)len, Prot, Anon, -1, 0);
+            if (m == -1 || m == 0) return 0;
+            if (LinuxNative.Madvise(m, (nuint)len, LinuxNative.MADV_POPULATE_WRITE) == 0) { Volatile.Write(ref _populateWrite, 1); return m; }
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            LinuxNative.Munmap(m, (nuint)len);
+            if (errno != LinuxNative.EINVAL) return 0; // ENOMEM/EFAULT: no memory for it (a full cgroup); EINVAL: an old kernel
+            Volatile.Write(ref _populateWrite, -1);
+        }
+        // Before Linux 5.14: MAP_POPULATE, then a write to every page (MAP_POPULATE does not fail when it cannot populate).
+        var p = LinuxNative.Mmap(0, (nuint)len, Prot, Anon | LinuxNative.MAP_POPULATE, -1, 0);
+        if (p == -1 || p == 0) return 0;
+        for (long off = 0; off < len; off += 4096) System.Runtime.InteropServices.Marshal.WriteByte(p, (int)off, 0x5a);
+        return p;
     }
 
     private void Shrink(long bytes)

@@ -16,8 +16,9 @@ public sealed class CpuStressOptions
 }
 
 /// <summary>
-/// Holds a CPU load: N duty-cycle threads in a `chaosps-agent cpu-hog` process, each consuming P% of one CPU (tracked
-/// against the thread's own CPU clock, so time lost to other processes is made up within one 100 ms period).
+/// Holds a CPU load: N duty-cycle threads in a `chaosps-agent cpu-hog` process, each consuming P% of one CPU (closed-loop
+/// on the thread's own CPU clock, less its share of what the rest of the process uses, so the process as a whole holds
+/// N x P%; time lost to other processes is made up, up to 100 ms of it — see <see cref="DutyCycle"/>).
 /// Measured from /proc: the stressor's own utime+stime (the achieved load per loaded core) and /proc/stat (the host).
 /// </summary>
 public static class CpuStress

@@ -8,7 +8,7 @@ public static unsafe partial class LinuxNative
     public const int PROT_READ = 1, PROT_WRITE = 2;
     public const int MAP_PRIVATE = 0x02, MAP_ANONYMOUS = 0x20, MAP_POPULATE = 0x8000, MAP_NORESERVE = 0x4000;
     public const int RLIMIT_NOFILE = 7;
-    public const int CLOCK_THREAD_CPUTIME_ID = 3;
+    public const int CLOCK_MONOTONIC = 1, CLOCK_PROCESS_CPUTIME_ID = 2, CLOCK_THREAD_CPUTIME_ID = 3;
     public const int ENOSPC = 28, EOPNOTSUPP = 95, EINVAL = 22, EMFILE = 24, EINTR = 4;
 
     [StructLayout(LayoutKind.Sequential)]
@@ -49,6 +49,14 @@ public static unsafe partial class LinuxNative
     [LibraryImport("libc", EntryPoint = "clock_gettime")]
     public static partial int ClockGettime(int clock, out Timespec ts);
 
+    [LibraryImport("libc", EntryPoint = "clock_nanosleep")]
+    private static partial int ClockNanosleep(int clock, int flags, in Timespec request, out Timespec remain);
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    public static partial int Madvise(nint addr, nuint length, int advice);
+
+    public const int MADV_POPULATE_WRITE = 23;
+
     [LibraryImport("libc", EntryPoint = "access", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     public static partial int Access(string path, int mode);
 
@@ -68,6 +76,21 @@ public static unsafe partial class LinuxNative
     {
         ClockGettime(CLOCK_THREAD_CPUTIME_ID, out var ts);
         return ts.Sec * 1_000_000_000L + ts.Nsec;
+    }
+
+    /// <summary>CPU time consumed by the whole calling process (every thread), in nanoseconds.</summary>
+    public static long ProcessCpuNanoseconds()
+    {
+        ClockGettime(CLOCK_PROCESS_CPUTIME_ID, out var ts);
+        return ts.Sec * 1_000_000_000L + ts.Nsec;
+    }
+
+    /// <summary>Sleeps <paramref name="ns"/> nanoseconds (CLOCK_MONOTONIC, sub-millisecond; an interrupted sleep just returns early).</summary>
+    public static void SleepNanoseconds(long ns)
+    {
+        if (ns <= 0) return;
+        var req = new Timespec { Sec = ns / 1_000_000_000L, Nsec = ns % 1_000_000_000L };
+        ClockNanosleep(CLOCK_MONOTONIC, 0, req, out _);
     }
 
     /// <summary>Raises the soft descriptor limit to <paramref name="wanted"/> (and the hard limit too when allowed). Returns the soft limit now in force.</summary>

@@ -19,8 +19,8 @@ public sealed class MemoryStressOptions
 
 /// <summary>
 /// Holds memory in a `chaosps-agent memory-hog` process (never in pwsh: a stressor the kernel OOM-kills must not take
-/// the user's session with it; its oom_score_adj is 1000, so it is the first choice). Pages are populated and touched,
-/// so they are resident (the stressor's RSS is measured). In Reach mode the stressor keeps adjusting — it gives memory
+/// the user's session with it; its oom_score_adj is 1000, so it is the first choice). Pages are populated by the kernel
+/// (madvise MADV_POPULATE_WRITE, in 64 MB chunks on every CPU), so they are resident (the stressor's RSS is measured). In Reach mode the stressor keeps adjusting — it gives memory
 /// back when other processes grow and takes more when they shrink — so the level holds; it always leaves a floor of
 /// available memory (2% of the basis, at least 256 MB).
 /// </summary>
@@ -114,6 +114,14 @@ public static class MemoryStress
             var ready = await hog.WaitReadyAsync(allowance, ct).ConfigureAwait(false);
             StressorProcess.Tighten(fault, o.Duration);
             result.Details["InitialAllocationSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 3);
+            // The stressor's own fill: bytes made resident before READY over the time it took (process start excluded).
+            if (ready.TryGetValue("held", out var h) && long.TryParse(h, NumberStyles.Integer, CultureInfo.InvariantCulture, out var filled)
+                && ready.TryGetValue("fillSeconds", out var fs) && double.TryParse(fs, NumberStyles.Float, CultureInfo.InvariantCulture, out var fillSecs))
+            {
+                result.Details["FillBytes"] = filled;
+                result.Details["FillSeconds"] = Math.Round(fillSecs, 3);
+                if (filled > 0 && fillSecs > 0) result.Details["FillRateGBps"] = Math.Round(filled / (double)(1L << 30) / fillSecs, 3);
+            }
             await StressHold.RunAsync(result, o.Duration, clock, () =>
             {
                 var rss = HostStats.ProcessRss(hog.Pid);
