@@ -127,6 +127,7 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
         ps.RunspacePool = Pool;
         build(ps);
         var inData = new PSDataCollection<object>();
+        foreach (var i in input ?? []) inData.Add(i);
         inData.Complete();
         var outData = new PSDataCollection<PSObject>();
         using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
