@@ -70,6 +70,9 @@ Describe 'Experiment suite: healthy target passes, each defect is caught' -Tag E
             $journal = Get-Content $j.JournalPath -Raw | ConvertFrom-Json
             $journal.status | Should -BeIn @('completed', 'failed')
             $j.Reason | Should -Not -BeNullOrEmpty
+            # Caught by what the probes measured, not by an action that could not run (a broken experiment also 'fails').
+            $brokenActions = @($journal.run | Where-Object { $_.activity.type -eq 'action' -and $_.status -ne 'succeeded' } | ForEach-Object { "$($_.activity.name): $($_.exception -join ' ')" })
+            $brokenActions | Should -BeNullOrEmpty -Because 'a defect is caught by evidence, never by the experiment itself failing to act'
         }
     }
 }
