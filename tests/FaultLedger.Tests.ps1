@@ -263,7 +263,8 @@ Start-Sleep 600
             $log | Should -Match "Suspend .*process $($owner.OwnerPid) on SIGTERM; Restored"
             $log | Should -Match "DiskFill .*process $($owner.OwnerPid) on SIGTERM; Restored"
             $log | Should -Not -Match 'owner process \d+ is gone; Restored'
-            @(Get-ChaosFault).Count | Should -Be 0
+            # The records go just after the undo is logged; wait for the ledger rather than read it in that instant.
+            Wait-Until { @(Get-ChaosFault).Count -eq 0 } 30 | Should -BeTrue -Because "no record outlives its undo: $(@(Get-ChaosFault) | ForEach-Object { "$($_.Kind) $($_.Id)" })"
         } finally { $env:CHAOSPS_STATE_DIR = $outerState }
     }
 
