@@ -138,6 +138,9 @@ function Invoke-Test {
         $c = ([xml](Get-Content $trx.FullName)).TestRun.ResultSummary.Counters
         $x.Passed = [int]$c.passed; $x.Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
         $x.Skipped = [int]$c.notExecuted
+        $xml = [xml](Get-Content $trx.FullName)
+        $x.FailedNames = @($xml.TestRun.Results.UnitTestResult | Where-Object { $_.outcome -ne 'Passed' -and $_.outcome -ne 'NotExecuted' } |
+            ForEach-Object { "$($_.testName) :: $(("$($_.Output.ErrorInfo.Message)" -split "`n")[0])" })
     } elseif ($xunitExit -ne 0) { $x.Failed = 1 }
     Write-Host "xunit: $($x.Passed) passed, $($x.Failed) failed, $($x.Skipped) skipped" -ForegroundColor Cyan
 
@@ -160,6 +163,8 @@ function Invoke-Test {
 
     $passed = $x.Passed + $p.Passed; $failed = $x.Failed + $p.Failed; $skipped = $x.Skipped + $p.Skipped
     Write-Host "Results: $ResultsDir (engine.trx, pester.xml) in $([int]$sw.Elapsed.TotalSeconds)s"
+    # The failures by name come last, so the tail of a CI log says what failed.
+    foreach ($n in @($x.FailedNames) + @($p.FailedNames)) { if ($n) { Write-Host "FAILED $n" -ForegroundColor Red } }
     Write-Host "$passed passed, $failed failed, $skipped skipped"
     # Any failed test, a runner that failed without reporting one, or a run that executed no test at all fails the
     # command (and so CI). Each condition stands on its own: no -and/-or mixing, whose equal precedence once let a

@@ -41,6 +41,16 @@ try {
     if ($result -isnot [Pester.Run]) { throw "Invoke-Pester returned no run result (got $(if ($null -eq $result) { 'nothing' } else { $result.GetType().FullName }))" }
     $failed = [int]$result.FailedCount + [int]$result.FailedBlocksCount + [int]$result.FailedContainersCount
     $summary = @{ Passed = [int]$result.PassedCount; Failed = $failed; Skipped = [int]$result.SkippedCount }
+    # Name every failure (test, block or file) with its first error line, so the last lines of a CI log say what
+    # failed, not only how many.
+    $names = [Collections.Generic.List[string]]::new()
+    foreach ($t in @($result.Failed)) {
+        $why = if ($t.ErrorRecord) { ("$($t.ErrorRecord[0])" -split "`n")[0] } else { '' }
+        $names.Add("$($t.ExpandedPath) :: $why")
+    }
+    foreach ($b in @($result.FailedBlocks)) { $names.Add("block $($b.ExpandedPath) :: $((("$($b.ErrorRecord[0])") -split "`n")[0])") }
+    foreach ($c in @($result.FailedContainers)) { $names.Add("file $($c.Item) :: $((("$($c.ErrorRecord[0])") -split "`n")[0])") }
+    $summary.FailedNames = @($names | ForEach-Object { if ($_.Length -gt 400) { $_.Substring(0, 400) } else { $_ } })
     try {
         $result | Export-NUnitReport -Path $ResultFile
     } catch {
@@ -54,4 +64,5 @@ try {
 }
 $summary | ConvertTo-Json | Set-Content $SummaryFile
 Write-Host "Pester: $($summary.Passed) passed, $($summary.Failed) failed, $($summary.Skipped) skipped"
+foreach ($n in @($summary.FailedNames)) { if ($n) { Write-Host "  FAILED $n" -ForegroundColor Red } }
 exit ([int]($summary.Failed -gt 0))
