@@ -146,10 +146,28 @@ public sealed class FaultLedger
     /// </summary>
     public bool Rewrite(FaultRecord r)
     {
-        if (!File.Exists(PathOf(r.Id))) return false;
-        Write(r);
-        return true;
+        EnsureFolders();
+        // Under the fault's lock, as RestoreAsync deletes the record under it: without it a rewrite that saw the
+        // record just before an undo deleted it would bring the record back after the undo (a fault restored by a
+        // SIGTERM handler while its stressor's deadline was being tightened did exactly that).
+        FileStream? lockFile = null;
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (lockFile is null)
+        {
+            try { lockFile = OpenPrivate(PathOf(r.Id) + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose); }
+            catch (IOException) when (waited.Elapsed < RewriteLockWait) { Thread.Sleep(20); }
+            catch (IOException) { return false; } // an undo has held it longer than any undo may: it is being restored
+        }
+        using (lockFile)
+        {
+            if (!File.Exists(PathOf(r.Id))) return false;
+            Write(r);
+            return true;
+        }
     }
+
+    /// <summary>How long a rewrite waits for an undo of the same fault in progress (an undo's own hard limit is 60 s).</summary>
+    private static readonly TimeSpan RewriteLockWait = TimeSpan.FromSeconds(70);
 
     /// <summary>The active faults. Throws UntrustedStateDirectory for a ledger others can write; skips records that
     /// are not the current user's own (see <see cref="ListChecked"/> for the refusals).</summary>

@@ -57,6 +57,24 @@ public sealed class FaultLedgerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rewrite_racing_an_undo_waits_for_it_and_never_brings_the_record_back()
+    {
+        var r = _ledger.Record("DiskFill", "tmp", "test", null, [DeletePathUndo.Step(TempFile("race"))]);
+        var record = Path.Combine(_dir, "faults", r.Id + ".json");
+        // An undo in progress: it holds the fault's lock, and deletes the record before letting go.
+        var undoLock = new FileStream(record + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        r.Deadline = DateTimeOffset.UtcNow.AddMinutes(1);
+        var rewrite = Task.Run(() => _ledger.Rewrite(r)); // saw the record, now waits for the lock
+        await Task.Delay(300);
+        Assert.False(rewrite.IsCompleted);
+        File.Delete(record);
+        undoLock.Dispose();
+        Assert.False(await rewrite);
+        Assert.False(File.Exists(record));
+        Assert.Empty(_ledger.List());
+    }
+
+    [Fact]
     public async Task A_failing_step_keeps_the_fault_in_the_ledger()
     {
         var r = _ledger.Record("Test", "nowhere", "test", null, [SignalUndo.Step(Environment.ProcessId, "CONT") ]);
