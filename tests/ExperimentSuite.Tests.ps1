@@ -26,6 +26,8 @@ BeforeDiscovery {
         # No GPU on CI: Inconclusive with the reason, never Passed.
         @{ Experiment = 'stress-vram'; With = @{}; Healthy = 'InconclusiveWithoutGpu'; Defects = @() }
     )
+    # A developer's narrow run: CHAOSPS_SUITE_ONLY='^network-' runs the matching experiments only (CI leaves it unset).
+    if ($env:CHAOSPS_SUITE_ONLY) { $script:matrix = @($matrix | Where-Object { $_.Experiment -match $env:CHAOSPS_SUITE_ONLY }) }
     $script:cases = foreach ($m in $matrix) {
         $cfg = if ($m.Config) { $m.Config } else { @{} }
         @{ Experiment = $m.Experiment; With = $m.With; Config = $cfg; Defect = ''; Expect = $(if ($m.Healthy) { $m.Healthy } else { 'Passed' }) }

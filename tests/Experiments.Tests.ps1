@@ -274,6 +274,17 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         $j2 = Invoke-ChaosExperiment -Experiment $verdict -JournalPath $work -ErrorAction SilentlyContinue
         $j2.Run[0].Status | Should -Be 'failed'
         $j2.Verdict | Should -Be 'Failed'
+        # A script that judges a verdict-bearing result itself and writes its own object (the shipped stress
+        # experiments do): the cmdlet's verdict error (here an Inconclusive degradation) is not a failure of the
+        # activity, so the run ends Inconclusive as the script said, not Failed.
+        $verdict.method[0].tolerance = @{ type = 'verdict'; expect = 'Graceful' }
+        $verdict.method[0].provider.script = {
+            $v = [pscustomobject]@{ Verdict = 'Inconclusive' }
+            Write-Error -Message 'the stressor never reached its target' -ErrorId 'ChaosPS.DegradationInconclusive' -TargetObject $v
+            [pscustomobject]@{ Verdict = $v.Verdict; Reasons = @('the stressor never reached its target') } }
+        $j3 = Invoke-ChaosExperiment -Experiment $verdict -JournalPath $work -ErrorAction SilentlyContinue
+        $j3.Run[0].Status | Should -Be 'succeeded'
+        $j3.Verdict | Should -Be 'Inconclusive' -Because $j3.Reason
     }
 
     It 'a failing action fails the run with its exception in the journal, stops the method and plays rollbacks' {

@@ -24,7 +24,7 @@ Own system: -Configuration @{ target_url = 'http://host:port' } (the proxy goes 
         proxy_listen = '127.0.0.1:0'
         load_rate    = 10
         baseline_seconds = 10
-        fault_duration = '20s'
+        fault_duration = '25s'
         during_seconds = 15
         recovery_seconds = 10
     }
@@ -80,15 +80,21 @@ Own system: -Configuration @{ target_url = 'http://host:port' } (the proxy goes 
         @{ type = 'action'; name = 'network-fault'; background = $true
            provider = @{ type = 'chaosps'; cmdlet = 'Invoke-NetworkFault'
                arguments = @{ Proxy = '${proxy_name}'; Duration = '${fault_duration}'; Type = 'Latency'; Latency = '500ms'; Jitter = '100ms'; Stream = 'Downstream' } } }
-        @{ type = 'probe'; name = 'during-the-fault'; pauses = @{ before = 2 }
+        @{ type = 'probe'; name = 'during-the-fault'
            tolerance = @{ type = 'thresholds' }
            provider = @{ type = 'powershell'
                arguments = @{ Name = '${proxy_name}'; Path = '${infer_path}'; Body = '${infer_body}'; Rate = '${load_rate}'; Seconds = '${during_seconds}'; Timeout = '5s'; Match = '${answer_match}'
                    Threshold = @('http_req_failed: count==0', 'checks: rate==1', 'http_req_duration: min>=390', 'http_req_duration: med<1100') }
                script = {
                    param($Name, $Path, $Body, $Rate, $Seconds, $Timeout, $Match, $Threshold, $Header, $Scale)
-                   # Load through the proxy at its bound address; Seconds x -Scale.
+                   # Load through the proxy at its bound address; Seconds x -Scale. The fault starts in the background:
+                   # the load waits until it is in place, so fault and load overlap by construction, not by timing.
                    $p = Get-ChaosProxy -Name $Name
+                   $wait = [Diagnostics.Stopwatch]::StartNew()
+                   while ($p.Enabled -and @($p.Toxics).Count -eq 0) {
+                       if ($wait.Elapsed.TotalSeconds -gt 60) { throw "the fault on proxy $Name was not in place after 60 s" }
+                       Start-Sleep -Milliseconds 50; $p = Get-ChaosProxy -Name $Name
+                   }
                    $a = @{ Uri = "http://$($p.Listen)$Path"; Method = 'POST'; Body = $Body; ContentType = 'application/json'; Rate = [double]$Rate
                            Duration = [TimeSpan]::FromSeconds([double]$Seconds * $Scale); Timeout = $Timeout; Threshold = @($Threshold) }
                    if ($Match) { $a.ExpectStatus = 200; $a.BodyMatch = $Match }

@@ -353,7 +353,7 @@ internal sealed unsafe class EpollEngine
             long end = Stopwatch.GetTimestamp();
             try { _run.Complete(c.Request, c.Parser.Status, c.Intended, c.SentAt, c.FirstByte, end, c.Parser); }
             finally { Interlocked.Decrement(ref _run.InFlight); }
-            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd) CloseSocket(c);
+            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd || _run.Options.Requests[c.Request].CloseConnection) CloseSocket(c);
             AfterRequest(c, end);
         }
 

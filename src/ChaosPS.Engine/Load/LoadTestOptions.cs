@@ -17,11 +17,17 @@ public sealed class LoadRequest
     /// <summary>The whole HTTP/1.1 request, serialised once, for the raw-socket path.</summary>
     internal byte[] Wire { get; private set; } = [];
 
+    /// <summary>The request asks for <c>Connection: close</c>: its connection is closed after the response whatever the
+    /// server answers (a client that sent close must not reuse the connection), so each such request opens a new one.</summary>
+    public bool CloseConnection { get; private set; }
+
     internal void Serialise()
     {
         var sb = new StringBuilder();
         sb.Append(Method).Append(' ').Append(Uri.PathAndQuery).Append(" HTTP/1.1\r\n");
         bool host = false, ua = false, ctype = false;
+        CloseConnection = Headers.Any(h => h.Key.Equals("Connection", StringComparison.OrdinalIgnoreCase)
+            && h.Value.Split(',').Any(t => t.Trim().Equals("close", StringComparison.OrdinalIgnoreCase)));
         foreach (var (k, v) in Headers)
         {
             if (k.Equals("Host", StringComparison.OrdinalIgnoreCase)) host = true;
@@ -32,6 +38,7 @@ public sealed class LoadRequest
         }
         if (!host) sb.Append("Host: ").Append(Uri.IsDefaultPort ? Uri.Host : $"{Uri.Host}:{Uri.Port}").Append("\r\n");
         if (!ua) sb.Append("User-Agent: ChaosPS-Load/0.1\r\n");
+        if (CloseConnection) sb.Append("Connection: close\r\n");
         if (Body is { Length: > 0 })
         {
             if (!ctype) sb.Append("Content-Type: application/octet-stream\r\n");

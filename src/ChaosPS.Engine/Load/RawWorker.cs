@@ -109,7 +109,7 @@ internal sealed class RawWorker : IDisposable
                 }
                 long end = Stopwatch.GetTimestamp();
                 _run.Complete(ri, _parser.Status, intended, _sentAt, firstByte, end, _parser);
-                if (_parser.ConnectionClose || _parser.ReadsToEnd) CloseSocket();
+                if (_parser.ConnectionClose || _parser.ReadsToEnd || req.CloseConnection) CloseSocket();
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or EndOfStreamException or InvalidDataException or IOException)
             {

@@ -117,6 +117,9 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
         }
     }
 
+    /// <summary>The error ids ChaosPS cmdlets write for a measured verdict (the result object is their TargetObject).</summary>
+    internal static readonly string[] VerdictErrorIds = ["ChaosPS.ThresholdsFailed", "ChaosPS.NotGraceful", "ChaosPS.DegradationInconclusive", "ChaosPS.NotRecovered"];
+
     /// <summary>Opens the pool now, on the calling (pipeline) thread.</summary>
     public void Open() => _ = Pool;
 
@@ -145,14 +148,15 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory)
             throw new ActivityFailedException($"{what}: {e.ErrorRecord?.FullyQualifiedErrorId}: {e.Message}", e);
         }
         ct.ThrowIfCancellationRequested();
-        // An error record about the command's own result (e.g. Start-LoadTest's failed thresholds, whose TargetObject is
-        // the result) is a verdict for the tolerance to judge, not a failure of the activity.
+        // An error record about a command's own result (Start-LoadTest's failed thresholds, Test-GracefulDegradation's
+        // NotGraceful or Inconclusive, Wait-ChaosRecovery's NotRecovered) is a verdict for the tolerance to judge, not a
+        // failure of the activity: also when a script judged that result itself and wrote an object of its own.
         var results = outData.Select(o => o.BaseObject).ToList();
         var failures = ps.Streams.Error.Where(r =>
         {
             var target = r.TargetObject is PSObject tp ? tp.BaseObject : r.TargetObject;
             return !(target is not null && results.Any(o => ReferenceEquals(o, target)))
-                && !r.FullyQualifiedErrorId.StartsWith("ChaosPS.ThresholdsFailed", StringComparison.Ordinal);
+                && !VerdictErrorIds.Any(id => r.FullyQualifiedErrorId.StartsWith(id + ",", StringComparison.Ordinal) || r.FullyQualifiedErrorId == id);
         }).ToList();
         if (failures.Count > 0)
             throw new ActivityFailedException(string.Join(Environment.NewLine, failures.Select(r => $"{what}: {r.FullyQualifiedErrorId}: {r.Exception?.Message ?? r.ToString()}")));

@@ -41,6 +41,24 @@ public class LoadRunnerTests : IDisposable
         Assert.Equal(400, r.StatusCodes["200"]);
     }
 
+    [Theory]
+    [InlineData("Auto", false)]  // epoll, closed model
+    [InlineData("Auto", true)]   // epoll, open model
+    [InlineData("Raw", false)]
+    public void A_request_that_asks_for_Connection_close_gets_a_new_connection_each_time(string engine, bool open)
+    {
+        // The test server keeps connections alive whatever the request says: the client alone must honour its close.
+        var r = Run(Opts("/ok", o =>
+        {
+            o.Engine = engine; o.Requests[0].Headers.Add(new("Connection", "close"));
+            if (open) { o.Rate = 50; o.Duration = TimeSpan.FromSeconds(1); o.Connections = 4; }
+            else { o.Concurrency = 2; o.Iterations = 30; o.Duration = TimeSpan.FromSeconds(30); }
+        }));
+        Assert.Equal(0, r.Failed);
+        Assert.True(r.Requests > 0);
+        Assert.Equal(r.Requests, r.Connect!.Count); // one connect per request
+    }
+
     [Fact]
     public void Failing_check_and_threshold_fail_the_result()
     {
