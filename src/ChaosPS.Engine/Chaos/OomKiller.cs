@@ -120,12 +120,10 @@ public static class OomKiller
     {
         if (!OperatingSystem.IsLinux())
             throw NotSupported(what, "out-of-memory kills of host processes need Linux memory cgroups");
-        var cg = ProcessTable.MemoryCgroup(pid) ?? throw NotSupported(what, $"the memory cgroup of process {pid} could not be read from /proc/{pid}/cgroup");
-        var root = cg.V2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
-        var dir = Path.Combine(root, cg.Path.TrimStart('/'));
-        if (!Directory.Exists(dir))
-            throw NotSupported(what, $"its memory cgroup {cg.Path} is not visible under {root} (another cgroup namespace?)");
-        return (dir, cg.V2);
+        var cg = Cgroups.MemoryOf(pid) ?? throw NotSupported(what, $"the memory cgroup of process {pid} could not be read from /proc/{pid}/cgroup");
+        if (!Directory.Exists(cg.Directory))
+            throw NotSupported(what, $"its memory cgroup {cg.Path} is not visible under {cg.Root} (another cgroup namespace?)");
+        return (cg.Directory, cg.V2);
     }
 
     private static ChaosException NotSupported(string what, string why) => new("OomNotSupported", ChaosErrorCategory.NotImplemented,

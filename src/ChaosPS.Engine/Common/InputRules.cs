@@ -76,13 +76,8 @@ public static class InputRules
         return uri;
     }
 
-    /// <summary>True for localhost, 127.0.0.0/8, ::1 and IPv4-mapped loopback.</summary>
-    public static bool IsLoopbackHost(string host)
-    {
-        host = host.Trim('[', ']');
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
-        return IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
-    }
+    /// <summary>True for localhost, 127.0.0.0/8, ::1 and IPv4-mapped loopback (<see cref="Loopback.IsHost"/>).</summary>
+    public static bool IsLoopbackHost(string host) => Loopback.IsHost(host);
 
     /// <summary>Throws InvalidHttpMethod unless the method is an RFC 9110 token (letters, digits, !#$%&amp;'*+-.^_`|~).</summary>
     public static string HttpMethod(string? method, string parameter = "Method")
