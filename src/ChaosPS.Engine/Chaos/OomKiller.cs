@@ -110,7 +110,23 @@ public static class OomKiller
     public const string FaultKind = "MemoryLimit";
     private const long Unlimited = 9223372036854771712; // PAGE_COUNTER_MAX * 4096: what cgroup v1 reads back for "no limit"
 
-    public sealed record Options(long? Limit, long Headroom, TimeSpan Timeout);
+    /// <summary>The default headroom above current usage (32MB).</summary>
+    public const long DefaultHeadroom = 32L << 20;
+
+    public sealed record Options(long? Limit, long Headroom, TimeSpan Timeout)
+    {
+        /// <summary>
+        /// Throws InvalidDuration for a bad timeout, LimitTooSmall below 6MB (the Docker engine's minimum),
+        /// HeadroomTooSmall below 1MB.
+        /// </summary>
+        public Options Validate()
+        {
+            InputRules.Duration(Timeout, nameof(Timeout));
+            if (Limit is { } l && l < (6L << 20)) throw ChaosException.InvalidArgument("LimitTooSmall", "-Limit must be at least 6MB (the Docker engine's minimum).", l);
+            if (Headroom < (1L << 20)) throw ChaosException.InvalidArgument("HeadroomTooSmall", "-Headroom must be at least 1MB.", Headroom);
+            return this;
+        }
+    }
 
     public static async Task<OomResult> RunAsync(ChaosTarget t, Options o, FaultLedger ledger, IChaosReporter reporter, CancellationToken ct)
         => t.IsContainer ? await ContainerAsync(t, o, ledger, reporter, ct).ConfigureAwait(false) : await ProcessAsync(t, o, ledger, reporter, ct).ConfigureAwait(false);

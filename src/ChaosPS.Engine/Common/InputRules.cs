@@ -143,6 +143,18 @@ public static class InputRules
         return (host, port);
     }
 
+    /// <summary>
+    /// A TCP endpoint to probe: host:port as <see cref="Endpoint"/> parses it, on this machine unless
+    /// <paramref name="allowNonLoopback"/> (NonLoopbackTarget otherwise).
+    /// </summary>
+    public static (string Host, int Port) ProbeEndpoint(string? text, string parameter, bool allowNonLoopback)
+    {
+        var endpoint = Endpoint(text, parameter);
+        if (!allowNonLoopback && !Loopback.IsHost(endpoint.Host))
+            throw new ChaosException("NonLoopbackTarget", ChaosErrorCategory.SecurityError, $"-{parameter} '{text}' is not on this machine; add -AllowNonLoopback to probe it.", text);
+        return endpoint;
+    }
+
     private static ChaosException BadEndpoint(string? text, string parameter) => ChaosException.InvalidArgument("InvalidEndpoint",
         $"-{parameter} '{Clip(text)}' is not host:port (a host name or address, IPv6 in brackets, and a port from 1 to 65535).", text,
         "Give an endpoint such as '127.0.0.1:8080' or '[::1]:8080'.");
