@@ -27,8 +27,7 @@ BeforeAll {
 AfterAll {
     foreach ($p in $started) { if (-not $p.HasExited) { kill -CONT $p.Id 2>$null; $p.Kill() } }
     Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
-    $wd = Join-Path $state 'watchdog.lock'
-    if (Test-Path $wd) { $w = Get-Content $wd -Raw -ErrorAction SilentlyContinue; if ($w -match '^\d+$') { Stop-Process -Id ([int]$w) -ErrorAction SilentlyContinue } }
+    Stop-TestWatchdog $state | Out-Null
     $env:CHAOSPS_STATE_DIR = $outerState
     Remove-Item $state -Recurse -Force -ErrorAction SilentlyContinue
 }

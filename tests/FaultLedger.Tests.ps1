@@ -5,30 +5,21 @@
 Describe 'Fault ledger deadman (watchdog)' -Tag 'FaultLedger', 'WorkerChaos' {
     BeforeAll {
         Import-Module $env:CHAOSPS_MODULE -Force
+        Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
         $script:outerState = $env:CHAOSPS_STATE_DIR
-        $script:pwsh = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
-        $script:pwshArgs = @(if ((Split-Path $pwsh -Leaf) -notmatch '^pwsh(\.exe)?$') { Join-Path $PSHOME 'pwsh.dll' })
+        $exe = @(Get-PwshPath)
+        $script:pwsh = $exe[0]
+        $script:pwshArgs = @($exe | Select-Object -Skip 1)
         function Get-ProcState([int] $Id) {
             $stat = Get-Content "/proc/$Id/stat" -Raw -ErrorAction SilentlyContinue
             if (-not $stat) { return 'gone' }
             $stat.Substring($stat.LastIndexOf(')') + 2, 1)
-        }
-        function Wait-Until([scriptblock] $Condition, [int] $Seconds = 60) {
-            $sw = [Diagnostics.Stopwatch]::StartNew()
-            while ($sw.Elapsed.TotalSeconds -lt $Seconds) { if (& $Condition) { return $true }; Start-Sleep -Milliseconds 100 }
-            return [bool](& $Condition)
         }
         # Starts a child pwsh with its own state dir that runs $Script (with $Target bound) and writes its PID to a file.
         $script:isRoot = (id -u) -eq '0'
         function Get-Mode([string] $Path) { (stat -c '%a' $Path) }
         # The ledger's log says who undid what: a watchdog ("owner process N is gone") or the owner ("process N on SIGTERM").
         function Get-LedgerLog([string] $StateDir) { Get-Content (Join-Path $StateDir 'watchdog.log') -Raw -ErrorAction SilentlyContinue }
-        function Get-WatchdogPid([string] $StateDir, [int] $Slot) {
-            $f = Join-Path $StateDir $(if ($Slot -eq 0) { 'watchdog.lock' } else { "watchdog-$Slot.lock" })
-            # cat, not Get-Content: the watchdog holds its lock file exclusively (flock), which .NET readers respect.
-            $t = if (Test-Path $f) { (cat $f 2>$null) -join '' } else { '' }
-            if ($t -match '^\d+$') { [int]$t } else { 0 }
-        }
         # A 64MB tmpfs for disk fills (never a real filesystem); root only.
         function New-SmallFs {
             $dir = Join-Path ([IO.Path]::GetTempPath()) "chaosps-ledger-fs-$([guid]::NewGuid().ToString('n').Substring(0,8))"
@@ -80,10 +71,7 @@ Start-Sleep 600
         $env:CHAOSPS_STATE_DIR = $state
         Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
         $env:CHAOSPS_STATE_DIR = $outerState
-        foreach ($slot in 0, 1) {
-            $wdPid = Get-WatchdogPid $state $slot
-            if ($wdPid -gt 0) { Stop-Process -Id $wdPid -Force -ErrorAction SilentlyContinue }
-        }
+        Stop-TestWatchdog $state | Out-Null
         if ($script:fs) { umount $script:fs; Remove-Item $script:fs -Force -ErrorAction SilentlyContinue; $script:fs = $null }
         Remove-Item $state -Recurse -Force -ErrorAction SilentlyContinue
     }
@@ -183,7 +171,7 @@ Start-Sleep 600
             Get-Mode (Join-Path $fresh "faults/$($r.FaultId).json") | Should -Be '600'
             (Restore-ChaosFault -Id $r.FaultId -Confirm:$false).Outcome | Should -Be 'Restored'
         } finally {
-            foreach ($slot in 0, 1) { $w = Get-WatchdogPid $fresh $slot; if ($w) { Stop-Process -Id $w -Force -ErrorAction SilentlyContinue } }
+            Stop-TestWatchdog $fresh | Out-Null
             $env:CHAOSPS_STATE_DIR = $outerState
         }
     }

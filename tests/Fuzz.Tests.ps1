@@ -43,8 +43,7 @@ AfterAll {
     if ($script:system) { Stop-ChaosTarget -InputObject $system -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     Get-ChaosProxy -ErrorAction SilentlyContinue | Where-Object Name -like 'fuzz*' | Stop-ChaosProxy -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
     Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
-    $wd = Join-Path $env:CHAOSPS_STATE_DIR 'watchdog.lock'
-    if (Test-Path $wd) { $w = Get-Content $wd -Raw -ErrorAction SilentlyContinue; if ($w -match '^\d+$') { Stop-Process -Id ([int]$w) -ErrorAction SilentlyContinue } }
+    Stop-TestWatchdog $env:CHAOSPS_STATE_DIR | Out-Null
     $env:CHAOSPS_STATE_DIR = $outerState
     Remove-Item $scratch -Recurse -Force -ErrorAction SilentlyContinue
 }

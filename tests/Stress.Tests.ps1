@@ -9,6 +9,7 @@ BeforeAll {
     $script:State = $env:CHAOSPS_STATE_DIR
     New-Item -ItemType Directory -Force $script:State | Out-Null
     Import-Module $env:CHAOSPS_MODULE -Force
+    Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     # The stressors' faults (other test files share the run's ledger).
     function script:Get-StressFault {
         Get-ChaosFault | Where-Object Kind -in 'CpuStress', 'MemoryStress', 'DiskFill', 'VramStress', 'FdStress', 'FdLimit', 'ConnectionStress'
@@ -31,19 +32,6 @@ BeforeAll {
         if (-not $stat) { return $false }
         $state = $stat.Substring($stat.LastIndexOf(')') + 2, 1)
         return $state -notin 'Z', 'X'
-    }
-    function script:Get-PwshCommand {
-        $self = [Diagnostics.Process]::GetCurrentProcess().MainModule.FileName
-        if ((Split-Path $self -Leaf) -match '^pwsh(\.exe)?$') { return , @($self) }
-        return , @($self, (Join-Path $PSHOME 'pwsh.dll'))
-    }
-    function script:Wait-Until([scriptblock] $Condition, [int] $TimeoutSeconds = 60) {
-        $sw = [Diagnostics.Stopwatch]::StartNew()
-        while ($sw.Elapsed.TotalSeconds -lt $TimeoutSeconds) {
-            if (& $Condition) { return $true }
-            Start-Sleep -Milliseconds 250
-        }
-        return [bool](& $Condition)
     }
 }
 
@@ -328,7 +316,7 @@ Import-Module '$($env:CHAOSPS_MODULE)'
 `$job = Invoke-MemoryExhaustion -Size 100MB -Duration 120s -AsJob -Confirm:`$false
 Invoke-DiskExhaustion -Path '$fs' -LeaveFree 4MB -Duration 120s -Confirm:`$false
 "@
-            $cmd = Get-PwshCommand
+            $cmd = @(Get-PwshPath)
             $psi = [Diagnostics.ProcessStartInfo]::new($cmd[0])
             foreach ($a in $cmd[1..($cmd.Count)] + @('-NoProfile', '-NonInteractive', '-Command', $script)) { if ($a) { $psi.ArgumentList.Add($a) } }
             $psi.RedirectStandardOutput = $true; $psi.RedirectStandardError = $true; $psi.UseShellExecute = $false
@@ -359,7 +347,7 @@ Invoke-DiskExhaustion -Path '$fs' -LeaveFree 4MB -Duration 120s -Confirm:`$false
             Wait-Until { -not (Test-Path $fill) } -TimeoutSeconds 60 | Should -BeTrue
             Wait-Until { @(& $records).Count -eq 0 } -TimeoutSeconds 60 | Should -BeTrue
             # Get-ChaosFault in a fresh session on that ledger lists nothing.
-            $cmd = Get-PwshCommand
+            $cmd = @(Get-PwshPath)
             $env:CHAOSPS_STATE_DIR = $state
             try { $left = & $cmd[0] @($cmd | Select-Object -Skip 1) -NoProfile -NonInteractive -Command "Import-Module '$($env:CHAOSPS_MODULE)'; @(Get-ChaosFault).Count" }
             finally { $env:CHAOSPS_STATE_DIR = $script:State }

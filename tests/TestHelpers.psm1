@@ -61,6 +61,37 @@ function Wait-Until {
     return [bool](& $Condition | Select-Object -Last 1)
 }
 
+function Get-WatchdogPid {
+    <# The pid written in a state folder's watchdog lock file for $Slot (0: watchdog.lock, N: watchdog-N.lock); 0 when none.
+       cat, not Get-Content: the watchdog holds its lock file with flock, which .NET readers respect (they would read nothing). #>
+    param([Parameter(Mandatory)] [string] $StateDir, [int] $Slot = 0)
+    $f = Join-Path $StateDir $(if ($Slot -eq 0) { 'watchdog.lock' } else { "watchdog-$Slot.lock" })
+    $t = if (Test-Path $f) { (cat $f 2>$null) -join '' } else { '' }
+    if ($t -match '^\d+$') { [int]$t } else { 0 }
+}
+
+function Stop-TestWatchdog {
+    <# Stops every watchdog of a state folder (one per watchdog*.lock) and waits until they are gone; returns their pids.
+       A pid is only stopped while its command line still names that folder's watchdog (a stale lock file's pid may have
+       been reused). Call it after Restore-ChaosFault -All: while faults are active, a watchdog restarts a missing peer. #>
+    param([Parameter(Mandatory)] [string] $StateDir)
+    $full = [IO.Path]::GetFullPath($StateDir).TrimEnd('/')
+    $stopped = [Collections.Generic.List[int]]::new()
+    foreach ($round in 1..3) {
+        $live = @(Get-ChildItem $StateDir -Filter 'watchdog*.lock' -ErrorAction SilentlyContinue | ForEach-Object {
+                $t = (cat $_.FullName 2>$null) -join ''
+                if ($t -match '^\d+$') {
+                    $cmd = (Get-Content "/proc/$t/cmdline" -Raw -ErrorAction SilentlyContinue) -replace "`0", ' '
+                    if ($cmd -and $cmd -match ' watchdog --state ' -and $cmd.Contains($full)) { [int]$t }
+                }
+            })
+        if (-not $live) { break }
+        foreach ($id in $live) { Stop-Process -Id $id -Force -ErrorAction SilentlyContinue; $stopped.Add($id) }
+        $null = Wait-Until { -not ($live | Where-Object { Test-Path "/proc/$_" }) } 30
+    }
+    $stopped.ToArray()
+}
+
 function Get-ProcessState {
     <# The state letter of a Linux process (R, S, T, Z, ...), or $null when it does not exist. #>
     param([int] $ProcessId)

@@ -52,8 +52,7 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
             if ($ids) { docker rm -f $ids | Out-Null }
         }
         Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
-        $wd = Join-Path $state 'watchdog.lock'
-        if (Test-Path $wd) { $w = Get-Content $wd -Raw -ErrorAction SilentlyContinue; if ($w -match '^\d+$') { Stop-Process -Id ([int]$w) -ErrorAction SilentlyContinue } }
+        Stop-TestWatchdog $state | Out-Null
         $env:CHAOSPS_STATE_DIR = $outerState
         Remove-Item $state -Recurse -Force -ErrorAction SilentlyContinue
     }

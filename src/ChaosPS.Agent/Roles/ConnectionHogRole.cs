@@ -21,7 +21,7 @@ public sealed class ConnectionHogRole : IAgentRole
         if (!IPAddress.IsLoopback(addr)) { StressorArgs.Say("ERROR NonLoopbackTarget only loopback targets are allowed"); return 2; }
         int port = a.Int("port", 80), count = a.Int("count", 1000);
         var timeout = TimeSpan.FromMilliseconds(a.Int("connect-timeout-ms", 5000));
-        LinuxNative.RaiseFileLimit((ulong)(count + 256));
+        LinuxIo.RaiseFileLimit((ulong)(count + 256));
         var sockets = new ConcurrentBag<Socket>();
         int failed = 0; string? firstError = null;
         using var gate = new SemaphoreSlim(64);

@@ -41,7 +41,7 @@ public sealed class CpuHogRole : IAgentRole
     {
         private readonly long[] _used = new long[workers];
         private long _proc0;
-        public void Start() => _proc0 = LinuxNative.ProcessCpuNanoseconds();
+        public void Start() => _proc0 = LinuxIo.ProcessCpuNanoseconds();
         public void Report(int worker, long usedNs) => Volatile.Write(ref _used[worker], usedNs);
 
         /// <summary>One worker's share of the CPU the process used outside the workers since the start.</summary>
@@ -50,7 +50,7 @@ public sealed class CpuHogRole : IAgentRole
         {
             long sum = 0;
             for (int i = 0; i < _used.Length; i++) sum += Volatile.Read(ref _used[i]);
-            return Math.Max(0, LinuxNative.ProcessCpuNanoseconds() - _proc0 - sum) / _used.Length;
+            return Math.Max(0, LinuxIo.ProcessCpuNanoseconds() - _proc0 - sum) / _used.Length;
         }
     }
 
@@ -59,12 +59,12 @@ public sealed class CpuHogRole : IAgentRole
     {
         double nsPerTick = 1e9 / System.Diagnostics.Stopwatch.Frequency;
         long ts0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        long cpuStart = LinuxNative.ThreadCpuNanoseconds();
+        long cpuStart = LinuxIo.ThreadCpuNanoseconds();
         var duty = new DutyCycle(p, 0, cpuStart);
         double x = 1.0001;
         while (!ct.IsCancellationRequested)
         {
-            long cpu = LinuxNative.ThreadCpuNanoseconds();
+            long cpu = LinuxIo.ThreadCpuNanoseconds();
             group.Report(index, cpu - cpuStart);
             long wall = (long)((System.Diagnostics.Stopwatch.GetTimestamp() - ts0) * nsPerTick);
             long step = duty.Next(wall, cpu, p >= 1 ? 0 : group.OverheadShare());
@@ -75,7 +75,7 @@ public sealed class CpuHogRole : IAgentRole
                 do { for (int k = 0; k < 500; k++) x = x * 1.0000001 + 1e-9; }
                 while (System.Diagnostics.Stopwatch.GetTimestamp() < until);
             }
-            else LinuxNative.SleepNanoseconds(-step);
+            else LinuxIo.SleepNanoseconds(-step);
         }
         GC.KeepAlive(x);
     }

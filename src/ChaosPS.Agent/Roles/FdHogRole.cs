@@ -14,7 +14,7 @@ public sealed class FdHogRole : IAgentRole
         using var life = a.Lifetime(ct);
         int count = a.Int("count", 1000);
         int baseFds = Directory.EnumerateFileSystemEntries("/proc/self/fd").Count() - 1; // minus the enumeration's own
-        LinuxNative.RaiseFileLimit((ulong)(count + baseFds + 64));
+        LinuxIo.RaiseFileLimit((ulong)(count + baseFds + 64));
         var held = new List<SafeFileHandle>(count);
         string? error = null;
         try

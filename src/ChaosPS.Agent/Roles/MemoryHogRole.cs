@@ -90,19 +90,19 @@ public sealed class MemoryHogRole : IAgentRole
     /// <summary>One resident, private, anonymous mapping of <paramref name="len"/> bytes, or 0 when the kernel refused.</summary>
     internal static nint Populate(long len)
     {
-        const int Prot = LinuxNative.PROT_READ | LinuxNative.PROT_WRITE, Anon = LinuxNative.MAP_PRIVATE | LinuxNative.MAP_ANONYMOUS;
+        const int Prot = LinuxIo.PROT_READ | LinuxIo.PROT_WRITE, Anon = LinuxIo.MAP_PRIVATE | LinuxIo.MAP_ANONYMOUS;
         if (Volatile.Read(ref _populateWrite) >= 0)
         {
-            var m = LinuxNative.Mmap(0, (nuint)len, Prot, Anon, -1, 0);
+            var m = LinuxIo.mmap(0, (nuint)len, Prot, Anon, -1, 0);
             if (m == -1 || m == 0) return 0;
-            if (LinuxNative.Madvise(m, (nuint)len, LinuxNative.MADV_POPULATE_WRITE) == 0) { Volatile.Write(ref _populateWrite, 1); return m; }
+            if (LinuxIo.madvise(m, (nuint)len, LinuxIo.MADV_POPULATE_WRITE) == 0) { Volatile.Write(ref _populateWrite, 1); return m; }
             int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-            LinuxNative.Munmap(m, (nuint)len);
-            if (errno != LinuxNative.EINVAL) return 0; // ENOMEM/EFAULT: no memory for it (a full cgroup); EINVAL: an old kernel
+            LinuxIo.munmap(m, (nuint)len);
+            if (errno != LinuxIo.EINVAL) return 0; // ENOMEM/EFAULT: no memory for it (a full cgroup); EINVAL: an old kernel
             Volatile.Write(ref _populateWrite, -1);
         }
         // Before Linux 5.14: MAP_POPULATE, then a write to every page (MAP_POPULATE does not fail when it cannot populate).
-        var p = LinuxNative.Mmap(0, (nuint)len, Prot, Anon | LinuxNative.MAP_POPULATE, -1, 0);
+        var p = LinuxIo.mmap(0, (nuint)len, Prot, Anon | LinuxIo.MAP_POPULATE, -1, 0);
         if (p == -1 || p == 0) return 0;
         for (long off = 0; off < len; off += 4096) System.Runtime.InteropServices.Marshal.WriteByte(p, (int)off, 0x5a);
         return p;
@@ -113,7 +113,7 @@ public sealed class MemoryHogRole : IAgentRole
         long freed = 0;
         while (freed < bytes && _chunks.TryPop(out var c))
         {
-            LinuxNative.Munmap(c.Ptr, (nuint)c.Len);
+            LinuxIo.munmap(c.Ptr, (nuint)c.Len);
             Interlocked.Add(ref _held, -c.Len);
             freed += c.Len;
         }

@@ -65,6 +65,33 @@ public sealed class TargetQuery
     public string[]? Label { get; set; }
     public string? DockerEndpoint { get; set; }
 
+    /// <summary>The kind a query selects when none is given: containers when it has labels, else processes.</summary>
+    public static string DefaultKind(string? kind, string[]? label) => kind ?? (label is { Length: > 0 } ? "Container" : "Process");
+
+    /// <summary>Throws InvalidRegex unless <paramref name="regex"/> (when given) is a valid .NET regular expression.</summary>
+    public static void CheckRegex(string? regex, string parameter = "Regex")
+    {
+        if (regex is null) return;
+        try { _ = new Regex(regex); }
+        catch (ArgumentException e) { throw ChaosException.InvalidArgument("InvalidRegex", $"-{parameter} '{regex}' is not a valid regular expression: {e.Message}", regex); }
+    }
+
+    /// <summary>
+    /// Throws when the criteria do not fit the kind (LabelNeedsContainer, NotAContainerCriterion), or when nothing selects
+    /// and nothing was piped (NoTargetSelector).
+    /// </summary>
+    public void Validate(bool piped)
+    {
+        if (Kind == "Process" && Label is { Length: > 0 })
+            throw ChaosException.InvalidArgument("LabelNeedsContainer", "-Label selects containers; it cannot be used with -Kind Process.", null);
+        if (Kind == "Container" && (Port is { Length: > 0 } || CommandLine is not null))
+            throw ChaosException.InvalidArgument("NotAContainerCriterion", "-Port and -CommandLine select processes; use -Name, -Id, -Regex or -Label for containers.", null);
+        if (IsEmpty && !piped)
+            throw ChaosException.InvalidArgument("NoTargetSelector",
+                "Get-ChaosTarget selects nothing by default: give -Name, -Id, -CommandLine, -Regex, -Port or -Label, or pipe workers in.", null,
+                "For example: Get-ChaosTarget -CommandLine '*chaosps-target.dll worker*'");
+    }
+
     public bool IsEmpty => Name is not { Length: > 0 } && Id is not { Length: > 0 } && string.IsNullOrEmpty(CommandLine)
         && string.IsNullOrEmpty(Regex) && Port is not { Length: > 0 } && Label is not { Length: > 0 };
 }

@@ -144,18 +144,9 @@ public static class Crasher
         int? code = null;
         while (true)
         {
-            string? stat = null;
-            try { stat = File.ReadAllText($"/proc/{pid}/stat"); } catch (IOException) { }
-            if (stat is null) return (true, code);
-            var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            if (stamp is not null && rest.Length > 19 && rest[19] != stamp) return (true, code); // pid reused: ours is gone
-            if (rest[0] is "Z" or "X")
-            {
-                // Field 52 (exit_code, Linux 3.5+): the wait status.
-                if (rest.Length > 49 && int.TryParse(rest[49], NumberStyles.Integer, CultureInfo.InvariantCulture, out var status))
-                    code = (status & 0x7f) != 0 ? 128 + (status & 0x7f) : (status >> 8) & 0xff;
-                return (true, code);
-            }
+            if (ProcStat.Read(pid) is not { } stat) return (true, code);
+            if (stamp is not null && stat.StartStamp != stamp) return (true, code); // pid reused: ours is gone
+            if (stat.IsDead) return (true, stat.ExitCode); // a zombie's exit_code field holds its wait status
             if (sw.Elapsed >= timeout) return (false, null);
             await Task.Delay(5, ct).ConfigureAwait(false);
         }

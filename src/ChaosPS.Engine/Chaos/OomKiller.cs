@@ -110,7 +110,23 @@ public static class OomKiller
     public const string FaultKind = "MemoryLimit";
     private const long Unlimited = 9223372036854771712; // PAGE_COUNTER_MAX * 4096: what cgroup v1 reads back for "no limit"
 
-    public sealed record Options(long? Limit, long Headroom, TimeSpan Timeout);
+    /// <summary>The default headroom above current usage (32MB).</summary>
+    public const long DefaultHeadroom = 32L << 20;
+
+    public sealed record Options(long? Limit, long Headroom, TimeSpan Timeout)
+    {
+        /// <summary>
+        /// Throws InvalidDuration for a bad timeout, LimitTooSmall below 6MB (the Docker engine's minimum),
+        /// HeadroomTooSmall below 1MB.
+        /// </summary>
+        public Options Validate()
+        {
+            InputRules.Duration(Timeout, nameof(Timeout));
+            if (Limit is { } l && l < (6L << 20)) throw ChaosException.InvalidArgument("LimitTooSmall", "-Limit must be at least 6MB (the Docker engine's minimum).", l);
+            if (Headroom < (1L << 20)) throw ChaosException.InvalidArgument("HeadroomTooSmall", "-Headroom must be at least 1MB.", Headroom);
+            return this;
+        }
+    }
 
     public static async Task<OomResult> RunAsync(ChaosTarget t, Options o, FaultLedger ledger, IChaosReporter reporter, CancellationToken ct)
         => t.IsContainer ? await ContainerAsync(t, o, ledger, reporter, ct).ConfigureAwait(false) : await ProcessAsync(t, o, ledger, reporter, ct).ConfigureAwait(false);
@@ -120,12 +136,10 @@ public static class OomKiller
     {
         if (!OperatingSystem.IsLinux())
             throw NotSupported(what, "out-of-memory kills of host processes need Linux memory cgroups");
-        var cg = ProcessTable.MemoryCgroup(pid) ?? throw NotSupported(what, $"the memory cgroup of process {pid} could not be read from /proc/{pid}/cgroup");
-        var root = cg.V2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
-        var dir = Path.Combine(root, cg.Path.TrimStart('/'));
-        if (!Directory.Exists(dir))
-            throw NotSupported(what, $"its memory cgroup {cg.Path} is not visible under {root} (another cgroup namespace?)");
-        return (dir, cg.V2);
+        var cg = Cgroups.MemoryOf(pid) ?? throw NotSupported(what, $"the memory cgroup of process {pid} could not be read from /proc/{pid}/cgroup");
+        if (!Directory.Exists(cg.Directory))
+            throw NotSupported(what, $"its memory cgroup {cg.Path} is not visible under {cg.Root} (another cgroup namespace?)");
+        return (cg.Directory, cg.V2);
     }
 
     private static ChaosException NotSupported(string what, string why) => new("OomNotSupported", ChaosErrorCategory.NotImplemented,

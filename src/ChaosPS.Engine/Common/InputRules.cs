@@ -76,13 +76,8 @@ public static class InputRules
         return uri;
     }
 
-    /// <summary>True for localhost, 127.0.0.0/8, ::1 and IPv4-mapped loopback.</summary>
-    public static bool IsLoopbackHost(string host)
-    {
-        host = host.Trim('[', ']');
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
-        return IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
-    }
+    /// <summary>True for localhost, 127.0.0.0/8, ::1 and IPv4-mapped loopback (<see cref="Loopback.IsHost"/>).</summary>
+    public static bool IsLoopbackHost(string host) => Loopback.IsHost(host);
 
     /// <summary>Throws InvalidHttpMethod unless the method is an RFC 9110 token (letters, digits, !#$%&amp;'*+-.^_`|~).</summary>
     public static string HttpMethod(string? method, string parameter = "Method")
@@ -146,6 +141,18 @@ public static class InputRules
         if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535 || (port == 0 && !allowPortZero))
             throw BadEndpoint(text, parameter);
         return (host, port);
+    }
+
+    /// <summary>
+    /// A TCP endpoint to probe: host:port as <see cref="Endpoint"/> parses it, on this machine unless
+    /// <paramref name="allowNonLoopback"/> (NonLoopbackTarget otherwise).
+    /// </summary>
+    public static (string Host, int Port) ProbeEndpoint(string? text, string parameter, bool allowNonLoopback)
+    {
+        var endpoint = Endpoint(text, parameter);
+        if (!allowNonLoopback && !Loopback.IsHost(endpoint.Host))
+            throw new ChaosException("NonLoopbackTarget", ChaosErrorCategory.SecurityError, $"-{parameter} '{text}' is not on this machine; add -AllowNonLoopback to probe it.", text);
+        return endpoint;
     }
 
     private static ChaosException BadEndpoint(string? text, string parameter) => ChaosException.InvalidArgument("InvalidEndpoint",

@@ -40,7 +40,7 @@ public static partial class WorkerDiagnostics
     public static async Task<WorkerCounters> SampleCountersAsync(int pid, TimeSpan window, TimeSpan interval, CancellationToken ct)
     {
         if (!IsDotnet(pid)) throw NotDotnet(pid);
-        var name = ChaosPS.Chaos.ProcessTable.Read(pid)?.Name ?? "process";
+        var name = ProcessTable.Read(pid)?.Name ?? "process";
         var providers = new[]
         {
             new EventPipeProvider("System.Runtime", EventLevel.Informational, 0,

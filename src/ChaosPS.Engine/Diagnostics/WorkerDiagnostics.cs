@@ -42,7 +42,7 @@ public static partial class WorkerDiagnostics
             _ => DumpType.Full,
         };
         Directory.CreateDirectory(directory);
-        var name = ChaosPS.Chaos.ProcessTable.Read(pid)?.Name ?? "process";
+        var name = ProcessTable.Read(pid)?.Name ?? "process";
         var path = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, $"{name}-{pid}-{DateTime.UtcNow:yyyyMMddTHHmmssfff}.dmp"));
         var sw = System.Diagnostics.Stopwatch.StartNew();
         try

@@ -21,7 +21,7 @@ public static class LedgerTrust
     public static bool Enforced => OperatingSystem.IsLinux();
 
     /// <summary>The effective uid of this process.</summary>
-    public static uint EffectiveUid => geteuid();
+    public static uint EffectiveUid => LinuxIo.geteuid();
 
     /// <summary>Refuses the state folder (and its faults folder, when present) unless only the current user can write them.</summary>
     public static void CheckStateDirectory(string stateDirectory, string faultDirectory)
@@ -86,7 +86,7 @@ public static class LedgerTrust
     {
         const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, STATX_TYPE = 1, STATX_MODE = 2, STATX_UID = 8;
         byte* buf = stackalloc byte[256];
-        int rc = statx(AT_FDCWD, path, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE | STATX_UID, buf);
+        int rc = LinuxIo.statx(AT_FDCWD, path, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MODE | STATX_UID, buf);
         if (rc != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -96,10 +96,4 @@ public static class LedgerTrust
         // struct statx: u32 mask, u32 blksize, u64 attributes, u32 nlink, u32 uid (offset 20), u32 gid, u16 mode (offset 28).
         return new StatInfo(*(uint*)(buf + 20), *(ushort*)(buf + 28));
     }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern unsafe int statx(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte* buf);
-
-    [DllImport("libc")]
-    private static extern uint geteuid();
 }

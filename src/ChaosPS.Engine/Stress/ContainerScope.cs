@@ -27,35 +27,11 @@ public static class ContainerScope
         return new ContainerTarget(info.ID, info.Name.TrimStart('/'), (int)info.State.Pid);
     }
 
-    /// <summary>The cgroup.procs files of every cgroup <paramref name="pid"/> belongs to (v1 controllers and v2).</summary>
-    public static IReadOnlyList<string> CgroupProcsFiles(int pid)
-    {
-        var files = new List<string>();
-        foreach (var line in File.ReadLines($"/proc/{pid}/cgroup"))
-        {
-            var parts = line.Split(':', 3);
-            if (parts.Length < 3) continue;
-            var rel = parts[2].TrimStart('/');
-            IEnumerable<string> roots = parts[1] switch
-            {
-                "" => ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"],
-                var c when c.StartsWith("name=", StringComparison.Ordinal) => [$"/sys/fs/cgroup/{c[5..]}"],
-                var c => c.Split(',').Select(x => $"/sys/fs/cgroup/{x}").Append($"/sys/fs/cgroup/{c}"),
-            };
-            foreach (var root in roots)
-            {
-                var f = Path.Combine(root, rel, "cgroup.procs");
-                if (File.Exists(f) && !files.Contains(f)) { files.Add(f); break; }
-            }
-        }
-        return files;
-    }
-
     /// <summary>Moves <paramref name="self"/> into every cgroup of <paramref name="containerPid"/>. Returns the files written.</summary>
     public static IReadOnlyList<string> Join(int containerPid, int self)
     {
         var joined = new List<string>();
-        foreach (var f in CgroupProcsFiles(containerPid))
+        foreach (var f in Cgroups.ProcsFiles(containerPid))
         {
             try { File.WriteAllText(f, self.ToString()); joined.Add(f); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* a controller we may not join (e.g. the v2 root) */ }
@@ -67,33 +43,7 @@ public static class ContainerScope
     }
 
     /// <summary>Memory limit and usage of the container's memory cgroup (v1 or v2); null when it has no limit or none is readable.</summary>
-    public static (long Limit, long Usage)? MemoryOf(int containerPid)
-    {
-        foreach (var line in File.ReadLines($"/proc/{containerPid}/cgroup"))
-        {
-            var parts = line.Split(':', 3);
-            if (parts.Length < 3) continue;
-            var rel = parts[2].TrimStart('/');
-            if (parts[1].Split(',').Contains("memory"))
-            {
-                var dir = Path.Combine("/sys/fs/cgroup/memory", rel);
-                if (ReadLong(Path.Combine(dir, "memory.limit_in_bytes")) is { } lim && ReadLong(Path.Combine(dir, "memory.usage_in_bytes")) is { } use)
-                    return (lim, use);
-            }
-            else if (parts[1] == "")
-            {
-                var dir = Path.Combine("/sys/fs/cgroup", rel);
-                if (File.Exists(Path.Combine(dir, "memory.max")) && ReadLong(Path.Combine(dir, "memory.current")) is { } use)
-                    return (ReadLong(Path.Combine(dir, "memory.max")) ?? long.MaxValue, use);
-            }
-        }
-        return null;
-        static long? ReadLong(string f)
-        {
-            try { var t = File.ReadAllText(f).Trim(); return t == "max" ? long.MaxValue : long.Parse(t); }
-            catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { return null; }
-        }
-    }
+    public static (long Limit, long Usage)? MemoryOf(int containerPid) => Cgroups.MemoryLimitAndUsage(containerPid);
 
     /// <summary>The host path of <paramref name="pathInContainer"/> in the container's filesystem.</summary>
     public static string HostPath(ContainerTarget c, string pathInContainer) => $"/proc/{c.Pid}/root/{pathInContainer.TrimStart('/')}";

@@ -41,7 +41,7 @@ public static class DiskStress
         InputRules.Duration(o.Duration, "Duration");
         if (!Directory.Exists(hostPath))
             throw new ChaosException("PathNotFound", ChaosErrorCategory.ObjectNotFound, $"The folder '{o.Path}' does not exist.", o.Path, "Give an existing folder on the filesystem to fill.");
-        if (OperatingSystem.IsLinux() && LinuxNative.Access(hostPath, 2 /* W_OK */) != 0 || !CanWrite(hostPath))
+        if (OperatingSystem.IsLinux() && LinuxIo.access(hostPath, 2 /* W_OK */) != 0 || !CanWrite(hostPath))
             throw new ChaosException("PathNotWritable", ChaosErrorCategory.PermissionDenied, $"The folder '{o.Path}' is not writable.", o.Path, "Give a folder you can write to.");
         var fs = HostStats.ReadFilesystem(hostPath);
         if (o.LeaveFree is { } keep && keep > fs.Total)
@@ -139,21 +139,21 @@ public static class DiskStress
         while (done < bytes && !ct.IsCancellationRequested)
         {
             long len = Math.Min(step, bytes - done);
-            int err = method == "fallocate" && OperatingSystem.IsLinux() ? LinuxNative.PosixFallocate(fd, done, len) : LinuxNative.EOPNOTSUPP;
+            int err = method == "fallocate" && OperatingSystem.IsLinux() ? LinuxIo.posix_fallocate(fd, done, len) : LinuxIo.EOPNOTSUPP;
             if (err == 0) { done += len; }
-            else if (err == LinuxNative.ENOSPC)
+            else if (err == LinuxIo.ENOSPC)
             {
                 if (step <= 4096) break;           // full: as much as fits is reserved
                 step = Math.Max(4096, step / 4);
                 continue;
             }
-            else if (err == LinuxNative.EOPNOTSUPP || err == LinuxNative.EINVAL || method == "write")
+            else if (err == LinuxIo.EOPNOTSUPP || err == LinuxIo.EINVAL || method == "write")
             {
                 method = "write";
                 if (!WriteZeros(handle, done, len)) break;
                 done += len;
             }
-            else if (err == LinuxNative.EINTR) continue;
+            else if (err == LinuxIo.EINTR) continue;
             else throw new ChaosException("FillFailed", ChaosErrorCategory.WriteError, $"posix_fallocate on {file} failed with errno {err}.", file);
             reporter.Progress(new ProgressInfo($"Filling {System.IO.Path.GetDirectoryName(file)}", $"{SizeParser.Format(done)} of {SizeParser.Format(bytes)}",
                 (int)(100 * done / Math.Max(1, bytes)), ActivityId: 2));

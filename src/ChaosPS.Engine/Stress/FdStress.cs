@@ -84,7 +84,7 @@ public static class FdStress
     {
         var target = $"process {pid}";
         int open = HostStats.ProcessFdCount(pid) ?? throw new ChaosException("ProcessUnreadable", ChaosErrorCategory.PermissionDenied, $"Cannot read the descriptors of process {pid}.", pid, "Run as root or as the process's owner.");
-        if (LinuxNative.PrLimitSafe(pid, LinuxNative.RLIMIT_NOFILE, null, out var old) is var e1 and not 0)
+        if (LinuxIo.PrLimitSafe(pid, LinuxIo.RLIMIT_NOFILE, null, out var old) is var e1 and not 0)
             throw new ChaosException("PrlimitFailed", ChaosErrorCategory.PermissionDenied, $"prlimit({pid}) failed: errno {e1}.", pid);
         ulong soft = (ulong)(open + o.Count);
         var result = new StressResult { Kind = "FileDescriptor", Target = target, Requested = $"limit process {pid} to its {open} open descriptors + {o.Count} for {DurationParser.Format(o.Duration)}", Unit = "fds", TargetValue = soft, Duration = o.Duration };
@@ -92,11 +92,11 @@ public static class FdStress
         result.Details["PriorHardLimit"] = old.Max;
         result.Details["OpenAtStart"] = open;
         await using var fault = FaultLedger.Default.Begin("FdLimit", target, result.Requested, o.Duration,
-            [RLimitUndo.Step(pid, LinuxNative.RLIMIT_NOFILE, old.Cur, old.Max)],
+            [RLimitUndo.Step(pid, LinuxIo.RLIMIT_NOFILE, old.Cur, old.Max)],
             new Dictionary<string, string> { ["nofile.soft"] = old.Cur.ToString(CultureInfo.InvariantCulture), ["nofile.hard"] = old.Max.ToString(CultureInfo.InvariantCulture) });
         result.FaultId = fault.Id;
-        var lim = new LinuxNative.RLimit { Cur = soft, Max = old.Max };
-        if (LinuxNative.PrLimitSafe(pid, LinuxNative.RLIMIT_NOFILE, lim, out _) is var e2 and not 0)
+        var lim = new LinuxIo.RLimit { Cur = soft, Max = old.Max };
+        if (LinuxIo.PrLimitSafe(pid, LinuxIo.RLIMIT_NOFILE, lim, out _) is var e2 and not 0)
             throw new ChaosException("PrlimitFailed", ChaosErrorCategory.PermissionDenied, $"prlimit({pid}) failed: errno {e2}.", pid);
         var clock = Stopwatch.StartNew();
         await StressHold.RunAsync(result, o.Duration, clock, () => HostStats.ProcessFdCount(pid) is { } n ? (n, null) : null,
@@ -123,8 +123,8 @@ public sealed class RLimitUndo : IUndoHandler
         int pid = int.Parse(step.Arg("pid"), CultureInfo.InvariantCulture);
         var start = step.Args.GetValueOrDefault("start");
         if (!ProcessIdentity.IsAlive(pid, string.IsNullOrEmpty(start) ? null : start)) throw new UndoTargetGoneException($"process {pid} is gone; no limit to restore");
-        var lim = new LinuxNative.RLimit { Cur = ulong.Parse(step.Arg("soft"), CultureInfo.InvariantCulture), Max = ulong.Parse(step.Arg("hard"), CultureInfo.InvariantCulture) };
-        if (LinuxNative.PrLimitSafe(pid, int.Parse(step.Arg("resource"), CultureInfo.InvariantCulture), lim, out _) is var errno and not 0)
+        var lim = new LinuxIo.RLimit { Cur = ulong.Parse(step.Arg("soft"), CultureInfo.InvariantCulture), Max = ulong.Parse(step.Arg("hard"), CultureInfo.InvariantCulture) };
+        if (LinuxIo.PrLimitSafe(pid, int.Parse(step.Arg("resource"), CultureInfo.InvariantCulture), lim, out _) is var errno and not 0)
         {
             if (errno == 3) throw new UndoTargetGoneException($"process {pid} is gone");
             throw new InvalidOperationException($"prlimit({pid}) failed: errno {errno}");
@@ -155,9 +155,7 @@ public static class ConnectionStress
         InputRules.HttpUri(o.Uri, "Uri");
         if (!o.Uri.IsAbsoluteUri || o.Uri.Port <= 0)
             throw ChaosException.InvalidArgument("InvalidUri", $"'{o.Uri}' has no host and port.", o.Uri);
-        IPAddress addr;
-        if (o.Uri.IsLoopback && o.Uri.HostNameType == UriHostNameType.Dns) addr = IPAddress.Loopback;
-        else if (!IPAddress.TryParse(o.Uri.Host.Trim('[', ']'), out addr!) || !IPAddress.IsLoopback(addr))
+        var addr = Loopback.AddressOf(o.Uri) ??
             throw new ChaosException("NonLoopbackTarget", ChaosErrorCategory.SecurityError,
                 $"'{o.Uri.Host}' is not a loopback address; ChaosPS opens stress connections only to 127.0.0.0/8 or ::1.", o.Uri, "Aim at a target on this machine (127.0.0.1).");
         return (addr, o.Uri.Port);

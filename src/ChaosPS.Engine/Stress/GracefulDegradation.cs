@@ -12,9 +12,7 @@ public static class LoopbackGuard
     {
         if (!uri.IsAbsoluteUri || uri.Scheme is not ("http" or "https"))
             throw ChaosException.InvalidArgument("InvalidUri", $"'{uri}' is not an absolute http(s) URI.", uri);
-        bool ok = uri.IsLoopback && uri.HostNameType == UriHostNameType.Dns
-                  || IPAddress.TryParse(uri.Host.Trim('[', ']'), out var a) && IPAddress.IsLoopback(a);
-        if (!ok)
+        if (Loopback.AddressOf(uri) is null)
             throw new ChaosException("NonLoopbackTarget", ChaosErrorCategory.SecurityError,
                 $"'{uri.Host}' is not a loopback address; ChaosPS probes only 127.0.0.0/8, ::1 and localhost.", uri, "Aim at a target on this machine.");
     }

@@ -64,16 +64,7 @@ public static class HostStats
     public static int OnlineCpus => Environment.ProcessorCount;
 
     /// <summary>utime+stime of a process in clock ticks; null when it is gone.</summary>
-    public static long? ProcessCpuTicks(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(rest[11], CultureInfo.InvariantCulture) + long.Parse(rest[12], CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException) { return null; }
-    }
+    public static long? ProcessCpuTicks(int pid) => ProcStat.Read(pid) is { } stat ? stat.UserTicks + stat.SystemTicks : null;
 
     /// <summary>Resident set size of a process in bytes (VmRSS); null when it is gone.</summary>
     public static long? ProcessRss(int pid)
@@ -96,34 +87,7 @@ public static class HostStats
     }
 
     /// <summary>ESTABLISHED TCP connections owned by a process (by its socket inodes) to any peer; null when gone.</summary>
-    public static int? ProcessTcpEstablished(int pid)
-    {
-        try
-        {
-            var inodes = new HashSet<string>();
-            foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd"))
-            {
-                try
-                {
-                    var link = new FileInfo(fd).LinkTarget;
-                    if (link is not null && link.StartsWith("socket:[", StringComparison.Ordinal)) inodes.Add(link[8..^1]);
-                }
-                catch (IOException) { }
-            }
-            int n = 0;
-            foreach (var table in new[] { $"/proc/{pid}/net/tcp", $"/proc/{pid}/net/tcp6" })
-            {
-                if (!File.Exists(table)) continue;
-                foreach (var line in File.ReadLines(table).Skip(1))
-                {
-                    var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                    if (f.Length > 9 && f[3] == "01" && inodes.Contains(f[9])) n++;
-                }
-            }
-            return n;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-    }
+    public static int? ProcessTcpEstablished(int pid) => ProcessTable.EstablishedConnections(pid);
 
     /// <summary>System-wide allocated file handles (first field of /proc/sys/fs/file-nr).</summary>
     public static long SystemFileHandles()
@@ -134,7 +98,7 @@ public static class HostStats
 
     public static FilesystemSnapshot ReadFilesystem(string path)
     {
-        if (LinuxNative.Statvfs(path, out var s) != 0)
+        if (LinuxIo.statvfs(path, out var s) != 0)
         {
             int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             throw new ChaosException("FilesystemUnreadable", ChaosErrorCategory.ReadError, $"statvfs({path}) failed with errno {errno}.", path);

@@ -361,21 +361,17 @@ public static class TargetLauncher
         }
         // Any process whose command line names this target (e.g. a worker started just before the supervisor died).
         if (OperatingSystem.IsLinux())
-            foreach (var dir in Directory.EnumerateDirectories("/proc"))
-                if (int.TryParse(Path.GetFileName(dir), out var pid) && IsTargetProcess(pid, system.Id))
+            foreach (var pid in Procfs.Pids())
+                if (IsTargetProcess(pid, system.Id))
                     yield return pid;
     }
 
     private static bool IsTargetProcess(int pid, string targetId)
     {
         if (!OperatingSystem.IsLinux()) return true;
-        try
-        {
-            var cmd = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
-            return cmd.Any(a => a.EndsWith("chaosps-target.dll", StringComparison.Ordinal)) &&
-                   (cmd.Contains(targetId) || cmd.Any(a => a.Contains(Path.Combine("targets", targetId), StringComparison.Ordinal)));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        var cmd = Procfs.CommandLine(pid);
+        return cmd is not null && cmd.Any(a => a.EndsWith("chaosps-target.dll", StringComparison.Ordinal)) &&
+               (cmd.Contains(targetId) || cmd.Any(a => a.Contains(Path.Combine("targets", targetId), StringComparison.Ordinal)));
     }
 
     private static async Task RemoveContainersAsync(string targetId)

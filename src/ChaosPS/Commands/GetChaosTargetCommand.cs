@@ -91,13 +91,12 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
 
     protected override void BeginProcessing()
     {
-        if (Count is not null && Percent is not null)
-            ThrowChaosError(ChaosPS.ChaosException.InvalidArgument("CountAndPercent", "Give -Count or -Percent, not both.", null));
-        if (Regex is not null)
+        try
         {
-            try { _ = new System.Text.RegularExpressions.Regex(Regex); }
-            catch (ArgumentException e) { ThrowChaosError(ChaosPS.ChaosException.InvalidArgument("InvalidRegex", $"-Regex '{Regex}' is not a valid regular expression: {e.Message}", Regex)); }
+            TargetRules.CheckCountOrPercent(Count, Percent);
+            TargetQuery.CheckRegex(Regex);
         }
+        catch (ChaosPS.ChaosException e) { ThrowChaosError(e); }
     }
 
     protected override void ProcessRecord()
@@ -137,13 +136,11 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
     {
         var query = new TargetQuery
         {
-            Kind = Kind ?? (Label is { Length: > 0 } ? "Container" : "Process"),
+            Kind = TargetQuery.DefaultKind(Kind, Label),
             Name = Name, Id = Id, CommandLine = CommandLine, Regex = Regex, Port = Port, Label = Label, DockerEndpoint = DockerEndpoint,
         };
-        if (query.Kind == "Process" && query.Label is { Length: > 0 })
-            ThrowChaosError(ChaosPS.ChaosException.InvalidArgument("LabelNeedsContainer", "-Label selects containers; it cannot be used with -Kind Process.", null));
-        if (query.Kind == "Container" && (query.Port is { Length: > 0 } || query.CommandLine is not null))
-            ThrowChaosError(ChaosPS.ChaosException.InvalidArgument("NotAContainerCriterion", "-Port and -CommandLine select processes; use -Name, -Id, -Regex or -Label for containers.", null));
+        try { query.Validate(piped: _pipedAny); }
+        catch (ChaosPS.ChaosException e) { ThrowChaosError(e); }
         var all = new List<ChaosTarget>(_piped);
         if (!query.IsEmpty)
         {
@@ -160,24 +157,13 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
             // Piped targets and criteria together: the piped targets that also match the criteria.
             all = _pipedAny ? _piped.Where(p => found.Any(f => Same(p, f))).ToList() : found;
         }
-        else if (!_pipedAny)
-        {
-            ThrowChaosError(ChaosPS.ChaosException.InvalidArgument("NoTargetSelector",
-                "Get-ChaosTarget selects nothing by default: give -Name, -Id, -CommandLine, -Regex, -Port or -Label, or pipe workers in.", null,
-                "For example: Get-ChaosTarget -CommandLine '*chaosps-target.dll worker*'"));
-        }
         var allowed = new List<ChaosTarget>();
         foreach (var t in all.DistinctBy(t => t.ContainerId ?? t.ProcessId?.ToString()))
         {
-            if (t.IsProtected && !Force)
-            {
-                WriteChaosError(new ChaosPS.ChaosException("ProtectedTarget", ChaosPS.ChaosErrorCategory.PermissionDenied,
-                    $"{t.Display} is protected ({t.ProtectedReason}) and was not selected.", t, "Use -Force to select it anyway."));
-                continue;
-            }
+            if (TargetRules.Refusal(t, Force, selecting: true) is { } refused) { WriteChaosError(refused); continue; }
             allowed.Add(t);
         }
-        foreach (var t in TargetSelector.Pick(allowed, Count, Percent, Seed, t => t.ContainerId ?? t.ProcessId!.Value.ToString("D10")))
+        foreach (var t in TargetRules.Pick(allowed, Count, Percent, Seed))
             WriteObject(t);
     }
 

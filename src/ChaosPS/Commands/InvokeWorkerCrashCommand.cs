@@ -93,20 +93,12 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
 
     protected override void BeginProcessing()
     {
-        if (Count is not null && Percent is not null)
-            ThrowChaosError(ChaosException.InvalidArgument("CountAndPercent", "Give -Count or -Percent, not both.", null));
         try
         {
-            InputRules.Duration(GracePeriod, nameof(GracePeriod));
-            InputRules.Duration(Interval, nameof(Interval));
-            InputRules.Duration(Duration, nameof(Duration));
-            InputRules.Duration(ObserveTimeout, nameof(ObserveTimeout));
+            TargetRules.CheckCountOrPercent(Count, Percent);
+            TargetRules.CheckCrashTiming(GracePeriod, Interval, Duration, ObserveTimeout);
         }
         catch (ChaosException e) { ThrowChaosError(e); }
-        if ((Interval is null) != (Duration is null))
-            ThrowChaosError(ChaosException.InvalidArgument("IntervalNeedsDuration", "-Interval and -Duration go together (the chaos-monkey loop).", null));
-        if (Interval is { } i && i <= TimeSpan.Zero)
-            ThrowChaosError(ChaosException.InvalidArgument("InvalidDuration", "-Interval must be positive.", i));
         if (GracePeriod is not null && !MyInvocation.BoundParameters.ContainsKey(nameof(Signal))) Signal = "TERM";
         Signal = Signal.ToUpperInvariant();
     }
@@ -116,11 +108,7 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
         foreach (var t in Target)
         {
             if (!IsValidTarget(t)) continue;
-            if (t.IsProtected && !Force)
-            {
-                WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));
-                continue;
-            }
+            if (TargetRules.Refusal(t, Force) is { } refused) { WriteChaosError(refused); continue; }
             _targets.Add(t);
         }
     }
@@ -134,13 +122,13 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
         var o = Options;
         if (Interval is { } interval && Duration is { } duration)
         {
-            int perRound = Count ?? (Percent is { } p ? Math.Max(1, (int)Math.Ceiling(_targets.Count * p / 100.0)) : 1);
+            int perRound = TargetRules.PerRound(Count, Percent, _targets.Count);
             var plan = $"every {DurationParser.Format(interval)} for {DurationParser.Format(duration)}: {perRound} of [{string.Join(", ", _targets.Select(t => t.Display))}] at random, with {Crasher.Describe(_targets[0], o)}";
             if (!ShouldProcess(plan, "Chaos-monkey loop")) return;
             RunEngine((r, ct) => ChaosMonkey.RunAsync(_targets, o, interval, duration, perRound, Seed, r, ct));
             return;
         }
-        var picked = TargetSelector.Pick(_targets, Count, Percent, Seed, t => t.ContainerId ?? t.ProcessId!.Value.ToString("D10"));
+        var picked = TargetRules.Pick(_targets, Count, Percent, Seed);
         var confirmed = picked.Where(t => ShouldProcess(t.Display, Crasher.Describe(t, o))).ToList();
         if (confirmed.Count == 0) return;
         var results = RunEngine((r, ct) => Crasher.CrashAllAsync(confirmed, o, r, ct));

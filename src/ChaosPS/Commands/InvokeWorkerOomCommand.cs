@@ -45,22 +45,18 @@ public sealed class InvokeWorkerOomCommand : ChaosCmdlet
 
     protected override void BeginProcessing()
     {
-        try { InputRules.Duration(Timeout, nameof(Timeout)); }
+        try { _options = new OomKiller.Options(Limit?.Bytes, Headroom?.Bytes ?? OomKiller.DefaultHeadroom, Timeout).Validate(); }
         catch (ChaosException e) { ThrowChaosError(e); }
-        if (Limit is { } l && l.Bytes < (6L << 20)) ThrowChaosError(ChaosException.InvalidArgument("LimitTooSmall", "-Limit must be at least 6MB (the Docker engine's minimum).", l));
-        if (Headroom is { } h && h.Bytes < (1L << 20)) ThrowChaosError(ChaosException.InvalidArgument("HeadroomTooSmall", "-Headroom must be at least 1MB.", h));
     }
+
+    private OomKiller.Options? _options;
 
     protected override void ProcessRecord()
     {
         foreach (var t in Target)
         {
             if (!IsValidTarget(t)) continue;
-            if (t.IsProtected && !Force)
-            {
-                WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));
-                continue;
-            }
+            if (TargetRules.Refusal(t, Force) is { } refused) { WriteChaosError(refused); continue; }
             if (!ShouldProcess(t.Display, t.IsContainer ? "OOM kill (lower the memory limit, allocate in its cgroup)" : "OOM kill (child memory cgroup, allocate in it)")) continue;
             _targets.Add(t);
         }
@@ -68,7 +64,7 @@ public sealed class InvokeWorkerOomCommand : ChaosCmdlet
 
     protected override void EndProcessing()
     {
-        var o = new OomKiller.Options(Limit?.Bytes, Headroom?.Bytes ?? (32L << 20), Timeout);
+        var o = _options!;
         foreach (var t in _targets)
         {
             var result = RunEngine<OomResult?>(async (r, ct) =>

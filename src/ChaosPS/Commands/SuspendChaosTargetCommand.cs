@@ -41,11 +41,7 @@ public sealed class SuspendChaosTargetCommand : ChaosCmdlet
         foreach (var t in Target)
         {
             if (!IsValidTarget(t)) continue;
-            if (t.IsProtected && !Force)
-            {
-                WriteChaosError(new ChaosException("ProtectedTarget", ChaosErrorCategory.PermissionDenied, $"{t.Display} is protected ({t.ProtectedReason}).", t, "Use -Force."));
-                continue;
-            }
+            if (TargetRules.Refusal(t, Force) is { } refused) { WriteChaosError(refused); continue; }
             var what = Duration is { } d ? $"{t.Display} for {DurationParser.Format(d)}" : $"{t.Display} until resumed";
             if (!ShouldProcess(what, t.IsContainer ? "Suspend (docker pause)" : "Suspend (SIGSTOP)")) continue;
             _targets.Add(t);

@@ -109,12 +109,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
             if (Since is { } since && (since.Year < 2000 || since > DateTimeOffset.UtcNow.AddDays(1)))
                 throw ChaosException.InvalidArgument("InvalidSince", $"-Since {since:u} is not a time a fault can have happened.", since);
             foreach (var u in Uri ?? []) InputRules.HttpUri(u, nameof(Uri), loopbackOnly: !AllowNonLoopback);
-            foreach (var e in TcpEndpoint ?? [])
-            {
-                var (host, _) = InputRules.Endpoint(e, nameof(TcpEndpoint));
-                if (!AllowNonLoopback && !InputRules.IsLoopbackHost(host))
-                    throw new ChaosException("NonLoopbackTarget", ChaosErrorCategory.SecurityError, $"-TcpEndpoint '{e}' is not on this machine; add -AllowNonLoopback to probe it.", e);
-            }
+            foreach (var e in TcpEndpoint ?? []) InputRules.ProbeEndpoint(e, nameof(TcpEndpoint), AllowNonLoopback);
         }
         catch (ChaosException e) { ThrowChaosError(e); }
         if (BodyMatch is not null)
@@ -165,7 +160,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
             SuccessThreshold = SuccessThreshold, FaultAt = DefaultFaultAt(), DockerEndpoint = DockerEndpoint, MinRestartCount = MinRestartCount,
         };
         o.HttpUris.AddRange(Uri ?? []);
-        foreach (var e in TcpEndpoint ?? []) o.TcpEndpoints.Add(InputRules.Endpoint(e, nameof(TcpEndpoint)));
+        foreach (var e in TcpEndpoint ?? []) o.TcpEndpoints.Add(InputRules.ProbeEndpoint(e, nameof(TcpEndpoint), AllowNonLoopback));
         o.Crashes.AddRange(_crashes);
         o.Containers.AddRange(ContainerId ?? []);
         o.ProcessNames.AddRange(ProcessName ?? []);

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace ChaosPS;
 
 /// <summary>POSIX signals by name, and sending them to real processes.</summary>
-public static partial class PosixSignals
+public static class PosixSignals
 {
     // Linux numbering (x86-64 and arm64 agree on these).
     private static readonly Dictionary<string, int> Numbers = new(StringComparer.OrdinalIgnoreCase)
@@ -28,9 +28,6 @@ public static partial class PosixSignals
 
     public static string NameOf(int signal) => Numbers.FirstOrDefault(kv => kv.Value == signal).Key ?? signal.ToString();
 
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int SysKill(int pid, int sig);
-
     /// <summary>Sends a signal; returns false when the process no longer exists (ESRCH). Throws on other errors.</summary>
     public static bool Send(int pid, int signal)
     {
@@ -40,7 +37,7 @@ public static partial class PosixSignals
                 throw new ChaosException("SignalNotSupported", ChaosErrorCategory.NotImplemented, $"Signal {NameOf(signal)} is only supported on Linux and macOS.", pid);
             try { Process.GetProcessById(pid).Kill(); return true; } catch (ArgumentException) { return false; }
         }
-        if (SysKill(pid, signal) == 0) return true;
+        if (LinuxIo.kill(pid, signal) == 0) return true;
         int errno = Marshal.GetLastPInvokeError();
         if (errno == 3) return false; // ESRCH
         throw new ChaosException("SignalFailed", errno == 1 ? ChaosErrorCategory.PermissionDenied : ChaosErrorCategory.InvalidOperation,
@@ -67,33 +64,16 @@ public static class ProcessIdentity
     /// <summary>Start stamp and state letter of a process, from one read; (null, '?') when it is gone.</summary>
     private static (string? Stamp, char State) Read(int pid)
     {
+        if (OperatingSystem.IsLinux())
+            return ProcStat.Read(pid) is { } stat ? (stat.StartStamp, stat.State) : (null, '?');
         try
         {
-            if (OperatingSystem.IsLinux())
-            {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                // comm (field 2) may hold spaces and parentheses: fields after the last ')' are fixed.
-                int close = stat.LastIndexOf(')');
-                var rest = stat[(close + 2)..].Split(' ');
-                return (rest[19], stat[close + 2]); // field 22 overall = index 19 after state (field 3)
-            }
             using var p = Process.GetProcessById(pid);
             return (p.StartTime.ToUniversalTime().Ticks.ToString(), '?');
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException or IndexOutOfRangeException)
-        {
-            return (null, '?');
-        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or UnauthorizedAccessException) { return (null, '?'); }
     }
 
     /// <summary>The state letter from /proc/&lt;pid&gt;/stat (R, S, D, T, Z, ...); '?' when unknown.</summary>
-    public static char ProcessState(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[stat.LastIndexOf(')') + 2];
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or IndexOutOfRangeException) { return '?'; }
-    }
+    public static char ProcessState(int pid) => ProcStat.Read(pid)?.State ?? '?';
 }
