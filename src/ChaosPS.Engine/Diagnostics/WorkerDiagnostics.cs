@@ -18,7 +18,18 @@ public sealed class WorkerDumpResult
 public static partial class WorkerDiagnostics
 {
     /// <summary>True when the process exposes a .NET diagnostic port (it is a .NET process this user can reach).</summary>
-    public static bool IsDotnet(int pid) => DiagnosticsClient.GetPublishedProcesses().Contains(pid);
+    public static bool IsDotnet(int pid)
+    {
+        if (!DiagnosticsClient.GetPublishedProcesses().Contains(pid)) return false;
+        if (!OperatingSystem.IsLinux()) return true;
+        // The port is a socket named dotnet-diagnostic-<pid>-<start time>-socket. A .NET process killed hard leaves its
+        // socket behind, and a later process that reuses the pid (a shell, a sleep) would look like .NET: only a socket
+        // carrying this process's own start time (/proc/<pid>/stat field 22) counts.
+        var stamp = ProcStat.Read(pid)?.StartStamp;
+        if (stamp is null) return false;
+        try { return File.Exists(Path.Combine(Path.GetTempPath(), $"dotnet-diagnostic-{pid}-{stamp}-socket")); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+    }
 
     internal static ChaosException NotDotnet(int pid) => new("NotADotnetProcess", ChaosErrorCategory.InvalidOperation,
         $"Process {pid} has no .NET diagnostic port: it is not a .NET process, runs in another container/mount namespace, or disabled diagnostics (DOTNET_EnableDiagnostics=0).",
