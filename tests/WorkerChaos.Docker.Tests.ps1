@@ -186,6 +186,18 @@ Describe 'Worker chaos on containers' -Tag 'WorkerChaos', 'Docker' {
         docker inspect -f '{{.State.Status}} {{.State.Pid}}' $c | Should -Be "running $pid0"
     }
 
+    It 'warns when a container action ignores -GracePeriod (DockerKill) or -Signal (DockerStop), before -WhatIf' {
+        Skip-IfNoImage
+        $c = New-TestContainer
+        $null = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -ContainerAction DockerKill -GracePeriod 1s -WhatIf -WarningVariable w1 3>$null
+        "$w1" | Should -Match '-GracePeriod does not apply to containers with -ContainerAction DockerKill'
+        $null = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -ContainerAction DockerStop -Signal INT -WhatIf -WarningVariable w2 3>$null
+        "$w2" | Should -Match '-Signal does not apply to containers with -ContainerAction DockerStop'
+        $null = Get-ChaosTarget -Kind Container -Id $c | Invoke-WorkerCrash -GracePeriod 1s -WhatIf -WarningVariable w3 3>$null
+        @($w3).Count | Should -Be 0 -Because 'the default action (a signal to the main process) uses both'
+        docker inspect -f '{{.State.Status}}' $c | Should -Be 'running'
+    }
+
     It 'refuses the signal when the engine''s pid is not this container''s process here (another pid namespace): ContainerProcessNotVisible, nothing touched' {
         Skip-IfNoImage
         $c = New-TestContainer -Arguments '--restart', 'always'

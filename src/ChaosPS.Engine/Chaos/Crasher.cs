@@ -174,6 +174,21 @@ public static class Crasher
             : await DockerApiCrashAsync(client, before, action, t, o, dump, reporter, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// What a container action ignores of what was asked, one warning each. A pipeline may mix processes (which use
+    /// both -Signal and -GracePeriod) with containers, so these are warned about rather than refused.
+    /// </summary>
+    public static IReadOnlyList<string> IgnoredForContainers(string containerAction, bool signalGiven, bool gracePeriodGiven)
+    {
+        var w = new List<string>();
+        string action = ContainerActions.FirstOrDefault(a => string.Equals(a, containerAction, StringComparison.OrdinalIgnoreCase)) ?? containerAction;
+        if (action == "DockerKill" && gracePeriodGiven)
+            w.Add("-GracePeriod does not apply to containers with -ContainerAction DockerKill: docker kill sends -Signal once, with no SIGKILL after it. Use -ContainerAction Signal (the default) for a signal followed by SIGKILL.");
+        if (action is "DockerStop" or "DockerRestart" && signalGiven)
+            w.Add($"-Signal does not apply to containers with -ContainerAction {action}: Docker sends the container's stop signal (SIGTERM unless the image sets another), then SIGKILL after -GracePeriod.");
+        return w;
+    }
+
     /// <summary>The container actions: Signal (a crash of the main process) and the Docker API calls.</summary>
     public static readonly string[] ContainerActions = ["Signal", "DockerKill", "DockerStop", "DockerRestart"];
 

@@ -120,6 +120,9 @@ public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
     {
         if (_targets.Count == 0) return;
         var o = Options;
+        if (_targets.Any(t => t.IsContainer))
+            foreach (var w in Crasher.IgnoredForContainers(ContainerAction, MyInvocation.BoundParameters.ContainsKey(nameof(Signal)), GracePeriod is not null))
+                WriteWarning(w);
         if (Interval is { } interval && Duration is { } duration)
         {
             int perRound = TargetRules.PerRound(Count, Percent, _targets.Count);

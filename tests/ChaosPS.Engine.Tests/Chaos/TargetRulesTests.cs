@@ -131,4 +131,19 @@ public class TargetRulesTests
         Assert.Equal(("10.0.0.1", 80), InputRules.ProbeEndpoint("10.0.0.1:80", "TcpEndpoint", true));
         Assert.Equal("InvalidEndpoint", Assert.Throws<ChaosException>(() => InputRules.ProbeEndpoint("nohost", "TcpEndpoint", true)).ErrorId);
     }
+
+    [Theory]
+    [InlineData("DockerKill", false, true, "-GracePeriod")]
+    [InlineData("dockerkill", false, true, "-GracePeriod")]
+    [InlineData("DockerStop", true, false, "-Signal")]
+    [InlineData("DockerRestart", true, true, "-Signal")]
+    public void A_container_action_warns_about_what_it_ignores(string action, bool signal, bool grace, string named)
+        => Assert.Contains(named, Assert.Single(Crasher.IgnoredForContainers(action, signal, grace)));
+
+    [Theory]
+    [InlineData("Signal", true, true)]
+    [InlineData("DockerKill", true, false)]
+    [InlineData("DockerStop", false, true)]
+    public void Nothing_ignored_means_no_warning(string action, bool signal, bool grace)
+        => Assert.Empty(Crasher.IgnoredForContainers(action, signal, grace));
 }
