@@ -139,8 +139,12 @@ function Invoke-Test {
         $x.Passed = [int]$c.passed; $x.Failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
         $x.Skipped = [int]$c.notExecuted
         $xml = [xml](Get-Content $trx.FullName)
-        $x.FailedNames = @($xml.TestRun.Results.UnitTestResult | Where-Object { $_.outcome -ne 'Passed' -and $_.outcome -ne 'NotExecuted' } |
-            ForEach-Object { "$($_.testName) :: $(("$($_.Output.ErrorInfo.Message)" -split "`n")[0])" })
+        # SelectNodes, not dotted names: a run with no test has no Results element, and strict mode refuses the lookup.
+        $x.FailedNames = @($xml.SelectNodes("//*[local-name()='UnitTestResult']") | Where-Object { $_.outcome -ne 'Passed' -and $_.outcome -ne 'NotExecuted' } |
+            ForEach-Object {
+                $m = $_.SelectSingleNode("./*[local-name()='Output']/*[local-name()='ErrorInfo']/*[local-name()='Message']")
+                "$($_.testName) :: $((("$(if ($m) { $m.InnerText })") -split "`n")[0])"
+            })
     } elseif ($xunitExit -ne 0) { $x.Failed = 1 }
     Write-Host "xunit: $($x.Passed) passed, $($x.Failed) failed, $($x.Skipped) skipped" -ForegroundColor Cyan
 

@@ -141,6 +141,27 @@ public static class TargetSelector
         return m.Success ? m.Groups[1].Value : null;
     }
 
+    private static string? TargetIdFromCommandLine(string? cmd)
+    {
+        if (cmd is null) return null;
+        var m = System.Text.RegularExpressions.Regex.Match(cmd, @"\bchaosps-target\.dll worker\b.*?--target[ =](\S+)");
+        return m.Success ? m.Groups[1].Value : null;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="p"/> is the same worker as a crashed one, come back under a new pid: an embedded-target
+    /// worker by its worker id within the same target system (every system has a w1), any other process by its whole
+    /// command line, else (no command line known) by name.
+    /// </summary>
+    public static bool IsSameWorker(ProcInfo p, string? workerId, string? commandLine, string? name)
+    {
+        if (workerId is not null)
+            return p.Name == name && WorkerIdFromCommandLine(p.CommandLine) == workerId
+                && TargetIdFromCommandLine(p.CommandLine) == TargetIdFromCommandLine(commandLine);
+        if (commandLine is { Length: > 0 }) return p.CommandLine == commandLine;
+        return name is not null && p.Name == name;
+    }
+
     /// <summary>A process target by pid; null when there is no such process.</summary>
     public static ChaosTarget? Process(int pid, string? uri = null)
         => ProcessTable.Read(pid) is { } p && p.State is not 'Z' and not 'X' ? FromProcess(p, uri: uri) : null;

@@ -383,9 +383,7 @@ public static class Crasher
             foreach (var p in ProcessTable.All())
             {
                 if (p.Pid == t.ProcessId) continue;
-                bool same = t.WorkerId is not null
-                    ? TargetSelector.FromProcessLite(p).WorkerId == t.WorkerId && p.Name == t.Name
-                    : t.CommandLine is { Length: > 0 } && p.CommandLine == t.CommandLine;
+                bool same = (t.WorkerId is not null || t.CommandLine is { Length: > 0 }) && TargetSelector.IsSameWorker(p, t.WorkerId, t.CommandLine, t.Name);
                 if (same) return TargetSelector.FromProcess(p, uri: t.Uri);
             }
             return null;

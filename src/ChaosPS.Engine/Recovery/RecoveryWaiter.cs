@@ -251,10 +251,7 @@ public static class RecoveryWaiter
         foreach (var p in ProcessTable.All())
         {
             if (p.Pid == old) continue;
-            bool same = crash.WorkerId is not null
-                ? TargetSelector.FromProcessLite(p).WorkerId == crash.WorkerId && p.Name == crash.Name
-                : crash.CommandLine is { Length: > 0 } ? p.CommandLine == crash.CommandLine : p.Name == crash.Name;
-            if (same) return (true, true, $"back as pid {p.Pid}");
+            if (TargetSelector.IsSameWorker(p, crash.WorkerId, crash.CommandLine, crash.Name)) return (true, true, $"back as pid {p.Pid}");
         }
         return (false, oldGone, oldGone ? "not back yet" : $"pid {old} still alive, no replacement");
     }

@@ -146,4 +146,22 @@ public class TargetRulesTests
     [InlineData("DockerStop", false, true)]
     public void Nothing_ignored_means_no_warning(string action, bool signal, bool grace)
         => Assert.Empty(Crasher.IgnoredForContainers(action, signal, grace));
+
+    private static ProcInfo Worker(int pid, string id, string target)
+        => new(pid, 1, "dotnet", $"/usr/bin/dotnet /x/chaosps-target.dll worker --id {id} --port 4000 --target {target} --data /d", 'S', "1");
+
+    [Fact]
+    public void A_worker_comes_back_only_as_the_same_worker_of_the_same_target_system()
+    {
+        var crashed = Worker(10, "w1", "tA").CommandLine;
+        Assert.True(TargetSelector.IsSameWorker(Worker(11, "w1", "tA"), "w1", crashed, "dotnet"));
+        // Every embedded system has a w1: another system's w1 is not this one back (it made a never-restarting target look recovered).
+        Assert.False(TargetSelector.IsSameWorker(Worker(12, "w1", "tB"), "w1", crashed, "dotnet"));
+        Assert.False(TargetSelector.IsSameWorker(Worker(13, "w2", "tA"), "w1", crashed, "dotnet"));
+        // Any other process: by its whole command line, else by name.
+        var other = new ProcInfo(14, 1, "nginx", "nginx: worker process", 'S', "1");
+        Assert.True(TargetSelector.IsSameWorker(other, null, "nginx: worker process", "nginx"));
+        Assert.False(TargetSelector.IsSameWorker(other, null, "nginx: master process", "nginx"));
+        Assert.True(TargetSelector.IsSameWorker(other, null, null, "nginx"));
+    }
 }
