@@ -114,9 +114,13 @@ internal sealed class RemoteLoad
 
     private static void WaitAll(Task[] tasks, CancellationToken stop, TimeSpan limit)
     {
+        // WaitAny, not WaitAll: a faulted task is a result to read, not an exception to throw here.
         var deadline = DateTime.UtcNow + limit;
-        while (!Task.WaitAll(tasks, 200))
+        while (tasks.Any(t => !t.IsCompleted))
+        {
             if (stop.IsCancellationRequested || DateTime.UtcNow > deadline) return;
+            Task.WaitAny(tasks.Where(t => !t.IsCompleted).ToArray(), 200);
+        }
     }
 
     /// <summary>Checks ChaosPS (same version as here) on every host and measures clock offsets. Throws naming the host(s) that are not ready.</summary>
