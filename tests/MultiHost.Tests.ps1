@@ -162,15 +162,16 @@ Describe 'Start-LoadTest over several hosts' -Tag 'MultiHost' {
         Remove-PSSession $victim -ErrorAction SilentlyContinue
     }
 
-    It 'Ctrl+C stops every host' {
+    It 'Ctrl+C stops every host (and leaves the given sessions usable)' {
         $gen1 = $lab.Hosts.gen1.Address; $gen2 = $lab.Hosts.gen2.Address
+        # A pipeline of its own to stop (as Ctrl+C does), with sessions of its own that stay open after the stop.
         $ps = [powershell]::Create()
         $null = $ps.AddScript({
-                param($Module, $Target, $Hosts, $Ssh)
+                param($Module, $Target, $Hosts, $Lab)
                 Import-Module $Module
-                Start-LoadTest -Uri $Target -HostName $Hosts @Ssh -Rate 100 -Duration 120s -AllowNonLoopback -ProgressAction SilentlyContinue
-            }).AddArgument($env:CHAOSPS_MODULE).AddArgument($lab.Target).AddArgument(@($gen1, $gen2)).AddArgument($ssh)
-        $s1pid = Invoke-Command $s1 { $PID }
+                $global:labSessions = @($Hosts | ForEach-Object { New-PSSession -HostName $_ -UserName $Lab.User -KeyFilePath $Lab.KeyFile -Options $Lab.SshOption -ErrorAction Stop })
+                Start-LoadTest -Uri $Target -Session $global:labSessions -Rate 100 -Duration 120s -AllowNonLoopback -ProgressAction SilentlyContinue
+            }).AddArgument($env:CHAOSPS_MODULE).AddArgument($lab.Target).AddArgument(@($gen1, $gen2)).AddArgument($lab)
         $async = $ps.BeginInvoke()
         try {
             $c1 = Get-TargetCount $gen1; $c2 = Get-TargetCount $gen2
@@ -179,8 +180,13 @@ Describe 'Start-LoadTest over several hosts' -Tag 'MultiHost' {
             # Both hosts stop sending: the counts at the target stop growing.
             $still = { $a = (Get-TargetCount $gen1) + (Get-TargetCount $gen2); Start-Sleep -Milliseconds 1500; $a -eq (Get-TargetCount $gen1) + (Get-TargetCount $gen2) }
             Wait-Until $still -TimeoutSeconds 30 | Should -BeTrue
-            # ... and the remote pwsh processes the cmdlet started are gone.
-            Wait-Until { -not (Get-LabProcess $lab $lab.Hosts.gen1.Namespace | Where-Object CommandLine -match 'pwsh' | Where-Object Id -ne $s1pid) } -TimeoutSeconds 30 | Should -BeTrue
+            # The sessions are idle again and take the next command.
+            $ps.Commands.Clear()
+            $null = $ps.AddScript({ $global:labSessions | ForEach-Object { "$($_.Runspace.RunspaceAvailability)"; Invoke-Command $_ { 'alive' } } })
+            $ps.Invoke() | Should -Be 'Available', 'alive', 'Available', 'alive'
+            $ps.Commands.Clear()
+            $null = $ps.AddScript({ $global:labSessions | Remove-PSSession })
+            $ps.Invoke()
         }
         finally { $ps.Dispose() }
     }
