@@ -231,3 +231,61 @@ Describe 'Start-LoadTest over several hosts: bad input' -Tag 'MultiHost' {
         { Start-LoadTest @p -ErrorAction Stop } | Should -Throw -ErrorId "$Id*"
     }
 }
+
+Describe 'Chaos on a remote host through its session' -Tag 'MultiHost' {
+    It 'keeps the fault in the remote host''s ledger, and that host undoes it when <_> is killed mid-fault' -ForEach 'the SSH connection', 'the remote pwsh' {
+        $how = $_
+        $gen1 = $lab.Hosts.gen1
+        # The victim runs on the remote host (in its namespace).
+        $victim = Start-Process ip -ArgumentList 'netns', 'exec', $gen1.Namespace, 'sleep', '600' -PassThru
+        $s = New-LabSession $lab gen1
+        try {
+            Wait-Until { (Get-ProcessState $victim.Id) -eq 'S' } -TimeoutSeconds 10 | Should -BeTrue
+            $remote = Invoke-Command $s {
+                param($Victim)
+                Import-Module ChaosPS
+                $null = Get-ChaosTarget -ProcessId $Victim | Suspend-ChaosTarget -Confirm:$false
+                [pscustomobject]@{ Pid = $PID; Ledger = $env:CHAOSPS_STATE_DIR; Faults = @(Get-ChaosFault).Count }
+            } -ArgumentList $victim.Id
+            $remote.Ledger | Should -Be $gen1.Ledger
+            $remote.Faults | Should -Be 1
+            Get-ProcessState $victim.Id | Should -Be 'T'
+            # The fault is in the remote host's ledger, owned by the remote pwsh, and not in this one's.
+            @(Get-ChaosFault | Where-Object OwnerPid -eq $remote.Pid).Count | Should -Be 0
+            $outer = $env:CHAOSPS_STATE_DIR
+            try {
+                $env:CHAOSPS_STATE_DIR = $gen1.Ledger
+                $f = @(Get-ChaosFault)
+                $f.Count | Should -Be 1
+                $f[0].OwnerPid | Should -Be $remote.Pid
+            }
+            finally { $env:CHAOSPS_STATE_DIR = $outer }
+            if ($how -eq 'the SSH connection') {
+                # SIGKILL this side's ssh client of that session: the remote pwsh loses its connection.
+                $kill = @(Get-Process ssh -ErrorAction SilentlyContinue | Where-Object { $_.CommandLine -match [regex]::Escape($gen1.Address) -and $_.CommandLine -match 'powershell' } | ForEach-Object Id)
+            }
+            else { $kill = @($remote.Pid) }   # SIGKILL the remote pwsh itself: only the host's watchdog is left to undo it
+            $kill.Count | Should -BeGreaterOrEqual 1
+            $killedAt = [Diagnostics.Stopwatch]::StartNew()
+            $kill | ForEach-Object { Stop-Process -Id $_ -Force }
+            Wait-Until { (Get-ProcessState $victim.Id) -ne 'T' } -TimeoutSeconds 60 | Should -BeTrue -Because 'the remote host''s watchdog resumes the target once the owning pwsh is gone'
+            $undoneMs = $killedAt.Elapsed.TotalMilliseconds
+            Get-ProcessState $victim.Id | Should -BeIn 'S', 'R'
+            try {
+                $env:CHAOSPS_STATE_DIR = $gen1.Ledger
+                Wait-Until { @(Get-ChaosFault).Count -eq 0 } -TimeoutSeconds 30 | Should -BeTrue
+            }
+            finally { $env:CHAOSPS_STATE_DIR = $outer }
+            # Who undid it, from the host's ledger log: the pwsh on its way out (the connection dropped), or the watchdog (pwsh killed).
+            $log = Get-Content (Join-Path $gen1.Ledger 'watchdog.log') -Raw
+            if ($how -eq 'the SSH connection') { $log | Should -Match "(process $($remote.Pid) on exit|owner process $($remote.Pid) is gone); Restored" }
+            else { $log | Should -Match "owner process $($remote.Pid) is gone; Restored" }
+            $by = if ($log -match "owner process $($remote.Pid) is gone") { 'the remote watchdog' } else { 'the remote pwsh on exit' }
+            Write-Host ("{0} killed mid-fault: {1} undid the SIGSTOP {2:0} ms later" -f $how, $by, $undoneMs)
+        }
+        finally {
+            Remove-PSSession $s -ErrorAction SilentlyContinue
+            if (-not $victim.HasExited) { Stop-Process -Id $victim.Id -Force -ErrorAction SilentlyContinue; kill -CONT $victim.Id 2>$null }
+        }
+    }
+}

@@ -57,7 +57,9 @@ function New-TestHostLab {
             $mp = if ($ModulePath.ContainsKey($h)) { $ModulePath[$h] } else { $DefaultModulePath }
             # The powershell subsystem: the same pwsh as the tests, with this host's module path.
             $sub = Join-Path $state "pwsh-$h.sh"
-            Set-Content $sub "#!/bin/sh`nexport PSModulePath='$mp'`nexport DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root`nexec $pwsh `"`$@`"" -Encoding ascii
+            # Each host keeps its own fault ledger (CHAOSPS_STATE_DIR), as a separate machine would.
+            $ledger = Join-Path $state "ledger-$h"
+            Set-Content $sub "#!/bin/sh`nexport PSModulePath='$mp'`nexport CHAOSPS_STATE_DIR='$ledger'`nexport DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root`nexec $pwsh `"`$@`"" -Encoding ascii
             chmod 755 $sub
             $conf = Join-Path $state "sshd-$h.conf"
             Set-Content $conf @"
@@ -78,7 +80,7 @@ Subsystem powershell $sub -sshs -NoLogo -NoProfile
             $p = Start-Process ip -ArgumentList 'netns', 'exec', $ns, '/usr/sbin/sshd', '-D', '-e', '-f', $conf -PassThru `
                 -RedirectStandardError (Join-Path $state "sshd-$h.log") -RedirectStandardOutput (Join-Path $state "sshd-$h.out")
             $lab.Processes.Add($p)
-            $lab.Hosts[$h] = [pscustomobject]@{ Name = $h; Namespace = $ns; Address = $ip; Sshd = $p; Subsystem = $sub; ModulePath = $mp }
+            $lab.Hosts[$h] = [pscustomobject]@{ Name = $h; Namespace = $ns; Address = $ip; Sshd = $p; Subsystem = $sub; ModulePath = $mp; Ledger = $ledger }
             $i++
         }
         if (-not $NoTarget) {
