@@ -289,3 +289,33 @@ Describe 'Chaos on a remote host through its session' -Tag 'MultiHost' {
         }
     }
 }
+
+Describe 'build.ps1 package: a .nupkg for PSResourceGet' -Tag 'MultiHost', 'Package' {
+    It 'publishes a .nupkg that Save-PSResource installs into a clean module path, where it imports and runs' {
+        $root = Split-Path $PSScriptRoot
+        $version = (Get-Module ChaosPS).Version.ToString()
+        $pwsh = @(Get-PwshPath)
+        & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File "$root/build.ps1" package -NoBuild | Out-Null
+        $LASTEXITCODE | Should -Be 0
+        $nupkg = Join-Path $root "out/package/ChaosPS.$version.nupkg"
+        Test-Path $nupkg | Should -BeTrue
+        # Install from the folder as a file repository, into a module path of its own.
+        $feed = Join-Path $lab.State 'feed'; $clean = Join-Path $lab.State 'clean-modules'
+        New-Item -ItemType Directory $feed, $clean | Out-Null
+        Copy-Item $nupkg $feed
+        $repo = "chaosps-test-$($lab.Run)"
+        Register-PSResourceRepository -Name $repo -Uri $feed -Trusted
+        try {
+            Save-PSResource -Name ChaosPS -Version $version -Repository $repo -Path $clean -TrustRepository -ErrorAction Stop
+        }
+        finally { Unregister-PSResourceRepository -Name $repo }
+        Test-Path (Join-Path $clean "ChaosPS/$version/ChaosPS.psd1") | Should -BeTrue
+        # A fresh pwsh that only knows the clean path imports it by name and drives a request through it.
+        $out = Invoke-ChildPwsh -Environment @{ PSModulePath = $clean } -Script "Import-Module ChaosPS -ErrorAction Stop; `$m = Get-Module ChaosPS; `"BASE=`$(`$m.ModuleBase)`"; `"VER=`$(`$m.Version)`"; `$r = Start-LoadTest -Uri '$($lab.Target)' -Concurrency 1 -Iterations 5 -AllowNonLoopback -ProgressAction SilentlyContinue; `"REQ=`$(`$r.Requests)`""
+        $out.ExitCode | Should -Be 0
+        $out = @($out.Output -split "`r?`n")
+        $out | Should -Contain "BASE=$(Join-Path $clean "ChaosPS/$version")"
+        $out | Should -Contain "VER=$version"
+        $out | Should -Contain 'REQ=5'
+    }
+}
