@@ -224,6 +224,12 @@ Describe 'Start-LoadTest over several hosts: bad input' -Tag 'MultiHost' {
         @{ Case = 'a host name that is an ssh option'; Id = 'ChaosPS.InvalidHostName'; Extra = @{ HostName = '-oProxyCommand=touch /tmp/x'; Rate = 10; Duration = '1s' } }
         @{ Case = 'fewer virtual users than hosts'; Id = 'ChaosPS.TooFewForHosts'; Extra = @{ HostName = '198.18.0.250', '198.18.0.251'; Concurrency = 1; Duration = '1s' } }
         @{ Case = '-AsJob'; Id = 'ChaosPS.MultiHostAsJob'; Extra = @{ HostName = '198.18.0.250'; Rate = 10; Duration = '1s'; AsJob = $true } }
+        @{ Case = 'an SSH option without -HostName'; Id = 'ChaosPS.HostOptionWithoutHosts'; Extra = @{ UserName = 'root'; Rate = 10; Duration = '1s' } }
+        @{ Case = '-Weight without hosts'; Id = 'ChaosPS.HostOptionWithoutHosts'; Extra = @{ Weight = 1; Rate = 10; Duration = '1s' } }
+        @{ Case = 'an SSH option with -Session'; Id = 'ChaosPS.HostOptionWithoutHosts'; Extra = @{ KeyFilePath = '/etc/hostname'; Rate = 10; Duration = '1s' }; WithSession = $true }
+        @{ Case = 'a user name that is an ssh option'; Id = 'ChaosPS.InvalidUserName'; Extra = @{ HostName = '198.18.0.250'; UserName = '-oProxyCommand=x'; Rate = 10; Duration = '1s' } }
+        @{ Case = 'a key file that does not exist'; Id = 'ChaosPS.KeyFileNotFound'; Extra = @{ HostName = '198.18.0.250'; KeyFilePath = '/nonexistent/key'; Rate = 10; Duration = '1s' } }
+        @{ Case = 'an ssh option with a newline'; Id = 'ChaosPS.InvalidSshOption'; Extra = @{ HostName = '198.18.0.250'; SshOption = @{ ProxyCommand = "x`ny" }; Rate = 10; Duration = '1s' } }
     ) {
         param($Case, $Id, $Extra, $WithSession)
         $p = @{ Uri = $lab.Target; AllowNonLoopback = $true } + $Extra

@@ -79,7 +79,14 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         try { o = BuildOptions(); o.Validate(); }
         catch (ChaosException e) { ThrowChaosError(e); return; }
 
-        if (Session is not null || HostName is not null)
+        if (Session is null && HostName is null)
+        {
+            var stray = new[] { nameof(UserName), nameof(KeyFilePath), nameof(Port), nameof(SshOption), nameof(Weight) }.FirstOrDefault(MyInvocation.BoundParameters.ContainsKey);
+            if (stray is not null)
+                ThrowChaosError(ChaosException.InvalidArgument("ChaosPS.HostOptionWithoutHosts",
+                    $"-{stray} applies to a run over several hosts; give -HostName (or -Session for -Weight) too.", stray));
+        }
+        else
         {
             try { RunOnHosts(o); }
             catch (ChaosException e) { ThrowChaosError(e); }
@@ -150,11 +157,23 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         foreach (var h in HostName ?? [])
             if (h.StartsWith('-') || h.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
                 throw ChaosException.InvalidArgument("ChaosPS.InvalidHostName", $"-HostName '{h}' is not a host name (no spaces, control characters or a leading '-').", h);
+        if (HostName is null && new[] { nameof(UserName), nameof(KeyFilePath), nameof(Port), nameof(SshOption) }.FirstOrDefault(MyInvocation.BoundParameters.ContainsKey) is { } sshOnly)
+            throw ChaosException.InvalidArgument("ChaosPS.HostOptionWithoutHosts", $"-{sshOnly} is for -HostName (a -Session already carries its connection).", sshOnly);
+        if (UserName is not null && (UserName.StartsWith('-') || UserName.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch) || ch is '@' or '/' or '*' or '?') || UserName.Length > 256))
+            throw ChaosException.InvalidArgument("ChaosPS.InvalidUserName", $"-UserName '{UserName}' is not a user name.", UserName);
+        if (KeyFilePath is not null && !File.Exists(SessionState.Path.GetUnresolvedProviderPathFromPSPath(KeyFilePath)))
+            throw new ChaosException("ChaosPS.KeyFileNotFound", ChaosErrorCategory.ObjectNotFound, $"-KeyFilePath '{KeyFilePath}' does not exist.", KeyFilePath);
+        foreach (DictionaryEntry e in SshOption ?? new Hashtable())
+        {
+            var k = e.Key?.ToString() ?? ""; var v = e.Value is PSObject pv ? pv.BaseObject : e.Value;
+            if (k.Length == 0 || !k.All(char.IsAsciiLetterOrDigit) || v is null || v is not (string or int or long or bool) || v.ToString()!.Any(char.IsControl) || v.ToString()!.Length == 0)
+                throw ChaosException.InvalidArgument("ChaosPS.InvalidSshOption", $"-SshOption '{k}' = '{e.Value}' is not an ssh option (a name of letters and digits, a text, number or boolean value).", SshOption);
+        }
         int n = Session?.Length ?? HostName!.Length;
         double[] weights = Weight ?? Enumerable.Repeat(1.0, n).ToArray();
         if (weights.Length != n)
             throw ChaosException.InvalidArgument("ChaosPS.InvalidWeight", $"-Weight has {weights.Length} values for {n} hosts; give one per host, in the same order.", Weight);
-        if (weights.Any(w => !(w > 0) || double.IsInfinity(w)))
+        if (weights.Any(w => !(w > 0) || double.IsInfinity(w)) || double.IsInfinity(weights.Sum()))
             throw ChaosException.InvalidArgument("ChaosPS.InvalidWeight", "-Weight values must be finite numbers greater than 0.", Weight);
         var fractions = weights.Select(w => w / weights.Sum()).ToArray();
         long[]? vus = null, conns = null, iters = null;
