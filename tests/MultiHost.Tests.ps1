@@ -170,7 +170,7 @@ Describe 'Start-LoadTest over several hosts' -Tag 'MultiHost' {
                 param($Module, $Target, $Hosts, $Lab)
                 Import-Module $Module
                 $global:labSessions = @($Hosts | ForEach-Object { New-PSSession -HostName $_ -UserName $Lab.User -KeyFilePath $Lab.KeyFile -Options $Lab.SshOption -ErrorAction Stop })
-                Start-LoadTest -Uri $Target -Session $global:labSessions -Rate 100 -Duration 120s -AllowNonLoopback -ProgressAction SilentlyContinue
+                Start-LoadTest -Uri $Target -Session $global:labSessions -Rate 100 -Duration 120s -AllowNonLoopback
             }).AddArgument($env:CHAOSPS_MODULE).AddArgument($lab.Target).AddArgument(@($gen1, $gen2)).AddArgument($lab)
         $async = $ps.BeginInvoke()
         try {
@@ -209,6 +209,26 @@ Describe 'Start-LoadTest over several hosts: bad input' -Tag 'MultiHost' {
                 Should -Throw -ErrorId 'ChaosPS.RemoteModuleVersionMismatch*' -ExpectedMessage "*$($lab.Hosts.gen3.Address)*0.0.1*"
         }
         finally { Remove-PSSession $other }
+    }
+
+    It 'works once the module is copied to the host with the one-liner the error recommends' {
+        $s3 = New-LabSession $lab gen3
+        $dest = Join-Path $fake "ChaosPS/$((Get-Module ChaosPS).Version)"
+        try {
+            $err = $null
+            try { Start-LoadTest -Uri $lab.Target -Session $s3 -Concurrency 1 -Iterations 5 -AllowNonLoopback -ErrorAction Stop } catch { $err = $_ }
+            $err.FullyQualifiedErrorId | Should -BeLike 'ChaosPS.RemoteModuleMissing*'
+            $err.ErrorDetails.RecommendedAction | Should -Match 'Copy-Item -ToSession \$session -Recurse -Path \(Get-Module ChaosPS\).ModuleBase'
+            # The recommended copy, into the host's module folder of this lab host (its subsystem's PSModulePath).
+            Copy-Item -ToSession $s3 -Recurse -Path (Get-Module ChaosPS).ModuleBase -Destination $dest
+            $r = Start-LoadTest -Uri $lab.Target -Session $s3 -Concurrency 1 -Iterations 5 -AllowNonLoopback
+            $r.Requests | Should -Be 5
+            $r.Hosts[0].ModuleVersion | Should -Be (Get-Module ChaosPS).Version.ToString()
+        }
+        finally {
+            Remove-PSSession $s3 -ErrorAction SilentlyContinue
+            Remove-Item $dest -Recurse -Force -ErrorAction SilentlyContinue
+        }
     }
 
     It 'names an unreachable host' {

@@ -45,7 +45,8 @@ internal sealed class RemoteLoad
         [pscustomobject]@{
             Loaded = if ($loaded) { "$($loaded.Version)" } else { '' }
             LoadedFrom = if ($loaded) { "$($loaded.ModuleBase)" } else { '' }
-            HasStartLoadTest = [bool](Get-Command Start-LoadTest -Module ChaosPS -ErrorAction SilentlyContinue)
+            # Only of a loaded module: Get-Command -Module would auto-import whichever ChaosPS the host has.
+            HasStartLoadTest = [bool]($loaded -and $loaded.ExportedCommands.ContainsKey('Start-LoadTest'))
             Available = @($avail | ForEach-Object { "$($_.Version) in $($_.ModuleBase)" }) -join '; '
             ImportError = $importError
             ModulePath = "$env:PSModulePath"
@@ -275,6 +276,8 @@ internal sealed class RemoteLoad
         return merged;
     }
 
+    private readonly Dictionary<int, ProgressRecord> _latest = [];
+
     private void StopAll()
     {
         var stops = _gens.Where(g => g.Async is { IsCompleted: false }).Select(g =>
@@ -291,10 +294,21 @@ internal sealed class RemoteLoad
         try
         {
             var last = new Dictionary<int, ProgressRecord>();
-            while (q.TryDequeue(out var x)) last[x.Index] = x.Record;
+            while (q.TryDequeue(out var x)) last[x.Index] = _latest[x.Index] = x.Record;
             if (last.Count == 0) return true;
             int doneHosts = _gens.Count(g => g.Async!.IsCompleted);
-            _cmdlet.WriteProgress(new ProgressRecord(1, "Start-LoadTest", $"{_gens.Count} hosts, {doneHosts} done, started {(DateTime.UtcNow - startAt).TotalSeconds:0} s ago"));
+            // Combined figures from each host's latest status line ("... | N req/s | p95 X ms | errors N (...)"): req/s and
+            // errors add up; the p95 shown is the worst host's (the exact merged one comes with the result).
+            double rps = 0, worstP95 = 0; long errors = 0;
+            foreach (var r in _latest.Values)
+            {
+                var text = r.StatusDescription ?? "";
+                if (System.Text.RegularExpressions.Regex.Match(text, @"(\d+) req/s") is { Success: true } m1) rps += double.Parse(m1.Groups[1].Value, CultureInfo.InvariantCulture);
+                if (System.Text.RegularExpressions.Regex.Match(text, @"p95 ([\d.]+) ms") is { Success: true } m2) worstP95 = Math.Max(worstP95, double.Parse(m2.Groups[1].Value, CultureInfo.InvariantCulture));
+                if (System.Text.RegularExpressions.Regex.Match(text, @"errors (\d+)") is { Success: true } m3) errors += long.Parse(m3.Groups[1].Value, CultureInfo.InvariantCulture);
+            }
+            _cmdlet.WriteProgress(new ProgressRecord(1, $"Start-LoadTest on {_gens.Count} hosts",
+                $"{(DateTime.UtcNow - startAt).TotalSeconds:0} s | {rps:0} req/s | worst host p95 {worstP95:0.##} ms | errors {errors} | {doneHosts} of {_gens.Count} hosts done"));
             foreach (var (i, r) in last)
                 _cmdlet.WriteProgress(new ProgressRecord(10 + i, $"{_gens[i].Label}: {r.Activity}", string.IsNullOrEmpty(r.StatusDescription) ? "running" : r.StatusDescription)
                 { ParentActivityId = 1, PercentComplete = r.PercentComplete, SecondsRemaining = r.SecondsRemaining, RecordType = r.RecordType });
