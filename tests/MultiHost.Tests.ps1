@@ -98,6 +98,9 @@ Describe 'Start-LoadTest over several hosts' -Tag 'MultiHost' {
             $raw = Get-Percentile $pairs $p.P
             $r.Latency.($p.Name) | Should -Be $raw -Because "merged $($p.Name) must equal the percentile of both hosts' latencies together"
         }
+        # The views show the breakdown.
+        ($r | Out-String -Width 200) | Should -Match "Hosts\s*:\s*$([regex]::Escape($gen1)): \d+ req"
+        ($r.Hosts | Format-Table | Out-String -Width 200) | Should -Match 'StartLatency'
         # Same as Merge-LoadTestResult over the hosts' own results.
         $m = $r.Hosts.Result | Merge-LoadTestResult
         $m.Latency.P99 | Should -Be $r.Latency.P99
@@ -229,6 +232,16 @@ Describe 'Start-LoadTest over several hosts: bad input' -Tag 'MultiHost' {
             Remove-PSSession $s3 -ErrorAction SilentlyContinue
             Remove-Item $dest -Recurse -Force -ErrorAction SilentlyContinue
         }
+    }
+
+    It 'refuses a session that is no longer open, naming its host' {
+        $dead = New-LabSession $lab gen2
+        $remotePid = Invoke-Command $dead { $PID }
+        Stop-Process -Id $remotePid -Force
+        Wait-Until { $dead.State -ne 'Opened' } -TimeoutSeconds 30 | Should -BeTrue
+        { Start-LoadTest -Uri $lab.Target -Session $s1, $dead -Rate 50 -Duration 2s -AllowNonLoopback -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ChaosPS.RemoteSessionNotOpen*' -ExpectedMessage "*'$($lab.Hosts.gen2.Address)'*"
+        Remove-PSSession $dead -ErrorAction SilentlyContinue
     }
 
     It 'names an unreachable host' {
