@@ -154,6 +154,8 @@ Describe 'Start-LoadTest over several hosts' -Tag 'MultiHost' {
         $killer.WaitForExit()
         $r | Should -Not -BeNullOrEmpty
         $r.Partial | Should -BeTrue
+        $r.Passed | Should -BeFalse -Because 'a run that lost a host is missing evidence'
+        ($r | Out-String -Width 200) | Should -Match 'PARTIAL'
         $r.Hosts[0].Status | Should -Be 'Completed'
         $r.Hosts[1].Status | Should -Be 'Failed'
         $r.Requests | Should -Be $r.Hosts[0].Requests

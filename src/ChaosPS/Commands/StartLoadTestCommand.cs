@@ -236,7 +236,8 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
             TimeSpan? deadline = Iterations is null ? o.PlannedDuration + Timeout + TimeSpan.FromSeconds(60) : null;
             var result = remote.Run(ParametersOf, o.Name, o.Thresholds, deadline);
             WriteObject(result);
-            if (!result.Passed) WriteError(ToErrorRecord(ThresholdsFailed(o, result)));
+            // (A partial result is not Passed either; its RemoteHostFailed error was written already.)
+            if (result.Thresholds.Any(t => !t.Passed)) WriteError(ToErrorRecord(ThresholdsFailed(o, result)));
         }
         finally
         {
