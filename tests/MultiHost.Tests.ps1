@@ -16,7 +16,7 @@ BeforeAll {
     $script:fake = Join-Path ([IO.Path]::GetTempPath()) "chaosps-mh-fake-$([guid]::NewGuid().ToString('n').Substring(0, 6))"
     New-Item -ItemType Directory -Force "$fake/ChaosPS/0.0.1" | Out-Null
     Set-Content "$fake/ChaosPS/0.0.1/ChaosPS.psd1" "@{ ModuleVersion = '0.0.1'; GUID = '5f7a3c2e-8d1b-4e6a-9c0f-2b4d6e8a1c3f'; FunctionsToExport = @() }"
-    $script:lab = New-TestHostLab -Hosts gen1, gen2, gen3 -DefaultModulePath $moduleRoot -ModulePath @{ gen3 = $fake }
+    $script:lab = New-TestHostLab -Hosts gen1, gen2, gen3, gen4 -DefaultModulePath $moduleRoot -ModulePath @{ gen3 = $fake }
     $script:s1 = New-LabSession $lab gen1
     $script:s2 = New-LabSession $lab gen2
     $script:ssh = @{ UserName = $lab.User; KeyFilePath = $lab.KeyFile; SshOption = $lab.SshOption }
@@ -244,6 +244,32 @@ Describe 'Start-LoadTest over several hosts: bad input' -Tag 'MultiHost' {
         { Start-LoadTest -Uri $lab.Target -Session $s1, $dead -Rate 50 -Duration 2s -AllowNonLoopback -ErrorAction Stop } |
             Should -Throw -ErrorId 'ChaosPS.RemoteSessionNotOpen*' -ExpectedMessage "*'$($lab.Hosts.gen2.Address)'*"
         Remove-PSSession $dead -ErrorAction SilentlyContinue
+    }
+
+    It 'measures a host''s clock offset and still starts the hosts together; refuses a clock far off' {
+        if (-not (Test-Path $FakeTimeLibrary)) { throw "libfaketime is missing ($FakeTimeLibrary); .ci/run installs it" }
+        $gen4 = $lab.Hosts.gen4
+        # gen4's pwsh sees its wall clock 20 s behind: its share must still start with gen1's, not 20 s later.
+        Set-Content $gen4.Skew '-20s'
+        $behind = New-LabSession $lab gen4
+        try {
+            $r = Start-LoadTest -Uri $lab.Target -Session $s1, $behind -Rate 100 -Duration 2s -AllowNonLoopback
+            $r.Hosts[1].ClockOffset.TotalSeconds | Should -BeLessThan -19
+            $r.Hosts[1].ClockOffset.TotalSeconds | Should -BeGreaterThan -21
+            [math]::Abs(($r.Hosts[0].StartLatency - $r.Hosts[1].StartLatency).TotalMilliseconds) | Should -BeLessThan 1000
+            $r.Hosts.Status | Should -Be 'Completed', 'Completed'
+            Write-Host ("a host 20 s behind: measured offset {0:0.000} s; starts {1:0} / {2:0} ms after the call" -f $r.Hosts[1].ClockOffset.TotalSeconds, $r.Hosts[0].StartLatency.TotalMilliseconds, $r.Hosts[1].StartLatency.TotalMilliseconds)
+        }
+        finally { Remove-PSSession $behind -ErrorAction SilentlyContinue }
+        Set-Content $gen4.Skew '+2m'
+        $ahead = New-LabSession $lab gen4
+        try {
+            $before = Get-TargetCount $lab.Hosts.gen1.Address
+            { Start-LoadTest -Uri $lab.Target -Session $s1, $ahead -Rate 50 -Duration 2s -AllowNonLoopback -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ChaosPS.RemoteClockSkew*' -ExpectedMessage "*'$($gen4.Address)'*"
+            Get-TargetCount $lab.Hosts.gen1.Address | Should -Be $before -Because 'no host starts when one is not ready'
+        }
+        finally { Remove-PSSession $ahead -ErrorAction SilentlyContinue; Remove-Item $gen4.Skew -ErrorAction SilentlyContinue }
     }
 
     It 'names an unreachable host' {

@@ -3,7 +3,9 @@
 # 'Subsystem powershell' = the pwsh running the tests) and, in one namespace, an nginx as the target. Traffic stays
 # inside those namespaces (and the bridge's end in this namespace, which the ssh client uses). Remove-TestHostLab
 # kills every process in every namespace and deletes everything, also after a failed test. Needs root, ip, sshd,
-# ssh-keygen and nginx (.ci/run installs them).
+# ssh-keygen and nginx, and libfaketime for a skewed host clock (.ci/run installs them).
+
+$FakeTimeLibrary = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1'
 
 function Get-LabPwshCommand {
     # The pwsh running the tests as one shell command line (the dotnet-tool pwsh is `dotnet <pwsh.dll>`).
@@ -59,7 +61,10 @@ function New-TestHostLab {
             $sub = Join-Path $state "pwsh-$h.sh"
             # Each host keeps its own fault ledger (CHAOSPS_STATE_DIR), as a separate machine would.
             $ledger = Join-Path $state "ledger-$h"
-            Set-Content $sub "#!/bin/sh`nexport PSModulePath='$mp'`nexport CHAOSPS_STATE_DIR='$ledger'`nexport DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root`nexec $pwsh `"`$@`"" -Encoding ascii
+            # A clock skew for this host's next sessions: write e.g. '-20s' to <host>.Skew (libfaketime, wall clock only).
+            $skew = Join-Path $state "skew-$h"
+            $fake = "if [ -s '$skew' ]; then export LD_PRELOAD=$FakeTimeLibrary FAKETIME=`"`$(cat '$skew')`" FAKETIME_DONT_FAKE_MONOTONIC=1; fi"
+            Set-Content $sub "#!/bin/sh`nexport PSModulePath='$mp'`nexport CHAOSPS_STATE_DIR='$ledger'`nexport DOTNET_CLI_TELEMETRY_OPTOUT=1 HOME=/root`n$fake`nexec $pwsh `"`$@`"" -Encoding ascii
             chmod 755 $sub
             $conf = Join-Path $state "sshd-$h.conf"
             Set-Content $conf @"
@@ -80,7 +85,7 @@ Subsystem powershell $sub -sshs -NoLogo -NoProfile
             $p = Start-Process ip -ArgumentList 'netns', 'exec', $ns, '/usr/sbin/sshd', '-D', '-e', '-f', $conf -PassThru `
                 -RedirectStandardError (Join-Path $state "sshd-$h.log") -RedirectStandardOutput (Join-Path $state "sshd-$h.out")
             $lab.Processes.Add($p)
-            $lab.Hosts[$h] = [pscustomobject]@{ Name = $h; Namespace = $ns; Address = $ip; Sshd = $p; Subsystem = $sub; ModulePath = $mp; Ledger = $ledger }
+            $lab.Hosts[$h] = [pscustomobject]@{ Name = $h; Namespace = $ns; Address = $ip; Sshd = $p; Subsystem = $sub; ModulePath = $mp; Ledger = $ledger; Skew = $skew }
             $i++
         }
         if (-not $NoTarget) {
@@ -181,4 +186,4 @@ function Remove-TestHostLab {
     Remove-Item $Lab.State -Recurse -Force -ErrorAction SilentlyContinue
 }
 
-Export-ModuleMember -Function New-TestHostLab, Remove-TestHostLab, New-LabSession, Get-LabProcess, Test-LabPort, Get-LabPwshCommand
+Export-ModuleMember -Variable FakeTimeLibrary -Function New-TestHostLab, Remove-TestHostLab, New-LabSession, Get-LabProcess, Test-LabPort, Get-LabPwshCommand

@@ -56,8 +56,9 @@ internal sealed class RemoteLoad
     // Waits for the common start (ticks of the HOST's clock), then runs this host's share.
     private const string RunScript = """
         param([long] $StartTicks, [hashtable] $Parameters)
-        $wait = ([datetime]::new($StartTicks, 'Utc') - [datetime]::UtcNow).TotalMilliseconds
-        if ($wait -gt 0) { Start-Sleep -Milliseconds ([int][math]::Ceiling($wait)) }
+        # Poll the host's wall clock (short sleeps), so the start follows that clock even if it is stepped meanwhile.
+        $start = [datetime]::new($StartTicks, 'Utc')
+        while (($left = ($start - [datetime]::UtcNow).TotalMilliseconds) -gt 0) { Start-Sleep -Milliseconds ([int][math]::Ceiling([math]::Min($left, 20))) }
         Start-LoadTest @Parameters
         """;
 
