@@ -33,9 +33,11 @@ internal sealed class RemoteLoad
     private const string CheckScript = """
         param([string] $Version)
         $loaded = Get-Module ChaosPS
-        $avail = @(Get-Module -ListAvailable ChaosPS -ErrorAction SilentlyContinue)
+        $avail = @()
         $importError = ''
         if (-not $loaded) {
+            # Scanning the module path is the slow part of the check: only when ChaosPS is not loaded yet.
+            $avail = @(Get-Module -ListAvailable ChaosPS -ErrorAction SilentlyContinue)
             $pick = $avail | Where-Object { "$($_.Version)" -eq $Version } | Select-Object -First 1
             if ($pick) {
                 try { Import-Module $pick.Path -ErrorAction Stop } catch { $importError = "$_" }
