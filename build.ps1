@@ -201,6 +201,18 @@ function Invoke-Package {
     if (Test-Path $zip) { Remove-Item $zip }
     Compress-Archive -Path "$Root/out/ChaosPS" -DestinationPath $zip
     Write-Host "Package: $zip"
+
+    # The .nupkg PowerShell users install with PSResourceGet (Install-PSResource/Save-PSResource from a file share or
+    # an Azure Artifacts feed): published to out/package as a file repository registered for this call only.
+    $nupkg = Join-Path $pkgDir "ChaosPS.$Version.nupkg"
+    if (Test-Path $nupkg) { Remove-Item $nupkg }
+    $repo = "ChaosPS-build-$([guid]::NewGuid().ToString('n').Substring(0, 8))"
+    Import-Module Microsoft.PowerShell.PSResourceGet -ErrorAction Stop
+    Register-PSResourceRepository -Name $repo -Uri $pkgDir -Trusted
+    try { Publish-PSResource -Path $ModuleDir -Repository $repo -ErrorAction Stop }
+    finally { Unregister-PSResourceRepository -Name $repo }
+    if (-not (Test-Path $nupkg)) { throw "Publish-PSResource did not write $nupkg" }
+    Write-Host "Package: $nupkg"
 }
 
 switch ($Task) {

@@ -38,6 +38,36 @@ public sealed class GeneratorHealth
     public override string ToString() => $"cpu avg {CpuAvgPercent:0}% max {CpuMaxPercent:0}%, rss {PeakWorkingSetMB:0} MB, late {LateSends}, dropped {Dropped}{(Saturated ? " — SATURATED" : "")}";
 }
 
+/// <summary>One generator host's share of a multi-host run, and how that host did.</summary>
+public sealed class LoadHostResult
+{
+    public string HostName { get; set; } = "";
+    public int SessionId { get; set; }
+    /// <summary>Completed, Failed or Stopped.</summary>
+    public string Status { get; set; } = "";
+    public double Weight { get; set; }
+    /// <summary>This host's share: requests per second (open model) or virtual users (closed model).</summary>
+    public double Share { get; set; }
+    public string ModuleVersion { get; set; } = "";
+    /// <summary>The host's clock minus this machine's (measured over the session, half the round trip taken off).</summary>
+    public TimeSpan ClockOffset { get; set; }
+    public TimeSpan RoundTrip { get; set; }
+    /// <summary>From the Start-LoadTest call to this host's load start (its clock, offset corrected).</summary>
+    public TimeSpan? StartLatency { get; set; }
+    public long Requests { get; set; }
+    public long Failed { get; set; }
+    public double RequestsPerSecond { get; set; }
+    public Dictionary<string, long> ErrorsByKind { get; set; } = [];
+    public LatencySummary? Latency { get; set; }
+    public GeneratorHealth? Generator { get; set; }
+    public string? Error { get; set; }
+    /// <summary>The host's own result (its histograms travel in the hidden MergeState).</summary>
+    public LoadTestResult? Result { get; set; }
+    public override string ToString() => Status == "Completed"
+        ? $"{HostName}: {Requests} req, {RequestsPerSecond:0} req/s, {Failed} failed, {Latency}"
+        : $"{HostName}: {Status}: {Error}";
+}
+
 /// <summary>The outcome of Start-LoadTest (or of Merge-LoadTestResult over several).</summary>
 public sealed class LoadTestResult
 {
@@ -88,6 +118,10 @@ public sealed class LoadTestResult
     public string? AbortReason { get; set; }
     /// <summary>How many runs were merged into this one (1 for a single run).</summary>
     public int Sources { get; set; } = 1;
+    /// <summary>True when some generator hosts of a multi-host run failed: the figures cover only the hosts in <see cref="Hosts"/> that completed.</summary>
+    public bool Partial { get; set; }
+    /// <summary>Per-host breakdown of a multi-host run (Start-LoadTest -Session/-HostName); empty for a single run.</summary>
+    public List<LoadHostResult> Hosts { get; set; } = [];
     /// <summary>Breaking point (stress runs): the stage and level where thresholds first failed, if they did.</summary>
     public string? BreakingPoint { get; set; }
     // The two base64 blobs are not public properties, so Format-List * stays readable: ChaosPS.Types.ps1xml adds them

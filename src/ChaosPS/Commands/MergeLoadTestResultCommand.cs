@@ -43,40 +43,49 @@ public sealed class MergeLoadTestResultCommand : ChaosCmdlet
     protected override void EndProcessing()
     {
         if (_inputs.Count == 0) return;
+        WriteObject(LoadResultMerge.Merge(_inputs, Threshold, Name));
+    }
+}
+
+/// <summary>The one merge of load test results: histograms add count by count, counters sum, thresholds re-evaluated.</summary>
+internal static class LoadResultMerge
+{
+    public static LoadTestResult Merge(IReadOnlyList<LoadTestResult> inputs, IReadOnlyList<string>? thresholds, string? name)
+    {
         LoadStats? merged = null;
-        foreach (var r in _inputs)
+        foreach (var r in inputs)
         {
             var s = LoadStats.FromJson(r.GetMergeState());
             if (merged is null) merged = s; else merged.Merge(s);
         }
-        if (Threshold is not null) { merged!.Thresholds.Clear(); merged.Thresholds.AddRange(Threshold); }
-        var first = _inputs[0];
+        if (thresholds is not null) { merged!.Thresholds.Clear(); merged.Thresholds.AddRange(thresholds); }
+        var first = inputs[0];
         var meta = new LoadTestResult
         {
-            Name = Name ?? (_inputs.Select(r => r.Name).Distinct().Count() == 1 ? first.Name : string.Join(" + ", _inputs.Select(r => r.Name).Distinct())),
-            Uri = string.Join(", ", _inputs.Select(r => r.Uri).Distinct()),
-            Model = string.Join("/", _inputs.Select(r => r.Model).Distinct()),
-            Engine = string.Join("/", _inputs.Select(r => r.Engine).Distinct()),
-            StartTime = _inputs.Min(r => r.StartTime),
-            EndTime = _inputs.Max(r => r.EndTime),
-            Duration = _inputs.Max(r => r.Duration),
-            TargetRate = _inputs.Sum(r => r.TargetRate),
-            MaxConcurrency = _inputs.Sum(r => r.MaxConcurrency),
-            Aborted = _inputs.Any(r => r.Aborted),
-            AbortReason = string.Join("; ", _inputs.Where(r => r.AbortReason is not null).Select(r => r.AbortReason)) is { Length: > 0 } a ? a : null,
-            BreakingPoint = _inputs.Select(r => r.BreakingPoint).FirstOrDefault(b => b is not null),
+            Name = name ?? (inputs.Select(r => r.Name).Distinct().Count() == 1 ? first.Name : string.Join(" + ", inputs.Select(r => r.Name).Distinct())),
+            Uri = string.Join(", ", inputs.Select(r => r.Uri).Distinct()),
+            Model = string.Join("/", inputs.Select(r => r.Model).Distinct()),
+            Engine = string.Join("/", inputs.Select(r => r.Engine).Distinct()),
+            StartTime = inputs.Min(r => r.StartTime),
+            EndTime = inputs.Max(r => r.EndTime),
+            Duration = inputs.Max(r => r.Duration),
+            TargetRate = inputs.Sum(r => r.TargetRate),
+            MaxConcurrency = inputs.Sum(r => r.MaxConcurrency),
+            Aborted = inputs.Any(r => r.Aborted),
+            AbortReason = string.Join("; ", inputs.Where(r => r.AbortReason is not null).Select(r => r.AbortReason)) is { Length: > 0 } a ? a : null,
+            BreakingPoint = inputs.Select(r => r.BreakingPoint).FirstOrDefault(b => b is not null),
             Generator = new GeneratorHealth
             {
-                Cores = _inputs.Sum(r => r.Generator.Cores),
-                CpuAvgPercent = _inputs.Max(r => r.Generator.CpuAvgPercent),
-                CpuMaxPercent = _inputs.Max(r => r.Generator.CpuMaxPercent),
-                PeakWorkingSetMB = _inputs.Max(r => r.Generator.PeakWorkingSetMB),
-                LateSends = _inputs.Sum(r => r.Generator.LateSends),
-                Dropped = _inputs.Sum(r => r.Generator.Dropped),
-                Saturated = _inputs.Any(r => r.Generator.Saturated),
-                Notes = string.Join("; ", _inputs.Select(r => r.Generator.Notes).Where(n => n is { Length: > 0 } && n != "ok").Distinct()) is { Length: > 0 } n ? n : "ok",
+                Cores = inputs.Sum(r => r.Generator.Cores),
+                CpuAvgPercent = inputs.Max(r => r.Generator.CpuAvgPercent),
+                CpuMaxPercent = inputs.Max(r => r.Generator.CpuMaxPercent),
+                PeakWorkingSetMB = inputs.Max(r => r.Generator.PeakWorkingSetMB),
+                LateSends = inputs.Sum(r => r.Generator.LateSends),
+                Dropped = inputs.Sum(r => r.Generator.Dropped),
+                Saturated = inputs.Any(r => r.Generator.Saturated),
+                Notes = string.Join("; ", inputs.Select(r => r.Generator.Notes).Where(n => n is { Length: > 0 } && n != "ok").Distinct()) is { Length: > 0 } n ? n : "ok",
             },
         };
-        WriteObject(LoadTestResult.From(merged!, meta));
+        return LoadTestResult.From(merged!, meta);
     }
 }

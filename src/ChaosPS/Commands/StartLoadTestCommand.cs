@@ -61,12 +61,37 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
     /// <summary>Allow a target that is not on this machine (127.0.0.0/8, ::1, localhost).</summary>
     [Parameter] public SwitchParameter AllowNonLoopback { get; set; }
 
+    /// <summary>Generator hosts as open PowerShell sessions (New-PSSession -HostName ...): the load is split across them and the results merged.</summary>
+    [Parameter, ValidateNotNullOrEmpty] public System.Management.Automation.Runspaces.PSSession[]? Session { get; set; }
+    /// <summary>Generator hosts to reach over SSH (PowerShell remoting); sessions are opened and closed by the cmdlet.</summary>
+    [Parameter, ValidateNotNullOrEmpty, ValidateNotBlank] public string[]? HostName { get; set; }
+    [Parameter, ValidateNotBlank] public string? UserName { get; set; }
+    [Parameter, ValidateNotBlank] public string? KeyFilePath { get; set; }
+    [Parameter, ValidateRange(1, 65535)] public int Port { get; set; }
+    /// <summary>ssh -o options for -HostName, e.g. @{ StrictHostKeyChecking = 'yes'; UserKnownHostsFile = '~/.ssh/lab_hosts' }.</summary>
+    [Parameter, ValidateNotNullOrEmpty] public Hashtable? SshOption { get; set; }
+    /// <summary>Relative share of each host (same order as -Session/-HostName); even when omitted.</summary>
+    [Parameter, ValidateNotNullOrEmpty] public double[]? Weight { get; set; }
+
     protected override void ProcessRecord()
     {
         LoadTestOptions o;
         try { o = BuildOptions(); o.Validate(); }
         catch (ChaosException e) { ThrowChaosError(e); return; }
 
+        if (Session is null && HostName is null)
+        {
+            var stray = new[] { nameof(UserName), nameof(KeyFilePath), nameof(Port), nameof(SshOption), nameof(Weight) }.FirstOrDefault(MyInvocation.BoundParameters.ContainsKey);
+            if (stray is not null)
+                ThrowChaosError(ChaosException.InvalidArgument("ChaosPS.HostOptionWithoutHosts",
+                    $"-{stray} applies to a run over several hosts; give -HostName (or -Session for -Weight) too.", stray));
+        }
+        else
+        {
+            try { RunOnHosts(o); }
+            catch (ChaosException e) { ThrowChaosError(e); }
+            return;
+        }
         if (AsJob)
         {
             StartEngineJob($"LoadTest {o.Name}", async (r, ct) =>
@@ -102,6 +127,122 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         try { WriteProgress(new ProgressRecord(1, $"Start-LoadTest {o.Name}", "done") { RecordType = ProgressRecordType.Completed }); } catch (PipelineStoppedException) { }
         WriteObject(result);
         if (!result.Passed) WriteError(ToErrorRecord(ThresholdsFailed(o, result)));
+    }
+
+    private static readonly HashSet<string> HostOnlyParameters = new(StringComparer.OrdinalIgnoreCase)
+    {
+        nameof(Session), nameof(HostName), nameof(UserName), nameof(KeyFilePath), nameof(Port), nameof(SshOption), nameof(Weight), nameof(AsJob),
+        nameof(Rate), nameof(Concurrency), nameof(Connections), nameof(Iterations), nameof(Stage), nameof(Name), nameof(BodyFile), nameof(RequestFile),
+        "Verbose", "Debug", "ErrorAction", "WarningAction", "InformationAction", "ProgressAction", "ErrorVariable", "WarningVariable",
+        "InformationVariable", "OutVariable", "OutBuffer", "PipelineVariable",
+    };
+
+    /// <summary>-Session/-HostName: the same test split over several generator hosts, one merged result.</summary>
+    private void RunOnHosts(LoadTestOptions o)
+    {
+        var called = DateTime.UtcNow;
+        if (Session is not null && HostName is not null)
+            throw ChaosException.InvalidArgument("ChaosPS.SessionAndHostName", "Give either -Session or -HostName, not both.", null);
+        if (AsJob)
+            throw ChaosException.InvalidArgument("ChaosPS.MultiHostAsJob", "-AsJob does not combine with -Session/-HostName; the hosts already run in the background of this call.", null,
+                "Run it in a job yourself: Start-ThreadJob { Start-LoadTest ... -Session $using:s }.");
+        if (Session is not null)
+        {
+            foreach (var s in Session)
+                if (s is null) throw ChaosException.InvalidArgument("ChaosPS.InvalidSession", "-Session holds a null entry.", null);
+            var dup = Session.GroupBy(s => s.InstanceId).FirstOrDefault(g => g.Count() > 1);
+            if (dup is not null)
+                throw ChaosException.InvalidArgument("ChaosPS.DuplicateSession", $"-Session names the session to '{dup.First().ComputerName}' (Id {dup.First().Id}) twice; a session runs one generator.", dup.First());
+        }
+        foreach (var h in HostName ?? [])
+            if (h.StartsWith('-') || h.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+                throw ChaosException.InvalidArgument("ChaosPS.InvalidHostName", $"-HostName '{h}' is not a host name (no spaces, control characters or a leading '-').", h);
+        if (HostName is null && new[] { nameof(UserName), nameof(KeyFilePath), nameof(Port), nameof(SshOption) }.FirstOrDefault(MyInvocation.BoundParameters.ContainsKey) is { } sshOnly)
+            throw ChaosException.InvalidArgument("ChaosPS.HostOptionWithoutHosts", $"-{sshOnly} is for -HostName (a -Session already carries its connection).", sshOnly);
+        if (UserName is not null && (UserName.StartsWith('-') || UserName.Any(ch => char.IsWhiteSpace(ch) || char.IsControl(ch) || ch is '@' or '/' or '*' or '?') || UserName.Length > 256))
+            throw ChaosException.InvalidArgument("ChaosPS.InvalidUserName", $"-UserName '{UserName}' is not a user name.", UserName);
+        if (KeyFilePath is not null && !File.Exists(SessionState.Path.GetUnresolvedProviderPathFromPSPath(KeyFilePath)))
+            throw new ChaosException("ChaosPS.KeyFileNotFound", ChaosErrorCategory.ObjectNotFound, $"-KeyFilePath '{KeyFilePath}' does not exist.", KeyFilePath);
+        foreach (DictionaryEntry e in SshOption ?? new Hashtable())
+        {
+            var k = e.Key?.ToString() ?? ""; var v = e.Value is PSObject pv ? pv.BaseObject : e.Value;
+            if (k.Length == 0 || !k.All(char.IsAsciiLetterOrDigit) || v is null || v is not (string or int or long or bool) || v.ToString()!.Any(char.IsControl) || v.ToString()!.Length == 0)
+                throw ChaosException.InvalidArgument("ChaosPS.InvalidSshOption", $"-SshOption '{k}' = '{e.Value}' is not an ssh option (a name of letters and digits, a text, number or boolean value).", SshOption);
+        }
+        int n = Session?.Length ?? HostName!.Length;
+        double[] weights = Weight ?? Enumerable.Repeat(1.0, n).ToArray();
+        if (weights.Length != n)
+            throw ChaosException.InvalidArgument("ChaosPS.InvalidWeight", $"-Weight has {weights.Length} values for {n} hosts; give one per host, in the same order.", Weight);
+        if (weights.Any(w => !(w > 0) || double.IsInfinity(w)) || double.IsInfinity(weights.Sum()))
+            throw ChaosException.InvalidArgument("ChaosPS.InvalidWeight", "-Weight values must be finite numbers greater than 0.", Weight);
+        var fractions = weights.Select(w => w / weights.Sum()).ToArray();
+        long[]? vus = null, conns = null, iters = null;
+        if (o.Concurrency is { } c && c > 0)
+            vus = RemoteLoad.Split(c, fractions, 1) ?? throw ChaosException.InvalidArgument("ChaosPS.TooFewForHosts",
+                $"-Concurrency {c} cannot give each of {n} hosts at least one virtual user with these weights.", c);
+        if (MyInvocation.BoundParameters.ContainsKey(nameof(Connections)))
+            conns = RemoteLoad.Split(Connections, fractions, 1) ?? throw ChaosException.InvalidArgument("ChaosPS.TooFewForHosts",
+                $"-Connections {Connections} cannot give each of {n} hosts at least one connection with these weights.", Connections);
+        if (Iterations is { } it)
+            iters = RemoteLoad.Split(it, fractions, 1) ?? throw ChaosException.InvalidArgument("ChaosPS.TooFewForHosts",
+                $"-Iterations {it} cannot give each of {n} hosts at least one request with these weights.", it);
+        byte[]? body = BodyFile is not null ? o.Requests[0].Body : null;
+        string? requestFile = RequestFile is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(RequestFile);
+        var version = MyInvocation.MyCommand.Module?.Version?.ToString() ?? typeof(StartLoadTestCommand).Assembly.GetName().Version!.ToString(3);
+
+        List<RemoteLoad.Gen> gens;
+        if (Session is not null)
+            gens = Session.Select(s => new RemoteLoad.Gen { Label = s.ComputerName, Runspace = s.Runspace, SessionId = s.Id }).ToList();
+        else
+        {
+            WriteVerbose($"Opening SSH sessions to {string.Join(", ", HostName!)}");
+            gens = RemoteLoad.Open(HostName!, UserName, KeyFilePath is null ? null : SessionState.Path.GetUnresolvedProviderPathFromPSPath(KeyFilePath), Port, SshOption, Stopping);
+        }
+        // Two sessions to one computer: tell them apart in messages and the breakdown.
+        foreach (var grp in gens.GroupBy(g => g.Label).Where(g => g.Count() > 1))
+        {
+            int k = 0;
+            foreach (var g in grp) g.Label = $"{g.Label}#{++k}";
+        }
+        for (int i = 0; i < gens.Count; i++) { gens[i].Weight = weights[i]; gens[i].Out.Weight = weights[i]; gens[i].Out.Share = o.IsOpen ? o.Rate!.Value * fractions[i] : vus?[i] ?? 0; }
+        try
+        {
+            var remote = new RemoteLoad(this, Stopping, gens, called);
+            WriteVerbose($"Checking ChaosPS {version} on {gens.Count} hosts");
+            remote.Prepare(version);
+            foreach (var g in gens) WriteVerbose($"{g.Label}: ChaosPS {g.Out.ModuleVersion}, clock offset {g.Out.ClockOffset.TotalMilliseconds:0.0} ms, round trip {g.Out.RoundTrip.TotalMilliseconds:0.0} ms");
+            Hashtable ParametersOf(RemoteLoad.Gen g)
+            {
+                int i = gens.IndexOf(g);
+                var p = new Hashtable(StringComparer.OrdinalIgnoreCase);
+                foreach (var (k, v) in MyInvocation.BoundParameters)
+                {
+                    if (HostOnlyParameters.Contains(k)) continue;
+                    var value = v is PSObject ps ? ps.BaseObject : v;
+                    p[k] = value is SwitchParameter sw ? sw.IsPresent : value;
+                }
+                p[nameof(Name)] = o.Name;
+                if (o.Rate is { } r) p[nameof(Rate)] = r * fractions[i];
+                if (vus is not null) p[nameof(Concurrency)] = (int)vus[i];
+                else if (Concurrency is { } c0) p[nameof(Concurrency)] = c0;
+                if (conns is not null) p[nameof(Connections)] = (int)conns[i];
+                if (iters is not null) p[nameof(Iterations)] = iters[i];
+                if (body is not null) p[nameof(Body)] = body;
+                if (requestFile is not null) p[nameof(RequestFile)] = requestFile;
+                if (o.Stages.Count > 0)
+                    p[nameof(Stage)] = o.Stages.Select(s => new LoadStage(s.Duration, o.IsOpen ? s.Target * fractions[i] : Math.Round(s.Target * fractions[i])).ToString()).ToArray();
+                return p;
+            }
+            TimeSpan? deadline = Iterations is null ? o.PlannedDuration + Timeout + TimeSpan.FromSeconds(60) : null;
+            var result = remote.Run(ParametersOf, o.Name, o.Thresholds, deadline);
+            WriteObject(result);
+            // (A partial result is not Passed either; its RemoteHostFailed error was written already.)
+            if (result.Thresholds.Any(t => !t.Passed)) WriteError(ToErrorRecord(ThresholdsFailed(o, result)));
+        }
+        finally
+        {
+            foreach (var g in gens) RemoteLoad.Close(g);
+        }
     }
 
     /// <summary>The verdict error of a run whose thresholds failed (TargetObject = the result).</summary>
