@@ -172,4 +172,45 @@ public class RefusedConnectionCounterTests
         Assert.Equal(counted, ChaosPS.Network.RefusedConnectionCounter.IsSynTo(tcp, 8080));
         Assert.False(ChaosPS.Network.RefusedConnectionCounter.IsSynTo(tcp, 8081));
     }
+
+    [Fact]
+    public async Task Counts_every_refused_attempt_exactly_while_other_loopback_traffic_flows()
+    {
+        // A closed port (bound then released) and, beside it, a busy listener: the counter's kernel filter must pass
+        // the SYNs to the closed port and nothing else.
+        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0); probe.Start();
+        var closed = (System.Net.IPEndPoint)probe.LocalEndpoint; probe.Stop();
+        using var counter = ChaosPS.Network.RefusedConnectionCounter.TryStart(closed);
+        if (counter is null) return; // needs root or CAP_NET_RAW (the cmdlet test says so); nothing to measure here
+        var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0); busy.Start();
+        using var stop = new CancellationTokenSource();
+        var server = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try { using var c = await busy.AcceptTcpClientAsync(stop.Token); var b = new byte[65536]; var st = c.GetStream(); while (await st.ReadAsync(b, stop.Token) > 0) { } }
+                catch (Exception) { }
+            }
+        });
+        var noise = Task.Run(async () =>
+        {
+            var payload = new byte[65536];
+            while (!stop.IsCancellationRequested)
+            {
+                try { using var c = new System.Net.Sockets.TcpClient(); await c.ConnectAsync((System.Net.IPEndPoint)busy.LocalEndpoint); for (int i = 0; i < 16; i++) await c.GetStream().WriteAsync(payload); }
+                catch (Exception) { }
+            }
+        });
+        await Task.Delay(200);
+        int refused = 0;
+        for (int i = 0; i < 50; i++)
+        {
+            using var c = new System.Net.Sockets.TcpClient();
+            try { c.Connect(closed); } catch (System.Net.Sockets.SocketException) { refused++; }
+        }
+        await Task.Delay(300);
+        stop.Cancel(); busy.Stop();
+        Assert.Equal(50, refused);
+        Assert.Equal(50, counter.Count);
+    }
 }
