@@ -140,7 +140,7 @@ internal sealed class Pipe
         _dst = dst;
         IsUpstream = upstream;
         _queue = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(QueueCapacity)
-        { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        { SingleReader = true, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait }); // HTTP mode also injects (Inject)
     }
 
     public bool IsUpstream { get; }
@@ -152,7 +152,7 @@ internal sealed class Pipe
     /// <summary>Bytes the relay read but the destination could not take yet (loop thread only).</summary>
     internal byte[]? PendingBuffer;
     internal int PendingOffset, PendingCount;
-    private bool _processorStarted;
+    private int _processorStarted;
 
     /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
     public volatile LinkToxic[] Chain = [];
@@ -160,7 +160,7 @@ internal sealed class Pipe
     /// <summary>Without a relay loop: read and process on tasks (the managed path).</summary>
     public void Start()
     {
-        _processorStarted = true;
+        _processorStarted = 1;
         _ = Task.Run(ReadLoopAsync);
         _ = Task.Run(ProcessLoopAsync);
     }
@@ -178,17 +178,25 @@ internal sealed class Pipe
     /// </summary>
     internal void EnqueueFromRelay(Chunk c)
     {
-        if (!_processorStarted)
-        {
-            _processorStarted = true;
-            _ = Task.Run(ProcessLoopAsync);
-        }
+        if (Volatile.Read(ref _processorStarted) == 0 && Interlocked.Exchange(ref _processorStarted, 1) == 0) _ = Task.Run(ProcessLoopAsync);
         Interlocked.Increment(ref _inflight);
         if (!_queue.Writer.TryWrite(c))
         {
             Interlocked.Decrement(ref _inflight);
             if (c.Buffer is not null) ArrayPool<byte>.Shared.Return(c.Buffer);
         }
+    }
+
+    /// <summary>
+    /// HTTP mode: wakes this direction's chain with an empty chunk (any thread), so its HTTP stage can send an answer a
+    /// fault made. A full queue drops it: the stage is busy then and sends the answer when the response before it ends.
+    /// </summary>
+    internal void Inject()
+    {
+        if (_link.IsClosed) return;
+        if (Volatile.Read(ref _processorStarted) == 0 && Interlocked.Exchange(ref _processorStarted, 1) == 0) _ = Task.Run(ProcessLoopAsync);
+        Interlocked.Increment(ref _inflight);
+        if (!_queue.Writer.TryWrite(new Chunk(null, 0, 0, Stopwatch.GetTimestamp()))) Interlocked.Decrement(ref _inflight);
     }
 
     /// <summary>The source failed while the chain is in use: deliver what was read, then close (as the managed reader does).</summary>
@@ -362,4 +370,6 @@ internal sealed class ProxyMetrics
 {
     public long ConnectionsTotal, ConnectionsActive, DialFailures, Refused, Resets;
     public long BytesUpstream, BytesDownstream, BytesReceivedUpstream, BytesReceivedDownstream;
+    /// <summary>HTTP mode: request heads parsed, and requests an http_status fault answered without the upstream.</summary>
+    public long HttpRequests, HttpAnswered;
 }
