@@ -135,7 +135,7 @@ internal struct BodyWalker
     {
         this = default;
         _kind = kind;
-        _left = length;
+        _left = kind == BodyKind.Length ? Math.Max(0, length) : 0;
     }
 
     /// <summary>How many bytes of <paramref name="s"/> belong to the body; <paramref name="done"/> when the body ends there.</summary>
