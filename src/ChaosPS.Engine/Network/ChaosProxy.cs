@@ -217,6 +217,7 @@ public sealed class ChaosProxy
                 LinkToxic[] chain = http is null ? [.. toxics]
                     : [up ? new HttpRequestStage(_httpStageSpec!, link, http) : new HttpResponseStage(_httpStageSpec!, link, http), .. toxics];
                 link.PipeFor(up).Chain = chain;
+                if (http is not null) link.PipeFor(up).InlineStage = (IInlineHttpStage)chain[0];
                 foreach (var lt in chain) lt.Started();
             }
         }

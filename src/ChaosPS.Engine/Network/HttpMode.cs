@@ -248,15 +248,61 @@ internal sealed class HttpExchange(ChaosProxy proxy)
 }
 
 /// <summary>
+/// An HTTP stage the relay loop may run on its own thread for a read that passes unchanged (no fault acts on it): it
+/// walks the bytes and says how many of them may be written straight on; the rest goes through the chain, where the
+/// stage does what a fault asks. Called only while the direction's chain has nothing queued, so the two never overlap.
+/// </summary>
+internal interface IInlineHttpStage
+{
+    /// <summary>How many leading bytes of <paramref name="data"/> pass unchanged (the state moved past them; nothing else changed).</summary>
+    int Inline(ReadOnlySpan<byte> data);
+}
+
+/// <summary>
 /// The client-to-server stage of a link in HTTP mode (first in the upstream chain, so TCP toxics still apply after it):
 /// parses each request head, decides the HTTP faults for it, and swallows the requests a fault answers itself.
 /// </summary>
-internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange ex) : LinkToxic(stage, link, true)
+internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange ex) : LinkToxic(stage, link, true), IInlineHttpStage
 {
     private bool _inBody, _swallow;
     private int _nl;
     private BodyWalker _body;
     private readonly MemoryStream _head = new();
+    /// <summary>A decision the inline walk made for the head the chain starts with (an answer: the chain swallows the request).</summary>
+    private HttpRecord? _decided;
+
+    public int Inline(ReadOnlySpan<byte> data)
+    {
+        if (ex.Tunnel) return _head.Length == 0 ? data.Length : 0;
+        if (_head.Length > 0 || _decided is not null) return 0;
+        int i = 0;
+        while (i < data.Length)
+        {
+            if (_inBody)
+            {
+                if (_swallow) return i;
+                int n = _body.Consume(data[i..], out bool done);
+                if (_body.Invalid) { ex.Tunnel = true; return data.Length; }
+                i += n;
+                if (done) _inBody = false;
+                continue;
+            }
+            int nl = _nl;
+            int k = HttpWire.FindHeadEnd(data[i..], ref _nl);
+            if (k < 0) { _nl = nl; return i; } // a head split across reads: the chain buffers it
+            if (!HttpWire.TryParse(data.Slice(i, k), true, out var head)) { ex.Tunnel = true; return data.Length; }
+            var record = Decide(head);
+            if (record.Answer is not null) { _nl = nl; _decided = record; return i; }
+            ex.Add(record);
+            i += k;
+            _swallow = false;
+            if (record.Tunnel) { ex.Tunnel = true; return data.Length; }
+            var kind = head.Chunked ? BodyKind.Chunked : head.ContentLength > 0 ? BodyKind.Length : BodyKind.None;
+            _body.Start(kind, head.ContentLength);
+            _inBody = kind != BodyKind.None;
+        }
+        return data.Length;
+    }
 
     protected override ValueTask ProcessCoreAsync(Chunk c, Next next)
     {
@@ -314,7 +360,8 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
                 i = k;
                 break;
             }
-            var record = Decide(head);
+            var record = _decided ?? Decide(head);
+            _decided = null;
             ex.Add(record);
             if (record.Answer is not null)
             {
@@ -389,7 +436,7 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
 /// request, puts the answers of http_status faults in their place, and delays the head, slows the body or resets the
 /// connection inside the body as the request's faults say.
 /// </summary>
-internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange ex) : LinkToxic(stage, link, false)
+internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange ex) : LinkToxic(stage, link, false), IInlineHttpStage
 {
     private enum St { Idle, Head, Body }
     private St _st;
@@ -398,6 +445,48 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
     private HttpRecord? _cur;
     private long _bodySent;
     private readonly MemoryStream _head = new();
+
+    public int Inline(ReadOnlySpan<byte> data)
+    {
+        if (_head.Length > 0) return 0;
+        int i = 0;
+        while (i < data.Length)
+        {
+            if (ex.Tunnel && _st != St.Body) return data.Length;
+            if (_st == St.Idle)
+            {
+                var next = ex.Peek();
+                // An answer to send first, or a fault on this response: the chain does it.
+                if (next is { Answer: not null } or { DelayMs: > 0 } or { SlowBytesPerSecond: > 0 } or { ResetAfter: >= 0 }) return i;
+                _cur = next;
+                _st = St.Head;
+                continue;
+            }
+            if (_st == St.Head)
+            {
+                int nl = _nl;
+                int k = HttpWire.FindHeadEnd(data[i..], ref _nl);
+                if (k < 0) { _nl = nl; return i; }
+                if (!HttpWire.TryParse(data.Slice(i, k), false, out var head)) { ex.Tunnel = true; _st = St.Idle; return data.Length; }
+                i += k;
+                if (head.Status is >= 100 and < 200 && head.Status != 101) continue;
+                if (head.Status == 101 || (_cur?.Method == "CONNECT" && head.Status is >= 200 and < 300)) { ex.Tunnel = true; _st = St.Idle; return data.Length; }
+                var kind = _cur?.Method == "HEAD" || head.Status is 204 or 304 ? BodyKind.None
+                    : head.Chunked ? BodyKind.Chunked : head.ContentLength >= 0 ? BodyKind.Length : BodyKind.UntilClose;
+                _body.Start(kind, head.ContentLength);
+                _bodySent = 0;
+                _st = St.Body;
+                if (kind == BodyKind.None || (kind == BodyKind.Length && head.ContentLength == 0)) Finish();
+                continue;
+            }
+            int n = _body.Consume(data[i..], out bool done);
+            if (_body.Invalid) { ex.Tunnel = true; return data.Length; }
+            _bodySent += n;
+            i += n;
+            if (done) Finish();
+        }
+        return data.Length;
+    }
 
     protected override ValueTask ProcessCoreAsync(Chunk c, Next next)
     {

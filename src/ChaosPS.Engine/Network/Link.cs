@@ -157,6 +157,14 @@ internal sealed class Pipe
     /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
     public volatile LinkToxic[] Chain = [];
 
+    /// <summary>HTTP mode: the direction's HTTP stage, which the relay loop runs inline while it is the whole chain.</summary>
+    internal IInlineHttpStage? InlineStage;
+    /// <summary>HTTP mode, relay: the part of a read that needs the chain, held until the bytes before it (pending) are written.</summary>
+    internal Chunk? Deferred;
+
+    /// <summary>The relay may run the HTTP stage inline: it is the only thing in the chain and nothing is queued.</summary>
+    internal bool CanInline => InlineStage is not null && Chain is { Length: 1 } ch && ReferenceEquals(ch[0], InlineStage) && Volatile.Read(ref _inflight) == 0;
+
     /// <summary>Without a relay loop: read and process on tasks (the managed path).</summary>
     public void Start()
     {
@@ -221,6 +229,8 @@ internal sealed class Pipe
         if (PendingBuffer is { } b) ArrayPool<byte>.Shared.Return(b);
         PendingBuffer = null;
         PendingOffset = PendingCount = 0;
+        if (Deferred?.Buffer is { } d) ArrayPool<byte>.Shared.Return(d);
+        Deferred = null;
     }
 
     public void Closed()
