@@ -138,6 +138,23 @@ Describe 'HTTP mode: bodies and matching' -Tag Network, HttpMode {
         } finally { $client.Dispose(); Stop-ChaosProxy chunks -Confirm:$false }
     }
 
+    It 'answers a request that waits for 100 Continue and closes that connection, so the next request is not taken for its body' {
+        $p = New-HttpProxy 'expect'
+        $client = New-Client 1
+        try {
+            Add-NetworkFault -Proxy expect -Type HttpStatus -StatusCode 503 -Percent 100 -Path /upload -Confirm:$false | Out-Null
+            $req = [System.Net.Http.HttpRequestMessage]::new('POST', "http://$($p.Listen)/upload")
+            $req.Headers.ExpectContinue = $true
+            $req.Content = [System.Net.Http.ByteArrayContent]::new([byte[]]::new(200000))
+            $r = $client.SendAsync($req).GetAwaiter().GetResult()
+            [int]$r.StatusCode | Should -Be 503
+            $r.Headers.ConnectionClose | Should -BeTrue
+            $r.Dispose()
+            $r = $client.GetAsync("http://$($p.Listen)/after").GetAwaiter().GetResult()
+            $r.Content.ReadAsStringAsync().GetAwaiter().GetResult() | Should -Be 'upstream GET /after'
+        } finally { $client.Dispose(); Stop-ChaosProxy expect -Confirm:$false }
+    }
+
     It 'matches by method and by path prefix or wildcard, and counts what matched' {
         $p = New-HttpProxy 'match'
         $client = New-Client 1

@@ -14,7 +14,7 @@ internal sealed class HttpHead
     public string Path = "";
     public int Status;
     public long ContentLength = -1;
-    public bool Chunked, Close, Upgrade;
+    public bool Chunked, Close, Upgrade, ExpectContinue;
 }
 
 /// <summary>HTTP/1.x framing: finding the end of a head, parsing it, and walking a body without copying it.</summary>
@@ -107,6 +107,8 @@ internal static class HttpWire
                 head.Chunked = (comma < 0 ? value : value[(comma + 1)..]).Trim().Equals("chunked", StringComparison.OrdinalIgnoreCase);
                 if (!head.Chunked && request) return false; // a request body without a length cannot be framed
             }
+            else if (name.Equals("expect", StringComparison.OrdinalIgnoreCase))
+                head.ExpectContinue = value.Equals("100-continue", StringComparison.OrdinalIgnoreCase);
             else if (name.Equals("connection", StringComparison.OrdinalIgnoreCase))
             {
                 foreach (var token in value.ToString().Split(','))
@@ -408,7 +410,10 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
             {
                 Interlocked.Increment(ref rule.Live.ActivationCount);
                 Interlocked.Increment(ref proxy.MetricsCore.HttpAnswered);
-                r.Answer = HttpRules.StatusResponse(rule.Settings, head.Method == "HEAD", head.Close);
+                // A client that waits for 100 Continue may never send the body: the answer closes the connection then,
+                // so what it sends next is never taken for that body.
+                bool body = head.Chunked || head.ContentLength > 0;
+                r.Answer = HttpRules.StatusResponse(rule.Settings, head.Method == "HEAD", head.Close || (head.ExpectContinue && body));
                 r.Tunnel = false;
                 break;
             }
