@@ -200,6 +200,16 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
         }
     }
 
+    /// <summary>What a fault acts on, for -WhatIf: the stream and toxicity, or for an HTTP fault the share of which requests.</summary>
+    protected static string Describe(ToxicSpec spec)
+    {
+        if (!ToxicTypes.IsHttp(spec.Type)) return $"{spec.Stream}, toxicity {spec.Toxicity}";
+        string method = spec.StringAttr("method"), path = spec.StringAttr("path");
+        var settings = string.Join(' ', spec.Attributes.Where(kv => kv.Value != 0 || kv.Key == "after_bytes").Select(kv => $"{kv.Key}={kv.Value}"));
+        return $"{spec.Toxicity * 100:0.##}% of {(method is "" or "*" ? "all" : method)} requests to {(path is "" or "*" ? "any path" : path)}"
+            + (settings.Length > 0 ? $", {settings}" : "");
+    }
+
     protected string DescribeTarget() => $"proxy '{Proxy}'" + (string.IsNullOrEmpty(ToxiproxyUri) ? "" : $" at {ToxiproxyUri}");
 }
 
