@@ -152,9 +152,16 @@ internal sealed class RequestSelector
     }
 }
 
-/// <summary>An HTTP toxic as the request stages see it: the live spec (counters) and a settled copy (settings).</summary>
-internal sealed record HttpRule(ToxicSpec Live, ToxicSpec Settings)
+/// <summary>An HTTP toxic as the request stages see it: the live spec (counters) and a settled copy (settings), with its
+/// method list and path pattern taken apart once.</summary>
+internal sealed class HttpRule(ToxicSpec live, ToxicSpec settings)
 {
+    public ToxicSpec Live { get; } = live;
+    public ToxicSpec Settings { get; } = settings;
+    private readonly string[]? _methods = settings.StringAttr("method") is "" or "*" ? null
+        : settings.StringAttr("method").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+    private readonly string _path = settings.StringAttr("path");
+
     public bool Matches(string method, string path)
-        => HttpRules.MethodMatches(Settings.StringAttr("method"), method) && HttpRules.PathMatches(Settings.StringAttr("path"), path);
+        => (_methods is null || Array.IndexOf(_methods, method) >= 0) && HttpRules.PathMatches(_path, path);
 }
