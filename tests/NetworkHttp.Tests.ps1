@@ -277,6 +277,9 @@ Describe 'HTTP mode through the toxiproxy API' -Tag Network, HttpMode {
             $u.attributes.status | Should -Be 500
             $u.attributes.path | Should -Be '/api/'
             (Invoke-WebRequest "http://$($p.listen)/api/x" -SkipHttpErrorCheck).StatusCode | Should -Be 500
+            $metrics = Invoke-RestMethod "$api/metrics" -UserAgent 'prometheus'
+            $metrics | Should -Match '(?m)^chaosps_proxy_http_answered_total\{[^}]*proxy="apihttp"[^}]*\} 2$'
+            $metrics | Should -Match '(?m)^chaosps_proxy_http_requests_total\{[^}]*proxy="apihttp"[^}]*\} 3$'
             # Ordinary toxics keep working on the same proxy.
             (Invoke-RestMethod -Method Post "$api/proxies/apihttp/toxics" @ua -Body '{"type":"latency","attributes":{"latency":1}}').type | Should -Be 'latency'
             foreach ($bad in @(

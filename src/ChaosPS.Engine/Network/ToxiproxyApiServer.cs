@@ -300,6 +300,8 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         Family("chaosps_proxy_refused_connections_total", "counter", "Connections reset by a reset_on_connect fault.", p => [(null, Interlocked.Read(ref p.MetricsCore.Refused))]);
         Family("chaosps_proxy_resets_total", "counter", "Links reset by a fault (both peers saw ECONNRESET).", p => [(null, Interlocked.Read(ref p.MetricsCore.Resets))]);
         Family("chaosps_proxy_toxic_activations_total", "counter", "Times a toxic became active on a link (toxicity drawn per connection).", p => [(null, p.Toxics.Sum(t => t.ActivationCount))]);
+        Family("chaosps_proxy_http_requests_total", "counter", "HTTP mode: requests seen.", p => p.IsHttp ? [(null, Interlocked.Read(ref p.MetricsCore.HttpRequests))] : []);
+        Family("chaosps_proxy_http_answered_total", "counter", "HTTP mode: requests an http_status toxic answered without the upstream.", p => p.IsHttp ? [(null, Interlocked.Read(ref p.MetricsCore.HttpAnswered))] : []);
         return sb.ToString();
     }
 
