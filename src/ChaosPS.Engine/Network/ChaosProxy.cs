@@ -19,9 +19,10 @@ public sealed class ChaosProxy
     private CancellationTokenSource? _acceptCts;
     private long _nextLinkId;
 
-    internal ChaosProxy(string name, string listen, string upstream, TimeSpan? connectTimeout, bool allowNonLoopback)
+    internal ChaosProxy(string name, string listen, string upstream, TimeSpan? connectTimeout, bool allowNonLoopback, string mode = "tcp")
     {
         Name = name;
+        Mode = ProxyModes.Normalize(mode);
         Listen = listen;
         Upstream = upstream;
         ConnectTimeout = connectTimeout ?? TimeSpan.FromSeconds(5);
@@ -35,6 +36,12 @@ public sealed class ChaosProxy
     public bool Enabled { get; private set; }
     public TimeSpan ConnectTimeout { get; set; }
     public bool AllowNonLoopback { get; }
+    /// <summary>tcp (bytes only) or http (HTTP/1.x parsed per request, so the http_* toxics can act on single requests).</summary>
+    public string Mode { get; }
+    public bool IsHttp => Mode == "http";
+    /// <summary>The HTTP toxics in creation order (replaced as a whole under the lock; the request stages read it lock-free).</summary>
+    internal volatile HttpRule[] HttpRules = [];
+    private ToxicSpec? _httpStageSpec;
     public DateTimeOffset CreatedAt { get; } = DateTimeOffset.UtcNow;
     internal ProxyMetrics MetricsCore { get; } = new();
     internal object SyncRoot => _lock;
@@ -197,11 +204,20 @@ public sealed class ChaosProxy
             _links.Add(link);
             Interlocked.Increment(ref MetricsCore.ConnectionsActive);
             // Build the chains under the lock: a toxic added now can neither miss this link nor be applied twice (toxiproxy#148).
+            HttpExchange? http = null;
+            if (IsHttp)
+            {
+                http = new HttpExchange(this) { Down = link.Down };
+                _httpStageSpec ??= new ToxicSpec { Name = "(http)", Type = "noop", Stream = "both", StreamAsSent = "both" };
+            }
             foreach (bool up in new[] { true, false })
             {
-                var chain = _toxics.Where(t => t.AppliesTo(up) && !ToxicTypes.IsConnectionLevel(t.Type))
-                    .Select(t => LinkToxic.Create(t, link, up)).ToArray();
+                var toxics = _toxics.Where(t => t.AppliesTo(up) && ToxicTypes.RunsInChain(t.Type)).Select(t => LinkToxic.Create(t, link, up));
+                // HTTP mode: the HTTP stage runs first in each direction, so the TCP toxics still act on what it passes.
+                LinkToxic[] chain = http is null ? [.. toxics]
+                    : [up ? new HttpRequestStage(_httpStageSpec!, link, http) : new HttpResponseStage(_httpStageSpec!, link, http), .. toxics];
                 link.PipeFor(up).Chain = chain;
+                if (http is not null) link.PipeFor(up).InlineStage = (IInlineHttpStage)chain[0];
                 foreach (var lt in chain) lt.Started();
             }
         }
@@ -256,9 +272,15 @@ public sealed class ChaosProxy
             if (_toxics.Any(t => t.Name == spec.Name))
                 throw new ProxyException(409, "toxic already exists", "ToxicExists", ChaosErrorCategory.ResourceExists,
                     $"Proxy '{Name}' already has a toxic named '{spec.Name}'.", spec.Name, "Give the fault another -Name, or remove the existing one first.");
-            ToxicTypes.Validate(spec.Type, spec.Toxicity, spec.Attrs);
+            if (ToxicTypes.IsHttp(spec.Type) && !IsHttp)
+                throw ProxyException.BadRequest($"toxic type {spec.Type} needs a proxy in http mode; proxy {Name} is in tcp mode", "HttpFaultNeedsHttpMode",
+                    $"A {spec.Type} fault acts on HTTP requests, and proxy '{Name}' relays plain TCP.", Name);
+            spec.FillDefaults();
+            ToxicTypes.Validate(spec.Type, spec.Toxicity, spec.Attrs, spec.StringAttrs);
+            spec.Selector = new RequestSelector();
             _toxics.Add(spec);
             if (spec.Type == "refuse_connect") { if (Enabled) CloseListener(); }
+            else if (ToxicTypes.IsHttp(spec.Type)) RebuildHttpRules();
             else if (!ToxicTypes.IsConnectionLevel(spec.Type))
             {
                 foreach (var link in _links)
@@ -275,18 +297,23 @@ public sealed class ChaosProxy
         }
     }
 
-    public ToxicSpec UpdateToxic(string name, double? toxicity, IReadOnlyDictionary<string, long>? attributes)
+    public ToxicSpec UpdateToxic(string name, double? toxicity, IReadOnlyDictionary<string, long>? attributes,
+        IReadOnlyDictionary<string, string>? strings = null)
     {
         lock (_lock)
         {
             var spec = _toxics.FirstOrDefault(t => t.Name == name) ?? throw ProxyException.ToxicNotFound(Name, name);
             var attrs = new Dictionary<string, long>(spec.Attrs);
             if (attributes is not null) foreach (var (k, v) in attributes) attrs[k] = v;
+            var strs = new Dictionary<string, string>(spec.StringAttrs);
+            if (strings is not null) foreach (var (k, v) in strings) strs[k] = v;
             var tox = toxicity ?? spec.Toxicity;
-            ToxicTypes.Validate(spec.Type, tox, attrs);
+            ToxicTypes.Validate(spec.Type, tox, attrs, strs);
             spec.Toxicity = tox;
             foreach (var (k, v) in attrs) spec.Attrs[k] = v;
+            foreach (var (k, v) in strs) spec.StringAttrs[k] = v;
             spec.Version++;
+            if (ToxicTypes.IsHttp(spec.Type)) RebuildHttpRules();
             foreach (var link in _links)
                 foreach (var lt in link.Up.Chain.Concat(link.Down.Chain))
                     if (ReferenceEquals(lt.Spec, spec)) lt.Updated();
@@ -310,9 +337,13 @@ public sealed class ChaosProxy
             foreach (var t in _toxics.ToList()) RemoveLocked(t);
     }
 
+    /// <summary>Publishes the HTTP toxics (under the lock): the live spec for counters, a copy for settings.</summary>
+    private void RebuildHttpRules() => HttpRules = _toxics.Where(t => ToxicTypes.IsHttp(t.Type)).Select(t => new HttpRule(t, t.Clone())).ToArray();
+
     private void RemoveLocked(ToxicSpec spec)
     {
         _toxics.Remove(spec);
+        if (ToxicTypes.IsHttp(spec.Type)) { RebuildHttpRules(); return; }
         if (spec.Type == "refuse_connect" && Enabled && !HasRefuse() && _listener is null) OpenListener();
         foreach (var link in _links.ToList())
             foreach (bool up in new[] { true, false })
@@ -350,6 +381,9 @@ public sealed class ChaosProxy
             return new ChaosProxyInfo
             {
                 Name = Name, Listen = Listen, Upstream = UriRedaction.Redact(Upstream)!, Enabled = Enabled, Listening = _listener is not null,
+                Mode = Mode,
+                HttpRequests = IsHttp ? Interlocked.Read(ref m.HttpRequests) : null,
+                HttpAnswered = IsHttp ? Interlocked.Read(ref m.HttpAnswered) : null,
                 ActiveConnections = _links.Count,
                 ConnectionsTotal = Interlocked.Read(ref m.ConnectionsTotal),
                 DialFailures = Interlocked.Read(ref m.DialFailures),
@@ -375,6 +409,7 @@ public sealed class ChaosProxy
         w.WriteString("listen", listen);
         w.WriteString("upstream", upstream);
         w.WriteBoolean("enabled", enabled);
+        if (IsHttp) w.WriteString("mode", Mode); // a ChaosPS field: absent in tcp mode, so those objects stay toxiproxy's exactly
         if (withToxics)
         {
             w.WriteStartArray("toxics");
@@ -382,6 +417,18 @@ public sealed class ChaosProxy
             w.WriteEndArray();
         }
         w.WriteEndObject();
+    }
+}
+
+/// <summary>The proxy modes: tcp (toxiproxy's byte relay) and http (HTTP/1.x aware, for the http_* toxics).</summary>
+public static class ProxyModes
+{
+    public static string Normalize(string? mode)
+    {
+        var m = (mode ?? "").Trim().ToLowerInvariant();
+        if (m is "" or "tcp") return "tcp";
+        if (m == "http") return "http";
+        throw ProxyException.BadRequest($"mode must be tcp or http, got '{mode}'", "InvalidProxyMode", $"'{mode}' is not a proxy mode; use Tcp or Http.", mode);
     }
 }
 

@@ -140,7 +140,7 @@ internal sealed class Pipe
         _dst = dst;
         IsUpstream = upstream;
         _queue = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(QueueCapacity)
-        { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        { SingleReader = true, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait }); // HTTP mode also injects (Inject)
     }
 
     public bool IsUpstream { get; }
@@ -152,15 +152,23 @@ internal sealed class Pipe
     /// <summary>Bytes the relay read but the destination could not take yet (loop thread only).</summary>
     internal byte[]? PendingBuffer;
     internal int PendingOffset, PendingCount;
-    private bool _processorStarted;
+    private int _processorStarted;
 
     /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
     public volatile LinkToxic[] Chain = [];
 
+    /// <summary>HTTP mode: the direction's HTTP stage, which the relay loop runs inline while it is the whole chain.</summary>
+    internal IInlineHttpStage? InlineStage;
+    /// <summary>HTTP mode, relay: the part of a read that needs the chain, held until the bytes before it (pending) are written.</summary>
+    internal Chunk? Deferred;
+
+    /// <summary>The relay may run the HTTP stage inline: it is the only thing in the chain and nothing is queued.</summary>
+    internal bool CanInline => InlineStage is not null && Chain is { Length: 1 } ch && ReferenceEquals(ch[0], InlineStage) && Volatile.Read(ref _inflight) == 0;
+
     /// <summary>Without a relay loop: read and process on tasks (the managed path).</summary>
     public void Start()
     {
-        _processorStarted = true;
+        _processorStarted = 1;
         _ = Task.Run(ReadLoopAsync);
         _ = Task.Run(ProcessLoopAsync);
     }
@@ -178,17 +186,25 @@ internal sealed class Pipe
     /// </summary>
     internal void EnqueueFromRelay(Chunk c)
     {
-        if (!_processorStarted)
-        {
-            _processorStarted = true;
-            _ = Task.Run(ProcessLoopAsync);
-        }
+        if (Volatile.Read(ref _processorStarted) == 0 && Interlocked.Exchange(ref _processorStarted, 1) == 0) _ = Task.Run(ProcessLoopAsync);
         Interlocked.Increment(ref _inflight);
         if (!_queue.Writer.TryWrite(c))
         {
             Interlocked.Decrement(ref _inflight);
             if (c.Buffer is not null) ArrayPool<byte>.Shared.Return(c.Buffer);
         }
+    }
+
+    /// <summary>
+    /// HTTP mode: wakes this direction's chain with an empty chunk (any thread), so its HTTP stage can send an answer a
+    /// fault made. A full queue drops it: the stage is busy then and sends the answer when the response before it ends.
+    /// </summary>
+    internal void Inject()
+    {
+        if (_link.IsClosed) return;
+        if (Volatile.Read(ref _processorStarted) == 0 && Interlocked.Exchange(ref _processorStarted, 1) == 0) _ = Task.Run(ProcessLoopAsync);
+        Interlocked.Increment(ref _inflight);
+        if (!_queue.Writer.TryWrite(new Chunk(null, 0, 0, Stopwatch.GetTimestamp()))) Interlocked.Decrement(ref _inflight);
     }
 
     /// <summary>The source failed while the chain is in use: deliver what was read, then close (as the managed reader does).</summary>
@@ -213,6 +229,8 @@ internal sealed class Pipe
         if (PendingBuffer is { } b) ArrayPool<byte>.Shared.Return(b);
         PendingBuffer = null;
         PendingOffset = PendingCount = 0;
+        if (Deferred?.Buffer is { } d) ArrayPool<byte>.Shared.Return(d);
+        Deferred = null;
     }
 
     public void Closed()
@@ -362,4 +380,6 @@ internal sealed class ProxyMetrics
 {
     public long ConnectionsTotal, ConnectionsActive, DialFailures, Refused, Resets;
     public long BytesUpstream, BytesDownstream, BytesReceivedUpstream, BytesReceivedDownstream;
+    /// <summary>HTTP mode: request heads parsed, and requests an http_status fault answered without the upstream.</summary>
+    public long HttpRequests, HttpAnswered;
 }

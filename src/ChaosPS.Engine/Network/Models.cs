@@ -7,6 +7,12 @@ public sealed class ChaosProxyInfo
     public string Listen { get; init; } = "";
     public string Upstream { get; init; } = "";
     public bool Enabled { get; init; }
+    /// <summary>tcp, or http (HTTP/1.x parsed, so the HTTP faults can act on single requests).</summary>
+    public string Mode { get; init; } = "tcp";
+    /// <summary>HTTP mode: requests seen (null in tcp mode).</summary>
+    public long? HttpRequests { get; init; }
+    /// <summary>HTTP mode: requests an HttpStatus fault answered without reaching the upstream (null in tcp mode).</summary>
+    public long? HttpAnswered { get; init; }
     /// <summary>False while disabled or while a RefuseConnect partition holds the listener closed.</summary>
     public bool Listening { get; init; }
     public int ActiveConnections { get; init; }
@@ -42,19 +48,29 @@ public sealed class NetworkFaultInfo
     public string Stream { get; init; } = "";
     public double Toxicity { get; init; }
     public IReadOnlyDictionary<string, long> Attributes { get; init; } = new Dictionary<string, long>();
-    /// <summary>Connections this toxic became active on (built-in proxy only).</summary>
+    /// <summary>Connections this toxic became active on; for an HTTP fault, the requests it hit (built-in proxy only).</summary>
     public long Activations { get; init; }
+    /// <summary>HTTP faults: requests that matched its method and path (null for other faults).</summary>
+    public long? RequestsMatched { get; init; }
+    /// <summary>HTTP faults: the methods matched (empty: all).</summary>
+    public string? Method { get; init; }
+    /// <summary>HTTP faults: the path prefix or wildcard matched (empty: all).</summary>
+    public string? Path { get; init; }
     /// <summary>The fault ledger id (Get-ChaosFault / Restore-ChaosFault) when the fault was added by a cmdlet.</summary>
     public string? FaultId { get; init; }
     public string? ToxiproxyUri { get; init; }
     /// <summary>Human summary of the attributes, e.g. "latency=500 jitter=100".</summary>
-    public string Settings => string.Join(' ', Attributes.Select(kv => $"{kv.Key}={kv.Value}"));
+    public string Settings => string.Join(' ', Attributes.Select(kv => $"{kv.Key}={kv.Value}")
+        .Concat(string.IsNullOrEmpty(Method) ? [] : [$"method={Method}"]).Concat(string.IsNullOrEmpty(Path) ? [] : [$"path={Path}"]));
 
     public static NetworkFaultInfo From(string proxy, ToxicSpec t, string? faultId, string? uri = null) => new()
     {
         Proxy = proxy, Name = t.Name, Type = t.Type, Stream = t.StreamAsSent, Toxicity = t.Toxicity,
         Attributes = ToxicTypes.IsKnown(t.Type) ? ToxicTypes.Attributes(t.Type).ToDictionary(a => a, t.Attr) : new Dictionary<string, long>(t.Attributes),
         Activations = t.ActivationCount,
+        RequestsMatched = ToxicTypes.IsHttp(t.Type) ? t.RequestsMatched : null,
+        Method = ToxicTypes.IsHttp(t.Type) ? t.StringAttr("method") : null,
+        Path = ToxicTypes.IsHttp(t.Type) ? t.StringAttr("path") : null,
         FaultId = faultId, ToxiproxyUri = UriRedaction.Redact(uri),
     };
 }

@@ -11,7 +11,7 @@ public interface IProxyBackend
     string? Uri { get; }
     Task<IReadOnlyList<ChaosProxyInfo>> ListAsync(CancellationToken ct);
     Task<ChaosProxyInfo> GetAsync(string name, CancellationToken ct);
-    Task<ChaosProxyInfo> CreateAsync(string name, string listen, string upstream, bool enabled, TimeSpan? connectTimeout, bool allowNonLoopback, CancellationToken ct);
+    Task<ChaosProxyInfo> CreateAsync(string name, string listen, string upstream, bool enabled, TimeSpan? connectTimeout, bool allowNonLoopback, CancellationToken ct, string mode = "tcp");
     Task DeleteAsync(string name, CancellationToken ct);
     Task<ChaosProxyInfo> SetEnabledAsync(string name, bool enabled, CancellationToken ct);
     Task<ToxicSpec> AddToxicAsync(string proxy, ToxicSpec spec, CancellationToken ct);
@@ -33,8 +33,8 @@ public sealed class LocalProxyBackend : IProxyBackend
     public Task<IReadOnlyList<ChaosProxyInfo>> ListAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<ChaosProxyInfo>>(P.List().Select(p => p.Snapshot()).ToList());
     public Task<ChaosProxyInfo> GetAsync(string name, CancellationToken ct) => Task.FromResult(P.Get(name).Snapshot());
 
-    public Task<ChaosProxyInfo> CreateAsync(string name, string listen, string upstream, bool enabled, TimeSpan? connectTimeout, bool allowNonLoopback, CancellationToken ct)
-        => Task.FromResult(P.Create(name, listen, upstream, enabled, connectTimeout, allowNonLoopback).Snapshot());
+    public Task<ChaosProxyInfo> CreateAsync(string name, string listen, string upstream, bool enabled, TimeSpan? connectTimeout, bool allowNonLoopback, CancellationToken ct, string mode = "tcp")
+        => Task.FromResult(P.Create(name, listen, upstream, enabled, connectTimeout, allowNonLoopback, mode).Snapshot());
 
     public Task DeleteAsync(string name, CancellationToken ct) { P.Remove(name); return Task.CompletedTask; }
 
@@ -115,9 +115,11 @@ public sealed class ToxiproxyClient : IProxyBackend
 
     public async Task<ChaosProxyInfo> GetAsync(string name, CancellationToken ct) => ToInfo((await SendAsync("GET", $"/proxies/{Esc(name)}", null, name, ct).ConfigureAwait(false))!.Value);
 
-    public async Task<ChaosProxyInfo> CreateAsync(string name, string listen, string upstream, bool enabled, TimeSpan? connectTimeout, bool allowNonLoopback, CancellationToken ct)
+    public async Task<ChaosProxyInfo> CreateAsync(string name, string listen, string upstream, bool enabled, TimeSpan? connectTimeout, bool allowNonLoopback, CancellationToken ct, string mode = "tcp")
     {
-        var body = JsonSerializer.Serialize(new Dictionary<string, object> { ["name"] = name, ["listen"] = listen, ["upstream"] = upstream, ["enabled"] = enabled });
+        var fields = new Dictionary<string, object> { ["name"] = name, ["listen"] = listen, ["upstream"] = upstream, ["enabled"] = enabled };
+        if (ProxyModes.Normalize(mode) == "http") fields["mode"] = "http"; // only ChaosPS's server knows it: sent only when asked for
+        var body = JsonSerializer.Serialize(fields);
         return ToInfo((await SendAsync("POST", "/proxies", body, name, ct).ConfigureAwait(false))!.Value);
     }
 
@@ -138,6 +140,7 @@ public sealed class ToxiproxyClient : IProxyBackend
             w.WriteNumber("toxicity", spec.Toxicity);
             w.WriteStartObject("attributes");
             foreach (var (k, v) in spec.Attributes) w.WriteNumber(k, v);
+            foreach (var (k, v) in spec.StringAttributes) w.WriteString(k, v);
             w.WriteEndObject();
             w.WriteEndObject();
         }
@@ -155,6 +158,7 @@ public sealed class ToxiproxyClient : IProxyBackend
         return new ChaosProxyInfo
         {
             Name = name, Listen = Str(e, "listen"), Upstream = UriRedaction.Redact(Str(e, "upstream"))!, Enabled = enabled, Listening = enabled,
+            Mode = Str(e, "mode") is { Length: > 0 } m ? m : "tcp",
             Toxics = toxics.Select(x => NetworkFaultInfo.From(name, x, null, _base)).ToList(), ToxiproxyUri = UriRedaction.Redact(_base),
         };
     }
@@ -171,6 +175,7 @@ public sealed class ToxiproxyClient : IProxyBackend
         if (e.TryGetProperty("attributes", out var a) && a.ValueKind == JsonValueKind.Object)
             foreach (var p in a.EnumerateObject())
                 if (p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt64(out var v)) spec.Attrs[p.Name] = v;
+                else if (p.Value.ValueKind == JsonValueKind.String) spec.StringAttrs[p.Name] = p.Value.GetString()!;
         return spec;
     }
 

@@ -28,8 +28,10 @@ public sealed class ProxyCollection
     public bool TryGet(string name, out ChaosProxy? proxy) { lock (_lock) return _proxies.TryGetValue(name, out proxy); }
 
     /// <summary>Creates and (when enabled) starts a proxy. Nothing is stored when it cannot listen.</summary>
-    public ChaosProxy Create(string name, string listen, string upstream, bool enabled = true, TimeSpan? connectTimeout = null, bool? allowNonLoopback = null)
+    public ChaosProxy Create(string name, string listen, string upstream, bool enabled = true, TimeSpan? connectTimeout = null, bool? allowNonLoopback = null,
+        string mode = "tcp")
     {
+        mode = ProxyModes.Normalize(mode);
         if (string.IsNullOrEmpty(name)) throw ProxyException.BadRequest("missing required field: name", "MissingProxyName", "A proxy needs a name.");
         if (string.IsNullOrEmpty(upstream)) throw ProxyException.BadRequest("missing required field: upstream", "MissingUpstream", "A proxy needs an upstream host:port.");
         bool allow = allowNonLoopback ?? AllowNonLoopback;
@@ -38,7 +40,7 @@ public sealed class ProxyCollection
             if (_proxies.ContainsKey(name))
                 throw new ProxyException(409, "proxy already exists", "ProxyExists", ChaosErrorCategory.ResourceExists,
                     $"A chaos proxy named '{name}' already exists.", name, "Choose another -Name, or stop the existing proxy with Stop-ChaosProxy.");
-            var p = new ChaosProxy(name, string.IsNullOrEmpty(listen) ? "127.0.0.1:0" : listen, upstream, connectTimeout ?? ConnectTimeout, allow);
+            var p = new ChaosProxy(name, string.IsNullOrEmpty(listen) ? "127.0.0.1:0" : listen, upstream, connectTimeout ?? ConnectTimeout, allow, mode);
             ListenAddress.Resolve(p.Listen, allow); // bad or non-loopback address: error before anything exists
             if (enabled) p.Enable(); // throws (nothing stored) when the address is in use
             _proxies[name] = p;
@@ -66,7 +68,7 @@ public sealed class ProxyCollection
         }
     }
 
-    public sealed record PopulateItem(string Name, string Listen, string Upstream, bool Enabled);
+    public sealed record PopulateItem(string Name, string Listen, string Upstream, bool Enabled, string Mode = "tcp");
 
     /// <summary>
     /// /populate: validates every entry first (nothing is created when one lacks a name or upstream), then creates in
@@ -79,6 +81,7 @@ public sealed class ProxyCollection
         {
             if (string.IsNullOrEmpty(items[i].Name)) throw ProxyException.BadRequest($"missing required field: name at proxy {i + 1}", "MissingProxyName");
             if (string.IsNullOrEmpty(items[i].Upstream)) throw ProxyException.BadRequest($"missing required field: upstream at proxy {i + 1}", "MissingUpstream");
+            ProxyModes.Normalize(items[i].Mode);
         }
         var done = new List<ChaosProxy>();
         foreach (var item in items)
@@ -87,14 +90,15 @@ public sealed class ProxyCollection
             {
                 if (TryGet(item.Name, out var existing) && existing is not null)
                 {
-                    if (ListenAddress.SameResolved(existing.Listen, string.IsNullOrEmpty(item.Listen) ? "127.0.0.1:0" : item.Listen) && existing.Upstream == item.Upstream)
+                    if (ListenAddress.SameResolved(existing.Listen, string.IsNullOrEmpty(item.Listen) ? "127.0.0.1:0" : item.Listen) && existing.Upstream == item.Upstream
+                        && existing.Mode == ProxyModes.Normalize(item.Mode))
                     {
                         done.Add(existing);
                         continue;
                     }
                     Remove(item.Name);
                 }
-                done.Add(Create(item.Name, item.Listen, item.Upstream, item.Enabled));
+                done.Add(Create(item.Name, item.Listen, item.Upstream, item.Enabled, mode: item.Mode));
             }
             catch (ProxyException e)
             {

@@ -286,10 +286,15 @@ internal sealed unsafe partial class RelayLoop
     private void Forward(Link link, Pipe p)
     {
         int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
+        bool inline = false;
         if (p.NeedsChain)
         {
-            ReadIntoChain(link, p, srcSide);
-            return;
+            if (!p.CanInline)
+            {
+                ReadIntoChain(link, p, srcSide);
+                return;
+            }
+            inline = true;
         }
         nint n = recv(link.Fd(srcSide), _buf, p.ReadSize, 0);
         if (n < 0)
@@ -297,6 +302,14 @@ internal sealed unsafe partial class RelayLoop
             int errno = Marshal.GetLastPInvokeError();
             if (errno is EAGAIN or EINTR) return;
             link.Close($"{SideName(srcSide)} socket: {ErrnoName(errno)}");
+            return;
+        }
+        if (n == 0 && inline)
+        {
+            // HTTP mode: the end of the source goes through the stage (answers still owed, a reset due at the end).
+            p.Mode = PipeMode.Ended;
+            UpdateInterest(link, srcSide);
+            p.EnqueueFromRelay(new Chunk(null, 0, 0, System.Diagnostics.Stopwatch.GetTimestamp(), eof: true));
             return;
         }
         if (n == 0)
@@ -310,12 +323,28 @@ internal sealed unsafe partial class RelayLoop
         }
         p.RelayedReads++;
         p.AddReceived((int)n);
+        nint total = n;
+        if (inline)
+        {
+            // HTTP mode: the stage walks the read; what no fault acts on is written straight on, the rest goes to the chain.
+            int pass = p.InlineStage!.Inline(new ReadOnlySpan<byte>(_buf, (int)n));
+            if (pass < n)
+            {
+                var rest = ArrayPool<byte>.Shared.Rent((int)(n - pass));
+                new ReadOnlySpan<byte>(_buf + pass, (int)(n - pass)).CopyTo(rest);
+                var chunk = new Chunk(rest, 0, (int)(n - pass), System.Diagnostics.Stopwatch.GetTimestamp());
+                n = pass;
+                if (n == 0) { p.EnqueueFromRelay(chunk); return; }
+                p.Deferred = chunk; // queued once the bytes before it are written (below, or by Flush)
+            }
+        }
         nint sent = SendSome(link.Fd(dstSide), _buf, n, out int err);
         if (sent > 0) p.AddSent((int)sent);
         if (err != 0) { link.Close($"{SideName(dstSide)} socket: {ErrnoName(err)}"); return; }
         if (sent == n)
         {
-            if (n == p.ReadSize && p.ReadSize < MaxRead) p.ReadSize *= 2;
+            if (p.Deferred is { } deferred) { p.Deferred = null; p.EnqueueFromRelay(deferred); }
+            if (total == p.ReadSize && p.ReadSize < MaxRead) p.ReadSize *= 2;
             return;
         }
         // The destination is full: keep the rest, stop reading this direction until it is written.
@@ -367,7 +396,10 @@ internal sealed unsafe partial class RelayLoop
         if (sent > 0) { p.AddSent((int)sent); p.PendingOffset += (int)sent; p.PendingCount -= (int)sent; }
         if (err != 0) { link.Close($"{SideName(dstSide)} socket: {ErrnoName(err)}"); return; }
         if (p.PendingCount > 0) return;
+        var deferred = p.Deferred;
+        p.Deferred = null;
         p.DropPending();
+        if (deferred is not null) p.EnqueueFromRelay(deferred);
         UpdateInterest(link, srcSide);
         UpdateInterest(link, dstSide);
     }

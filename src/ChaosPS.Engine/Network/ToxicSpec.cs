@@ -37,7 +37,8 @@ public static class ToxicTypes
 {
     /// <summary>toxiproxy's types, plus ChaosPS's connection-level partitions (reset_on_connect, refuse_connect).</summary>
     public static readonly IReadOnlyList<string> All =
-        ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop", "reset_on_connect", "refuse_connect"];
+        ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop", "reset_on_connect", "refuse_connect",
+         "http_status", "http_delay", "http_slow_body", "http_reset"];
 
     public static IReadOnlyList<string> Attributes(string type) => type switch
     {
@@ -48,8 +49,21 @@ public static class ToxicTypes
         "reset_peer" => ["timeout"],
         "slicer" => ["average_size", "size_variation", "delay"],
         "limit_data" => ["bytes"],
+        "http_status" => ["status", "retry_after"],
+        "http_delay" => ["delay"],
+        "http_slow_body" => ["bytes_per_second"],
+        "http_reset" => ["after_bytes"],
         _ => [],
     };
+
+    /// <summary>String attributes (only the HTTP types have them: which requests they match).</summary>
+    public static IReadOnlyList<string> StringAttributes(string type) => IsHttp(type) ? ["method", "path"] : [];
+
+    /// <summary>Types that act on single HTTP requests of a proxy in HTTP mode (toxicity = the share of matching requests).</summary>
+    public static bool IsHttp(string type) => type is "http_status" or "http_delay" or "http_slow_body" or "http_reset";
+
+    /// <summary>Types that run in a link direction's toxic chain (not connection-level, not per HTTP request).</summary>
+    public static bool RunsInChain(string type) => !IsConnectionLevel(type) && !IsHttp(type);
 
     /// <summary>Types that act on whole connections rather than on a direction's byte stream.</summary>
     public static bool IsConnectionLevel(string type) => type is "reset_on_connect" or "refuse_connect";
@@ -67,7 +81,7 @@ public static class ToxicTypes
     }
 
     /// <summary>Checks a toxic's settings (ChaosPS's improvement over toxiproxy: bad values are a 400, nothing changes).</summary>
-    public static void Validate(string type, double toxicity, IReadOnlyDictionary<string, long> attributes)
+    public static void Validate(string type, double toxicity, IReadOnlyDictionary<string, long> attributes, IReadOnlyDictionary<string, string>? strings = null)
     {
         if (double.IsNaN(toxicity) || toxicity < 0 || toxicity > 1)
             throw ProxyException.BadRequest($"toxicity must be between 0 and 1, got {toxicity.ToString(CultureInfo.InvariantCulture)}", "InvalidToxicity");
@@ -80,6 +94,7 @@ public static class ToxicTypes
             if (variation >= avg && !(avg == 1 && variation == 0))
                 throw ProxyException.BadRequest($"attribute size_variation ({variation}) must be smaller than average_size ({avg})", "InvalidToxicAttribute");
         }
+        if (IsHttp(type)) HttpRules.Validate(type, attributes, strings);
     }
 }
 
@@ -94,12 +109,20 @@ public sealed class ToxicSpec
     internal string StreamAsSent { get; set; } = "downstream";
     public double Toxicity { get; internal set; } = 1.0;
     internal Dictionary<string, long> Attrs { get; } = new(StringComparer.Ordinal);
+    /// <summary>String attributes (HTTP types: method, path).</summary>
+    internal Dictionary<string, string> StringAttrs { get; } = new(StringComparer.Ordinal);
+    /// <summary>HTTP types: picks the requests it hits; shared by every copy of the spec, so the share stays exact.</summary>
+    internal RequestSelector Selector = new();
     /// <summary>Bumped on every update, so links pick up the change.</summary>
     internal int Version;
     /// <summary>Links that drew this toxic as active (toxicity hit), counted since it was added.</summary>
     internal long ActivationCount;
 
     public IReadOnlyDictionary<string, long> Attributes => Attrs;
+    public IReadOnlyDictionary<string, string> StringAttributes => StringAttrs;
+    public string StringAttr(string key) => StringAttrs.TryGetValue(key, out var v) ? v : "";
+    /// <summary>HTTP types: requests that matched its method and path since it was added.</summary>
+    public long RequestsMatched => Selector.Matched;
 
     public long Attr(string key) => Attrs.TryGetValue(key, out var v) ? v : 0;
 
@@ -107,8 +130,9 @@ public sealed class ToxicSpec
 
     internal ToxicSpec Clone()
     {
-        var c = new ToxicSpec { Name = Name, Type = Type, Stream = Stream, StreamAsSent = StreamAsSent, Toxicity = Toxicity, Version = Version, ActivationCount = ActivationCount };
+        var c = new ToxicSpec { Name = Name, Type = Type, Stream = Stream, StreamAsSent = StreamAsSent, Toxicity = Toxicity, Version = Version, ActivationCount = ActivationCount, Selector = Selector };
         foreach (var kv in Attrs) c.Attrs[kv.Key] = kv.Value;
+        foreach (var kv in StringAttrs) c.StringAttrs[kv.Key] = kv.Value;
         return c;
     }
 
@@ -118,6 +142,7 @@ public sealed class ToxicSpec
         w.WriteStartObject();
         w.WriteStartObject("attributes");
         foreach (var a in ToxicTypes.Attributes(Type)) w.WriteNumber(a, Attr(a));
+        foreach (var a in ToxicTypes.StringAttributes(Type)) w.WriteString(a, StringAttr(a));
         w.WriteEndObject();
         w.WriteString("name", Name);
         w.WriteString("type", Type);
@@ -127,7 +152,8 @@ public sealed class ToxicSpec
     }
 
     /// <summary>Builds a toxic from cmdlet-style arguments, validated.</summary>
-    public static ToxicSpec Create(string type, string stream, double toxicity, IDictionary<string, long>? attributes, string? name = null)
+    public static ToxicSpec Create(string type, string stream, double toxicity, IDictionary<string, long>? attributes, string? name = null,
+        IDictionary<string, string>? strings = null)
     {
         type = ToxicTypes.FromFriendly(type);
         if (!ToxicTypes.IsKnown(type)) throw ProxyException.BadRequest("invalid toxic type", "InvalidToxicType", $"'{type}' is not a toxic type. Valid: {string.Join(", ", ToxicTypes.All)}.", type);
@@ -135,8 +161,17 @@ public sealed class ToxicSpec
         var spec = new ToxicSpec { Type = type, Stream = s, StreamAsSent = stream, Toxicity = toxicity, Name = string.IsNullOrEmpty(name) ? $"{type}_{stream}" : name };
         if (attributes is not null)
             foreach (var (k, v) in attributes) spec.Attrs[CheckAttributeName(type, k)] = v;
-        ToxicTypes.Validate(type, toxicity, spec.Attrs);
+        if (strings is not null)
+            foreach (var (k, v) in strings) spec.StringAttrs[CheckStringAttributeName(type, k)] = v;
+        spec.FillDefaults();
+        ToxicTypes.Validate(type, toxicity, spec.Attrs, spec.StringAttrs);
         return spec;
+    }
+
+    /// <summary>Defaults of attributes a type needs (http_status answers 503 unless told otherwise).</summary>
+    internal void FillDefaults()
+    {
+        if (Type == "http_status" && !Attrs.ContainsKey("status")) Attrs["status"] = 503;
     }
 
     /// <summary>The "down" fault: not a toxic but the proxy disabled (toxiproxy's `down`).</summary>
@@ -148,6 +183,13 @@ public sealed class ToxicSpec
         if (s is "upstream" or "downstream" or "both") return s;
         throw ProxyException.BadRequest("stream was invalid, can be either upstream or downstream", "InvalidToxicStream",
             $"Stream '{stream}' is not valid; use upstream, downstream or both.", stream);
+    }
+
+    internal static string CheckStringAttributeName(string type, string key)
+    {
+        foreach (var a in ToxicTypes.StringAttributes(type))
+            if (string.Equals(a, key, StringComparison.OrdinalIgnoreCase)) return a;
+        throw ProxyException.BadRequest($"unknown string attribute {key} for toxic type {type}", "InvalidToxicAttribute", null, key);
     }
 
     internal static string CheckAttributeName(string type, string key)

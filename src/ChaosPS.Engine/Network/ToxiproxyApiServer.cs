@@ -300,6 +300,8 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         Family("chaosps_proxy_refused_connections_total", "counter", "Connections reset by a reset_on_connect fault.", p => [(null, Interlocked.Read(ref p.MetricsCore.Refused))]);
         Family("chaosps_proxy_resets_total", "counter", "Links reset by a fault (both peers saw ECONNRESET).", p => [(null, Interlocked.Read(ref p.MetricsCore.Resets))]);
         Family("chaosps_proxy_toxic_activations_total", "counter", "Times a toxic became active on a link (toxicity drawn per connection).", p => [(null, p.Toxics.Sum(t => t.ActivationCount))]);
+        Family("chaosps_proxy_http_requests_total", "counter", "HTTP mode: requests seen.", p => p.IsHttp ? [(null, Interlocked.Read(ref p.MetricsCore.HttpRequests))] : []);
+        Family("chaosps_proxy_http_answered_total", "counter", "HTTP mode: requests an http_status toxic answered without the upstream.", p => p.IsHttp ? [(null, Interlocked.Read(ref p.MetricsCore.HttpAnswered))] : []);
         return sb.ToString();
     }
 
@@ -389,11 +391,13 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         var listen = GetString(body, "listen") ?? "";
         var upstream = GetString(body, "upstream");
         bool enabled = GetBool(body, "enabled") ?? true;
+        var mode = GetString(body, "mode"); // ChaosPS: "http" for the HTTP mode; toxiproxy ignores unknown keys
         if (string.IsNullOrEmpty(name)) throw ProxyException.BadRequest("missing required field: name", "MissingProxyName");
         if (string.IsNullOrEmpty(upstream)) throw ProxyException.BadRequest("missing required field: upstream", "MissingUpstream");
+        mode = ProxyModes.Normalize(mode);
         if (_proxies.TryGet(name, out _))
             throw new ProxyException(409, "proxy already exists", "ProxyExists", ChaosErrorCategory.ResourceExists, "proxy already exists", name);
-        var p = _proxies.Create(name, listen, upstream, enabled);
+        var p = _proxies.Create(name, listen, upstream, enabled, mode: mode);
         return Json(201, w => p.WriteJson(w));
     }
 
@@ -406,7 +410,7 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         foreach (var e in body.EnumerateArray())
         {
             RequireObject(e, "toxiproxy.Proxy");
-            items.Add(new(GetString(e, "name") ?? "", GetString(e, "listen") ?? "", GetString(e, "upstream") ?? "", GetBool(e, "enabled") ?? true));
+            items.Add(new(GetString(e, "name") ?? "", GetString(e, "listen") ?? "", GetString(e, "upstream") ?? "", GetBool(e, "enabled") ?? true, GetString(e, "mode") ?? "tcp"));
         }
         var created = _proxies.Populate(items, out var failure);
         void WriteList(Utf8JsonWriter w)
@@ -452,7 +456,7 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
     {
         var p = _proxies.Get(name);
         var body = RequireObject(ParseBody(req), "toxiproxy.Toxic");
-        var (toxicity, attrs) = ReadToxicFields(body, null);
+        var (toxicity, attrs, strings) = ReadToxicFields(body, null);
         var streamSent = TryGet(body, "stream", out var st) && st.ValueKind != JsonValueKind.Null ? GetString(body, "stream")! : "downstream";
         var stream = ToxicSpec.NormalizeStream(streamSent);
         var type = GetString(body, "type") ?? "";
@@ -463,6 +467,7 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
             throw new ProxyException(409, "toxic already exists", "ToxicExists", ChaosErrorCategory.ResourceExists, "toxic already exists", toxicName);
         var spec = new ToxicSpec { Name = toxicName, Type = type, Stream = stream, StreamAsSent = streamSent, Toxicity = toxicity ?? 1.0 };
         if (attrs is not null) foreach (var (k, v) in attrs) spec.Attrs[ToxicSpec.CheckAttributeName(type, k)] = v;
+        if (strings is not null) foreach (var (k, v) in strings) spec.StringAttrs[ToxicSpec.CheckStringAttributeName(type, k)] = v;
         var added = p.AddToxic(spec);
         return Json(200, added.WriteJson);
     }
@@ -472,9 +477,10 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         var p = _proxies.Get(name);
         var existing = p.GetToxic(toxic);
         var body = RequireObject(ParseBody(req), "toxiproxy.Toxic");
-        var (toxicity, attrs) = ReadToxicFields(body, existing.Type);
+        var (toxicity, attrs, strings) = ReadToxicFields(body, existing.Type);
         var canonical = attrs?.ToDictionary(kv => ToxicSpec.CheckAttributeName(existing.Type, kv.Key), kv => kv.Value);
-        return Json(200, p.UpdateToxic(toxic, toxicity, canonical).WriteJson);
+        var canonicalStrings = strings?.ToDictionary(kv => ToxicSpec.CheckStringAttributeName(existing.Type, kv.Key), kv => kv.Value);
+        return Json(200, p.UpdateToxic(toxic, toxicity, canonical, canonicalStrings).WriteJson);
     }
 
     private Response DeleteToxic(string name, string toxic)
@@ -483,7 +489,7 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         return NoContent();
     }
 
-    private static (double? Toxicity, Dictionary<string, long>? Attributes) ReadToxicFields(JsonElement body, string? type)
+    private static (double? Toxicity, Dictionary<string, long>? Attributes, Dictionary<string, string>? Strings) ReadToxicFields(JsonElement body, string? type)
     {
         double? toxicity = null;
         if (TryGet(body, "toxicity", out var tv) && tv.ValueKind != JsonValueKind.Null)
@@ -493,17 +499,24 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
             if (toxicity < 0 && type is not null) toxicity = null; // the Go client sends -1 for "unchanged"
         }
         Dictionary<string, long>? attrs = null;
+        Dictionary<string, string>? strings = null;
         if (TryGet(body, "attributes", out var av) && av.ValueKind != JsonValueKind.Null)
         {
             if (av.ValueKind != JsonValueKind.Object) throw ProxyException.BadRequest($"bad request body: json: cannot unmarshal {Kind(av)} into Go struct field Toxic.attributes of type map", "BadRequestBody");
             attrs = new Dictionary<string, long>(StringComparer.OrdinalIgnoreCase);
             foreach (var a in av.EnumerateObject())
             {
+                // The HTTP toxics' method and path are strings (every other attribute is an int64, as in toxiproxy).
+                if (a.Value.ValueKind == JsonValueKind.String && a.Name.ToLowerInvariant() is "method" or "path")
+                {
+                    (strings ??= new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase))[a.Name] = a.Value.GetString()!;
+                    continue;
+                }
                 if (a.Value.ValueKind != JsonValueKind.Number || !a.Value.TryGetInt64(out var n))
                     throw ProxyException.BadRequest($"bad request body: json: cannot unmarshal {Kind(a.Value)} into Go struct field .{a.Name} of type int64", "BadRequestBody");
                 attrs[a.Name] = n;
             }
         }
-        return (toxicity, attrs);
+        return (toxicity, attrs, strings);
     }
 }

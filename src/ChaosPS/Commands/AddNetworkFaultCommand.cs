@@ -15,7 +15,7 @@ public sealed class AddNetworkFaultCommand : NetworkFaultCmdletBase
     {
         var spec = BuildSpec();
         var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
-        var what = spec.Type == "down" ? "Disable (Down)" : $"Add {spec.Type} fault '{spec.Name}' ({spec.Stream}, toxicity {spec.Toxicity})";
+        var what = spec.Type == "down" ? "Disable (Down)" : $"Add {spec.Type} fault '{spec.Name}' ({Describe(spec)})";
         if (!ShouldProcess(DescribeTarget(), what)) return;
         // One bad proxy is a non-terminating error: the others go on.
         if (TryRun(async (r, ct) => (await NetworkFaults.ApplyAsync(backend, Proxy, spec, null, ct)).Info, out var info)) WriteObject(info);

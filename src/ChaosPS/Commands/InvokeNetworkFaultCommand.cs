@@ -26,7 +26,7 @@ public sealed class InvokeNetworkFaultCommand : NetworkFaultCmdletBase
         catch (ChaosException e) { ThrowChaosError(e); }
         var spec = BuildSpec();
         var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
-        if (!ShouldProcess(DescribeTarget(), $"{(spec.Type == "down" ? "Disable (Down)" : $"Apply {spec.Type} fault '{spec.Name}' ({spec.Stream}, toxicity {spec.Toxicity})")} for {DurationParser.Format(Duration)}"))
+        if (!ShouldProcess(DescribeTarget(), $"{(spec.Type == "down" ? "Disable (Down)" : $"Apply {spec.Type} fault '{spec.Name}' ({Describe(spec)})")} for {DurationParser.Format(Duration)}"))
             return;
         var proxy = Proxy;
         var duration = Duration;

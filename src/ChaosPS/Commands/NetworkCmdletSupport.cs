@@ -18,7 +18,7 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
 
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateSet("Latency", "Bandwidth", "SlowClose", "Timeout", "ResetPeer", "Slicer", "LimitData", "Down",
-        "RefuseConnect", "ResetOnConnect", "Noop", IgnoreCase = true)]
+        "RefuseConnect", "ResetOnConnect", "Noop", "HttpStatus", "HttpDelay", "HttpSlowBody", "HttpReset", IgnoreCase = true)]
     public string Type { get; set; } = "";
 
     /// <summary>Upstream = client to server, Downstream = server to client (toxiproxy's default), Both = each way.</summary>
@@ -30,6 +30,36 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
     [Parameter]
     [ValidateRange(0.0, 1.0)]
     public double Toxicity { get; set; } = 1.0;
+
+    /// <summary>HTTP faults (proxy in Http mode): the percentage of matching requests hit (0..100), spread exactly.</summary>
+    [Parameter]
+    public double? Percent { get; set; }
+
+    /// <summary>HttpStatus: the status answered without reaching the upstream (200..599, default 503).</summary>
+    [Parameter]
+    public int? StatusCode { get; set; }
+
+    /// <summary>HttpStatus: a Retry-After header (whole seconds; e.g. with 429 or 503).</summary>
+    [Parameter, DurationTransform(RequireUnit = true)]
+    [ValidateDuration(AllowZero = true)]
+    public TimeSpan? RetryAfter { get; set; }
+
+    /// <summary>HttpSlowBody: the rate response bodies are written at, in bytes per second.</summary>
+    [Parameter]
+    public long? BytesPerSecond { get; set; }
+
+    /// <summary>HttpReset: body bytes passed before the connection is reset (the last byte is never passed).</summary>
+    [Parameter, SizeTransform(false)]
+    [ValidateNotNull]
+    public SizeSpec? AfterBytes { get; set; }
+
+    /// <summary>HTTP faults: only requests with this method (or comma-separated methods); default all.</summary>
+    [Parameter]
+    public string? Method { get; set; }
+
+    /// <summary>HTTP faults: only requests whose path starts with this prefix, or matches this wildcard (* = any characters); default all.</summary>
+    [Parameter]
+    public string? Path { get; set; }
 
     /// <summary>The toxic's name; default &lt;type&gt;_&lt;stream&gt; (toxiproxy's default).</summary>
     [Parameter]
@@ -119,6 +149,39 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
             Set("average_size", AverageSize, "AverageSize");
             Set("size_variation", SizeVariation, "SizeVariation");
             Set("bytes", Bytes?.Bytes, "Bytes");
+            if (StatusCode is { } sc && (sc < 200 || sc > 599))
+                throw ProxyException.BadRequest($"attribute status must be an HTTP status from 200 to 599, got {sc}", "InvalidHttpStatus",
+                    $"-StatusCode {sc} cannot be a fault's answer; use a final status from 200 to 599 (e.g. 503, 429, 500, 404).", sc);
+            if (BytesPerSecond is < 1)
+                throw ProxyException.BadRequest("attribute bytes_per_second must be at least 1", "InvalidToxicAttribute", "-BytesPerSecond must be at least 1.", BytesPerSecond);
+            Set("status", StatusCode, "StatusCode");
+            Set("retry_after", RetryAfter is { } ra ? (long)Math.Ceiling(ra.TotalSeconds) : null, "RetryAfter");
+            Set("bytes_per_second", BytesPerSecond, "BytesPerSecond");
+            Set("after_bytes", AfterBytes?.Bytes, "AfterBytes");
+            var strings = new Dictionary<string, string>(StringComparer.Ordinal);
+            bool http = ToxicTypes.IsHttp(type);
+            foreach (var (name, value, param) in new[] { ("method", Method, "Method"), ("path", Path, "Path") })
+            {
+                if (value is null) continue;
+                if (!http) throw ProxyException.BadRequest($"-{param} does not apply to a {Type} fault", "InvalidToxicAttribute",
+                    $"-{param} applies to the HTTP faults only (HttpStatus, HttpDelay, HttpSlowBody, HttpReset).", param);
+                strings[name] = value;
+            }
+            double toxicity = Toxicity;
+            if (Percent is { } pct)
+            {
+                if (double.IsNaN(pct) || pct < 0 || pct > 100)
+                    throw ProxyException.BadRequest($"percent must be between 0 and 100, got {pct}", "InvalidPercent", $"-Percent {pct} is not a percentage (0 to 100).", pct);
+                if (!http) throw ProxyException.BadRequest("-Percent applies to the HTTP faults only", "InvalidPercent",
+                    "-Percent applies to the HTTP faults (a share of requests); use -Toxicity (0..1, per connection) for the others.", pct);
+                if (MyInvocation.BoundParameters.ContainsKey(nameof(Toxicity)))
+                    throw ProxyException.BadRequest("give -Percent or -Toxicity, not both", "InvalidPercent", "Give either -Percent (0..100) or -Toxicity (0..1), not both.", pct);
+                toxicity = pct / 100.0;
+            }
+            if (type == "http_slow_body" && !attrs.ContainsKey("bytes_per_second"))
+                throw ProxyException.BadRequest("attribute bytes_per_second is required", "InvalidToxicAttribute", "An HttpSlowBody fault needs -BytesPerSecond.");
+            if (type == "http_delay" && !attrs.ContainsKey("delay"))
+                throw ProxyException.BadRequest("attribute delay is required", "InvalidToxicAttribute", "An HttpDelay fault needs -Delay (e.g. 2s).");
             if (type == "slicer" && !attrs.ContainsKey("average_size"))
                 throw ProxyException.BadRequest("attribute average_size must be at least 1", "InvalidToxicAttribute", "A Slicer fault needs -AverageSize (bytes, at least 1).");
             if (type == "latency" && !attrs.ContainsKey("latency"))
@@ -128,13 +191,23 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
             if (type == "limit_data" && !attrs.ContainsKey("bytes"))
                 throw ProxyException.BadRequest("attribute bytes is required", "InvalidToxicAttribute", "A LimitData fault needs -Bytes.");
             var stream = Stream.ToLowerInvariant();
-            return ToxicSpec.Create(type, stream, Toxicity, attrs, Name);
+            return ToxicSpec.Create(type, stream, toxicity, attrs, Name, strings);
         }
         catch (ChaosException e)
         {
             ThrowChaosError(e);
             throw; // unreachable
         }
+    }
+
+    /// <summary>What a fault acts on, for -WhatIf: the stream and toxicity, or for an HTTP fault the share of which requests.</summary>
+    protected static string Describe(ToxicSpec spec)
+    {
+        if (!ToxicTypes.IsHttp(spec.Type)) return $"{spec.Stream}, toxicity {spec.Toxicity}";
+        string method = spec.StringAttr("method"), path = spec.StringAttr("path");
+        var settings = string.Join(' ', spec.Attributes.Where(kv => kv.Value != 0 || kv.Key == "after_bytes").Select(kv => $"{kv.Key}={kv.Value}"));
+        return $"{spec.Toxicity * 100:0.##}% of {(method is "" or "*" ? "all" : method)} requests to {(path is "" or "*" ? "any path" : path)}"
+            + (settings.Length > 0 ? $", {settings}" : "");
     }
 
     protected string DescribeTarget() => $"proxy '{Proxy}'" + (string.IsNullOrEmpty(ToxiproxyUri) ? "" : $" at {ToxiproxyUri}");

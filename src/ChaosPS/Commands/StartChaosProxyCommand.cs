@@ -25,6 +25,15 @@ public sealed class StartChaosProxyCommand : NetworkCmdletBase
     [ValidateNotBlank, ValidateEndpoint]
     public string Upstream { get; set; } = "";
 
+    /// <summary>
+    /// Tcp (default) relays bytes as toxiproxy does. Http parses HTTP/1.1 (keep-alive and chunked bodies pass through
+    /// unchanged) so the HttpStatus, HttpDelay, HttpSlowBody and HttpReset faults can act on single requests; the TCP
+    /// faults still apply.
+    /// </summary>
+    [Parameter]
+    [ValidateSet("Tcp", "Http", IgnoreCase = true)]
+    public string Mode { get; set; } = "Tcp";
+
     /// <summary>Create it disabled (not listening).</summary>
     [Parameter]
     public SwitchParameter Disabled { get; set; }
@@ -53,8 +62,9 @@ public sealed class StartChaosProxyCommand : NetworkCmdletBase
         }
         catch (ChaosException e) { ThrowChaosError(e); }
         var backend = (IProxyBackend)BackendFor(ToxiproxyUri);
-        if (!ShouldProcess($"proxy '{Name}'", $"Listen on {Listen} and forward to {Upstream}")) return;
-        if (TryRun((r, ct) => backend.CreateAsync(Name, Listen, Upstream, !Disabled, ConnectTimeout, AllowNonLoopback, ct), out var info))
+        var mode = Mode.ToLowerInvariant();
+        if (!ShouldProcess($"proxy '{Name}'", $"Listen on {Listen} and forward {(mode == "http" ? "HTTP" : "TCP")} to {Upstream}")) return;
+        if (TryRun((r, ct) => backend.CreateAsync(Name, Listen, Upstream, !Disabled, ConnectTimeout, AllowNonLoopback, ct, mode), out var info))
             WriteObject(info);
     }
 }

@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text;
+
+namespace ChaosPS.Network;
+
+/// <summary>
+/// The HTTP toxics' rules: validation of their settings, which requests they match (method and path), and the
+/// response an http_status toxic answers with.
+/// </summary>
+public static class HttpRules
+{
+    /// <summary>Checks an HTTP toxic's settings; a bad value is a 400 with a specific id, and nothing changes.</summary>
+    public static void Validate(string type, IReadOnlyDictionary<string, long> attributes, IReadOnlyDictionary<string, string>? strings)
+    {
+        if (type == "http_status")
+        {
+            long status = attributes.TryGetValue("status", out var s) ? s : 0;
+            if (status is < 200 or > 599)
+                throw ProxyException.BadRequest($"attribute status must be an HTTP status from 200 to 599, got {status}", "InvalidHttpStatus",
+                    $"Status {status} cannot be a fault's answer; use a final status from 200 to 599 (e.g. 503, 429, 500, 404).", status);
+            if (attributes.TryGetValue("retry_after", out var ra) && ra > 86_400)
+                throw ProxyException.BadRequest($"attribute retry_after must be at most 86400 seconds, got {ra}", "InvalidRetryAfter", null, ra);
+        }
+        if (type == "http_slow_body" && (!attributes.TryGetValue("bytes_per_second", out var bps) || bps < 1))
+            throw ProxyException.BadRequest("attribute bytes_per_second must be at least 1", "InvalidToxicAttribute",
+                "An HTTP slow-body fault needs a rate of at least 1 byte per second.");
+        if (strings is null) return;
+        if (strings.TryGetValue("method", out var m) && !IsMethodList(m))
+            throw ProxyException.BadRequest($"attribute method must be an HTTP method or a comma-separated list of them, got '{m}'", "InvalidHttpMethod",
+                $"'{m}' is not an HTTP method (e.g. GET, or GET,HEAD; empty or * matches every method).", m);
+        if (strings.TryGetValue("path", out var p) && !IsPathPattern(p))
+            throw ProxyException.BadRequest($"attribute path must be empty, *, or start with / (no spaces, ? or #), got '{p}'", "InvalidPathPattern",
+                $"'{p}' is not a path pattern: use a prefix such as /api/ or a wildcard such as /api/*/items (* matches any characters, / included); the query string is not matched.", p);
+    }
+
+    private static bool IsToken(ReadOnlySpan<char> s)
+    {
+        if (s.IsEmpty) return false;
+        foreach (var c in s)
+            if (c <= ' ' || c >= 127 || "()<>@,;:\\\"/[]?={}".Contains(c)) return false;
+        return true;
+    }
+
+    internal static bool IsMethodList(string m)
+    {
+        if (m.Length == 0 || m == "*") return true;
+        foreach (var part in m.Split(','))
+            if (!IsToken(part.AsSpan().Trim())) return false;
+        return true;
+    }
+
+    internal static bool IsPathPattern(string p)
+    {
+        if (p.Length == 0 || p == "*") return true;
+        if (p[0] != '/') return false;
+        foreach (var c in p)
+            if (c <= ' ' || c >= 127 || c is '?' or '#') return false;
+        return true;
+    }
+
+    /// <summary>Whether a method matches a toxic's method list (empty or * = any; case-sensitive, as methods are).</summary>
+    public static bool MethodMatches(string pattern, string method)
+    {
+        if (pattern.Length == 0 || pattern == "*") return true;
+        foreach (var part in pattern.Split(','))
+            if (part.AsSpan().Trim().SequenceEqual(method)) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a request path (query excluded) matches a pattern: empty or * matches all; a pattern with * is a
+    /// wildcard over the whole path (* matches any run of characters, / included); otherwise it is a prefix.
+    /// </summary>
+    public static bool PathMatches(string pattern, string path)
+    {
+        if (pattern.Length == 0 || pattern == "*") return true;
+        if (!pattern.Contains('*')) return path.StartsWith(pattern, StringComparison.Ordinal);
+        return Glob(pattern, path);
+    }
+
+    private static bool Glob(string p, string s)
+    {
+        // Iterative wildcard match with backtracking to the last star (linear in practice, no recursion).
+        int pi = 0, si = 0, star = -1, mark = 0;
+        while (si < s.Length)
+        {
+            if (pi < p.Length && p[pi] == '*') { star = pi++; mark = si; }
+            else if (pi < p.Length && p[pi] == s[si]) { pi++; si++; }
+            else if (star >= 0) { pi = star + 1; si = ++mark; }
+            else return false;
+        }
+        while (pi < p.Length && p[pi] == '*') pi++;
+        return pi == p.Length;
+    }
+
+    internal static string Reason(long status) => status switch
+    {
+        200 => "OK", 201 => "Created", 202 => "Accepted", 204 => "No Content", 301 => "Moved Permanently", 302 => "Found",
+        304 => "Not Modified", 400 => "Bad Request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not Found",
+        405 => "Method Not Allowed", 408 => "Request Timeout", 409 => "Conflict", 410 => "Gone", 413 => "Content Too Large",
+        418 => "I'm a teapot", 422 => "Unprocessable Content", 425 => "Too Early", 429 => "Too Many Requests",
+        500 => "Internal Server Error", 501 => "Not Implemented", 502 => "Bad Gateway", 503 => "Service Unavailable",
+        504 => "Gateway Timeout", _ => "Chaos",
+    };
+
+    /// <summary>The complete response an http_status toxic answers with (keep-alive unless the client asked to close).</summary>
+    internal static byte[] StatusResponse(ToxicSpec t, bool head, bool close)
+    {
+        long status = t.Attr("status");
+        string reason = Reason(status);
+        var name = new string(t.Name.Where(c => c > ' ' && c < 127).ToArray());
+        var body = status is 204 or 304 ? "" : $"ChaosPS fault '{name}': {status} {reason}\n";
+        var sb = new StringBuilder(256);
+        sb.Append("HTTP/1.1 ").Append(status.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(reason).Append("\r\n");
+        if (body.Length > 0 || status is not (204 or 304)) sb.Append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ").Append(body.Length).Append("\r\n");
+        if (t.Attr("retry_after") > 0) sb.Append("Retry-After: ").Append(t.Attr("retry_after").ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+        sb.Append("X-ChaosPS-Fault: ").Append(name).Append("\r\n");
+        if (close) sb.Append("Connection: close\r\n");
+        sb.Append("\r\n");
+        if (!head) sb.Append(body);
+        return Encoding.ASCII.GetBytes(sb.ToString());
+    }
+}
+
+/// <summary>
+/// Picks the requests an HTTP toxic hits so that the share is exact in aggregate and still well mixed: randomized error
+/// diffusion. Each matching request adds the share p to a credit; a credit of 1 or more is always a hit, a credit in
+/// (0, 1) is a hit with that probability, and a hit takes 1 off. The credit stays within (-1, 1 + p), so after n
+/// requests the hits are p·n within less than 2, at any point and under any concurrency, while which requests are hit
+/// stays random (no fixed period a client's own pattern could line up with).
+/// </summary>
+internal sealed class RequestSelector
+{
+    private readonly object _lock = new();
+    private double _credit;
+    private long _matched;
+
+    public long Matched => Interlocked.Read(ref _matched);
+
+    public bool Next(double share)
+    {
+        lock (_lock)
+        {
+            _matched++;
+            if (share >= 1) return true;
+            if (!(share > 0)) return false;
+            _credit += share;
+            bool hit = _credit >= 1 || (_credit > 0 && Random.Shared.NextDouble() < _credit);
+            if (hit) _credit -= 1;
+            return hit;
+        }
+    }
+}
+
+/// <summary>An HTTP toxic as the request stages see it: the live spec (counters) and a settled copy (settings), with its
+/// method list and path pattern taken apart once.</summary>
+internal sealed class HttpRule(ToxicSpec live, ToxicSpec settings)
+{
+    public ToxicSpec Live { get; } = live;
+    public ToxicSpec Settings { get; } = settings;
+    private readonly string[]? _methods = settings.StringAttr("method") is "" or "*" ? null
+        : settings.StringAttr("method").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+    private readonly string _path = settings.StringAttr("path");
+
+    public bool Matches(string method, string path)
+        => (_methods is null || Array.IndexOf(_methods, method) >= 0) && HttpRules.PathMatches(_path, path);
+}
