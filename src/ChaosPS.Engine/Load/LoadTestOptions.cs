@@ -318,5 +318,5 @@ public sealed class LoadTestOptions
         return cells;
     }
 
-    internal static bool IsLoopback(Uri u) => u.IsLoopback || (IPAddress.TryParse(u.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+    internal static bool IsLoopback(Uri u) => Loopback.AddressOf(u) is not null;
 }

@@ -130,11 +130,9 @@ public sealed class ChaosProxy
         catch (SocketException e)
         {
             s.Dispose();
-            var what = e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "bind: address already in use" : $"bind: {e.Message}";
-            throw new ProxyException(500, $"listen tcp {ListenAddress.Format(ep)}: {what}",
-                e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "ListenAddressInUse" : "ListenFailed",
-                e.SocketErrorCode == SocketError.AddressAlreadyInUse ? ChaosErrorCategory.ResourceBusy : ChaosErrorCategory.OpenError,
-                $"Proxy '{Name}' cannot listen on {ListenAddress.Format(ep)}: {(e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "the address is already in use" : e.Message)}.",
+            var (id, category, reason) = ListenErrors.Describe(e);
+            throw new ProxyException(500, $"listen tcp {ListenAddress.Format(ep)}: bind: {reason}", id, category,
+                $"Proxy '{Name}' cannot listen on {ListenAddress.Format(ep)}: {reason}.",
                 Listen, "Choose another port (or port 0 for a free one), or stop what listens there.", e);
         }
         Listen = ListenAddress.Format((IPEndPoint)s.LocalEndPoint!);

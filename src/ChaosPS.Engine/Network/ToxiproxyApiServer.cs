@@ -50,10 +50,9 @@ public sealed class ToxiproxyApiServer : IAsyncDisposable
         catch (SocketException e)
         {
             s.Dispose();
-            throw new ProxyException(500, $"listen tcp {ListenAddress.Format(ep)}: bind: {(e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "address already in use" : e.Message)}",
-                e.SocketErrorCode == SocketError.AddressAlreadyInUse ? "ListenAddressInUse" : "ListenFailed",
-                e.SocketErrorCode == SocketError.AddressAlreadyInUse ? ChaosErrorCategory.ResourceBusy : ChaosErrorCategory.OpenError,
-                $"The proxy API server cannot listen on {ListenAddress.Format(ep)}: {e.Message}.", listen,
+            var (id, category, reason) = ListenErrors.Describe(e);
+            throw new ProxyException(500, $"listen tcp {ListenAddress.Format(ep)}: bind: {reason}", id, category,
+                $"The proxy API server cannot listen on {ListenAddress.Format(ep)}: {reason}.", listen,
                 "Choose another port (toxiproxy's default is 8474), or stop what listens there.", e);
         }
         var server = new ToxiproxyApiServer(proxies ?? ProxyCollection.Default, s);
