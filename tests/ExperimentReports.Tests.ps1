@@ -208,7 +208,7 @@ Describe 'Should operators' -Tag 'ExperimentReports' {
         BeforeAll {
             # A loopback HTTP target in a thread job: 200 normally, or 503/500 while $Mode.Value says so.
             $script:Mode = [hashtable]::Synchronized(@{ Value = 'ok' })
-            $script:Port = Get-Random -Minimum 20000 -Maximum 40000
+            $script:Port = Get-FreeTcpPort
             $script:Server = Start-ThreadJob -ArgumentList $script:Port, $script:Mode -ScriptBlock {
                 param($port, $mode)
                 $l = [Net.HttpListener]::new(); $l.Prefixes.Add("http://127.0.0.1:$port/"); $l.Start()
@@ -219,7 +219,8 @@ Describe 'Should operators' -Tag 'ExperimentReports' {
                     $ctx.Response.Close()
                 }
             }
-            Wait-Until { try { (Invoke-WebRequest "http://127.0.0.1:$($script:Port)/" -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } -TimeoutSeconds 20 | Out-Null
+            Wait-Until { try { (Invoke-WebRequest "http://127.0.0.1:$($script:Port)/" -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } -TimeoutSeconds 20 |
+                Should -BeTrue -Because "the test's HTTP server on port $($script:Port) must answer ($($script:Server.Error))"
             $script:Uri = "http://127.0.0.1:$($script:Port)/"
         }
         AfterAll {

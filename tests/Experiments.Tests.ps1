@@ -200,7 +200,7 @@ Describe 'Latency on the path against the embedded target' -Tag 'Experiments', '
     AfterAll { $t | Stop-ChaosTarget }
 
     It 'p(95) stays within the budget with latency added, and the proxy is gone afterwards' {
-        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -Configuration @{ proxy_listen = "127.0.0.1:$(Get-Random -Minimum 20000 -Maximum 30000)" } -JournalPath $work
+        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -Configuration @{ proxy_listen = "127.0.0.1:$(Get-FreeTcpPort)" } -JournalPath $work
         $j.Verdict | Should -Be 'Passed' -Because $j.Reason
         $j.Load[0].P95Ms | Should -BeGreaterThan 0
         @($j.Faults | Where-Object Kind -eq 'NetworkFault').Count | Should -Be 1
@@ -211,7 +211,7 @@ Describe 'Latency on the path against the embedded target' -Tag 'Experiments', '
 
     It 'deviates when the latency breaks the budget (the check can fail), and still removes the proxy' {
         $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -JournalPath $work -ErrorAction SilentlyContinue `
-            -Configuration @{ proxy_listen = "127.0.0.1:$(Get-Random -Minimum 30001 -Maximum 40000)"; latency = '600ms'; p95_budget_ms = 300 }
+            -Configuration @{ proxy_listen = "127.0.0.1:$(Get-FreeTcpPort)"; latency = '600ms'; p95_budget_ms = 300 }
         $j.Verdict | Should -Be 'Deviated'
         ($j.Run | Where-Object Name -eq 'load-through-the-proxy').ToleranceMet | Should -BeFalse
         $j.Load[0].Thresholds.Where({ $_.Metric -eq 'http_req_duration' }).Passed | Should -BeFalse

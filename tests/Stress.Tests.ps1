@@ -240,7 +240,7 @@ Describe 'Test-GracefulDegradation' -Tag 'Stress' {
     BeforeAll {
         # A loopback HTTP target in a thread job: 200 normally; while $Mode.Value is set it answers that way instead.
         $script:Mode = [hashtable]::Synchronized(@{ Value = 'ok' })
-        $script:Port = Get-Random -Minimum 20000 -Maximum 40000
+        $script:Port = Get-FreeTcpPort
         $script:Server = Start-ThreadJob -ArgumentList $script:Port, $script:Mode -ScriptBlock {
             param($port, $mode)
             $l = [Net.HttpListener]::new(); $l.Prefixes.Add("http://127.0.0.1:$port/"); $l.Start()

@@ -109,4 +109,12 @@ function Get-TargetProcess {
     }
 }
 
+# A TCP port free on 127.0.0.1 right now, chosen by the kernel (a random pick can collide with a port in use, or with
+# a connection's ephemeral source port, and a listener started on it then fails or dies).
+function Get-FreeTcpPort {
+    $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
+    $l.Start()
+    try { $l.LocalEndpoint.Port } finally { $l.Stop() }
+}
+
 Export-ModuleMember -Function *
