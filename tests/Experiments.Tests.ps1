@@ -53,6 +53,8 @@ Describe 'Test-ChaosExperiment and Get-ChaosExperiment' -Tag 'Experiments', 'Uni
         @{ Case = 'python provider'; Json = '{"title":"t","description":"d","method":[{"type":"action","name":"py","provider":{"type":"python","module":"chaosaws.ec2.actions","func":"stop_instance"}}]}'; Id = 'ChaosPS.UnsupportedProvider'; Path = '$.method[0].provider.type' }
         @{ Case = 'unknown provider'; Json = '{"title":"t","description":"d","method":[{"type":"action","name":"x","provider":{"type":"ftp"}}]}'; Id = 'ChaosPS.UnknownProvider'; Path = '$.method[0].provider.type' }
         @{ Case = 'variable with no value'; Json = '{"title":"t","description":"d","configuration":{"u":{"type":"env","key":"CHAOSPS_NOT_SET_1"}},"method":[{"type":"probe","name":"p","provider":{"type":"http","url":"${u}/x"}}]}'; Id = 'ChaosPS.UndefinedVariable'; Path = '$.method[0].provider.url' }
+        @{ Case = 'vault secret'; Json = '{"title":"t","description":"d","secrets":{"db":{"password":{"type":"vault","path":"secret/db"}}},"method":[{"type":"probe","name":"p","provider":{"type":"process","path":"true"}}]}'; Id = 'ChaosPS.UnsupportedSecretType'; Path = '$.secrets.db.password.type' }
+        @{ Case = 'env secret not set'; Json = '{"title":"t","description":"d","secrets":{"db":{"password":{"type":"env","key":"CHAOSPS_NOT_SET_2"}}},"method":[{"type":"probe","name":"p","provider":{"type":"process","path":"true"}}]}'; Id = 'ChaosPS.ExperimentSecretNotSet'; Path = '$.secrets.db.password' }
         @{ Case = 'powershell provider in JSON'; Json = '{"title":"t","description":"d","method":[{"type":"action","name":"x","provider":{"type":"powershell","script":"1"}}]}'; Id = 'ChaosPS.UnsupportedProvider'; Path = '$.method[0].provider.type' }
     ) {
         $file = New-ExperimentFile "bad-$($Case -replace '\W', '-').json" $Json
@@ -242,6 +244,26 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         $r2 = Invoke-Experiment-Child "Invoke-ChaosExperiment '$okFile' | Out-Null; exit [int](-not `$?)" @{ TF_BUILD = 'True' }
         $r2.ExitCode | Should -Be 0 -Because $r2.Error
         $r2.Output | Should -Not -Match '##vso\[task\.logissue' -Because 'a passing run annotates nothing'
+    }
+
+    It 'substitutes env and inline secrets into the activities and never writes them in clear (journal, reports, errors)' -Tag 'Secrets' {
+        $seen = Join-Path $work 'secret-seen.txt'
+        $json = '{"title":"secrets","description":"secrets reach the activities, not the records","secrets":{"api":{"token":{"type":"env","key":"CHAOSPS_TEST_SECRET_TOKEN"},"user":"inline-user-7f3a"}},' +
+            '"steady-state-hypothesis":{"title":"h","probes":[{"type":"probe","name":"echo","tolerance":{"type":"regex","pattern":"env-token-9c2e","target":"stdout"},"provider":{"type":"process","path":"sh","arguments":["-c","echo ${user}:${token}; echo ${token} > ' + $seen + '"]}}]},' +
+            '"method":[{"type":"action","name":"fails","provider":{"type":"process","path":"/no/such/${token}"}}]}'
+        $file = New-ExperimentFile 'secrets.json' $json
+        $jpath = Join-Path $work 'secrets-journal.json'
+        $r = Invoke-Experiment-Child "Invoke-ChaosExperiment '$file' -JournalPath '$jpath' -ErrorAction SilentlyContinue -ErrorVariable e | Out-Null; `$e | ForEach-Object { `$_.ToString() }; '$jpath' | Export-ChaosExperimentReport -Path '$work/secrets.junit.xml' -Format JUnit -NoAnnotation | Out-Null" @{ CHAOSPS_TEST_SECRET_TOKEN = 'env-token-9c2e' }
+        (Get-Content $seen -Raw).Trim() | Should -Be 'env-token-9c2e' -Because 'the activity got the real value'
+        $text = Get-Content $jpath -Raw
+        $doc = $text | ConvertFrom-Json -AsHashtable
+        $doc.steady_states.before.probes[0].tolerance_met | Should -BeTrue -Because 'the tolerance judged the real output'
+        $doc.steady_states.before.probes[0].output.stdout.Trim() | Should -Be '***:***'
+        $doc.run[0].status | Should -Be 'failed'
+        $text | Should -Not -Match 'env-token-9c2e|inline-user-7f3a'
+        $text | Should -Match ([regex]::Escape('/no/such/***'))
+        $r.Output + $r.Error | Should -Not -Match 'env-token-9c2e|inline-user-7f3a'
+        Get-Content "$work/secrets.junit.xml" -Raw | Should -Not -Match 'env-token-9c2e|inline-user-7f3a'
     }
 
     It 'runs a suite in order, one journal per experiment in the -JournalPath folder' {

@@ -59,7 +59,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 var a = (JsonObject)list[i]!;
                 var p = (JsonObject)a["provider"]!;
                 string desc;
-                try { desc = await Providers[p["type"]!.ToString()].PlanAsync(p, $"{path}[{i}].provider", ct).ConfigureAwait(false); }
+                try { desc = exp.Redactor.Redact(await Providers[p["type"]!.ToString()].PlanAsync(p, $"{path}[{i}].provider", ct).ConfigureAwait(false)); }
                 catch (ExperimentException e) { issues.AddRange(e.Issues); continue; }
                 steps.Add(new PlanStep(phase, i, a["type"]?.ToString() ?? "", a["name"]?.ToString() ?? "", p["type"]!.ToString(), desc,
                     Json.IsTrue(a["background"]), (Json.Num(a["pauses"]?["before"]) ?? 0) * scale, (Json.Num(a["pauses"]?["after"]) ?? 0) * scale));
@@ -69,7 +69,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
         await Add("steady-state-hypothesis", "$.steady-state-hypothesis.probes", d["steady-state-hypothesis"]?["probes"] as JsonArray).ConfigureAwait(false);
         await Add("method", "$.method", d["method"] as JsonArray).ConfigureAwait(false);
         await Add("rollbacks", "$.rollbacks", d["rollbacks"] as JsonArray).ConfigureAwait(false);
-        if (issues.Count > 0) throw new ExperimentException(issues.Select(i => i with { Source = exp.Source }).ToList());
+        if (issues.Count > 0) throw new ExperimentException(issues.Select(i => i with { Source = exp.Source, Message = exp.Redactor.Redact(i.Message) }).ToList());
         return steps;
     }
 
@@ -83,8 +83,8 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
     {
         private readonly ExperimentJournal _j = new()
         {
-            Title = exp.Title, Source = exp.Source, Experiment = (JsonObject)exp.Document.DeepClone(), Start = DateTimeOffset.UtcNow,
-            JournalPath = o.JournalPath, Scale = o.Scale,
+            Title = exp.Title, Source = exp.Source, Experiment = (JsonObject)exp.Redactor.Redact(exp.Document.DeepClone())!, Start = DateTimeOffset.UtcNow,
+            JournalPath = o.JournalPath, Scale = o.Scale, Redactor = exp.Redactor,
         };
         private readonly List<(Task Task, ActivityRun Run)> _background = [];
         private FaultWatcher? _faults;
@@ -182,8 +182,8 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             catch (Exception e)
             {
                 _j.Status = "aborted";
-                _j.Reason = $"the run aborted: {e.Message}";
-                o.Reporter.Verbose(e.ToString());
+                _j.Reason = $"the run aborted: {exp.Redactor.Redact(e.Message)}";
+                o.Reporter.Verbose(exp.Redactor.Redact(e.ToString()));
             }
             finally
             {
@@ -236,7 +236,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 _ when judged.Count == 0 => ("Inconclusive", "nothing was measured: the experiment has no steady-state probe and no method probe with a tolerance"),
                 _ => ("Passed", $"every tolerance judged was met ({judged.Count})"),
             };
-            _j.Reason = reason;
+            _j.Reason = exp.Redactor.Redact(reason);
             if (rollbackFailed && _j.Verdict is "Passed" or "Inconclusive" or "Deviated")
             {
                 _j.Verdict = "Failed";
@@ -244,6 +244,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                     _j.Rollbacks.Where(r => r.Status == "failed").Select(r => $"{r.Name}: {r.Exception?.FirstOrDefault()}")
                         .Concat(_j.Faults.Where(f => !f.Restored).Select(f => $"fault {f.Id} ({f.Kind} on {f.Target})")));
                 if (_j.Status == "completed") _j.Status = "failed";
+                _j.Reason = exp.Redactor.Redact(_j.Reason);
             }
         }
 
@@ -255,7 +256,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 var a = (JsonObject)method[i]!;
                 if (Json.IsTrue(a["background"]))
                 {
-                    var entry = new ActivityRun { Activity = (JsonObject)a.DeepClone(), Start = DateTimeOffset.UtcNow };
+                    var entry = new ActivityRun { Activity = Recorded(a), Start = DateTimeOffset.UtcNow };
                     _j.Lock(() => _j.Run.Add(entry));
                     var task = Task.Run(() => ActivityAsync(a, "method", ct, into: entry));
                     _background.Add((task, entry));
@@ -289,7 +290,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
         {
             foreach (var (task, _) in _background)
             {
-                try { await task.ConfigureAwait(false); } catch (Exception e) { o.Reporter.Verbose($"background activity: {e.Message}"); }
+                try { await task.ConfigureAwait(false); } catch (Exception e) { o.Reporter.Verbose($"background activity: {exp.Redactor.Redact(e.Message)}"); }
             }
             _background.Clear();
         }
@@ -342,19 +343,21 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 Progress($"{phase}: pausing {pb * o.Scale:0.###} s before '{name}'");
                 await Task.Delay(TimeSpan.FromSeconds(pb * o.Scale), ct).ConfigureAwait(false);
             }
-            var run = into ?? new ActivityRun { Activity = (JsonObject)a.DeepClone() };
+            var run = into ?? new ActivityRun { Activity = Recorded(a) };
             run.Start = DateTimeOffset.UtcNow;
             if (countProgress) Progress($"{phase}: {a["type"]} '{name}'");
             Event("activity-start", name);
             _currentActivity = name;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            JsonNode? judged = null;
             if (Json.Num(a["timeout"]) is { } t && t > 0) timeout.CancelAfter(TimeSpan.FromSeconds(t));
             try
             {
                 var call = new ActivityCall { Name = name, Activity = a, Provider = p, Scale = o.Scale, Elapsed = () => Elapsed, Reporter = o.Reporter, OutputOf = OutputOf };
                 object? output = await owner.Providers[p["type"]!.ToString()].RunAsync(call, timeout.Token).ConfigureAwait(false);
                 run.RawOutput = output;
-                run.Output = JsonConvertible.ToNode(output);
+                judged = JsonConvertible.ToNode(output);
+                run.Output = exp.Redactor.Redact(judged);
                 run.Status = "succeeded";
                 lock (_outputs) _outputs[name] = output;
                 Collect(name, output);
@@ -362,21 +365,22 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
             {
                 run.Status = "failed";
-                run.Exception = ct.IsCancellationRequested ? ["interrupted: the activity was cancelled"] : [$"timed out after {a["timeout"]} s", e.Message];
+                run.Exception = ct.IsCancellationRequested ? ["interrupted: the activity was cancelled"] : [$"timed out after {a["timeout"]} s", exp.Redactor.Redact(e.Message)];
             }
             catch (Exception e)
             {
                 run.Status = "failed";
-                run.Exception = Lines(e);
+                run.Exception = exp.Redactor.Redact(Lines(e));
             }
             run.End = DateTimeOffset.UtcNow;
             Event("activity-end", name);
             if (a.ContainsKey("tolerance") && run.Status == "succeeded")
             {
-                var tr = await JudgeAsync(a["tolerance"], run.Output, ct).ConfigureAwait(false);
+                // Judged on the real output; the journal keeps it with the secrets masked.
+                var tr = await JudgeAsync(a["tolerance"], judged, ct).ConfigureAwait(false);
                 run.ToleranceMet = tr.Met == true;
                 run.Inconclusive = tr.Met is null;
-                run.ToleranceDetail = tr.Detail;
+                run.ToleranceDetail = exp.Redactor.Redact(tr.Detail);
             }
             else if (a.ContainsKey("tolerance"))
             {
@@ -431,6 +435,9 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 }
             }
         }
+
+        /// <summary>The activity as the journal records it: a copy with the secrets masked.</summary>
+        private JsonObject Recorded(JsonObject a) => (JsonObject)exp.Redactor.Redact(a.DeepClone())!;
 
         private static List<string> Lines(Exception e)
         {

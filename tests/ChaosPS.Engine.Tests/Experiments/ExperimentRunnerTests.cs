@@ -48,6 +48,30 @@ public class ExperimentRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task Secrets_are_used_by_the_activities_but_never_written_in_clear()
+    {
+        const string inline = "inline-s3cr3t", fromEnv = "env-default-s3cr3t";
+        var json = $$$$"""
+        {"title":"t","description":"d","secrets":{"api":{"token":"{{{{inline}}}}","other":{"type":"env","key":"CHAOSPS_TEST_UNSET_SECRET","default":"{{{{fromEnv}}}}"}}},
+         "steady-state-hypothesis":{"title":"h","probes":[{"type":"probe","name":"echo","tolerance":{"type":"regex","pattern":"^token={{{{inline}}}}&other={{{{fromEnv}}}}$"},"provider":{"type":"fake","value":"token=${token}&other=${other}"}}]},
+         "method":[{"type":"action","name":"boom","provider":{"type":"fake","fail":"login with ${token} refused"}}],
+         "rollbacks":[{"type":"action","name":"undo","provider":{"type":"fake","value":{"echo":"${other}"}}}]}
+        """;
+        var j = await Run(json);
+        // The tolerance saw the real value (it matched), the journal only the mask.
+        Assert.True(j.SteadyStateBefore!.Probes[0].ToleranceMet);
+        Assert.Equal("token=***&other=***", j.SteadyStateBefore.Probes[0].Output!.ToString());
+        Assert.Equal("login with *** refused", j.Run[0].Exception![0]);
+        Assert.Equal("***", j.Rollbacks[0].Output!["echo"]!.ToString());
+        Assert.Equal("***", j.Experiment["secrets"]!["api"]!["token"]!.ToString());
+        string file = File.ReadAllText(Path.Combine(_dir, "j.json"));
+        Assert.DoesNotContain(inline, file);
+        Assert.DoesNotContain(fromEnv, file);
+        Assert.DoesNotContain(inline, j.Reason);
+        Assert.Contains("***", file);
+    }
+
+    [Fact]
     public async Task Hypothesis_not_holding_after_the_method_deviates_and_rollbacks_play()
     {
         var j = await Run(Exp(Probe("p", "true", "true", ",\"sequence\":[true,false]"), Action("a"), Action("undo")));
