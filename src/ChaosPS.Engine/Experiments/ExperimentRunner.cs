@@ -10,7 +10,7 @@ namespace ChaosPS.Experiments;
 /// <summary>How to run an experiment (the cmdlet's parameters).</summary>
 public sealed class ExperimentRunOptions
 {
-    /// <summary>Multiplies every pause and every chaosps duration argument (CI runs experiments small).</summary>
+    /// <summary>Multiplies pauses, durations, recovery windows and scaled activities' timeouts (see <see cref="ExperimentScale"/>).</summary>
     public double Scale { get; init; } = 1.0;
     /// <summary>Where the journal is written as the run goes; null writes none.</summary>
     public string? JournalPath { get; init; }
@@ -350,7 +350,8 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             _currentActivity = name;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             JsonNode? judged = null;
-            if (Json.Num(a["timeout"]) is { } t && t > 0) timeout.CancelAfter(TimeSpan.FromSeconds(t));
+            double? limit = ExperimentScale.ActivityTimeout(a, o.Scale, owner.Providers[p["type"]!.ToString()].ScalesWork(p));
+            if (limit is { } t) timeout.CancelAfter(TimeSpan.FromSeconds(t));
             try
             {
                 var call = new ActivityCall { Name = name, Activity = a, Provider = p, Scale = o.Scale, Elapsed = () => Elapsed, Reporter = o.Reporter, OutputOf = OutputOf };
@@ -365,7 +366,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
             {
                 run.Status = "failed";
-                run.Exception = ct.IsCancellationRequested ? ["interrupted: the activity was cancelled"] : [$"timed out after {a["timeout"]} s", exp.Redactor.Redact(e.Message)];
+                run.Exception = ct.IsCancellationRequested ? ["interrupted: the activity was cancelled"] : [$"timed out after {limit?.ToString("0.###", CultureInfo.InvariantCulture)} s", exp.Redactor.Redact(e.Message)];
             }
             catch (Exception e)
             {
@@ -416,7 +417,8 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                     return ToleranceResult.No($"the tolerance probe failed: {e.Message}");
                 }
             }
-            return Tolerance.Evaluate(tol, output);
+            // A recovery window is scaled with the run (as the waits that feed it are).
+            return Tolerance.Evaluate(ExperimentScale.Tolerance(tol, o.Scale), output);
         }
 
         private void Collect(string activity, object? output)

@@ -38,7 +38,11 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
     [Parameter]
     public ChaosPS.Targets.ChaosTargetSystem? Target { get; set; }
 
-    /// <summary>Multiplies every pause and every duration argument of chaosps activities (e.g. 0.1 for a quick CI run).</summary>
+    /// <summary>
+    /// Multiplies pauses, the durations of chaosps activities (Duration, Interval, HoldFor, RampUp, RampDown, ThinkTime,
+    /// Baseline, each Start-LoadTest -Stage), recovery windows (a "recovered" tolerance's within with Wait-ChaosRecovery
+    /// -Timeout) and the timeouts of activities whose work is scaled; request timeouts and thresholds stay (ExperimentScale).
+    /// </summary>
     [Parameter]
     [ValidateRange(0.001, 1000.0)]
     public double Scale { get; set; } = 1.0;

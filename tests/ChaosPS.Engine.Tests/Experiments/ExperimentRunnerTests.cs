@@ -18,11 +18,30 @@ public class ExperimentRunnerTests : IDisposable
     private static string Exp(string probes, string method, string rollbacks = "", string runtime = "")
         => $$$"""{"title":"t","description":"d","tags":["x"],{{{(runtime.Length > 0 ? $"\"runtime\":{runtime}," : "")}}}"steady-state-hypothesis":{"title":"h","probes":[{{{probes}}}]},"method":[{{{method}}}],"rollbacks":[{{{rollbacks}}}]}""";
 
-    private async Task<ExperimentJournal> Run(string json, CancellationToken ct = default, string? rollbackStrategy = null)
+    private async Task<ExperimentJournal> Run(string json, CancellationToken ct = default, string? rollbackStrategy = null, double scale = 1.0)
     {
         var runner = Runner();
         var exp = ExperimentLoader.Prepare(ExperimentLoaderTests.Doc(json), "t.json", "json", runner.Providers);
-        return await runner.RunAsync(exp, new ExperimentRunOptions { JournalPath = Path.Combine(_dir, "j.json"), RollbackStrategy = rollbackStrategy }, ct);
+        return await runner.RunAsync(exp, new ExperimentRunOptions { JournalPath = Path.Combine(_dir, "j.json"), RollbackStrategy = rollbackStrategy, Scale = scale }, ct);
+    }
+
+    [Fact]
+    public async Task Scale_shortens_the_recovery_window_with_the_run()
+    {
+        // A recovery measured in 10 s is within 30 s at scale 1, and not within the 6 s window of a scale-0.2 run.
+        string exp = Exp(Probe("p", "true"), """{"type":"probe","name":"recovers","tolerance":{"type":"recovered","within":30},"provider":{"type":"fake","value":{"Recovered":true,"TimeToRecover":10}}}""");
+        Assert.Equal("Passed", (await Run(exp)).Verdict);
+        var small = await Run(exp, scale: 0.2);
+        Assert.Equal("Deviated", small.Verdict);
+        Assert.Contains("later than 6 s", small.Run[0].ToleranceDetail);
+    }
+
+    [Fact]
+    public async Task Scale_leaves_the_timeout_of_unscaled_work_alone()
+    {
+        // The fake provider's work is not scaled: its 1 s timeout holds at scale 0.1 (a 0.3 s activity succeeds).
+        var j = await Run(Exp(Probe("p", "true"), """{"type":"action","name":"slow","timeout":1,"provider":{"type":"fake","delay":0.3}}"""), scale: 0.1);
+        Assert.Equal("succeeded", j.Run[0].Status);
     }
 
     [Fact]
