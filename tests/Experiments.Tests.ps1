@@ -187,6 +187,22 @@ Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', '
         @(Get-ChaosFault).Count | Should -Be 0
     }
 
+    It '-Scale shortens each Start-LoadTest -Stage and the -Target fills worker_url and data_path' -Tag 'Scale' {
+        # 40 s at 5 req/s is ~200 requests unscaled; at scale 0.05 the stage is 2 s (~10 requests).
+        $exp = @{ title = 'stage scale'; description = 'stages are scaled'
+            'steady-state-hypothesis' = @{ title = 'h'; probes = @(@{ type = 'probe'; name = 'worker'; tolerance = 200; provider = @{ type = 'http'; url = '${worker_url}/health'; timeout = 5 } }) }
+            method = @(
+                @{ type = 'probe'; name = 'staged-load'; tolerance = @{ type = 'thresholds' }
+                   provider = @{ type = 'chaosps'; cmdlet = 'Start-LoadTest'; arguments = @{ Uri = '${target_url}/health'; Rate = 5; Stage = @('40s:5'); Threshold = @('http_req_failed: rate==0') } } }
+                @{ type = 'probe'; name = 'data-path'; tolerance = $true; provider = @{ type = 'powershell'; arguments = @{ P = '${data_path}' }; script = { param($P) Test-Path -LiteralPath $P -PathType Container } } }
+            ) }
+        $j = Invoke-ChaosExperiment -Experiment $exp -Target $t -Scale 0.05 -JournalPath $work
+        $j.Verdict | Should -Be 'Passed' -Because $j.Reason
+        $j.Load[0].Requests | Should -BeGreaterThan 0
+        $j.Load[0].Requests | Should -BeLessThan 100 -Because 'the 40 s stage ran as 2 s'
+        $j.Experiment['steady-state-hypothesis']['probes'][0]['provider']['url'].ToString() | Should -Be "$($t.Workers[0].Uri.ToString().TrimEnd('/'))/health"
+    }
+
     It 'the same experiment fails its thresholds when the threshold cannot hold (the check can fail)' {
         # Break the expectation on purpose: p(95) under 1 µs cannot hold for a real HTTP round trip.
         $doc = Get-Content (Get-ChaosExperiment worker-crash-under-load).Path -Raw | ConvertFrom-Json -AsHashtable

@@ -5,8 +5,9 @@
 Proves: when the disk under a worker's data folder (data_path) is filled to 0 bytes free, that worker reports it
 (507 Insufficient Storage, seen during the stress) instead of answering 200 and losing the write, answers gracefully
 otherwise, and answers 200 again once the fill is removed. The worker is probed directly (worker_url).
-Catches: IgnoreDiskFull (200 on a failed write: no 507 is seen, NotGraceful). The CI matrix mounts a 64 MB tmpfs as the
-embedded target's -DataPath and passes data_path and worker_url.
+Catches: IgnoreDiskFull (200 on a failed write: no 507 is seen, NotGraceful). -Target fills data_path (the first
+worker's data folder) and worker_url (that worker); start the target with -DataPath on a small dedicated filesystem (the
+CI matrix mounts a 64 MB tmpfs): the root filesystem is refused by Invoke-DiskExhaustion's safety margin.
 Verdict: Test-GracefulDegradation probes the entry point at 10 req/s before, during and after the stress: Graceful
 means only acceptable statuses (200, 429, 503 with Retry-After), no hang, an error rate within max_error_rate (0: the
 healthy embedded target has none here, measured; the old 5% let a worker failing 1 request in 20 pass), and healthy
