@@ -399,6 +399,13 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
 
         private async Task<ToleranceResult> JudgeAsync(JsonNode? tol, JsonNode? output, CancellationToken ct)
         {
+            if (tol is JsonObject all && all["type"]?.ToString() == "all" && all["of"] is JsonArray parts)
+            {
+                // Every part is judged (also after a miss), so the journal shows each one.
+                var results = new List<ToleranceResult>();
+                foreach (var part in parts) results.Add(await JudgeAsync(part, output, ct).ConfigureAwait(false));
+                return Tolerance.All(results);
+            }
             if (tol is JsonObject o2 && o2["type"]?.ToString() == "probe")
             {
                 var p = (JsonObject)o2["provider"]!.DeepClone();

@@ -37,6 +37,21 @@ public class ExperimentRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task All_tolerance_in_a_run_judges_every_part_with_the_run_scale_and_a_probe_part()
+    {
+        // Recovered (scaled to 6 s at 0.2), a jsonpath on the same output and a tolerance probe that gets it as "value".
+        string tol = """{"type":"all","of":[{"type":"recovered","within":30},{"type":"jsonpath","path":"$.Recovered","expect":true},{"type":"probe","name":"second","provider":{"type":"fake","value":true}}]}""";
+        string exp(double ttr) => Exp(Probe("p", "true"), $$$$"""{"type":"probe","name":"r","tolerance":{{{{tol}}}},"provider":{"type":"fake","value":{"Recovered":true,"TimeToRecover":{{{{ttr}}}}}}}""");
+        var ok = await Run(exp(1), scale: 0.2);
+        Assert.Equal("Passed", ok.Verdict);
+        Assert.Contains("[3] met", ok.Run[0].ToleranceDetail);
+        var late = await Run(exp(10), scale: 0.2);
+        Assert.Equal("Deviated", late.Verdict);
+        Assert.Contains("[1] NOT met", late.Run[0].ToleranceDetail);
+        Assert.Contains("[2] met", late.Run[0].ToleranceDetail);
+    }
+
+    [Fact]
     public async Task Scale_leaves_the_timeout_of_unscaled_work_alone()
     {
         // The fake provider's work is not scaled: its 1 s timeout holds at scale 0.1 (a 0.3 s activity succeeds).

@@ -198,6 +198,47 @@ public class ToleranceTests
 {
     private static ToleranceResult Eval(string tol, string output) => Tolerance.Evaluate(JsonNode.Parse(tol), JsonNode.Parse(output));
 
+    [Fact]
+    public void All_tolerances_must_hold_and_each_is_reported()
+    {
+        const string both = """{"type":"all","of":[200,{"type":"jsonpath","path":"$.body.text","expect":"hi"}]}""";
+        var ok = Eval(both, """{"status":200,"body":{"text":"hi"}}""");
+        Assert.True(ok.Met);
+        Assert.Contains("[2] met", ok.Detail);
+        // A 200 with the wrong body: the status part holds, the body part does not, so the whole does not.
+        var bad = Eval(both, """{"status":200,"body":{"text":""}}""");
+        Assert.False(bad.Met);
+        Assert.Contains("[1] met", bad.Detail);
+        Assert.Contains("[2] NOT met", bad.Detail);
+        // One part without evidence is never a pass; a miss elsewhere still makes it a miss.
+        Assert.Null(Eval("""{"type":"all","of":[true,{"type":"thresholds"}]}""", "true").Met);
+        Assert.False(Eval("""{"type":"all","of":[false,{"type":"thresholds"}]}""", "true").Met);
+        // The single form keeps working as before.
+        Assert.True(Eval("200", """{"status":200}""").Met);
+    }
+
+    [Fact]
+    public void All_tolerance_is_checked_part_by_part_before_anything_runs()
+    {
+        var providers = new Dictionary<string, IActivityProvider>(ExperimentRunner.BuiltIn()) { ["fake"] = new FakeProvider() };
+        ExperimentException Fails(string tol) => Assert.Throws<ExperimentException>(() => ExperimentLoader.Prepare(ExperimentLoaderTests.Doc(
+            $$$"""{"title":"t","description":"d","method":[{"type":"probe","name":"p","tolerance":{{{tol}}},"provider":{"type":"fake"}}]}"""), "t", "json", providers, null, _ => null));
+        foreach (var (tol, path) in new[]
+        {
+            ("""{"type":"all"}""", "$.method[0].tolerance.of"),
+            ("""{"type":"all","of":[]}""", "$.method[0].tolerance.of"),
+            ("""{"type":"all","of":"200"}""", "$.method[0].tolerance.of"),
+            ("""{"type":"all","of":[200,{"type":"regex","pattern":"("}]}""", "$.method[0].tolerance.of[1].pattern"),
+            ("""{"type":"all","of":[{"type":"nope"}]}""", "$.method[0].tolerance.of[0].type"),
+            ("""{"type":"all","of":[null]}""", "$.method[0].tolerance.of[0]"),
+        })
+        {
+            var i = Assert.Single(Fails(tol).Issues);
+            Assert.Equal(ExperimentException.Ids.InvalidTolerance, i.ErrorId);
+            Assert.Equal(path, i.JsonPath);
+        }
+    }
+
     [Theory]
     [InlineData("true", "true", true)]
     [InlineData("true", "false", false)]
