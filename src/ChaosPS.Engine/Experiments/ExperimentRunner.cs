@@ -432,13 +432,18 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
         {
             foreach (var item in output is System.Collections.IEnumerable e and not string and not JsonNode ? e.Cast<object?>() : [output])
             {
-                if (item is LoadTestResult lr) _j.Lock(() => _j.Load.Add(ExperimentLoad.From(activity, lr, _j.Start)));
+                if (item is LoadTestResult lr)
+                {
+                    var load = ExperimentLoad.From(activity, lr, _j.Start);
+                    load.Uri = exp.Redactor.Redact(load.Uri); // a URL may carry a secret (a token in its query)
+                    _j.Lock(() => _j.Load.Add(load));
+                }
                 else if (item is CrashResult cr)
                 {
                     _j.Lock(() => _j.Faults.Add(new ExperimentFault
                     {
                         Id = $"crash-{cr.ProcessId?.ToString(CultureInfo.InvariantCulture) ?? cr.ContainerId}", Kind = $"crash ({cr.Action} {cr.Signal})".Replace("  ", " "),
-                        Target = cr.Target, Activity = activity, Start = cr.CrashedAt, End = cr.CrashedAt, Restored = true,
+                        Target = exp.Redactor.Redact(cr.Target), Activity = activity, Start = cr.CrashedAt, End = cr.CrashedAt, Restored = true,
                     }));
                     _j.Lock(() => _j.Events.Add(new ExperimentEvent((cr.CrashedAt - _j.Start).TotalSeconds, "fault-start", $"crash {cr.Target}")));
                 }
@@ -493,7 +498,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 foreach (var r in active.Values)
                 {
                     if (_seen.ContainsKey(r.Id)) continue;
-                    var f = new ExperimentFault { Id = r.Id, Kind = r.Kind, Target = r.Target, Activity = _activity(), Start = r.CreatedAt };
+                    var f = new ExperimentFault { Id = r.Id, Kind = r.Kind, Target = _j.Redactor.Redact(r.Target), Activity = _activity(), Start = r.CreatedAt };
                     _seen[r.Id] = f;
                     _j.Lock(() => { _j.Faults.Add(f); _j.Events.Add(new ExperimentEvent((r.CreatedAt - _j.Start).TotalSeconds, "fault-start", $"{r.Kind} {r.Target}")); });
                 }
