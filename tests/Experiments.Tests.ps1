@@ -52,6 +52,8 @@ Describe 'Test-ChaosExperiment and Get-ChaosExperiment' -Tag 'Experiments', 'Uni
         @{ Case = 'python provider'; Json = '{"title":"t","description":"d","method":[{"type":"action","name":"py","provider":{"type":"python","module":"chaosaws.ec2.actions","func":"stop_instance"}}]}'; Id = 'ChaosPS.UnsupportedProvider'; Path = '$.method[0].provider.type' }
         @{ Case = 'unknown provider'; Json = '{"title":"t","description":"d","method":[{"type":"action","name":"x","provider":{"type":"ftp"}}]}'; Id = 'ChaosPS.UnknownProvider'; Path = '$.method[0].provider.type' }
         @{ Case = 'variable with no value'; Json = '{"title":"t","description":"d","configuration":{"u":{"type":"env","key":"CHAOSPS_NOT_SET_1"}},"method":[{"type":"probe","name":"p","provider":{"type":"http","url":"${u}/x"}}]}'; Id = 'ChaosPS.UndefinedVariable'; Path = '$.method[0].provider.url' }
+        @{ Case = 'vault secret'; Json = '{"title":"t","description":"d","secrets":{"db":{"password":{"type":"vault","path":"secret/db"}}},"method":[{"type":"probe","name":"p","provider":{"type":"process","path":"true"}}]}'; Id = 'ChaosPS.UnsupportedSecretType'; Path = '$.secrets.db.password.type' }
+        @{ Case = 'env secret not set'; Json = '{"title":"t","description":"d","secrets":{"db":{"password":{"type":"env","key":"CHAOSPS_NOT_SET_2"}}},"method":[{"type":"probe","name":"p","provider":{"type":"process","path":"true"}}]}'; Id = 'ChaosPS.ExperimentSecretNotSet'; Path = '$.secrets.db.password' }
         @{ Case = 'powershell provider in JSON'; Json = '{"title":"t","description":"d","method":[{"type":"action","name":"x","provider":{"type":"powershell","script":"1"}}]}'; Id = 'ChaosPS.UnsupportedProvider'; Path = '$.method[0].provider.type' }
     ) {
         $file = New-ExperimentFile "bad-$($Case -replace '\W', '-').json" $Json
@@ -184,6 +186,22 @@ Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', '
         @(Get-ChaosFault).Count | Should -Be 0
     }
 
+    It '-Scale shortens each Start-LoadTest -Stage and the -Target fills worker_url and data_path' -Tag 'Scale' {
+        # 40 s at 5 req/s is ~200 requests unscaled; at scale 0.05 the stage is 2 s (~10 requests).
+        $exp = @{ title = 'stage scale'; description = 'stages are scaled'
+            'steady-state-hypothesis' = @{ title = 'h'; probes = @(@{ type = 'probe'; name = 'worker'; tolerance = 200; provider = @{ type = 'http'; url = '${worker_url}/health'; timeout = 5 } }) }
+            method = @(
+                @{ type = 'probe'; name = 'staged-load'; tolerance = @{ type = 'thresholds' }
+                   provider = @{ type = 'chaosps'; cmdlet = 'Start-LoadTest'; arguments = @{ Uri = '${target_url}/health'; Rate = 5; Stage = @('40s:5'); Threshold = @('http_req_failed: rate==0') } } }
+                @{ type = 'probe'; name = 'data-path'; tolerance = $true; provider = @{ type = 'powershell'; arguments = @{ P = '${data_path}' }; script = { param($P) Test-Path -LiteralPath $P -PathType Container } } }
+            ) }
+        $j = Invoke-ChaosExperiment -Experiment $exp -Target $t -Scale 0.05 -JournalPath $work
+        $j.Verdict | Should -Be 'Passed' -Because $j.Reason
+        $j.Load[0].Requests | Should -BeGreaterThan 0
+        $j.Load[0].Requests | Should -BeLessThan 100 -Because 'the 40 s stage ran as 2 s'
+        $j.Experiment['steady-state-hypothesis']['probes'][0]['provider']['url'].ToString() | Should -Be "$($t.Workers[0].Uri.ToString().TrimEnd('/'))/health"
+    }
+
     It 'the same experiment fails its thresholds when the threshold cannot hold (the check can fail)' {
         # Break the expectation on purpose: p(95) under 1 µs cannot hold for a real HTTP round trip.
         $doc = Get-Content (Get-ChaosExperiment worker-crash-under-load).Path -Raw | ConvertFrom-Json -AsHashtable
@@ -241,6 +259,26 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         $r2 = Invoke-Experiment-Child "Invoke-ChaosExperiment '$okFile' | Out-Null; exit [int](-not `$?)" @{ TF_BUILD = 'True' }
         $r2.ExitCode | Should -Be 0 -Because $r2.Error
         $r2.Output | Should -Not -Match '##vso\[task\.logissue' -Because 'a passing run annotates nothing'
+    }
+
+    It 'substitutes env and inline secrets into the activities and never writes them in clear (journal, reports, errors)' -Tag 'Secrets' {
+        $seen = Join-Path $work 'secret-seen.txt'
+        $json = '{"title":"secrets","description":"secrets reach the activities, not the records","secrets":{"api":{"token":{"type":"env","key":"CHAOSPS_TEST_SECRET_TOKEN"},"user":"inline-user-7f3a"}},' +
+            '"steady-state-hypothesis":{"title":"h","probes":[{"type":"probe","name":"echo","tolerance":{"type":"regex","pattern":"env-token-9c2e","target":"stdout"},"provider":{"type":"process","path":"sh","arguments":["-c","echo ${user}:${token}; echo ${token} > ' + $seen + '"]}}]},' +
+            '"method":[{"type":"action","name":"fails","provider":{"type":"process","path":"/no/such/${token}"}}]}'
+        $file = New-ExperimentFile 'secrets.json' $json
+        $jpath = Join-Path $work 'secrets-journal.json'
+        $r = Invoke-Experiment-Child "Invoke-ChaosExperiment '$file' -JournalPath '$jpath' -ErrorAction SilentlyContinue -ErrorVariable e | Out-Null; `$e | ForEach-Object { `$_.ToString() }; '$jpath' | Export-ChaosExperimentReport -Path '$work/secrets.junit.xml' -Format JUnit -NoAnnotation | Out-Null" @{ CHAOSPS_TEST_SECRET_TOKEN = 'env-token-9c2e' }
+        (Get-Content $seen -Raw).Trim() | Should -Be 'env-token-9c2e' -Because 'the activity got the real value'
+        $text = Get-Content $jpath -Raw
+        $doc = $text | ConvertFrom-Json -AsHashtable
+        $doc.steady_states.before.probes[0].tolerance_met | Should -BeTrue -Because 'the tolerance judged the real output'
+        $doc.steady_states.before.probes[0].output.stdout.Trim() | Should -Be '***:***'
+        $doc.run[0].status | Should -Be 'failed'
+        $text | Should -Not -Match 'env-token-9c2e|inline-user-7f3a'
+        $text | Should -Match ([regex]::Escape('/no/such/***'))
+        $r.Output + $r.Error | Should -Not -Match 'env-token-9c2e|inline-user-7f3a'
+        Get-Content "$work/secrets.junit.xml" -Raw | Should -Not -Match 'env-token-9c2e|inline-user-7f3a'
     }
 
     It 'runs a suite in order, one journal per experiment in the -JournalPath folder' {

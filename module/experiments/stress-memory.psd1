@@ -62,7 +62,9 @@ Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Sta
                    $stress = { Invoke-MemoryExhaustion -Percent ([double]$Percent) -Mode Reach -Duration "$($s)s" -Force -Confirm:$false }.GetNewClosure()
                    $probe = @{ Uri = $Url; Rate = 10; Baseline = '2s'; RecoveryTimeout = '30s'; HangTimeout = '10s'; AcceptableStatus = @($Acceptable); MaxErrorRate = [double]$MaxErrorRate; Confirm = $false }
                    if ($Method -eq 'POST') { $probe.Method = 'POST'; $probe.Body = $Body }
-                   $v = Test-GracefulDegradation @probe -Stress $stress
+                   # Its NotGraceful / DegradationInconclusive error is about the verdict, judged below with the evidence; any other error fails the probe.
+                   $v = Test-GracefulDegradation @probe -Stress $stress -ErrorAction SilentlyContinue -ErrorVariable tgd
+                   foreach ($e in @($tgd)) { if ($e.FullyQualifiedErrorId -notmatch '^ChaosPS\.(NotGraceful|DegradationInconclusive)\b') { throw $e } }
                    # A stressor that never reached its target proves nothing about that load: Inconclusive, never Graceful.
                    $stressors = @($v.StressResults | Where-Object { $_.PSObject.Properties['TimeToReach'] })
                    $unreached = @($stressors | Where-Object { $null -eq $_.TimeToReach })

@@ -4,7 +4,7 @@
     description = @'
 Proves: a worker is SIGKILLed, and its replacement is SIGKILLed again while it is still starting (before it answers
 its health check). The router never sends traffic to the half-started worker (error count 0, bodies checked), the
-supervisor keeps restarting it, and it is finally back and answering within 60 s; real inference works on every
+supervisor keeps restarting it, and it is finally back and answering within 60 s (x -Scale, like every recovery window); real inference works on every
 worker after. Inconclusive when the second kill did not land during start-up (the worker was already healthy: the CI
 matrix runs the embedded target with -StartupDelay 3s).
 Catches: NoRestart (no replacement ever starts: the activity fails), UnhealthyAfterRestart (inference check after the
@@ -59,12 +59,14 @@ Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ labe
            tolerance = @{ type = 'verdict'; expect = 'Passed' }
            provider = @{ type = 'powershell'; arguments = @{ Workers = '${workers}'; Health = '${target_url}${health_path}' }
                script = {
-                   param($Workers, $Health)
+                   param($Workers, $Health, $Scale)
+                   # The windows (replacement 30 s, back within 60 s, wait up to 90 s) are multiplied by -Scale, like every recovery window.
+                   $replaceS = 30 * $Scale; $withinS = 60 * $Scale
                    $victim = Get-ChaosTarget @Workers -Count 1 -Seed 7
                    $first = $victim | Invoke-WorkerCrash -Signal KILL -Confirm:$false
                    # The replacement: the same container running again, or a new process with the same command line.
                    $sw = [Diagnostics.Stopwatch]::StartNew(); $rep = $null
-                   while (-not $rep -and $sw.Elapsed.TotalSeconds -lt 30) {
+                   while (-not $rep -and $sw.Elapsed.TotalSeconds -lt $replaceS) {
                        if ($victim.Kind -eq 'Container') {
                            $c = Get-ChaosTarget -ContainerId $victim.ContainerId -ErrorAction SilentlyContinue
                            if ($c -and $c.State -eq 'running' -and $c.StartStamp -ne $victim.StartStamp) { $rep = $c }
@@ -73,17 +75,17 @@ Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ labe
                        }
                        if (-not $rep) { Start-Sleep -Milliseconds 50 }
                    }
-                   if (-not $rep) { throw "no replacement of $victim started within 30 s of the first kill (the worker is not restarted)" }
+                   if (-not $rep) { throw "no replacement of $victim started within $replaceS s of the first kill (the worker is not restarted)" }
                    $healthBefore = if ($victim.Uri) { try { [int](Invoke-WebRequest ([Uri]::new([Uri]$victim.Uri, '/health')) -SkipHttpErrorCheck -TimeoutSec 2).StatusCode } catch { 0 } } else { -1 }
                    $second = $rep | Invoke-WorkerCrash -Signal KILL -Confirm:$false
-                   $rec = $second | Wait-ChaosRecovery -Uri $Health -Timeout 90s
+                   $rec = $second | Wait-ChaosRecovery -Uri $Health -Timeout ([TimeSpan]::FromSeconds(90 * $Scale))
                    $inStartup = $healthBefore -ne 200 -and $second.ObservedState -in 'exited', 'restarted'
-                   $verdict = if (-not $inStartup) { 'Inconclusive' } elseif ($rec.Recovered -and $rec.TimeToRecover.TotalSeconds -le 60) { 'Passed' } else { 'Failed' }
+                   $verdict = if (-not $inStartup) { 'Inconclusive' } elseif ($rec.Recovered -and $rec.TimeToRecover.TotalSeconds -le $withinS) { 'Passed' } else { 'Failed' }
                    [pscustomobject]@{
                        Verdict = $verdict; Worker = "$victim"; FirstKill = "$($first.ObservedState)"; Replacement = "$rep"
                        HealthBeforeSecondKill = $healthBefore; SecondKill = "$($second.ObservedState)"; Recovered = [bool]$rec.Recovered
                        TimeToRecoverS = if ($rec.TimeToRecover) { $rec.TimeToRecover.TotalSeconds } else { $null }; LastProbe = "$($rec.LastProbe)"
-                       Reason = if (-not $inStartup) { "the second kill did not land during start-up (health answered $healthBefore)" } elseif (-not $rec.Recovered) { 'the worker did not come back' } else { '' }
+                       Reason = if (-not $inStartup) { "the second kill did not land during start-up (health answered $healthBefore)" } elseif (-not $rec.Recovered) { "the worker did not come back within $(90 * $Scale) s" } elseif ($rec.TimeToRecover.TotalSeconds -gt $withinS) { "back after $($rec.TimeToRecover.TotalSeconds) s, later than $withinS s" } else { '' }
                    }
                } } }
     )

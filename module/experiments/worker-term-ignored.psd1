@@ -4,7 +4,7 @@
     description = @'
 Proves: a worker that ignores SIGTERM is SIGKILLed once its grace period has passed (not before), the router keeps
 every request answered meanwhile (error count 0, bodies checked: during the grace the stuck worker still serves or is
-routed around), the worker is restarted and answering within 30 s, and real inference works on every worker after.
+routed around), the worker is restarted and answering within 30 s (x -Scale, like every recovery window), and real inference works on every worker after.
 Verdict Inconclusive (not Passed) when the worker honoured TERM: then nothing about a stuck shutdown was shown (the CI
 matrix runs the embedded target with -IgnoreTerm). Containers are stopped with docker stop -t grace.
 Catches: NoRestart (no recovery), UnhealthyAfterRestart (inference check after the method), NoRetry (requests in
@@ -60,15 +60,17 @@ Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ labe
            tolerance = @{ type = 'verdict'; expect = 'Passed' }
            provider = @{ type = 'powershell'; arguments = @{ Workers = '${workers}'; Health = '${target_url}${health_path}'; Grace = '${grace_seconds}' }
                script = {
-                   param($Workers, $Health, $Grace)
+                   param($Workers, $Health, $Grace, $Scale)
+                   # The recovery windows (back within 30 s, wait up to 60 s) are multiplied by -Scale; the grace period is not.
+                   $withinS = 30 * $Scale
                    $grace = [TimeSpan]::FromSeconds([double]$Grace)
                    $victim = Get-ChaosTarget @Workers -Count 1 -Seed 7
                    $p = @{ GracePeriod = $grace; Confirm = $false }
                    if ($victim.Kind -eq 'Container') { $p.ContainerAction = 'Stop' } else { $p.Signal = 'TERM' }
                    $crash = $victim | Invoke-WorkerCrash @p
-                   $rec = $crash | Wait-ChaosRecovery -Uri $Health -Timeout 60s
+                   $rec = $crash | Wait-ChaosRecovery -Uri $Health -Timeout ([TimeSpan]::FromSeconds(60 * $Scale))
                    $forcedAfterGrace = [bool]$crash.ForcedKill -and $crash.TimeToExit -ge $grace.Subtract([TimeSpan]::FromMilliseconds(100))
-                   $verdict = if (-not $crash.ForcedKill) { 'Inconclusive' } elseif ($forcedAfterGrace -and $rec.Recovered -and $rec.TimeToRecover.TotalSeconds -le 30) { 'Passed' } else { 'Failed' }
+                   $verdict = if (-not $crash.ForcedKill) { 'Inconclusive' } elseif ($forcedAfterGrace -and $rec.Recovered -and $rec.TimeToRecover.TotalSeconds -le $withinS) { 'Passed' } else { 'Failed' }
                    [pscustomobject]@{
                        Verdict = $verdict; Worker = "$victim"; ForcedKill = [bool]$crash.ForcedKill; TimeToExitMs = [int]$crash.TimeToExit.TotalMilliseconds
                        GraceMs = [int]$grace.TotalMilliseconds; ExitCode = $crash.ExitCode; Recovered = [bool]$rec.Recovered

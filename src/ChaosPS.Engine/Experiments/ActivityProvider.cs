@@ -22,6 +22,9 @@ public interface IActivityProvider
     /// <summary>Runs the activity; returns its output (a JSON node, or any object the engine turns into JSON).
     /// Throws <see cref="ActivityFailedException"/> (or any exception) when the activity failed.</summary>
     Task<object?> RunAsync(ActivityCall call, CancellationToken ct);
+
+    /// <summary>Whether -Scale shortens this activity's own work (then its activity-level timeout is scaled too).</summary>
+    bool ScalesWork(JsonObject provider) => false;
 }
 
 /// <summary>What a provider gets to run one activity.</summary>

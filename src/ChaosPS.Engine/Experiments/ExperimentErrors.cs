@@ -37,6 +37,10 @@ public sealed class ExperimentException : ChaosException
         public const string TargetNotFound = "ChaosPS.ExperimentTargetNotFound";
         public const string InvalidStrategy = "ChaosPS.InvalidStrategy";
         public const string UnsupportedControls = "ChaosPS.UnsupportedControls";
+        public const string InvalidSecret = "ChaosPS.InvalidExperimentSecret";
+        public const string UnsupportedSecret = "ChaosPS.UnsupportedSecretType";
+        public const string SecretNotSet = "ChaosPS.ExperimentSecretNotSet";
+        public const string UnknownSecretScope = "ChaosPS.UnknownSecretScope";
     }
 }
 

@@ -170,6 +170,9 @@ public sealed class ExperimentJournal
     public List<ExperimentEvent> Events { get; } = [];
     public string[] Tags => Experiment["tags"] is JsonArray a ? a.Select(t => t?.ToString() ?? "").ToArray() : [];
 
+    /// <summary>Masks the experiment's secrets in everything the journal writes (a last net under the runner's own masking).</summary>
+    internal SecretRedactor Redactor { get; set; } = SecretRedactor.None;
+
     internal void Lock(Action a) { lock (_gate) a(); }
 
     public string ToJson(bool indented = true)
@@ -181,7 +184,7 @@ public sealed class ExperimentJournal
     {
         lock (_gate)
         {
-            return new JsonObject
+            var doc = new JsonObject
             {
                 ["chaosps-version"] = Version,
                 ["platform"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
@@ -212,6 +215,8 @@ public sealed class ExperimentJournal
                     ["events"] = new JsonArray(Events.Select(ev => (JsonNode?)new JsonObject { ["t"] = Math.Round(ev.T, 3), ["kind"] = ev.Kind, ["name"] = ev.Name }).ToArray()),
                 },
             };
+            Redactor.RedactInPlace(doc);
+            return doc;
         }
     }
 

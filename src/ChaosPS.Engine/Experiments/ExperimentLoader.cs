@@ -16,6 +16,8 @@ public sealed class LoadedExperiment
     public required JsonObject Document { get; init; }
     /// <summary>The configuration values used (after -Configuration overrides and env lookups).</summary>
     public required IReadOnlyDictionary<string, JsonNode?> Configuration { get; init; }
+    /// <summary>Masks the values of the experiment's secrets in everything the run records (journal, plan, errors).</summary>
+    public SecretRedactor Redactor { get; init; } = SecretRedactor.None;
 
     public string Title => Document["title"]?.GetValue<string>() ?? "";
     public IReadOnlyList<string> Tags => Document["tags"] is JsonArray a ? a.Select(t => t?.ToString() ?? "").ToList() : [];
@@ -64,14 +66,86 @@ public static partial class ExperimentLoader
     {
         var v = new ExperimentValidation(source, format);
         var doc = (JsonObject)raw.DeepClone();
-        var config = ResolveConfiguration(doc, overrides, environment ?? Environment.GetEnvironmentVariable, v);
-        SubstituteAll(doc, "$", config, v);
+        var env = environment ?? Environment.GetEnvironmentVariable;
+        var config = ResolveConfiguration(doc, overrides, env, v);
+        var secrets = ResolveSecrets(doc, env, v);
+        // Chaos Toolkit looks a ${name} up in the configuration first, then in the secrets (every scope, in order).
+        var values = new Dictionary<string, JsonNode?>(config, StringComparer.Ordinal);
+        foreach (var (name, value) in secrets) values.TryAdd(name, value);
+        SubstituteAll(doc, "$", values, v);
         // A field holding an unsubstituted ${name} would only be reported again as malformed.
         v.ThrowIfAny();
         ResolveRefs(doc, v);
         Check(doc, providers, v);
         v.ThrowIfAny();
-        return new LoadedExperiment { Source = source, Format = format, Document = doc, Configuration = config };
+        return new LoadedExperiment
+        {
+            Source = source, Format = format, Document = doc, Configuration = config,
+            Redactor = new SecretRedactor(secrets.Values.Select(SecretText).OfType<string>()),
+        };
+    }
+
+    private static string? SecretText(JsonNode? n) => n switch
+    {
+        null => null,
+        JsonValue jv when jv.GetValueKind() == JsonValueKind.String => jv.GetValue<string>(),
+        _ => n.ToJsonString(),
+    };
+
+    // ---------------------------------------------------------------- secrets
+
+    /// <summary>
+    /// Chaos Toolkit's secrets: {scope: {name: literal | {"type": "env", "key": VAR}}}. Their values are substituted as
+    /// ${name} like configuration (which wins on a clash) and masked in everything recorded. Other secret types (vault,
+    /// ...) are refused: running without the secret would be a lie.
+    /// </summary>
+    private static Dictionary<string, JsonNode?> ResolveSecrets(JsonObject doc, Func<string, string?> env, ExperimentValidation v)
+    {
+        var result = new Dictionary<string, JsonNode?>(StringComparer.Ordinal);
+        if (doc["secrets"] is null) return result;
+        if (doc["secrets"] is not JsonObject scopes)
+        {
+            v.Add(ExperimentException.Ids.InvalidSecret, "$.secrets", "expected an object of scope: {name: value or {\"type\": \"env\", \"key\": VAR}}");
+            return result;
+        }
+        foreach (var (scope, entries) in scopes)
+        {
+            string sp = $"$.secrets.{scope}";
+            if (entries is not JsonObject eo) { v.Add(ExperimentException.Ids.InvalidSecret, sp, "expected an object of name: value or {\"type\": \"env\", \"key\": VAR}"); continue; }
+            foreach (var (name, value) in eo)
+            {
+                string path = $"{sp}.{name}";
+                switch (value)
+                {
+                    case null:
+                        v.Add(ExperimentException.Ids.InvalidSecret, path, "a secret needs a value: a literal, or {\"type\": \"env\", \"key\": VAR}");
+                        break;
+                    case JsonObject o when o["type"] is JsonValue tv && tv.GetValueKind() == JsonValueKind.String && tv.GetValue<string>() == "env":
+                        if (o["key"] is not JsonValue kv || kv.GetValueKind() != JsonValueKind.String || kv.GetValue<string>().Length == 0)
+                        {
+                            v.Add(ExperimentException.Ids.InvalidSecret, path + ".key", "an env secret needs 'key': the environment variable's name");
+                            break;
+                        }
+                        string key = kv.GetValue<string>();
+                        if (env(key) is { } got) result.TryAdd(name, TypedEnv(got, o["env_var_type"]?.ToString()));
+                        else if (o.ContainsKey("default")) result.TryAdd(name, o["default"]?.DeepClone());
+                        else v.Add(ExperimentException.Ids.SecretNotSet, path, $"the secret '{name}' reads the environment variable {key}, which is not set", ChaosErrorCategory.ObjectNotFound);
+                        break;
+                    case JsonObject o when o.ContainsKey("type"):
+                        v.Add(ExperimentException.Ids.UnsupportedSecret, path + ".type",
+                            $"secret type '{o["type"]}' is not supported by ChaosPS: use an inline value or {{\"type\": \"env\", \"key\": VAR}} (fetch a vault secret into an environment variable before the run)",
+                            ChaosErrorCategory.NotImplemented);
+                        break;
+                    case JsonObject:
+                        v.Add(ExperimentException.Ids.InvalidSecret, path, "expected a literal value or {\"type\": \"env\", \"key\": VAR}");
+                        break;
+                    default:
+                        result.TryAdd(name, value.DeepClone());
+                        break;
+                }
+            }
+        }
+        return result;
     }
 
     // ---------------------------------------------------------------- configuration
@@ -114,9 +188,16 @@ public static partial class ExperimentLoader
         "int" or "integer" when long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) => JsonValue.Create(l),
         "float" or "number" when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => JsonValue.Create(d),
         "bool" or "boolean" when bool.TryParse(text, out var b) => JsonValue.Create(b),
-        "json" => JsonNode.Parse(text),
+        "json" => ParseEnvJson(text),
         _ => JsonValue.Create(text),
     };
+
+    /// <summary>An env value read as JSON; text that is not JSON is kept as a string rather than thrown raw.</summary>
+    private static JsonNode? ParseEnvJson(string text)
+    {
+        try { return JsonNode.Parse(text); }
+        catch (JsonException) { return JsonValue.Create(text); }
+    }
 
     [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")]
     private static partial Regex VarPattern();
@@ -126,7 +207,7 @@ public static partial class ExperimentLoader
     {
         foreach (var key in doc.Select(kv => kv.Key).ToList())
         {
-            if (key == "configuration" && path == "$") continue;
+            if (key is "configuration" or "secrets" && path == "$") continue;
             var old = doc[key];
             var now = Substitute(old, $"{path}.{key}", config, v);
             if (!ReferenceEquals(old, now)) doc[key] = now;
@@ -240,6 +321,17 @@ public static partial class ExperimentLoader
         {
             bool hypothesis = path.StartsWith("$.steady-state-hypothesis", StringComparison.Ordinal);
             CheckActivity(node, path, hypothesis, providers, v);
+            // An activity (or its provider) may name the secret scopes it uses: each must be declared.
+            var scopes = doc["secrets"] as JsonObject;
+            foreach (var (where, list) in new[] { (path + ".secrets", node?["secrets"]), (path + ".provider.secrets", node?["provider"]?["secrets"]) })
+            {
+                if (list is null) continue;
+                if (list is not JsonArray la || la.Any(x => x is not JsonValue xv || xv.GetValueKind() != JsonValueKind.String))
+                    v.Add(ExperimentException.Ids.InvalidSecret, where, "expected a list of secret scope names (keys of the experiment's 'secrets')");
+                else foreach (var x in la)
+                        if (scopes is null || !scopes.ContainsKey(x!.ToString()))
+                            v.Add(ExperimentException.Ids.UnknownSecretScope, where, $"the secret scope '{x}' is not declared in the experiment's 'secrets'", ChaosErrorCategory.ObjectNotFound);
+            }
         }
 
         if (doc["runtime"] is JsonObject rt)

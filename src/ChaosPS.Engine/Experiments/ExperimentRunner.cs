@@ -10,7 +10,7 @@ namespace ChaosPS.Experiments;
 /// <summary>How to run an experiment (the cmdlet's parameters).</summary>
 public sealed class ExperimentRunOptions
 {
-    /// <summary>Multiplies every pause and every chaosps duration argument (CI runs experiments small).</summary>
+    /// <summary>Multiplies pauses, durations, recovery windows and scaled activities' timeouts (see <see cref="ExperimentScale"/>).</summary>
     public double Scale { get; init; } = 1.0;
     /// <summary>Where the journal is written as the run goes; null writes none.</summary>
     public string? JournalPath { get; init; }
@@ -59,7 +59,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 var a = (JsonObject)list[i]!;
                 var p = (JsonObject)a["provider"]!;
                 string desc;
-                try { desc = await Providers[p["type"]!.ToString()].PlanAsync(p, $"{path}[{i}].provider", ct).ConfigureAwait(false); }
+                try { desc = exp.Redactor.Redact(await Providers[p["type"]!.ToString()].PlanAsync(p, $"{path}[{i}].provider", ct).ConfigureAwait(false)); }
                 catch (ExperimentException e) { issues.AddRange(e.Issues); continue; }
                 steps.Add(new PlanStep(phase, i, a["type"]?.ToString() ?? "", a["name"]?.ToString() ?? "", p["type"]!.ToString(), desc,
                     Json.IsTrue(a["background"]), (Json.Num(a["pauses"]?["before"]) ?? 0) * scale, (Json.Num(a["pauses"]?["after"]) ?? 0) * scale));
@@ -69,7 +69,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
         await Add("steady-state-hypothesis", "$.steady-state-hypothesis.probes", d["steady-state-hypothesis"]?["probes"] as JsonArray).ConfigureAwait(false);
         await Add("method", "$.method", d["method"] as JsonArray).ConfigureAwait(false);
         await Add("rollbacks", "$.rollbacks", d["rollbacks"] as JsonArray).ConfigureAwait(false);
-        if (issues.Count > 0) throw new ExperimentException(issues.Select(i => i with { Source = exp.Source }).ToList());
+        if (issues.Count > 0) throw new ExperimentException(issues.Select(i => i with { Source = exp.Source, Message = exp.Redactor.Redact(i.Message) }).ToList());
         return steps;
     }
 
@@ -83,8 +83,8 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
     {
         private readonly ExperimentJournal _j = new()
         {
-            Title = exp.Title, Source = exp.Source, Experiment = (JsonObject)exp.Document.DeepClone(), Start = DateTimeOffset.UtcNow,
-            JournalPath = o.JournalPath, Scale = o.Scale,
+            Title = exp.Title, Source = exp.Source, Experiment = (JsonObject)exp.Redactor.Redact(exp.Document.DeepClone())!, Start = DateTimeOffset.UtcNow,
+            JournalPath = o.JournalPath, Scale = o.Scale, Redactor = exp.Redactor,
         };
         private readonly List<(Task Task, ActivityRun Run)> _background = [];
         private FaultWatcher? _faults;
@@ -182,8 +182,8 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             catch (Exception e)
             {
                 _j.Status = "aborted";
-                _j.Reason = $"the run aborted: {e.Message}";
-                o.Reporter.Verbose(e.ToString());
+                _j.Reason = $"the run aborted: {exp.Redactor.Redact(e.Message)}";
+                o.Reporter.Verbose(exp.Redactor.Redact(e.ToString()));
             }
             finally
             {
@@ -236,7 +236,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 _ when judged.Count == 0 => ("Inconclusive", "nothing was measured: the experiment has no steady-state probe and no method probe with a tolerance"),
                 _ => ("Passed", $"every tolerance judged was met ({judged.Count})"),
             };
-            _j.Reason = reason;
+            _j.Reason = exp.Redactor.Redact(reason);
             if (rollbackFailed && _j.Verdict is "Passed" or "Inconclusive" or "Deviated")
             {
                 _j.Verdict = "Failed";
@@ -244,6 +244,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                     _j.Rollbacks.Where(r => r.Status == "failed").Select(r => $"{r.Name}: {r.Exception?.FirstOrDefault()}")
                         .Concat(_j.Faults.Where(f => !f.Restored).Select(f => $"fault {f.Id} ({f.Kind} on {f.Target})")));
                 if (_j.Status == "completed") _j.Status = "failed";
+                _j.Reason = exp.Redactor.Redact(_j.Reason);
             }
         }
 
@@ -255,7 +256,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 var a = (JsonObject)method[i]!;
                 if (Json.IsTrue(a["background"]))
                 {
-                    var entry = new ActivityRun { Activity = (JsonObject)a.DeepClone(), Start = DateTimeOffset.UtcNow };
+                    var entry = new ActivityRun { Activity = Recorded(a), Start = DateTimeOffset.UtcNow };
                     _j.Lock(() => _j.Run.Add(entry));
                     var task = Task.Run(() => ActivityAsync(a, "method", ct, into: entry));
                     _background.Add((task, entry));
@@ -289,7 +290,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
         {
             foreach (var (task, _) in _background)
             {
-                try { await task.ConfigureAwait(false); } catch (Exception e) { o.Reporter.Verbose($"background activity: {e.Message}"); }
+                try { await task.ConfigureAwait(false); } catch (Exception e) { o.Reporter.Verbose($"background activity: {exp.Redactor.Redact(e.Message)}"); }
             }
             _background.Clear();
         }
@@ -342,19 +343,22 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 Progress($"{phase}: pausing {pb * o.Scale:0.###} s before '{name}'");
                 await Task.Delay(TimeSpan.FromSeconds(pb * o.Scale), ct).ConfigureAwait(false);
             }
-            var run = into ?? new ActivityRun { Activity = (JsonObject)a.DeepClone() };
+            var run = into ?? new ActivityRun { Activity = Recorded(a) };
             run.Start = DateTimeOffset.UtcNow;
             if (countProgress) Progress($"{phase}: {a["type"]} '{name}'");
             Event("activity-start", name);
             _currentActivity = name;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            if (Json.Num(a["timeout"]) is { } t && t > 0) timeout.CancelAfter(TimeSpan.FromSeconds(t));
+            JsonNode? judged = null;
+            double? limit = ExperimentScale.ActivityTimeout(a, o.Scale, owner.Providers[p["type"]!.ToString()].ScalesWork(p));
+            if (limit is { } t) timeout.CancelAfter(TimeSpan.FromSeconds(t));
             try
             {
                 var call = new ActivityCall { Name = name, Activity = a, Provider = p, Scale = o.Scale, Elapsed = () => Elapsed, Reporter = o.Reporter, OutputOf = OutputOf };
                 object? output = await owner.Providers[p["type"]!.ToString()].RunAsync(call, timeout.Token).ConfigureAwait(false);
                 run.RawOutput = output;
-                run.Output = JsonConvertible.ToNode(output);
+                judged = JsonConvertible.ToNode(output);
+                run.Output = exp.Redactor.Redact(judged);
                 run.Status = "succeeded";
                 lock (_outputs) _outputs[name] = output;
                 Collect(name, output);
@@ -362,21 +366,22 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
             catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
             {
                 run.Status = "failed";
-                run.Exception = ct.IsCancellationRequested ? ["interrupted: the activity was cancelled"] : [$"timed out after {a["timeout"]} s", e.Message];
+                run.Exception = ct.IsCancellationRequested ? ["interrupted: the activity was cancelled"] : [$"timed out after {limit?.ToString("0.###", CultureInfo.InvariantCulture)} s", exp.Redactor.Redact(e.Message)];
             }
             catch (Exception e)
             {
                 run.Status = "failed";
-                run.Exception = Lines(e);
+                run.Exception = exp.Redactor.Redact(Lines(e));
             }
             run.End = DateTimeOffset.UtcNow;
             Event("activity-end", name);
             if (a.ContainsKey("tolerance") && run.Status == "succeeded")
             {
-                var tr = await JudgeAsync(a["tolerance"], run.Output, ct).ConfigureAwait(false);
+                // Judged on the real output; the journal keeps it with the secrets masked.
+                var tr = await JudgeAsync(a["tolerance"], judged, ct).ConfigureAwait(false);
                 run.ToleranceMet = tr.Met == true;
                 run.Inconclusive = tr.Met is null;
-                run.ToleranceDetail = tr.Detail;
+                run.ToleranceDetail = exp.Redactor.Redact(tr.Detail);
             }
             else if (a.ContainsKey("tolerance"))
             {
@@ -394,6 +399,13 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
 
         private async Task<ToleranceResult> JudgeAsync(JsonNode? tol, JsonNode? output, CancellationToken ct)
         {
+            if (tol is JsonObject all && all["type"]?.ToString() == "all" && all["of"] is JsonArray parts)
+            {
+                // Every part is judged (also after a miss), so the journal shows each one.
+                var results = new List<ToleranceResult>();
+                foreach (var part in parts) results.Add(await JudgeAsync(part, output, ct).ConfigureAwait(false));
+                return Tolerance.All(results);
+            }
             if (tol is JsonObject o2 && o2["type"]?.ToString() == "probe")
             {
                 var p = (JsonObject)o2["provider"]!.DeepClone();
@@ -412,25 +424,34 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                     return ToleranceResult.No($"the tolerance probe failed: {e.Message}");
                 }
             }
-            return Tolerance.Evaluate(tol, output);
+            // A recovery window is scaled with the run (as the waits that feed it are).
+            return Tolerance.Evaluate(ExperimentScale.Tolerance(tol, o.Scale), output);
         }
 
         private void Collect(string activity, object? output)
         {
             foreach (var item in output is System.Collections.IEnumerable e and not string and not JsonNode ? e.Cast<object?>() : [output])
             {
-                if (item is LoadTestResult lr) _j.Lock(() => _j.Load.Add(ExperimentLoad.From(activity, lr, _j.Start)));
+                if (item is LoadTestResult lr)
+                {
+                    var load = ExperimentLoad.From(activity, lr, _j.Start);
+                    load.Uri = exp.Redactor.Redact(load.Uri); // a URL may carry a secret (a token in its query)
+                    _j.Lock(() => _j.Load.Add(load));
+                }
                 else if (item is CrashResult cr)
                 {
                     _j.Lock(() => _j.Faults.Add(new ExperimentFault
                     {
                         Id = $"crash-{cr.ProcessId?.ToString(CultureInfo.InvariantCulture) ?? cr.ContainerId}", Kind = $"crash ({cr.Action} {cr.Signal})".Replace("  ", " "),
-                        Target = cr.Target, Activity = activity, Start = cr.CrashedAt, End = cr.CrashedAt, Restored = true,
+                        Target = exp.Redactor.Redact(cr.Target), Activity = activity, Start = cr.CrashedAt, End = cr.CrashedAt, Restored = true,
                     }));
                     _j.Lock(() => _j.Events.Add(new ExperimentEvent((cr.CrashedAt - _j.Start).TotalSeconds, "fault-start", $"crash {cr.Target}")));
                 }
             }
         }
+
+        /// <summary>The activity as the journal records it: a copy with the secrets masked.</summary>
+        private JsonObject Recorded(JsonObject a) => (JsonObject)exp.Redactor.Redact(a.DeepClone())!;
 
         private static List<string> Lines(Exception e)
         {
@@ -477,7 +498,7 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
                 foreach (var r in active.Values)
                 {
                     if (_seen.ContainsKey(r.Id)) continue;
-                    var f = new ExperimentFault { Id = r.Id, Kind = r.Kind, Target = r.Target, Activity = _activity(), Start = r.CreatedAt };
+                    var f = new ExperimentFault { Id = r.Id, Kind = r.Kind, Target = _j.Redactor.Redact(r.Target), Activity = _activity(), Start = r.CreatedAt };
                     _seen[r.Id] = f;
                     _j.Lock(() => { _j.Faults.Add(f); _j.Events.Add(new ExperimentEvent((r.CreatedAt - _j.Start).TotalSeconds, "fault-start", $"{r.Kind} {r.Target}")); });
                 }

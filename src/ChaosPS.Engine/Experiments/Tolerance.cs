@@ -16,11 +16,24 @@ public sealed record ToleranceResult(bool? Met, string Detail)
 /// <summary>
 /// Chaos Toolkit's tolerances (bool, string, number against "status", list/range, regex, jsonpath, range, probe) and
 /// ChaosPS's own over its measured results: "thresholds" (a load test's k6-style thresholds), "recovered" (a
-/// Wait-ChaosRecovery result within a time) and "verdict" (e.g. Test-GracefulDegradation's Graceful).
+/// Wait-ChaosRecovery result within a time), "verdict" (e.g. Test-GracefulDegradation's Graceful) and "all" (a list of
+/// tolerances on the same output, every one of which must hold).
 /// </summary>
 public static class Tolerance
 {
-    public static readonly string[] ObjectTypes = ["regex", "jsonpath", "range", "probe", "thresholds", "recovered", "verdict"];
+    public static readonly string[] ObjectTypes = ["regex", "jsonpath", "range", "probe", "thresholds", "recovered", "verdict", "all"];
+
+    /// <summary>
+    /// Combines the results of an "all" tolerance: met when every one is met; not met when any is not met (with
+    /// evidence); otherwise no evidence (one unjudged part is never a pass). The detail lists each part.
+    /// </summary>
+    public static ToleranceResult All(IReadOnlyList<ToleranceResult> parts)
+    {
+        string detail = string.Join("; ", parts.Select((r, i) => $"[{i + 1}] {(r.Met is { } m ? m ? "met" : "NOT met" : "no evidence")}: {r.Detail}"));
+        if (parts.Any(r => r.Met == false)) return ToleranceResult.No(detail);
+        if (parts.Any(r => r.Met is null)) return ToleranceResult.NoEvidence(detail);
+        return ToleranceResult.Yes(detail);
+    }
 
     public static void Validate(JsonNode? tol, string path, IReadOnlyDictionary<string, IActivityProvider> providers, ExperimentValidation v)
     {
@@ -40,6 +53,12 @@ public static class Tolerance
                 }
                 switch (type)
                 {
+                    case "all":
+                        // Several tolerances on one output, every one must hold: {"type": "all", "of": [tolerance, ...]}.
+                        if (o["of"] is not JsonArray all || all.Count == 0)
+                            v.Add(ExperimentException.Ids.InvalidTolerance, path + ".of", "expected a non-empty list of tolerances, every one of which must hold");
+                        else for (int i = 0; i < all.Count; i++) Validate(all[i], $"{path}.of[{i}]", providers, v);
+                        break;
                     case "regex":
                         if (o["pattern"]?.ToString() is not { } pat) v.Add(ExperimentException.Ids.InvalidTolerance, path + ".pattern", "expected a regular expression");
                         else { try { _ = new Regex(pat); } catch (ArgumentException e) { v.Add(ExperimentException.Ids.InvalidTolerance, path + ".pattern", $"not a valid regular expression: {e.Message}"); } }
@@ -116,6 +135,8 @@ public static class Tolerance
         string type = o["type"]?.ToString() ?? "";
         switch (type)
         {
+            case "all":
+                return All(((JsonArray)o["of"]!).Select(t => Evaluate(t, output)).ToList());
             case "regex":
                 {
                     var target = Target(o, output);

@@ -262,7 +262,7 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
                 foreach (var (k, v) in ao)
                 {
                     var meta = Find(info, k)!;
-                    object? value = Scaled(meta, Plain(v), call.Scale);
+                    object? value = Scaled(name, meta, Plain(v), call.Scale);
                     // A script-block parameter (e.g. Test-GracefulDegradation -Stress) takes its text from JSON.
                     if (meta.ParameterType == typeof(ScriptBlock) && value is string text) value = ScriptBlock.Create(text);
                     ps.AddParameter(meta.Name, value);
@@ -279,23 +279,11 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
         return v is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : v;
     }
 
-    private static readonly HashSet<string> ScaledNames = new(StringComparer.OrdinalIgnoreCase) { "Duration", "Interval", "HoldFor", "RampUp", "RampDown", "ThinkTime", "Baseline" };
+    /// <summary>Durations, -Stage and recovery windows are multiplied by -Scale (the rules: ExperimentScale).</summary>
+    private static object? Scaled(string cmdlet, ParameterMetadata meta, object? value, double scale)
+        => ExperimentScale.Argument(cmdlet, meta.Name, meta.ParameterType, value, scale);
 
-    /// <summary>Duration parameters are multiplied by -Scale.</summary>
-    private static object? Scaled(ParameterMetadata meta, object? value, double scale)
-    {
-        if (scale == 1.0 || value is null) return value;
-        var t = Nullable.GetUnderlyingType(meta.ParameterType) ?? meta.ParameterType;
-        // Durations of the fault or load (Duration, Interval, ...), not timeouts or limits the system is judged by.
-        if (t != typeof(TimeSpan) || !ScaledNames.Contains(meta.Name)) return value;
-        TimeSpan? span = value switch
-        {
-            string s when DurationParser.TryParse(s, out var ts) => ts,
-            long or int or double => TimeSpan.FromSeconds(Convert.ToDouble(value, CultureInfo.InvariantCulture)),
-            _ => null,
-        };
-        return span is { } x ? TimeSpan.FromTicks((long)(x.Ticks * scale)) : value;
-    }
+    public bool ScalesWork(JsonObject provider) => true;
 }
 
 /// <summary>The powershell provider (psd1/hashtable experiments): {type: "powershell", script: "..." or { ... }, arguments: {...}}.
@@ -318,6 +306,14 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
         if (p["arguments"] is { } a && a is not JsonObject) v.Add(ExperimentException.Ids.Invalid, path + ".arguments", "expected an object of parameter: value");
     }
 
+    /// <summary>A script that declares a Scale parameter gets the run's -Scale (unless its arguments give one): its work is scaled.</summary>
+    public bool ScalesWork(JsonObject p)
+    {
+        var sb = Parser.ParseInput(p["script"]?.ToString() ?? "", out _, out _);
+        return sb.ParamBlock?.Parameters.Any(x => x.Name.VariablePath.UserPath.Equals("Scale", StringComparison.OrdinalIgnoreCase)) == true
+            && !(p["arguments"] is JsonObject a0 && a0.Any(kv => kv.Key.Equals("Scale", StringComparison.OrdinalIgnoreCase)));
+    }
+
     public Task<string> PlanAsync(JsonObject p, string path, CancellationToken ct)
     {
         string s = p["script"]!.ToString().Trim().ReplaceLineEndings(" ");
@@ -329,9 +325,7 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
         var p = call.Provider;
         string script = p["script"]!.ToString();
         // A script that declares a Scale parameter gets the run's -Scale (unless its arguments give one).
-        var sb = Parser.ParseInput(script, out _, out _);
-        bool wantsScale = sb.ParamBlock?.Parameters.Any(x => x.Name.VariablePath.UserPath.Equals("Scale", StringComparison.OrdinalIgnoreCase)) == true
-            && !(p["arguments"] is JsonObject a0 && a0.Any(kv => kv.Key.Equals("Scale", StringComparison.OrdinalIgnoreCase)));
+        bool wantsScale = ScalesWork(p);
         var output = await host.InvokeAsync(ps =>
         {
             // The script starts in the caller's current folder; its arguments are splatted (one pipeline: the pool needs that).

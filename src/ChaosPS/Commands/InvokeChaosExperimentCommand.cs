@@ -33,12 +33,18 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
 
     /// <summary>
     /// The embedded target system (from Start-ChaosTarget) to aim at: sets the configuration values target_url (its
-    /// router, no trailing slash), target_address (its router as host:port) and workers (a Get-ChaosTarget selector of its worker processes) unless -Configuration gives them.
+    /// router, no trailing slash), target_address (its router as host:port), workers (a Get-ChaosTarget selector of its
+    /// worker processes), worker_url (its first worker, no trailing slash) and data_path (that worker's data folder)
+    /// unless -Configuration gives them.
     /// </summary>
     [Parameter]
     public ChaosPS.Targets.ChaosTargetSystem? Target { get; set; }
 
-    /// <summary>Multiplies every pause and every duration argument of chaosps activities (e.g. 0.1 for a quick CI run).</summary>
+    /// <summary>
+    /// Multiplies pauses, the durations of chaosps activities (Duration, Interval, HoldFor, RampUp, RampDown, ThinkTime,
+    /// Baseline, each Start-LoadTest -Stage), recovery windows (a "recovered" tolerance's within with Wait-ChaosRecovery
+    /// -Timeout) and the timeouts of activities whose work is scaled; request timeouts and thresholds stay (ExperimentScale).
+    /// </summary>
     [Parameter]
     [ValidateRange(0.001, 1000.0)]
     public double Scale { get; set; } = 1.0;
@@ -127,6 +133,12 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
             overrides.TryAdd("workers", Target.Runtime == "Docker"
                 ? new System.Text.Json.Nodes.JsonObject { ["label"] = new System.Text.Json.Nodes.JsonArray($"chaosps.target={Target.Id}", "chaosps.worker") }
                 : new System.Text.Json.Nodes.JsonObject { ["port"] = new System.Text.Json.Nodes.JsonArray(Target.Workers.Select(w => (System.Text.Json.Nodes.JsonNode?)System.Text.Json.Nodes.JsonValue.Create(w.Port)).ToArray()) });
+            // One worker probed directly, and its data folder (the disk-full experiment fills the filesystem under it).
+            if (Target.Workers.FirstOrDefault() is { } first)
+            {
+                overrides.TryAdd("worker_url", System.Text.Json.Nodes.JsonValue.Create(first.Uri.ToString().TrimEnd('/')));
+                if (!string.IsNullOrEmpty(first.DataPath)) overrides.TryAdd("data_path", System.Text.Json.Nodes.JsonValue.Create(first.DataPath));
+            }
         }
 
         // Everything is checked before anything runs: one bad experiment in a suite stops the whole suite.

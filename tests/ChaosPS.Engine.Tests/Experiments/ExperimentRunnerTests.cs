@@ -18,11 +18,45 @@ public class ExperimentRunnerTests : IDisposable
     private static string Exp(string probes, string method, string rollbacks = "", string runtime = "")
         => $$$"""{"title":"t","description":"d","tags":["x"],{{{(runtime.Length > 0 ? $"\"runtime\":{runtime}," : "")}}}"steady-state-hypothesis":{"title":"h","probes":[{{{probes}}}]},"method":[{{{method}}}],"rollbacks":[{{{rollbacks}}}]}""";
 
-    private async Task<ExperimentJournal> Run(string json, CancellationToken ct = default, string? rollbackStrategy = null)
+    private async Task<ExperimentJournal> Run(string json, CancellationToken ct = default, string? rollbackStrategy = null, double scale = 1.0)
     {
         var runner = Runner();
         var exp = ExperimentLoader.Prepare(ExperimentLoaderTests.Doc(json), "t.json", "json", runner.Providers);
-        return await runner.RunAsync(exp, new ExperimentRunOptions { JournalPath = Path.Combine(_dir, "j.json"), RollbackStrategy = rollbackStrategy }, ct);
+        return await runner.RunAsync(exp, new ExperimentRunOptions { JournalPath = Path.Combine(_dir, "j.json"), RollbackStrategy = rollbackStrategy, Scale = scale }, ct);
+    }
+
+    [Fact]
+    public async Task Scale_shortens_the_recovery_window_with_the_run()
+    {
+        // A recovery measured in 10 s is within 30 s at scale 1, and not within the 6 s window of a scale-0.2 run.
+        string exp = Exp(Probe("p", "true"), """{"type":"probe","name":"recovers","tolerance":{"type":"recovered","within":30},"provider":{"type":"fake","value":{"Recovered":true,"TimeToRecover":10}}}""");
+        Assert.Equal("Passed", (await Run(exp)).Verdict);
+        var small = await Run(exp, scale: 0.2);
+        Assert.Equal("Deviated", small.Verdict);
+        Assert.Contains("later than 6 s", small.Run[0].ToleranceDetail);
+    }
+
+    [Fact]
+    public async Task All_tolerance_in_a_run_judges_every_part_with_the_run_scale_and_a_probe_part()
+    {
+        // Recovered (scaled to 6 s at 0.2), a jsonpath on the same output and a tolerance probe that gets it as "value".
+        string tol = """{"type":"all","of":[{"type":"recovered","within":30},{"type":"jsonpath","path":"$.Recovered","expect":true},{"type":"probe","name":"second","provider":{"type":"fake","value":true}}]}""";
+        string exp(double ttr) => Exp(Probe("p", "true"), $$$$"""{"type":"probe","name":"r","tolerance":{{{{tol}}}},"provider":{"type":"fake","value":{"Recovered":true,"TimeToRecover":{{{{ttr}}}}}}}""");
+        var ok = await Run(exp(1), scale: 0.2);
+        Assert.Equal("Passed", ok.Verdict);
+        Assert.Contains("[3] met", ok.Run[0].ToleranceDetail);
+        var late = await Run(exp(10), scale: 0.2);
+        Assert.Equal("Deviated", late.Verdict);
+        Assert.Contains("[1] NOT met", late.Run[0].ToleranceDetail);
+        Assert.Contains("[2] met", late.Run[0].ToleranceDetail);
+    }
+
+    [Fact]
+    public async Task Scale_leaves_the_timeout_of_unscaled_work_alone()
+    {
+        // The fake provider's work is not scaled: its 1 s timeout holds at scale 0.1 (a 0.3 s activity succeeds).
+        var j = await Run(Exp(Probe("p", "true"), """{"type":"action","name":"slow","timeout":1,"provider":{"type":"fake","delay":0.3}}"""), scale: 0.1);
+        Assert.Equal("succeeded", j.Run[0].Status);
     }
 
     [Fact]
@@ -45,6 +79,30 @@ public class ExperimentRunnerTests : IDisposable
         Assert.False(c["partial"]!.GetValue<bool>());
         foreach (var key in new[] { "journal_path", "scale", "faults", "load", "events" }) Assert.True(c.AsObject().ContainsKey(key), key);
         Assert.Equal(j.ToJson(), File.ReadAllText(Path.Combine(_dir, "j.json")));
+    }
+
+    [Fact]
+    public async Task Secrets_are_used_by_the_activities_but_never_written_in_clear()
+    {
+        const string inline = "inline-s3cr3t", fromEnv = "env-default-s3cr3t";
+        var json = $$$$"""
+        {"title":"t","description":"d","secrets":{"api":{"token":"{{{{inline}}}}","other":{"type":"env","key":"CHAOSPS_TEST_UNSET_SECRET","default":"{{{{fromEnv}}}}"}}},
+         "steady-state-hypothesis":{"title":"h","probes":[{"type":"probe","name":"echo","tolerance":{"type":"regex","pattern":"^token={{{{inline}}}}&other={{{{fromEnv}}}}$"},"provider":{"type":"fake","value":"token=${token}&other=${other}"}}]},
+         "method":[{"type":"action","name":"boom","provider":{"type":"fake","fail":"login with ${token} refused"}}],
+         "rollbacks":[{"type":"action","name":"undo","provider":{"type":"fake","value":{"echo":"${other}"}}}]}
+        """;
+        var j = await Run(json);
+        // The tolerance saw the real value (it matched), the journal only the mask.
+        Assert.True(j.SteadyStateBefore!.Probes[0].ToleranceMet);
+        Assert.Equal("token=***&other=***", j.SteadyStateBefore.Probes[0].Output!.ToString());
+        Assert.Equal("login with *** refused", j.Run[0].Exception![0]);
+        Assert.Equal("***", j.Rollbacks[0].Output!["echo"]!.ToString());
+        Assert.Equal("***", j.Experiment["secrets"]!["api"]!["token"]!.ToString());
+        string file = File.ReadAllText(Path.Combine(_dir, "j.json"));
+        Assert.DoesNotContain(inline, file);
+        Assert.DoesNotContain(fromEnv, file);
+        Assert.DoesNotContain(inline, j.Reason);
+        Assert.Contains("***", file);
     }
 
     [Fact]

@@ -112,6 +112,55 @@ public class ExperimentLoaderTests
     }
 
     [Fact]
+    public void Secrets_env_and_inline_are_substituted_after_configuration_and_masked()
+    {
+        var json = """
+        {"title":"t","description":"d","configuration":{"name":"from-config"},
+         "secrets":{"auth":{"token":{"type":"env","key":"TOK"},"user":"alice-inline","name":"from-secret","pin":1234}},
+         "method":[{"type":"probe","name":"p","secrets":["auth"],"provider":{"type":"fake","value":"Bearer ${token}","u":"${user}","n":"${name}","pin":"${pin}"}}]}
+        """;
+        var exp = ExperimentLoader.Prepare(Doc(json), "t", "json", Providers, null, k => k == "TOK" ? "tok-from-env" : null);
+        var p = exp.Document["method"]![0]!["provider"]!;
+        Assert.Equal("Bearer tok-from-env", p["value"]!.ToString());
+        Assert.Equal("alice-inline", p["u"]!.ToString());
+        Assert.Equal("from-config", p["n"]!.ToString()); // configuration wins, as in Chaos Toolkit
+        Assert.Equal(1234, Json.Num(p["pin"]));          // a whole-string ${pin} keeps its type
+        Assert.Equal("Bearer ***", exp.Redactor.Redact("Bearer tok-from-env"));
+        var masked = exp.Redactor.Redact(exp.Document)!.ToJsonString();
+        Assert.DoesNotContain("tok-from-env", masked);
+        Assert.DoesNotContain("alice-inline", masked);
+        Assert.DoesNotContain("1234", masked);
+        // A short secret is masked where a whole string is it, never inside other words.
+        var shortOne = new SecretRedactor(["ab"]);
+        Assert.Equal("***", shortOne.Redact("ab"));
+        Assert.Equal("table", shortOne.Redact("table"));
+    }
+
+    [Theory]
+    [InlineData("""{"s":{"x":{"type":"vault","path":"secret/x"}}}""", "ChaosPS.UnsupportedSecretType", "$.secrets.s.x.type")]
+    [InlineData("""{"s":{"x":{"type":"env","key":"NOT_SET_ANYWHERE"}}}""", "ChaosPS.ExperimentSecretNotSet", "$.secrets.s.x")]
+    [InlineData("""{"s":{"x":{"type":"env"}}}""", "ChaosPS.InvalidExperimentSecret", "$.secrets.s.x.key")]
+    [InlineData("""{"s":{"x":{"key":"K"}}}""", "ChaosPS.InvalidExperimentSecret", "$.secrets.s.x")]
+    [InlineData("""{"s":{"x":null}}""", "ChaosPS.InvalidExperimentSecret", "$.secrets.s.x")]
+    [InlineData("""{"s":"flat"}""", "ChaosPS.InvalidExperimentSecret", "$.secrets.s")]
+    [InlineData("""["s"]""", "ChaosPS.InvalidExperimentSecret", "$.secrets")]
+    public void Bad_or_unsupported_secrets_are_refused_before_anything_runs(string secrets, string id, string path)
+    {
+        var e = Fails($$$"""{"title":"t","description":"d","secrets":{{{secrets}}},"method":[{"type":"probe","name":"p","provider":{"type":"fake"}}]}""");
+        var i = Assert.Single(e.Issues);
+        Assert.Equal(id, i.ErrorId);
+        Assert.Equal(path, i.JsonPath);
+    }
+
+    [Fact]
+    public void An_activity_naming_an_undeclared_secret_scope_is_refused()
+    {
+        var e = Fails("""{"title":"t","description":"d","secrets":{"a":{"x":"1"}},"method":[{"type":"probe","name":"p","secrets":["b"],"provider":{"type":"fake","secrets":"a"}}]}""");
+        Assert.Contains(e.Issues, i => i.ErrorId == "ChaosPS.UnknownSecretScope" && i.JsonPath == "$.method[0].secrets");
+        Assert.Contains(e.Issues, i => i.ErrorId == "ChaosPS.InvalidExperimentSecret" && i.JsonPath == "$.method[0].provider.secrets");
+    }
+
+    [Fact]
     public void Variable_without_a_value_is_refused_with_its_path()
     {
         var e = Fails("""{"title":"t","description":"d","configuration":{"u":{"type":"env","key":"NOT_SET_ANYWHERE"}},"method":[{"type":"probe","name":"p","provider":{"type":"http","url":"${u}/health"}}]}""");
@@ -148,6 +197,47 @@ public class ExperimentLoaderTests
 public class ToleranceTests
 {
     private static ToleranceResult Eval(string tol, string output) => Tolerance.Evaluate(JsonNode.Parse(tol), JsonNode.Parse(output));
+
+    [Fact]
+    public void All_tolerances_must_hold_and_each_is_reported()
+    {
+        const string both = """{"type":"all","of":[200,{"type":"jsonpath","path":"$.body.text","expect":"hi"}]}""";
+        var ok = Eval(both, """{"status":200,"body":{"text":"hi"}}""");
+        Assert.True(ok.Met);
+        Assert.Contains("[2] met", ok.Detail);
+        // A 200 with the wrong body: the status part holds, the body part does not, so the whole does not.
+        var bad = Eval(both, """{"status":200,"body":{"text":""}}""");
+        Assert.False(bad.Met);
+        Assert.Contains("[1] met", bad.Detail);
+        Assert.Contains("[2] NOT met", bad.Detail);
+        // One part without evidence is never a pass; a miss elsewhere still makes it a miss.
+        Assert.Null(Eval("""{"type":"all","of":[true,{"type":"thresholds"}]}""", "true").Met);
+        Assert.False(Eval("""{"type":"all","of":[false,{"type":"thresholds"}]}""", "true").Met);
+        // The single form keeps working as before.
+        Assert.True(Eval("200", """{"status":200}""").Met);
+    }
+
+    [Fact]
+    public void All_tolerance_is_checked_part_by_part_before_anything_runs()
+    {
+        var providers = new Dictionary<string, IActivityProvider>(ExperimentRunner.BuiltIn()) { ["fake"] = new FakeProvider() };
+        ExperimentException Fails(string tol) => Assert.Throws<ExperimentException>(() => ExperimentLoader.Prepare(ExperimentLoaderTests.Doc(
+            $$$"""{"title":"t","description":"d","method":[{"type":"probe","name":"p","tolerance":{{{tol}}},"provider":{"type":"fake"}}]}"""), "t", "json", providers, null, _ => null));
+        foreach (var (tol, path) in new[]
+        {
+            ("""{"type":"all"}""", "$.method[0].tolerance.of"),
+            ("""{"type":"all","of":[]}""", "$.method[0].tolerance.of"),
+            ("""{"type":"all","of":"200"}""", "$.method[0].tolerance.of"),
+            ("""{"type":"all","of":[200,{"type":"regex","pattern":"("}]}""", "$.method[0].tolerance.of[1].pattern"),
+            ("""{"type":"all","of":[{"type":"nope"}]}""", "$.method[0].tolerance.of[0].type"),
+            ("""{"type":"all","of":[null]}""", "$.method[0].tolerance.of[0]"),
+        })
+        {
+            var i = Assert.Single(Fails(tol).Issues);
+            Assert.Equal(ExperimentException.Ids.InvalidTolerance, i.ErrorId);
+            Assert.Equal(path, i.JsonPath);
+        }
+    }
 
     [Theory]
     [InlineData("true", "true", true)]
