@@ -69,10 +69,11 @@ public sealed class HttpsTests : IDisposable
     public void Dispose() { _cts.Cancel(); _l.Stop(); _cert.Dispose(); }
 
     [Fact]
-    public void Https_uses_the_HttpClient_engine_and_checks_pass()
+    public void Https_with_the_HttpClient_engine_checks_pass()
     {
         var o = new LoadTestOptions
         {
+            Engine = "HttpClient",
             Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/") }], Concurrency = 2, Iterations = 20, SkipCertificateCheck = true,
             Checks = [new LoadCheck { Name = "secure", Kind = "Contains", Text = "secure" }],
         };
