@@ -86,6 +86,32 @@ public sealed class HttpsTests : IDisposable
     }
 
     [Fact]
+    public void Https_goes_over_the_raw_socket_engine_with_TLS_and_times_the_handshake_apart()
+    {
+        var o = new LoadTestOptions
+        {
+            Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/") }], Concurrency = 3, Iterations = 60, SkipCertificateCheck = true,
+            Checks = [new LoadCheck { Name = "secure", Kind = "Contains", Text = "secure" }],
+        };
+        var r = new LoadTestRunner(o).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Assert.Equal("RawSocket/TLS", r.Engine);
+        Assert.Equal(60, r.Requests);
+        Assert.Equal(0, r.Failed);
+        Assert.Equal(60, r.ChecksPassed);
+        Assert.Equal(3, r.Connect!.Count);
+        Assert.Equal(3, r.TlsHandshake!.Count);
+    }
+
+    [Fact]
+    public void Epoll_engine_refuses_https_and_Raw_accepts_it()
+    {
+        var https = new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/") };
+        var e = Assert.Throws<ChaosException>(() => new LoadTestOptions { Requests = [https], Concurrency = 1, Engine = "Epoll" }.Validate());
+        Assert.Contains("InvalidEngine", e.ErrorId);
+        new LoadTestOptions { Requests = [https], Concurrency = 1, Engine = "Raw" }.Validate();
+    }
+
+    [Fact]
     public void Untrusted_certificate_is_a_tls_error_by_kind()
     {
         var o = new LoadTestOptions { Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/") }], Concurrency = 1, Iterations = 3 };
