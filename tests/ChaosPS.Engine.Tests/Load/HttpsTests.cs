@@ -58,6 +58,7 @@ public sealed class HttpsTests : IDisposable
                     if (n == 0) return;
                     have += n;
                 }
+                if (buf.AsSpan(0, have).StartsWith("GET /hang "u8)) { await Task.Delay(Timeout.Infinite, _cts.Token); return; }
                 Buffer.BlockCopy(buf, end + 4, buf, 0, have - end - 4);
                 have -= end + 4;
                 await ssl.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nsecure"));
@@ -109,6 +110,20 @@ public sealed class HttpsTests : IDisposable
         var e = Assert.Throws<ChaosException>(() => new LoadTestOptions { Requests = [https], Concurrency = 1, Engine = "Epoll" }.Validate());
         Assert.Contains("InvalidEngine", e.ErrorId);
         new LoadTestOptions { Requests = [https], Concurrency = 1, Engine = "Raw" }.Validate();
+    }
+
+    [Fact]
+    public void A_TLS_request_past_its_timeout_is_a_timeout_by_kind()
+    {
+        var o = new LoadTestOptions
+        {
+            Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/hang") }], Concurrency = 1, Iterations = 2,
+            SkipCertificateCheck = true, Timeout = TimeSpan.FromMilliseconds(500),
+        };
+        var r = new LoadTestRunner(o).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Assert.Equal("RawSocket/TLS", r.Engine);
+        Assert.Equal(2, r.Failed);
+        Assert.True(r.ErrorsByKind.TryGetValue("timeout", out var t) && t == 2, string.Join(",", r.ErrorsByKind.Select(k => $"{k.Key}={k.Value}")));
     }
 
     [Fact]
