@@ -13,8 +13,8 @@ namespace ChaosPS.Load;
 /// Runs a load test. Open model (-Rate): request n is due at its intended time from the rate profile; a pool of
 /// connections sends them, latency counts from the intended time (coordinated omission), service time from the
 /// actual send; late and never-sent requests are counted. Closed model (-Concurrency): N virtual users loop
-/// request → response → think time. http:// goes over a raw-socket HTTP/1.1 keep-alive client; https/HTTP/2 over
-/// SocketsHttpHandler. Metrics go to wait-free HdrHistogram recorders; a 1 s ticker folds them into the run's
+/// request → response → think time. http:// goes over a raw-socket HTTP/1.1 keep-alive client (epoll or async), https://
+/// over the async one with TLS (TlsWorker), HTTP/2 over SocketsHttpHandler. Metrics go to wait-free HdrHistogram recorders; a 1 s ticker folds them into the run's
 /// cumulative histograms, the per-second series, progress, threshold checks (AbortOnFail) and the breaking point.
 /// </summary>
 public sealed class LoadTestRunner
