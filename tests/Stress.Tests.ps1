@@ -103,6 +103,32 @@ Describe 'Invoke-MemoryExhaustion' -Tag 'Stress' {
         $r.Peak | Should -BeGreaterThan ($target - 3)
         $r.Restore | Should -Be 'Restored'
     }
+
+    It 'Reach mode gives way when another process takes memory and takes it back when that process lets go' {
+        $m = Get-Content /proc/meminfo
+        $total = [double](($m | Select-String '^MemTotal:').Line -split '\s+')[1] * 1KB
+        $avail = [double](($m | Select-String '^MemAvailable:').Line -split '\s+')[1] * 1KB
+        $target = [math]::Round(100 * ($total - $avail + 600MB) / $total, 1)
+        $job = Invoke-MemoryExhaustion -Percent $target -Duration 120s -AsJob -Confirm:$false
+        $other = $null
+        try {
+            Wait-Until { Get-ChaosFault -Kind MemoryStress | Where-Object { $_.Undo | Where-Object Action -eq 'kill-process' } } -TimeoutSeconds 60 | Should -BeTrue
+            $hog = [int]((Get-ChaosFault -Kind MemoryStress).Undo | Where-Object Action -eq 'kill-process' | Select-Object -First 1).Args['pid']
+            function Get-HogRss { try { [double](((Get-Content "/proc/$hog/status") -match '^RssAnon:')[0] -split '\s+')[1] * 1KB } catch { 0 } }
+            Wait-Until { (Get-HogRss) -ge 400MB } -TimeoutSeconds 60 | Should -BeTrue
+            $held = Get-HogRss
+            # Another process takes 400 MB (resident): the hold must give back about that much.
+            $other = Start-Process stress-ng -ArgumentList '--vm', 1, '--vm-bytes', '400M', '--vm-keep', '--vm-populate', '--vm-hang', 0, '--quiet' -PassThru
+            Wait-Until { (Get-HogRss) -le $held - 250MB } -TimeoutSeconds 60 | Should -BeTrue
+            # It lets go: the hold must take it back.
+            kill -TERM $other.Id; $other.WaitForExit(30000) | Out-Null
+            Wait-Until { (Get-HogRss) -ge $held - 100MB } -TimeoutSeconds 60 | Should -BeTrue
+        }
+        finally {
+            if ($other -and -not $other.HasExited) { kill -KILL $other.Id 2>$null }
+            $job | Stop-Job -ErrorAction SilentlyContinue; $job | Remove-Job -Force -ErrorAction SilentlyContinue
+        }
+    }
 }
 
 Describe 'Invoke-DiskExhaustion' -Tag 'Stress' {

@@ -7,6 +7,9 @@
     2. For 50 and 1000 connections: wrk -t1, hey, and ChaosPS (closed model, raw-socket engine) for -Seconds each, one
        after the other in the same run; req/s and the ratio ChaosPS/wrk and ChaosPS/hey. ChaosPS runs in a fresh pwsh
        child so its peak RSS (VmHWM) is the generator's alone; a child that only imports the module gives the baseline.
+    2b. HTTPS (TLS, HTTP/1.1, self-signed certificate made with openssl for this run): for each -Connections, -Rounds
+       interleaved rounds of wrk -t1, ChaosPS (Auto: raw sockets with TLS) and ChaosPS -Engine HttpClient; medians
+       and the ratios to wrk. -HttpsOnly runs only this part.
     3. Open model at -OpenRate (10,000) req/s for 10 s: achieved rate vs requested, late and dropped.
     4. Coordinated omission: 1000 req/s for 10 s, SIGSTOP nginx's worker for 1 s in the middle; corrected latency p99
        (from intended send time) vs service time p99.
@@ -19,11 +22,13 @@ param(
     [int] $Seconds = 8,
     [int[]] $Connections = @(50, 1000),
     [double] $OpenRate = 10000,
+    [int] $Rounds = 3,
+    [switch] $HttpsOnly,
     [string] $OutFile
 )
 $ErrorActionPreference = 'Stop'
 $ModulePath = (Resolve-Path $ModulePath).Path
-foreach ($tool in 'nginx', 'wrk', 'hey') {
+foreach ($tool in 'nginx', 'wrk', 'hey', 'openssl') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is not installed (apt-get install -y nginx wrk hey)" }
 }
 $pwshExe = (Get-Process -Id $PID).Path
@@ -45,6 +50,8 @@ function Invoke-Child([string] $script) {
 $dir = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-nginx-$PID"
 New-Item -ItemType Directory -Force $dir | Out-Null
 $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $port = $l.LocalEndpoint.Port; $l.Stop()
+$l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $tlsPort = $l.LocalEndpoint.Port; $l.Stop()
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" -days 2 -subj '/CN=127.0.0.1' -addext 'subjectAltName=IP:127.0.0.1' 2>$null
 @"
 worker_processes 1;
 pid $dir/nginx.pid;
@@ -57,6 +64,9 @@ http {
   keepalive_requests 100000000;
   keepalive_timeout 120s;
   server { listen 127.0.0.1:$port backlog=4096; location / { return 200 "hello world\n"; } }
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:bench:10m;
+  server { listen 127.0.0.1:$tlsPort ssl backlog=4096; ssl_certificate $dir/cert.pem; ssl_certificate_key $dir/key.pem; location / { return 200 "hello world\n"; } }
 }
 "@ | Set-Content "$dir/nginx.conf"
 nginx -c "$dir/nginx.conf"
@@ -69,6 +79,35 @@ $report = [ordered]@{ Date = (Get-Date).ToUniversalTime().ToString('u'); Cores =
 try {
     $baseline = Invoke-Child "Import-Module '$ModulePath'; `$p = Get-Process -Id `$PID; [GC]::Collect(); @{ PeakMB = [math]::Round(`$p.PeakWorkingSet64 / 1MB, 1) } | ConvertTo-Json -Compress"
     $report.PwshBaselinePeakMB = $baseline.PeakMB
+    # HTTPS: interleaved rounds, medians.
+    $tlsUrl = "https://127.0.0.1:$tlsPort/"
+    function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
+    $httpsRows = [Collections.Generic.List[object]]::new()
+    foreach ($c in $Connections) {
+        $w = @(); $t = @(); $h = @(); $tFailed = 0; $tlsP50 = @()
+        for ($i = 0; $i -lt $Rounds; $i++) {
+            $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $tlsUrl 2>&1
+            $w += [double](($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
+            foreach ($engine in 'Auto', 'HttpClient') {
+                $cp = Invoke-Child @"
+Import-Module '$ModulePath'
+`$r = Start-LoadTest '$tlsUrl' -Concurrency $c -Duration ${Seconds}s -SkipCertificateCheck -Engine $engine -ProgressAction SilentlyContinue
+@{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Engine = `$r.Engine; TlsP50 = `$r.TlsHandshake.P50 } | ConvertTo-Json -Compress
+"@
+                if ($engine -eq 'Auto') { $t += $cp.Rps; $tFailed += $cp.Failed; $tlsP50 += $cp.TlsP50; $tEngine = $cp.Engine } else { $h += $cp.Rps }
+            }
+        }
+        $mw = Median $w; $mt = Median $t; $mh = Median $h
+        $httpsRows.Add([pscustomobject]@{
+            Connections = $c; Rounds = $Rounds; WrkRps = $mw; ChaosPSTlsRps = $mt; ChaosPSHttpClientRps = $mh
+            TlsVsWrk = [math]::Round($mt / [math]::Max($mw, 1), 2); HttpClientVsWrk = [math]::Round($mh / [math]::Max($mw, 1), 2)
+            Engine = $tEngine; ChaosPSFailed = $tFailed; HandshakeP50ms = (Median $tlsP50)
+            WrkAll = $w -join ' '; ChaosPSTlsAll = $t -join ' '; HttpClientAll = $h -join ' '
+        })
+    }
+    $report.Https = $httpsRows
+    if (-not $HttpsOnly) {
+
     foreach ($c in $Connections) {
         $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $url 2>&1
         $wrkRps = [double](($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
@@ -113,6 +152,7 @@ Import-Module '$ModulePath'
         ServiceP50ms = $co.ServiceTime.P50; ServiceP99ms = $co.ServiceTime.P99; ServiceP999ms = $co.ServiceTime.P999; ServiceMaxms = $co.ServiceTime.Max
         Late = $co.Late; Dropped = $co.Dropped
     }
+    }
 }
 finally {
     foreach ($w in $workerPids) { kill -CONT $w 2>$null }
@@ -121,6 +161,10 @@ finally {
     Remove-Item -Recurse -Force $dir -ErrorAction SilentlyContinue
 }
 $report.LoadAvgAfter = (Get-Content /proc/loadavg)
+"== HTTPS, HTTP/1.1 (req/s, medians of $Rounds interleaved rounds; ratios are ChaosPS / wrk -t1)"
+$httpsRows | Format-Table Connections, WrkRps, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, ChaosPSFailed, HandshakeP50ms -AutoSize | Out-String
+$httpsRows | Format-List Connections, WrkAll, ChaosPSTlsAll, HttpClientAll | Out-String
+if ($HttpsOnly) { "load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"; if ($OutFile) { $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile }; return }
 "== Throughput (req/s, same run; ratios are ChaosPS / tool)"
 $rows | Format-Table Connections, WrkRps, HeyRps, ChaosPSRps, VsWrk, VsHey, ChaosPSFailed, ChaosPSPeakRssMB, ChaosPSCpuPct -AutoSize | Out-String
 "pwsh + module baseline peak RSS: $($report.PwshBaselinePeakMB) MB"

@@ -18,6 +18,13 @@ param(
     [int] $FillRounds = 5,
     [double] $HoldPercent = 60,
     [int] $HoldSeconds = 10,
+    # Sampling period of the hold (ms): /proc/meminfo and the stressor's own RssAnon, side by side.
+    [int] $HoldSampleMs = 100,
+    # Run only the memory hold part.
+    [switch] $HoldOnly,
+    # Other memory on the host moving during the hold: after a third of it, a stress-ng --vm process takes this many MB
+    # for a third of it and lets go (0: none). Shows how fast the hold answers other processes' swings.
+    [int] $HoldDisturbMB = 0,
     [long] $DiskFillBytes = 10GB,
     [switch] $SkipDisk,
     [string] $OutFile = "$PSScriptRoot/../../out/bench/stress.json"
@@ -37,6 +44,21 @@ $report = [ordered]@{
 function Median([object[]] $v) { $v = @($v | Where-Object { $null -ne $_ } | ForEach-Object { [double]$_ }); if (-not $v) { return $null }; $s = $v | Sort-Object; $n = $s.Count; [math]::Round(($n % 2) ? $s[($n - 1) / 2] : ($s[$n / 2 - 1] + $s[$n / 2]) / 2, 3) }
 function LoadAvg { [double](Get-Content /proc/loadavg).Split(' ')[0] }
 
+function Find-Stressor([string] $Role) {
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    while ($sw.Elapsed.TotalSeconds -lt 30) {
+        foreach ($d in [IO.Directory]::GetDirectories('/proc')) {
+            $n = Split-Path -Leaf $d
+            if ($n -notmatch '^\d+$') { continue }
+            try { $cl = [IO.File]::ReadAllText("$d/cmdline").Split([char]0) } catch { continue }
+            $i = [array]::IndexOf($cl, '--owner')
+            if ($cl -contains $Role -and $i -ge 0 -and $cl[$i + 1] -eq "$PID") { return [int]$n }
+        }
+        Start-Sleep -Milliseconds 50
+    }
+    throw "no $Role stressor appeared"
+}
+if (-not $HoldOnly) {
 # ---------------------------------------------------------------- CPU
 # utime+stime of a process and all its descendants (stress-ng forks its workers), in clock ticks.
 function Get-TreeTicks([int] $Root) {
@@ -63,20 +85,6 @@ function Measure-Cpu([int] $Root, [double] $Settle, [double] $Window) {
         ProcessPercent = 100.0 * ($t1 - $t0) / $ticksPerSec / $secs
         HostBusyPercent = 100.0 * ($h1.Busy - $h0.Busy) / [math]::Max(1, $h1.Total - $h0.Total)
     }
-}
-function Find-Stressor([string] $Role) {
-    $sw = [Diagnostics.Stopwatch]::StartNew()
-    while ($sw.Elapsed.TotalSeconds -lt 30) {
-        foreach ($d in [IO.Directory]::GetDirectories('/proc')) {
-            $n = Split-Path -Leaf $d
-            if ($n -notmatch '^\d+$') { continue }
-            try { $cl = [IO.File]::ReadAllText("$d/cmdline").Split([char]0) } catch { continue }
-            $i = [array]::IndexOf($cl, '--owner')
-            if ($cl -contains $Role -and $i -ge 0 -and $cl[$i + 1] -eq "$PID") { return [int]$n }
-        }
-        Start-Sleep -Milliseconds 50
-    }
-    throw "no $Role stressor appeared"
 }
 $window = [math]::Max(2, $CpuSeconds - 3)
 $cpuRows = foreach ($p in $CpuPercents) {
@@ -190,6 +198,7 @@ $report.MemoryFillMethod = 'C: mmap(MAP_POPULATE) in 64 MB chunks, timed inside 
 $report.MemoryFill = [pscustomobject]$fill
 $fillData | Format-Table | Out-String -Width 220 | Write-Host
 [pscustomobject]$fill | Select-Object -ExcludeProperty PerRound | Format-List | Out-String -Width 220 | Write-Host
+}
 
 # ---------------------------------------------------------------- Memory hold accuracy (Reach), sampled by the bench
 function Get-UsedPercent {
@@ -201,19 +210,67 @@ Start-Sleep 3
 $base = Get-UsedPercent
 $job = Invoke-MemoryExhaustion -Percent $HoldPercent -Mode Reach -Duration "$($HoldSeconds)s" -AsJob -Confirm:$false
 $hog = Find-Stressor 'memory-hog'
+$memTotalKb = [double]((([IO.File]::ReadAllLines('/proc/meminfo') -match '^MemTotal:')[0] -split '\s+')[1])
+function Get-HogPercent {
+    # The stressor's own resident anonymous memory, in points of host memory (what the role holds, as the kernel sees it).
+    try { $l = [IO.File]::ReadAllLines("/proc/$hog/status") -match '^RssAnon:'; if ($l) { 100 * [double](($l[0] -split '\s+')[1]) / $memTotalKb } else { $null } } catch { $null }
+}
 $samples = [Collections.Generic.List[object]]::new(); $sw = [Diagnostics.Stopwatch]::StartNew()
-while ((Test-Path "/proc/$hog") -and $sw.Elapsed.TotalSeconds -lt 300) { $samples.Add([pscustomobject]@{ T = $sw.Elapsed.TotalSeconds; U = Get-UsedPercent }); Start-Sleep -Milliseconds 250 }
-$hogEnd = $sw.Elapsed.TotalSeconds
+$disturb = $null; $disturbAt = $null; $disturbOff = $null; $reachedAt = $null
+while ((Test-Path "/proc/$hog") -and $sw.Elapsed.TotalSeconds -lt 300) {
+    $t = $sw.Elapsed.TotalSeconds; $u = Get-UsedPercent; $h = Get-HogPercent
+    if ($null -ne $h) { $samples.Add([pscustomobject]@{ T = $t; U = $u; Hog = $h; Others = $u - $h }) }
+    if (-not $reachedAt -and [math]::Abs($u - $HoldPercent) -le 1) { $reachedAt = $t }
+    if ($HoldDisturbMB -gt 0 -and $reachedAt) {
+        if (-not $disturbAt -and $t -ge $reachedAt + $HoldSeconds / 4) {
+            $disturb = Start-Process stress-ng -ArgumentList '--vm', 1, '--vm-bytes', "$($HoldDisturbMB)M", '--vm-keep', '--vm-populate', '--vm-hang', 0, '--quiet' -PassThru
+            $disturbAt = $t
+        }
+        elseif ($disturbAt -and -not $disturbOff -and $t -ge $disturbAt + $HoldSeconds / 4) {
+            Get-Process -Id $disturb.Id -ErrorAction SilentlyContinue | Out-Null; kill -TERM $disturb.Id 2>$null; $disturbOff = $t
+        }
+    }
+    $next = [int]($HoldSampleMs - ($sw.Elapsed.TotalSeconds - $t) * 1000); if ($next -gt 0) { Start-Sleep -Milliseconds $next }
+}
+if ($disturb -and -not $disturb.HasExited) { kill -TERM $disturb.Id 2>$null }
 $r = $job | Wait-Job | Receive-Job; $job | Remove-Job
-# Held = from the first bench sample within 1 point of the target until 1 s before the stressor exited (it releases on its way out).
+# Held = from the first bench sample within 1 point of the target until the stressor starts releasing on its way out:
+# the run of samples at the end over which its own memory only falls (releasing 10+ GB takes a second or more; a fixed
+# margin before its exit let the release count as a dip), less 0.3 s.
 $first = $samples | Where-Object { [math]::Abs($_.U - $HoldPercent) -le 1 } | Select-Object -First 1
-$held = if ($first) { @($samples | Where-Object { $_.T -ge $first.T -and $_.T -le $hogEnd - 1 } | ForEach-Object U) } else { @() }
+$k = $samples.Count - 1
+while ($k -gt 0 -and $samples[$k - 1].Hog -gt $samples[$k].Hog) { $k-- }
+$releaseAt = if ($k -ge 0 -and $samples.Count) { $samples[$k].T } else { 0 }
+$heldS = if ($first) { @($samples | Where-Object { $_.T -ge $first.T -and $_.T -le $releaseAt - 0.3 }) } else { @() }
+$held = @($heldS | ForEach-Object U)
+# The worst deviation, and who moved in the second before it: the role's own memory (Hog) or everything else (Others).
+$worst = $heldS | Sort-Object { [math]::Abs($_.U - $HoldPercent) } -Descending | Select-Object -First 1
+$cause = $null
+if ($worst) {
+    $before = $heldS | Where-Object { $_.T -ge $worst.T - 1 -and $_.T -lt $worst.T } | Sort-Object { [math]::Abs($_.U - $HoldPercent) } | Select-Object -First 1
+    if (-not $before) { $before = $worst }
+    $dHog = $worst.Hog - $before.Hog; $dOthers = $worst.Others - $before.Others
+    $cause = [pscustomobject][ordered]@{
+        AtSecond = [math]::Round($worst.T, 2); UsedPercent = [math]::Round($worst.U, 2)
+        HogChangePoints = [math]::Round($dHog, 2); OthersChangePoints = [math]::Round($dOthers, 2)
+        Cause = if ([math]::Abs($worst.U - $HoldPercent) -le 1) { 'within a point' } elseif ([math]::Abs($dOthers) -ge [math]::Abs($dHog)) { 'other processes' } else { 'the role' }
+    }
+}
+$report.MemoryHoldSamples = @($samples | ForEach-Object { '{0:0.00} {1:0.00} {2:0.00}' -f $_.T, $_.U, $_.Hog })
 $report.MemoryHold = [pscustomobject][ordered]@{
-    BaselineUsedPercent = [math]::Round($base, 2); TargetPercent = $HoldPercent; LoadAvg = LoadAvg
+    BaselineUsedPercent = [math]::Round($base, 2); TargetPercent = $HoldPercent; LoadAvg = LoadAvg; SampleMs = $HoldSampleMs
     BenchHeldMin = if ($held) { [math]::Round(($held | Measure-Object -Minimum).Minimum, 2) } else { $null }
     BenchHeldMax = if ($held) { [math]::Round(($held | Measure-Object -Maximum).Maximum, 2) } else { $null }
     BenchMaxDeviation = if ($held) { [math]::Round((($held | ForEach-Object { [math]::Abs($_ - $HoldPercent) }) | Measure-Object -Maximum).Maximum, 2) } else { $null }
+    BenchWithinOnePoint = if ($held) { [math]::Round(@($held | Where-Object { [math]::Abs($_ - $HoldPercent) -le 1 }).Count / $held.Count, 4) } else { $null }
     BenchSamples = $held.Count
+    OthersMin = if ($heldS) { [math]::Round(($heldS.Others | Measure-Object -Minimum).Minimum, 2) } else { $null }
+    OthersMax = if ($heldS) { [math]::Round(($heldS.Others | Measure-Object -Maximum).Maximum, 2) } else { $null }
+    WorstDeviation = $cause
+    ReleaseStartsAtSecond = [math]::Round($releaseAt, 2)
+    Disturbance = if ($disturbAt) { "stress-ng --vm $HoldDisturbMB MB from $([math]::Round($disturbAt, 2)) s to $([math]::Round($disturbOff, 2)) s" } else { 'none' }
+    BackWithinOnePointAfterDisturbOnSeconds = if ($disturbAt) { $b = $heldS | Where-Object { $_.T -gt $disturbAt -and $_.T -lt $disturbOff } ; $out = $b | Where-Object { [math]::Abs($_.U - $HoldPercent) -gt 1 } | Select-Object -Last 1; if ($out) { [math]::Round($out.T - $disturbAt, 2) } else { 0 } } else { $null }
+    BackWithinOnePointAfterDisturbOffSeconds = if ($disturbOff) { $b = $heldS | Where-Object { $_.T -gt $disturbOff }; $out = $b | Where-Object { [math]::Abs($_.U - $HoldPercent) -gt 1 } | Select-Object -Last 1; if ($out) { [math]::Round($out.T - $disturbOff, 2) } else { 0 } } else { $null }
     ChaosPSTimeToReachSeconds = if ($r.TimeToReach) { [math]::Round($r.TimeToReach.TotalSeconds, 2) } else { $null }
     ChaosPSReached = $r.Reached; ChaosPSMinimum = $r.Minimum; ChaosPSPeak = $r.Peak; ChaosPSVerdict = "$($r.Verdict)"
     ChaosPSInitialFillGBps = $r.Details['FillRateGBps']
@@ -221,7 +278,7 @@ $report.MemoryHold = [pscustomobject][ordered]@{
 $report.MemoryHold | Format-List | Out-String -Width 220 | Write-Host
 
 # ---------------------------------------------------------------- Disk: a sparse 12 GB ext4 image, loop-mounted (never the root filesystem); fill 10 GB.
-if (-not $SkipDisk) {
+if (-not $SkipDisk -and -not $HoldOnly) {
     $img = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID.img"; $mnt = "$img.mnt"
     try {
         truncate -s 12G $img; mkfs.ext4 -q -F $img | Out-Null; New-Item -ItemType Directory $mnt | Out-Null

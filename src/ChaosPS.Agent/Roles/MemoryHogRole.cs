@@ -6,7 +6,7 @@ namespace ChaosPS.Agent.Roles;
 /// <summary>
 /// `chaosps-agent memory-hog --mode reach --target-used B | --mode add --bytes B [--floor B] ...`: holds anonymous
 /// memory in 64 MB mappings, populated by the kernel so every page is resident. Reach mode re-reads the meter (host
-/// /proc/meminfo, or the container's memory cgroup) five times a second and grows or shrinks to keep used memory at
+/// /proc/meminfo, or the container's memory cgroup) five times a second (at once again after a correction) and grows or shrinks to keep used memory at
 /// the target, never letting available memory drop under the floor. oom_score_adj 1000: first to go on OOM.
 /// </summary>
 public sealed class MemoryHogRole : IAgentRole
@@ -42,16 +42,22 @@ public sealed class MemoryHogRole : IAgentRole
         if (want > 0) Grow(want, () => Meter().Available - floor);
         StressorArgs.Say($"READY pid={Environment.ProcessId} held={Held()} fillSeconds={StressorArgs.F(fill.Elapsed.TotalSeconds)}");
         var lastSay = DateTime.UtcNow;
+        long target = a.Long("target-used", 0);
+        bool corrected = false;
         while (!life.IsCancellationRequested)
         {
-            try { await Task.Delay(200, life.Token); } catch (OperationCanceledException) { break; }
+            // Steady: the meter five times a second. Right after a correction: again at once (25 ms), because other
+            // memory on the host may still be moving (a process growing or letting go of gigabytes takes a second or
+            // more, and a grow measured at its start is short by what was freed meanwhile); back to 200 ms once in band.
+            try { await Task.Delay(corrected ? 25 : 200, life.Token); } catch (OperationCanceledException) { break; }
             var (used, avail) = Meter();
-            if (avail < floor) Shrink(floor - avail);
+            corrected = false;
+            if (avail < floor) { Shrink(floor - avail); corrected = true; }
             else if (reach)
             {
-                long diff = a.Long("target-used", 0) - used;
-                if (diff > band) Grow(Math.Min(diff, 2L << 30), () => Meter().Available - floor);
-                else if (diff < -band) Shrink(-diff);
+                long diff = target - used;
+                if (diff > band) { Grow(Math.Min(diff, 2L << 30), () => Meter().Available - floor); corrected = true; }
+                else if (diff < -band) { Shrink(-diff); corrected = true; }
             }
             if (DateTime.UtcNow - lastSay > TimeSpan.FromMilliseconds(500))
             {

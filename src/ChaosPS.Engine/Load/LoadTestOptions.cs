@@ -116,7 +116,7 @@ public sealed class LoadTestOptions
     public int Connections { get; set; }
     /// <summary>Allow requests to hosts other than 127.0.0.0/8, ::1 and localhost.</summary>
     public bool AllowNonLoopback { get; set; }
-    /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere for http://, HttpClient otherwise), Epoll, Raw (async raw sockets), HttpClient.</summary>
+    /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere for http://, raw sockets with TLS for https://, HttpClient for HTTP/2), Epoll, Raw (async raw sockets), HttpClient.</summary>
     public string Engine { get; set; } = "Auto";
     public bool Http2 { get; set; }
     public bool SkipCertificateCheck { get; set; }
@@ -150,8 +150,11 @@ public sealed class LoadTestOptions
     {
         "Raw" or "Epoll" => true,
         "HttpClient" => false,
-        _ => !Http2 && Requests.All(r => r.Uri.Scheme == Uri.UriSchemeHttp),
+        _ => !Http2,
     };
+
+    /// <summary>Some request is https://: the raw engine runs TLS connections (SslStream), the epoll engine is not used.</summary>
+    internal bool UsesTls => Requests.Any(r => r.Uri.Scheme == Uri.UriSchemeHttps);
 
     /// <summary>Checks everything before traffic; throws ChaosException naming the bad token.</summary>
     public void Validate()
@@ -177,8 +180,10 @@ public sealed class LoadTestOptions
             throw ChaosException.InvalidArgument("InvalidModel", "The load never rises above zero: give a positive -Rate/-Concurrency or a stage with a positive target.");
         if (!IsOpen && PeakLevel > 100_000)
             throw ChaosException.InvalidArgument("InvalidModel", $"{PeakLevel} virtual users is more than this generator supports (100000).");
-        if (Engine is "Raw" or "Epoll" && (Http2 || Requests.Any(r => r.Uri.Scheme != Uri.UriSchemeHttp)))
-            throw ChaosException.InvalidArgument("InvalidEngine", "The Raw engine speaks plain HTTP/1.1 only; use -Engine HttpClient for https:// or HTTP/2.");
+        if (Engine is "Raw" or "Epoll" && Http2)
+            throw ChaosException.InvalidArgument("InvalidEngine", $"The {Engine} engine speaks HTTP/1.1 only; use -Engine HttpClient or Auto for HTTP/2.");
+        if (Engine == "Epoll" && UsesTls)
+            throw ChaosException.InvalidArgument("InvalidEngine", "The Epoll engine speaks plain http:// only; use -Engine Raw or Auto for https:// (TLS over raw sockets).");
         if (Engine == "Epoll" && !EpollEngine.Supported)
             throw ChaosException.InvalidArgument("InvalidEngine", "The Epoll engine needs Linux on x64; use -Engine Raw or Auto.");
         foreach (var r in Requests)

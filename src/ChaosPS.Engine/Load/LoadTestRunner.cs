@@ -13,8 +13,8 @@ namespace ChaosPS.Load;
 /// Runs a load test. Open model (-Rate): request n is due at its intended time from the rate profile; a pool of
 /// connections sends them, latency counts from the intended time (coordinated omission), service time from the
 /// actual send; late and never-sent requests are counted. Closed model (-Concurrency): N virtual users loop
-/// request → response → think time. http:// goes over a raw-socket HTTP/1.1 keep-alive client; https/HTTP/2 over
-/// SocketsHttpHandler. Metrics go to wait-free HdrHistogram recorders; a 1 s ticker folds them into the run's
+/// request → response → think time. http:// goes over a raw-socket HTTP/1.1 keep-alive client (epoll or async), https://
+/// over the async one with TLS (TlsWorker), HTTP/2 over SocketsHttpHandler. Metrics go to wait-free HdrHistogram recorders; a 1 s ticker folds them into the run's
 /// cumulative histograms, the per-second series, progress, threshold checks (AbortOnFail) and the breaking point.
 /// </summary>
 public sealed class LoadTestRunner
@@ -49,7 +49,7 @@ public sealed class LoadTestRunner
     private volatile bool _hardStop;     // abort in-flight requests too
     private readonly CancellationTokenSource _stopCts = new();
     private string? _abortReason;
-    private readonly List<RawWorker> _raw = [];
+    private readonly List<IConnectionWorker> _raw = [];
     private bool[] _ok = new bool[600];
 
     public LoadTestRunner(LoadTestOptions options, IChaosReporter? reporter = null)
@@ -84,7 +84,7 @@ public sealed class LoadTestRunner
 
     internal EpollEngine? Epoll { get; private set; }
 
-    internal bool UseEpoll => _o.UseRaw && _o.Engine != "Raw" && EpollEngine.Supported;
+    internal bool UseEpoll => _o.UseRaw && _o.Engine != "Raw" && !_o.UsesTls && EpollEngine.Supported;
 
     internal int Connections => _o.IsOpen
         ? (_o.Connections > 0 ? _o.Connections : (int)Math.Clamp(Math.Ceiling(_o.PeakLevel / 20), 16, 512))
@@ -121,6 +121,12 @@ public sealed class LoadTestRunner
                 int loops = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_LOAD_THREADS"), out var lt) && lt > 0 ? lt : Math.Max(1, Environment.ProcessorCount / 2);
                 Epoll = new EpollEngine(this, eps, n, loops);
                 workers.AddRange(Epoll.Start());
+            }
+            else if (_o.UsesTls)
+            {
+                var tls = TlsWorker.OptionsFor(_o);
+                for (int i = 0; i < n; i++) _raw.Add(new TlsWorker(this, i, eps, tls));
+                foreach (var w in _raw) workers.Add(Task.Run(w.RunAsync));
             }
             else
             {
@@ -271,7 +277,7 @@ public sealed class LoadTestRunner
             Name = UriRedaction.Redact(_o.Name)!,
             Uri = UriRedaction.Redact(_o.Requests[0].Uri.ToString())! + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
             Model = _o.IsOpen ? "Open" : "Closed",
-            Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
+            Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : _o.UsesTls ? "RawSocket/TLS" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
             StartTime = started,
             EndTime = DateTime.UtcNow,
             Duration = TimeSpan.FromSeconds(Math.Round(runSec, 3)),

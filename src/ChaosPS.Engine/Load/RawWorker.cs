@@ -11,7 +11,7 @@ namespace ChaosPS.Load;
 /// cached, so the steady state allocates nothing per request. Timeouts and hard stops close the socket from the
 /// runner's ticker (no per-request timers or cancellation registrations).
 /// </summary>
-internal sealed class RawWorker : IDisposable
+internal sealed class RawWorker : IConnectionWorker
 {
     private readonly LoadTestRunner _run;
     private readonly int _id;

@@ -58,6 +58,7 @@ public sealed class HttpsTests : IDisposable
                     if (n == 0) return;
                     have += n;
                 }
+                if (buf.AsSpan(0, have).StartsWith("GET /hang "u8)) { await Task.Delay(Timeout.Infinite, _cts.Token); return; }
                 Buffer.BlockCopy(buf, end + 4, buf, 0, have - end - 4);
                 have -= end + 4;
                 await ssl.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nsecure"));
@@ -69,10 +70,11 @@ public sealed class HttpsTests : IDisposable
     public void Dispose() { _cts.Cancel(); _l.Stop(); _cert.Dispose(); }
 
     [Fact]
-    public void Https_uses_the_HttpClient_engine_and_checks_pass()
+    public void Https_with_the_HttpClient_engine_checks_pass()
     {
         var o = new LoadTestOptions
         {
+            Engine = "HttpClient",
             Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/") }], Concurrency = 2, Iterations = 20, SkipCertificateCheck = true,
             Checks = [new LoadCheck { Name = "secure", Kind = "Contains", Text = "secure" }],
         };
@@ -82,6 +84,46 @@ public sealed class HttpsTests : IDisposable
         Assert.Equal(0, r.Failed);
         Assert.Equal(20, r.ChecksPassed);
         Assert.NotNull(r.Connect);
+    }
+
+    [Fact]
+    public void Https_goes_over_the_raw_socket_engine_with_TLS_and_times_the_handshake_apart()
+    {
+        var o = new LoadTestOptions
+        {
+            Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/") }], Concurrency = 3, Iterations = 60, SkipCertificateCheck = true,
+            Checks = [new LoadCheck { Name = "secure", Kind = "Contains", Text = "secure" }],
+        };
+        var r = new LoadTestRunner(o).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Assert.Equal("RawSocket/TLS", r.Engine);
+        Assert.Equal(60, r.Requests);
+        Assert.Equal(0, r.Failed);
+        Assert.Equal(60, r.ChecksPassed);
+        Assert.Equal(3, r.Connect!.Count);
+        Assert.Equal(3, r.TlsHandshake!.Count);
+    }
+
+    [Fact]
+    public void Epoll_engine_refuses_https_and_Raw_accepts_it()
+    {
+        var https = new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/") };
+        var e = Assert.Throws<ChaosException>(() => new LoadTestOptions { Requests = [https], Concurrency = 1, Engine = "Epoll" }.Validate());
+        Assert.Contains("InvalidEngine", e.ErrorId);
+        new LoadTestOptions { Requests = [https], Concurrency = 1, Engine = "Raw" }.Validate();
+    }
+
+    [Fact]
+    public void A_TLS_request_past_its_timeout_is_a_timeout_by_kind()
+    {
+        var o = new LoadTestOptions
+        {
+            Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}/hang") }], Concurrency = 1, Iterations = 2,
+            SkipCertificateCheck = true, Timeout = TimeSpan.FromMilliseconds(500),
+        };
+        var r = new LoadTestRunner(o).RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Assert.Equal("RawSocket/TLS", r.Engine);
+        Assert.Equal(2, r.Failed);
+        Assert.True(r.ErrorsByKind.TryGetValue("timeout", out var t) && t == 2, string.Join(",", r.ErrorsByKind.Select(k => $"{k.Key}={k.Value}")));
     }
 
     [Fact]
