@@ -206,27 +206,14 @@ Describe 'Should operators' -Tag 'ExperimentReports' {
 
     Context 'on real results' {
         BeforeAll {
-            # A loopback HTTP target in a thread job: 200 normally, or 503/500 while $Mode.Value says so.
-            $script:Mode = [hashtable]::Synchronized(@{ Value = 'ok' })
-            $script:Port = Get-FreeTcpPort
-            $script:Server = Start-ThreadJob -ArgumentList $script:Port, $script:Mode -ScriptBlock {
-                param($port, $mode)
-                $l = [Net.HttpListener]::new(); $l.Prefixes.Add("http://127.0.0.1:$port/"); $l.Start()
-                $mode.Listener = $l
-                while ($l.IsListening) {
-                    try { $ctx = $l.GetContext() } catch { break }
-                    $ctx.Response.StatusCode = switch ($mode.Value) { 'shed' { 503 } 'broken' { 500 } default { 200 } }
-                    $ctx.Response.Close()
-                }
-            }
-            Wait-Until { try { (Invoke-WebRequest "http://127.0.0.1:$($script:Port)/" -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } -TimeoutSeconds 20 |
-                Should -BeTrue -Because "the test's HTTP server on port $($script:Port) must answer ($($script:Server.Error))"
-            $script:Uri = "http://127.0.0.1:$($script:Port)/"
+            # A loopback HTTP target (TestHelpers): 200 normally, or 503/500 while $Mode.Value says so.
+            $script:Server = Start-TestHttpServer
+            $script:Mode = $script:Server.Mode
+            $script:Port = $script:Server.Port
+            $script:Uri = $script:Server.Uri
         }
         AfterAll {
-            if ($script:Mode.Listener) { $script:Mode.Listener.Stop() }
-            $script:Server | Wait-Job -Timeout 10 | Out-Null
-            $script:Server | Stop-Job -PassThru | Remove-Job -Force
+            Stop-TestHttpServer $script:Server
         }
 
         It '-PassThresholds on a Start-LoadTest result passes, and fails quoting the observed value' {

@@ -264,28 +264,13 @@ Describe 'Invoke-ConnectionExhaustion' -Tag 'Stress' {
 
 Describe 'Test-GracefulDegradation' -Tag 'Stress' {
     BeforeAll {
-        # A loopback HTTP target in a thread job: 200 normally; while $Mode.Value is set it answers that way instead.
-        $script:Mode = [hashtable]::Synchronized(@{ Value = 'ok' })
-        $script:Port = Get-FreeTcpPort
-        $script:Server = Start-ThreadJob -ArgumentList $script:Port, $script:Mode -ScriptBlock {
-            param($port, $mode)
-            $l = [Net.HttpListener]::new(); $l.Prefixes.Add("http://127.0.0.1:$port/"); $l.Start()
-            $mode.Listener = $l
-            while ($l.IsListening) {
-                try { $ctx = $l.GetContext() } catch { break }
-                $m = $mode.Value
-                if ($m -eq 'hang') { Start-Sleep -Milliseconds 1500 }
-                $ctx.Response.StatusCode = switch ($m) { 'shed' { 503 } 'broken' { 500 } default { 200 } }
-                $ctx.Response.Close()
-            }
-        }
-        Wait-Until { try { (Invoke-WebRequest "http://127.0.0.1:$($script:Port)/" -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } -TimeoutSeconds 20 | Out-Null
+        # A loopback HTTP target (TestHelpers): 200 normally; while $Mode.Value is set it answers that way instead.
+        $script:Server = Start-TestHttpServer
+        $script:Mode = $script:Server.Mode
+        $script:Port = $script:Server.Port
     }
     AfterAll {
-        # GetContext() blocks the job's thread: stop the listener first, then the job can end.
-        if ($script:Mode.Listener) { $script:Mode.Listener.Stop() }
-        $script:Server | Wait-Job -Timeout 10 | Out-Null
-        $script:Server | Stop-Job -PassThru | Remove-Job -Force
+        Stop-TestHttpServer $script:Server
     }
 
     It 'judges load shedding with 503 and recovery as graceful, with the stressor results as evidence' {
