@@ -84,6 +84,31 @@ Describe 'Experiment activities on named hosts' -Tag 'MultiHost', 'ExperimentHos
         }
     }
 
+    It 'restores at the end what an activity left in a host''s ledger, there, and journals it' {
+        $gen1 = $lab.Hosts.gen1
+        $victim = Start-Process ip -ArgumentList 'netns', 'exec', $gen1.Namespace, 'sleep', '600' -PassThru
+        try {
+            Wait-Until { (Get-ProcessState $victim.Id) -eq 'S' } -TimeoutSeconds 10 | Should -BeTrue
+            $exp = @{
+                title = 'a fault left on a named host'; description = 'no duration, no rollback: the run must undo it on gen1'
+                method = @(
+                    @{ type = 'action'; name = 'suspend-and-leave'; provider = @{ type = 'chaosps'; host = 'gen1'; cmdlet = 'Suspend-ChaosTarget'; target = @{ ProcessId = $victim.Id } } }
+                    @{ type = 'probe'; name = 'left'; tolerance = 1; provider = @{ type = 'powershell'; host = 'gen1'; script = { @(Get-ChaosFault | Where-Object OwnerPid -eq $PID).Count } } }
+                )
+            }
+            $j = Invoke-ChaosExperiment -Experiment $exp -Session @{ gen1 = $s1 } -JournalPath (Join-Path $work 'left.json')
+            $j.Verdict | Should -Be 'Passed' -Because $j.Reason
+            $j.Faults.Count | Should -Be 1
+            $j.Faults[0].Restored | Should -BeTrue
+            $j.Faults[0].Target | Should -BeLike "*on host 'gen1'"
+            Get-ProcessState $victim.Id | Should -BeIn 'S', 'R'
+            Invoke-Command $s1 { @(Get-ChaosFault | Where-Object OwnerPid -eq $PID).Count } | Should -Be 0
+        }
+        finally {
+            if (-not $victim.HasExited) { Stop-Process -Id $victim.Id -Force -ErrorAction SilentlyContinue; kill -CONT $victim.Id 2>$null }
+        }
+    }
+
     It 'a failing remote threshold is judged as not met (deserialized results are not waved through)' {
         $exp = @{
             title = 'remote thresholds fail'; description = 'd'

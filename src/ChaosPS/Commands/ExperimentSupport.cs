@@ -175,11 +175,59 @@ internal sealed class PowerShellHost(string modulePath, string workingDirectory,
                         + "; copy it there: Copy-Item -ToSession $session -Recurse -Path (Get-Module ChaosPS).ModuleBase -Destination <a folder of its $env:PSModulePath>/ChaosPS/" + _version);
                 if (S("Loaded") != _version)
                     throw new ActivityFailedException($"{what}: ChaosPS.RemoteModuleVersionMismatch: host '{hostName}' has ChaosPS {S("Loaded")} loaded; this machine runs {_version}");
+                // The faults this session already owns are not the experiment's: only newer ones are restored at the end.
+                await RunOn(rs, "$global:ChaosPSExperimentBaseline = @(ChaosPS\\Get-ChaosFault | Where-Object OwnerPid -eq $PID | ForEach-Object Id)", [], ct, what, hostName).ConfigureAwait(false);
                 lock (_gate) _checked.Add(hostName);
             }
             return await RunOn(rs, script, args, ct, what, hostName).ConfigureAwait(false);
         }
         finally { gate.Release(); }
+    }
+
+    // Restores the faults this session's pwsh owns on its host that were not there before the experiment used it.
+    private const string RestoreScript = """
+        $base = @($global:ChaosPSExperimentBaseline)
+        foreach ($f in @(ChaosPS\Get-ChaosFault | Where-Object { $_.OwnerPid -eq $PID -and $_.Id -notin $base })) {
+            $ok = $true
+            try { ChaosPS\Restore-ChaosFault -Id $f.Id -Confirm:$false -ErrorAction Stop | Out-Null } catch { $ok = $false }
+            [pscustomobject]@{ Id = "$($f.Id)"; Kind = "$($f.Kind)"; Target = "$($f.Target)"; Start = $f.CreatedAt.UtcDateTime; Restored = $ok }
+        }
+        """;
+
+    /// <summary>At the end of a run: what activities left in the ledgers of the hosts they ran on, restored there.</summary>
+    public async Task<IReadOnlyList<ExperimentFault>> RestoreRemoteAsync()
+    {
+        List<string> used;
+        lock (_gate) used = [.. _checked];
+        var found = new List<ExperimentFault>();
+        foreach (var h in used)
+        {
+            var rs = Sessions[h].Runspace;
+            if (rs.RunspaceStateInfo.State != RunspaceState.Opened)
+            {
+                // The session is gone: the host's pwsh undoes its faults on exit, or its watchdog does.
+                found.Add(new ExperimentFault { Id = "?", Kind = "remote", Target = $"host '{h}': session {rs.RunspaceStateInfo.State}; its faults are left to that host's watchdog", Start = DateTimeOffset.UtcNow, End = DateTimeOffset.UtcNow, Restored = true });
+                continue;
+            }
+            using var cap = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            var gate = _hostGates[h];
+            await gate.WaitAsync(cap.Token).ConfigureAwait(false);
+            try
+            {
+                foreach (var o in await RunOn(rs, RestoreScript, [], cap.Token, "restoring faults", h).ConfigureAwait(false))
+                {
+                    string S(string n) => o.Properties[n]?.Value?.ToString() ?? "";
+                    found.Add(new ExperimentFault
+                    {
+                        Id = S("Id"), Kind = S("Kind"), Target = $"{S("Target")} on host '{h}'", Activity = "",
+                        Start = o.Properties["Start"]?.Value is DateTime dt ? new DateTimeOffset(dt.ToUniversalTime()) : DateTimeOffset.UtcNow,
+                        End = DateTimeOffset.UtcNow, Restored = string.Equals(S("Restored"), "True", StringComparison.OrdinalIgnoreCase),
+                    });
+                }
+            }
+            finally { gate.Release(); }
+        }
+        return found;
     }
 
     private static async Task<List<PSObject>> RunOn(Runspace rs, string script, object?[] args, CancellationToken ct, string what, string hostName)

@@ -178,6 +178,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
             var journal = RunWithSignals(runner, exp, new ExperimentRunOptions
             {
                 Scale = Scale, JournalPath = journalPath, HypothesisStrategy = HypothesisStrategy, RollbackStrategy = RollbackStrategy, Ledger = FaultLedger.Default,
+                RestoreElsewhere = host.Sessions.Count > 0 ? host.RestoreRemoteAsync : null,
             });
             if (Stopping.IsCancellationRequested) throw new PipelineStoppedException();
             WriteObject(journal);
@@ -227,7 +228,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
                 return await runner.RunAsync(exp, new ExperimentRunOptions
                 {
                     Scale = options.Scale, JournalPath = options.JournalPath, HypothesisStrategy = options.HypothesisStrategy,
-                    RollbackStrategy = options.RollbackStrategy, Ledger = options.Ledger, Reporter = reporter,
+                    RollbackStrategy = options.RollbackStrategy, Ledger = options.Ledger, Reporter = reporter, RestoreElsewhere = options.RestoreElsewhere,
                 }, term.Token).ConfigureAwait(false);
             }
             finally { reporter.Complete(); }
