@@ -23,6 +23,11 @@ public sealed class ExperimentRunOptions
     public IChaosReporter Reporter { get; init; } = NullReporter.Instance;
     /// <summary>Upper bound on each rollback, so an interrupted run still ends.</summary>
     public TimeSpan RollbackTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// Restores what activities left in other ledgers (named hosts) at the end of the run, after the rollbacks; returns
+    /// the faults it found, Restored false where undoing one failed. They join the journal's faults before the verdict.
+    /// </summary>
+    public Func<Task<IReadOnlyList<ExperimentFault>>>? RestoreElsewhere { get; init; }
 }
 
 /// <summary>One step of an experiment's plan (what -WhatIf prints).</summary>
@@ -207,6 +212,14 @@ public sealed class ExperimentRunner(IReadOnlyDictionary<string, IActivityProvid
 
             // 5. Whatever the activities left in the ledger is restored now.
             if (_faults is not null) await _faults.FinishAsync().ConfigureAwait(false);
+            if (o.RestoreElsewhere is not null)
+            {
+                IReadOnlyList<ExperimentFault> elsewhere;
+                try { elsewhere = await o.RestoreElsewhere().ConfigureAwait(false); }
+                catch (Exception e) { elsewhere = [new ExperimentFault { Id = "?", Kind = "remote", Target = e.Message, Start = DateTimeOffset.UtcNow, End = DateTimeOffset.UtcNow, Restored = false }]; }
+                foreach (var f in elsewhere)
+                    _j.Lock(() => { _j.Faults.Add(f); _j.Events.Add(new ExperimentEvent(Elapsed, "fault-end", $"{f.Kind} {f.Target} ({(f.Restored ? "restored by the experiment" : "NOT restored")})")); });
+            }
             _j.End = DateTimeOffset.UtcNow;
             Judge();
             _j.Partial = false;

@@ -82,6 +82,24 @@ internal static class ExperimentInput
         return all;
     }
 
+    /// <summary>-Session: host name → open PSSession (New-PSSession -HostName ...). A value that is not a session is refused.</summary>
+    public static Dictionary<string, PSSession> Sessions(Hashtable? h)
+    {
+        var d = new Dictionary<string, PSSession>(StringComparer.OrdinalIgnoreCase);
+        if (h is null) return d;
+        foreach (DictionaryEntry kv in h)
+        {
+            string name = Convert.ToString(kv.Key is PSObject kp ? kp.BaseObject : kv.Key, CultureInfo.InvariantCulture) ?? "";
+            var value = kv.Value is PSObject vp ? vp.BaseObject : kv.Value;
+            if (name.Length == 0 || value is not PSSession session)
+                throw ChaosException.InvalidArgument("ChaosPS.InvalidExperimentSession",
+                    $"-Session: '{name}' maps to {(value is null ? "nothing" : value.GetType().Name)}, not a PSSession; expected @{{ name = (New-PSSession -HostName ...) }}", name,
+                    "Give a hashtable of host name = open PSSession; an activity's provider names one with host = 'name'.");
+            d[name] = session;
+        }
+        return d;
+    }
+
     public static ErrorRecord ToErrorRecord(ExperimentException e, ExperimentIssue issue)
         => ChaosCmdlet.ToErrorRecord(new ChaosException(issue.ErrorId, issue.Category, issue.ToString(), issue.Source, e.RecommendedAction));
 }
@@ -90,10 +108,188 @@ internal static class ExperimentInput
 /// A runspace pool that imports this module, where the chaosps and powershell providers run their commands (from
 /// the engine's worker threads, in parallel for background activities). Opened on first use.
 /// </summary>
-internal sealed class PowerShellHost(string modulePath, string workingDirectory) : IDisposable
+internal sealed class PowerShellHost(string modulePath, string workingDirectory, IReadOnlyDictionary<string, PSSession>? sessions = null) : IDisposable
 {
     /// <summary>The caller's current folder: scripts of the powershell provider start there.</summary>
     public string WorkingDirectory { get; } = workingDirectory;
+
+    /// <summary>Named hosts (Invoke-ChaosExperiment -Session): an activity whose provider says host = 'name' runs there.</summary>
+    public IReadOnlyDictionary<string, PSSession> Sessions { get; } = sessions ?? new Dictionary<string, PSSession>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The error id of an activity that names a host -Session does not give.</summary>
+    public const string UnknownHostId = "ChaosPS.UnknownExperimentHost";
+
+    /// <summary>Checks a provider's 'host' (one name) and 'sessions' (names; Start-LoadTest only) against -Session.</summary>
+    public void ValidateHosts(JsonObject p, string path, ExperimentValidation v, bool allowSessions)
+    {
+        string activity = p.Parent is JsonObject a ? a["name"]?.ToString() ?? "?" : "?";
+        string known = Sessions.Count == 0 ? "-Session gives no hosts" : "-Session names " + string.Join(", ", Sessions.Keys.Order(StringComparer.OrdinalIgnoreCase));
+        if (p["host"] is { } h)
+        {
+            if (h.GetValueKind() != JsonValueKind.String || h.ToString().Length == 0)
+                v.Add(ExperimentException.Ids.Invalid, path + ".host", $"activity '{activity}': expected 'host': the name of a host given by Invoke-ChaosExperiment -Session");
+            else if (!Sessions.ContainsKey(h.ToString()))
+                v.Add(UnknownHostId, path + ".host", $"activity '{activity}' names host '{h}', which is not known ({known})", ChaosErrorCategory.ObjectNotFound);
+        }
+        if (p["sessions"] is { } ss)
+        {
+            if (!allowSessions) { v.Add(ExperimentException.Ids.Invalid, path + ".sessions", $"activity '{activity}': 'sessions' is for a chaosps Start-LoadTest activity (the load over several hosts); use 'host' to run an activity on one host"); return; }
+            if (p["host"] is not null) v.Add(ExperimentException.Ids.Invalid, path + ".sessions", $"activity '{activity}': give 'host' or 'sessions', not both");
+            if (ss is not JsonArray arr || arr.Count == 0 || arr.Any(x => x is null || x.GetValueKind() != JsonValueKind.String))
+                v.Add(ExperimentException.Ids.Invalid, path + ".sessions", $"activity '{activity}': expected 'sessions': a list of host names given by Invoke-ChaosExperiment -Session");
+            else foreach (var x in arr)
+                    if (!Sessions.ContainsKey(x!.ToString()))
+                        v.Add(UnknownHostId, path + ".sessions", $"activity '{activity}' names host '{x}', which is not known ({known})", ChaosErrorCategory.ObjectNotFound);
+        }
+    }
+
+    private readonly Dictionary<string, SemaphoreSlim> _hostGates = new(StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _checked = new(StringComparer.OrdinalIgnoreCase);
+    private readonly string _version = typeof(PowerShellHost).Assembly.GetName().Version!.ToString(3);
+
+    /// <summary>
+    /// Runs a script on a named host through its session (one pipeline at a time per session), after checking once that
+    /// the host has this ChaosPS version loaded (it is imported there if it is in the host's module path). Output comes
+    /// back deserialized; errors fail the activity unless they are a verdict (as in <see cref="InvokeAsync"/>).
+    /// </summary>
+    public async Task<List<PSObject>> InvokeRemoteAsync(string hostName, string script, object?[] args, CancellationToken ct, string what)
+    {
+        var session = Sessions[hostName];
+        SemaphoreSlim gate;
+        lock (_gate) { if (!_hostGates.TryGetValue(hostName, out gate!)) _hostGates[hostName] = gate = new SemaphoreSlim(1, 1); }
+        await gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var rs = session.Runspace;
+            if (rs.RunspaceStateInfo.State != RunspaceState.Opened)
+                throw new ActivityFailedException($"{what}: ChaosPS.RemoteSessionNotOpen: the session to host '{hostName}' ({session.ComputerName}) is {rs.RunspaceStateInfo.State}, not Opened");
+            bool check;
+            lock (_gate) check = !_checked.Contains(hostName);
+            if (check)
+            {
+                var info = (await RunOn(rs, RemoteLoad.CheckScript, [_version], ct, what, hostName).ConfigureAwait(false)).FirstOrDefault();
+                string S(string n) => info?.Properties[n]?.Value?.ToString() ?? "";
+                if (S("Loaded").Length == 0)
+                    throw new ActivityFailedException($"{what}: ChaosPS.RemoteModuleMissing: host '{hostName}' does not have ChaosPS {_version}"
+                        + (S("Available") is { Length: > 0 } av ? $" (it has: {av})" : "") + (S("ImportError") is { Length: > 0 } ie ? $"; importing it failed: {ie}" : "")
+                        + "; copy it there: Copy-Item -ToSession $session -Recurse -Path (Get-Module ChaosPS).ModuleBase -Destination <a folder of its $env:PSModulePath>/ChaosPS/" + _version);
+                if (S("Loaded") != _version)
+                    throw new ActivityFailedException($"{what}: ChaosPS.RemoteModuleVersionMismatch: host '{hostName}' has ChaosPS {S("Loaded")} loaded; this machine runs {_version}");
+                // The faults this session already owns are not the experiment's: only newer ones are restored at the end.
+                await RunOn(rs, "$global:ChaosPSExperimentBaseline = @(ChaosPS\\Get-ChaosFault | Where-Object OwnerPid -eq $PID | ForEach-Object Id)", [], ct, what, hostName).ConfigureAwait(false);
+                lock (_gate) _checked.Add(hostName);
+            }
+            return await RunOn(rs, script, args, ct, what, hostName).ConfigureAwait(false);
+        }
+        finally { gate.Release(); }
+    }
+
+    // Restores the faults this session's pwsh owns on its host that were not there before the experiment used it.
+    private const string RestoreScript = """
+        $base = @($global:ChaosPSExperimentBaseline)
+        foreach ($f in @(ChaosPS\Get-ChaosFault | Where-Object { $_.OwnerPid -eq $PID -and $_.Id -notin $base })) {
+            $ok = $true
+            try { ChaosPS\Restore-ChaosFault -Id $f.Id -Confirm:$false -ErrorAction Stop | Out-Null } catch { $ok = $false }
+            [pscustomobject]@{ Id = "$($f.Id)"; Kind = "$($f.Kind)"; Target = "$($f.Target)"; Start = $f.CreatedAt.UtcDateTime; Restored = $ok }
+        }
+        """;
+
+    /// <summary>At the end of a run: what activities left in the ledgers of the hosts they ran on, restored there.</summary>
+    public async Task<IReadOnlyList<ExperimentFault>> RestoreRemoteAsync()
+    {
+        List<string> used;
+        lock (_gate) used = [.. _checked];
+        var found = new List<ExperimentFault>();
+        foreach (var h in used)
+        {
+            var rs = Sessions[h].Runspace;
+            if (rs.RunspaceStateInfo.State != RunspaceState.Opened)
+            {
+                // The session is gone: the host's pwsh undoes its faults on exit, or its watchdog does.
+                found.Add(new ExperimentFault { Id = "?", Kind = "remote", Target = $"host '{h}': session {rs.RunspaceStateInfo.State}; its faults are left to that host's watchdog", Start = DateTimeOffset.UtcNow, End = DateTimeOffset.UtcNow, Restored = true });
+                continue;
+            }
+            using var cap = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            var gate = _hostGates[h];
+            await gate.WaitAsync(cap.Token).ConfigureAwait(false);
+            try
+            {
+                foreach (var o in await RunOn(rs, RestoreScript, [], cap.Token, "restoring faults", h).ConfigureAwait(false))
+                {
+                    string S(string n) => o.Properties[n]?.Value?.ToString() ?? "";
+                    found.Add(new ExperimentFault
+                    {
+                        Id = S("Id"), Kind = S("Kind"), Target = $"{S("Target")} on host '{h}'", Activity = "",
+                        Start = o.Properties["Start"]?.Value is DateTime dt ? new DateTimeOffset(dt.ToUniversalTime()) : DateTimeOffset.UtcNow,
+                        End = DateTimeOffset.UtcNow, Restored = string.Equals(S("Restored"), "True", StringComparison.OrdinalIgnoreCase),
+                    });
+                }
+            }
+            finally { gate.Release(); }
+        }
+        return found;
+    }
+
+    private static async Task<List<PSObject>> RunOn(Runspace rs, string script, object?[] args, CancellationToken ct, string what, string hostName)
+    {
+        using var ps = PowerShell.Create();
+        ps.Runspace = rs;
+        ps.AddScript(script);
+        foreach (var a in args) ps.AddArgument(a);
+        var outData = new PSDataCollection<PSObject>();
+        using var reg = ct.Register(() => { try { ps.BeginStop(null, null); } catch (Exception) { } });
+        try
+        {
+            var ar = ps.BeginInvoke<PSObject, PSObject>(null, outData);
+            await Task.Factory.FromAsync(ar, ps.EndInvoke).ConfigureAwait(false);
+        }
+        catch (Exception e) when (ct.IsCancellationRequested && e is PipelineStoppedException or OperationCanceledException)
+        {
+            throw new OperationCanceledException(ct);
+        }
+        catch (Exception e) when (e is RuntimeException or System.Management.Automation.Remoting.PSRemotingTransportException or InvalidRunspaceStateException)
+        {
+            string id = e is RuntimeException re ? re.ErrorRecord?.FullyQualifiedErrorId ?? "" : "ChaosPS.RemoteHostFailed";
+            throw new ActivityFailedException($"{what} on host '{hostName}': {id}: {e.Message}", e);
+        }
+        ct.ThrowIfCancellationRequested();
+        var failures = ps.Streams.Error.Where(r => !VerdictErrorIds.Any(id => r.FullyQualifiedErrorId.StartsWith(id + ",", StringComparison.Ordinal) || r.FullyQualifiedErrorId == id)).ToList();
+        if (failures.Count > 0)
+            throw new ActivityFailedException(string.Join(Environment.NewLine, failures.Select(r => $"{what} on host '{hostName}': {r.FullyQualifiedErrorId}: {r.Exception?.Message ?? r.ToString()}")));
+        return outData.ToList();
+    }
+
+    /// <summary>
+    /// A deserialized object (from a remote host) as plain values the journal and tolerances read like a local result:
+    /// property bags become dictionaries, enums their names, lists lists.
+    /// </summary>
+    public static object? Plain(object? value, int depth = 0)
+    {
+        if (value is not PSObject o) return value is IDictionary or (IEnumerable and not string) && depth < 8 ? Plain(PSObject.AsPSObject(value), depth) : value;
+        var b = o.BaseObject;
+        if (depth >= 8) return o.ToString();
+        if (o.TypeNames.Contains("Deserialized.System.Enum")) return o.ToString();
+        switch (b)
+        {
+            case string or ValueType: return b;
+            case IDictionary d:
+                var dict = new Dictionary<string, object?>(StringComparer.Ordinal);
+                foreach (DictionaryEntry kv in d) dict[Convert.ToString(kv.Key is PSObject kp ? kp.BaseObject : kv.Key, CultureInfo.InvariantCulture) ?? ""] = Plain(kv.Value, depth + 1);
+                return dict;
+            case IEnumerable e: return e.Cast<object?>().Select(x => Plain(x, depth + 1)).ToList();
+            case PSCustomObject:
+                var props = new Dictionary<string, object?>(StringComparer.Ordinal);
+                foreach (var pp in o.Properties)
+                {
+                    if (pp.MemberType is not (PSMemberTypes.NoteProperty or PSMemberTypes.Property)) continue;
+                    object? pv;
+                    try { pv = pp.Value; } catch (Exception) { continue; }
+                    props[pp.Name] = Plain(pv, depth + 1);
+                }
+                return props;
+            default: return b;
+        }
+    }
 
     private RunspacePool? _pool;
     private readonly object _gate = new();
@@ -181,6 +377,7 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
     public void Validate(JsonObject p, string path, ExperimentValidation v)
     {
         string? name = p["cmdlet"]?.ToString();
+        host.ValidateHosts(p, path, v, allowSessions: string.Equals(name, "Start-LoadTest", StringComparison.OrdinalIgnoreCase));
         if (string.IsNullOrEmpty(name)) { v.Add(ExperimentException.Ids.MissingField, path + ".cmdlet", "expected 'cmdlet': the name of a ChaosPS cmdlet, e.g. Invoke-WorkerCrash"); return; }
         if (!cmdlets.TryGetValue(name, out var info))
         {
@@ -222,6 +419,9 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
         var relaxed = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         string args = p["arguments"] is JsonObject ao ? string.Join(' ', ao.Select(kv => $"-{kv.Key} {kv.Value?.ToJsonString(relaxed)}")) : "";
         if (p["input"]?.ToString() is { } from) args += $" (piped: the output of '{from}')";
+        if (p["sessions"] is JsonArray hosts) args += $" -Session {string.Join(", ", hosts)}";
+        if (p["host"]?.ToString() is { } onHost)
+            return ($"on host '{onHost}': {name} {args}" + (p["target"] is JsonObject rsel ? $" on targets selected there by {rsel.ToJsonString(relaxed)}" : "")).Replace("  ", " ").TrimEnd();
         if (p["target"] is not JsonObject sel) return $"{name} {args}".TrimEnd();
         var targets = await ResolveAsync(sel, ct, name).ConfigureAwait(false);
         if (targets.Count == 0)
@@ -242,6 +442,7 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
         var p = call.Provider;
         string name = p["cmdlet"]!.ToString();
         var info = cmdlets[name];
+        if (p["host"]?.ToString() is { } onHost) return await RunRemoteAsync(call, name, info, onHost, ct).ConfigureAwait(false);
         List<object>? input = null;
         if (p["input"]?.ToString() is { } from)
         {
@@ -268,8 +469,51 @@ internal sealed class ChaosPsProvider(PowerShellHost host, IReadOnlyDictionary<s
                     ps.AddParameter(meta.Name, value);
                 }
             if (info.Parameters.ContainsKey("Confirm") && p["arguments"]?["Confirm"] is null && p["arguments"]?["confirm"] is null) ps.AddParameter("Confirm", false);
+            // The background load over several named hosts: Start-LoadTest -Session merges their results into one.
+            if (p["sessions"] is JsonArray hosts) ps.AddParameter("Session", hosts.Select(h => host.Sessions[h!.ToString()]).ToArray());
         }, targets?.Cast<object>() ?? input, ct, name).ConfigureAwait(false);
         var objects = output.Select(o => o.BaseObject).ToList();
+        return objects.Count switch { 0 => null, 1 => objects[0], _ => objects };
+    }
+
+    // Runs on the named host: the target selector is resolved there (its processes), the output of an earlier activity is
+    // piped in, script-block parameters are rebuilt from their text, and the cmdlet ledgers its faults in that host's ledger.
+    private const string RemoteScript = """
+        param([string] $ChaosPSCmdlet, [hashtable] $ChaosPSArguments, [hashtable] $ChaosPSSelector, [string[]] $ChaosPSScriptParameters, $ChaosPSInput, [bool] $ChaosPSHasInput)
+        foreach ($k in @($ChaosPSScriptParameters)) { if ($ChaosPSArguments[$k] -is [string]) { $ChaosPSArguments[$k] = [scriptblock]::Create($ChaosPSArguments[$k]) } }
+        if ($ChaosPSSelector) {
+            $t = @(ChaosPS\Get-ChaosTarget @ChaosPSSelector)
+            if ($t.Count -eq 0) { throw "the selector matches no process or container on this host now" }
+            $t | & "ChaosPS\$ChaosPSCmdlet" @ChaosPSArguments
+        }
+        elseif ($ChaosPSHasInput) { $ChaosPSInput | & "ChaosPS\$ChaosPSCmdlet" @ChaosPSArguments }
+        else { & "ChaosPS\$ChaosPSCmdlet" @ChaosPSArguments }
+        """;
+
+    private async Task<object?> RunRemoteAsync(ActivityCall call, string name, CommandInfo info, string onHost, CancellationToken ct)
+    {
+        var p = call.Provider;
+        var args = new Hashtable(StringComparer.OrdinalIgnoreCase);
+        var scriptParams = new List<string>();
+        if (p["arguments"] is JsonObject ao)
+            foreach (var (k, v) in ao)
+            {
+                var meta = Find(info, k)!;
+                args[meta.Name] = Scaled(name, meta, Plain(v), call.Scale);
+                if (meta.ParameterType == typeof(ScriptBlock)) scriptParams.Add(meta.Name);
+            }
+        if (info.Parameters.ContainsKey("Confirm") && !args.ContainsKey("Confirm")) args["Confirm"] = false;
+        object? input = null;
+        bool hasInput = false;
+        if (p["input"]?.ToString() is { } from)
+        {
+            var (found, value) = call.OutputOf(from);
+            if (!found) throw new ActivityFailedException($"{name}: 'input' names '{from}', but no activity of that name has succeeded before this one");
+            input = value; hasInput = true;
+        }
+        var selector = p["target"] is JsonObject sel ? (Hashtable?)Plain(sel) : null;
+        var output = await host.InvokeRemoteAsync(onHost, RemoteScript, [name, args, selector, scriptParams.ToArray(), input, hasInput], ct, name).ConfigureAwait(false);
+        var objects = output.Select(o => PowerShellHost.Plain(o)).ToList();
         return objects.Count switch { 0 => null, 1 => objects[0], _ => objects };
     }
 
@@ -299,6 +543,7 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
             v.Add(ExperimentException.Ids.UnsupportedProvider, path + ".type", "the powershell provider is for .psd1 and hashtable experiments; a JSON experiment stays runnable by Chaos Toolkit (use process, http or chaosps)", ChaosErrorCategory.NotImplemented);
             return;
         }
+        host.ValidateHosts(p, path, v, allowSessions: false);
         string? script = p["script"]?.ToString();
         if (string.IsNullOrWhiteSpace(script)) { v.Add(ExperimentException.Ids.MissingField, path + ".script", "expected 'script': a script block or its text"); return; }
         Parser.ParseInput(script, out _, out var errors);
@@ -317,7 +562,7 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
     public Task<string> PlanAsync(JsonObject p, string path, CancellationToken ct)
     {
         string s = p["script"]!.ToString().Trim().ReplaceLineEndings(" ");
-        return Task.FromResult("PowerShell { " + (s.Length > 80 ? s[..77] + "..." : s) + " }");
+        return Task.FromResult((p["host"]?.ToString() is { } onHost ? $"on host '{onHost}': " : "") + "PowerShell { " + (s.Length > 80 ? s[..77] + "..." : s) + " }");
     }
 
     public async Task<object?> RunAsync(ActivityCall call, CancellationToken ct)
@@ -326,6 +571,15 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
         string script = p["script"]!.ToString();
         // A script that declares a Scale parameter gets the run's -Scale (unless its arguments give one).
         bool wantsScale = ScalesWork(p);
+        if (p["host"]?.ToString() is { } onHost)
+        {
+            // On the named host the script starts in the session's own folder; its output comes back deserialized.
+            var remoteArgs = Arguments(p);
+            if (wantsScale) remoteArgs["Scale"] = call.Scale;
+            var remote = await host.InvokeRemoteAsync(onHost, "param($ChaosPSArguments)\n& {\n" + script + "\n} @ChaosPSArguments", [remoteArgs], ct, call.Name).ConfigureAwait(false);
+            var plain = remote.Select(o => PowerShellHost.Plain(o)).ToList();
+            return plain.Count switch { 0 => null, 1 => plain[0], _ => plain };
+        }
         var output = await host.InvokeAsync(ps =>
         {
             // The script starts in the caller's current folder; its arguments are splatted (one pipeline: the pool needs that).
@@ -343,6 +597,18 @@ internal sealed class PowerShellScriptProvider(PowerShellHost host) : IActivityP
         }, null, ct, call.Name).ConfigureAwait(false);
         var objects = output.Select(o => o.BaseObject is PSCustomObject ? (object)ToDict(o) : o.BaseObject).ToList();
         return objects.Count switch { 0 => null, 1 => objects[0], _ => objects };
+    }
+
+    private static Hashtable Arguments(JsonObject p)
+    {
+        var args = new Hashtable(StringComparer.OrdinalIgnoreCase);
+        if (p["arguments"] is JsonObject ao)
+            foreach (var (k, v) in ao)
+            {
+                var plain = JsonConvertible.ToPlain(v);
+                args[k] = plain is Dictionary<string, object?> d ? new Hashtable(d, StringComparer.OrdinalIgnoreCase) : plain;
+            }
+        return args;
     }
 
     private static Dictionary<string, object?> ToDict(PSObject o) => o.Properties.ToDictionary(pp => pp.Name, object? (pp) => pp.Value is PSObject inner && inner.BaseObject is PSCustomObject ? ToDict(inner) : pp.Value is PSObject po ? po.BaseObject : pp.Value);

@@ -49,6 +49,16 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
     [ValidateRange(0.001, 1000.0)]
     public double Scale { get; set; } = 1.0;
 
+    /// <summary>
+    /// Named hosts: a hashtable of name = open PSSession (New-PSSession -HostName ...). An activity of the chaosps or
+    /// powershell provider that says host = 'name' runs on that host through its session (ChaosPS of this version must be
+    /// there; its faults stay in that host's ledger); a chaosps Start-LoadTest activity with sessions = @('a', 'b') splits
+    /// its load over those hosts. An activity naming a host not given here is refused before anything runs
+    /// (ChaosPS.UnknownExperimentHost).
+    /// </summary>
+    [Parameter]
+    public System.Collections.Hashtable? Session { get; set; }
+
     /// <summary>The journal file (one experiment) or folder (one file per experiment). Default: ./chaosps-journals/&lt;title&gt;-&lt;UTC time&gt;.json.</summary>
     [Parameter]
     public string? JournalPath { get; set; }
@@ -121,7 +131,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
         if (_inputs.Count == 0) return;
         var module = MyInvocation.MyCommand.Module;
         string modulePath = module is null ? typeof(InvokeChaosExperimentCommand).Assembly.Location : System.IO.Path.Combine(module.ModuleBase, "ChaosPS.psd1");
-        using var host = new PowerShellHost(modulePath, SessionState.Path.CurrentFileSystemLocation.ProviderPath);
+        using var host = new PowerShellHost(modulePath, SessionState.Path.CurrentFileSystemLocation.ProviderPath, Sessions());
         var providers = ExperimentInput.Providers(this, host);
         var runner = new ExperimentRunner(providers);
         var overrides = ExperimentInput.Overrides(Configuration) ?? [];
@@ -168,6 +178,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
             var journal = RunWithSignals(runner, exp, new ExperimentRunOptions
             {
                 Scale = Scale, JournalPath = journalPath, HypothesisStrategy = HypothesisStrategy, RollbackStrategy = RollbackStrategy, Ledger = FaultLedger.Default,
+                RestoreElsewhere = host.Sessions.Count > 0 ? host.RestoreRemoteAsync : null,
             });
             if (Stopping.IsCancellationRequested) throw new PipelineStoppedException();
             WriteObject(journal);
@@ -217,7 +228,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
                 return await runner.RunAsync(exp, new ExperimentRunOptions
                 {
                     Scale = options.Scale, JournalPath = options.JournalPath, HypothesisStrategy = options.HypothesisStrategy,
-                    RollbackStrategy = options.RollbackStrategy, Ledger = options.Ledger, Reporter = reporter,
+                    RollbackStrategy = options.RollbackStrategy, Ledger = options.Ledger, Reporter = reporter, RestoreElsewhere = options.RestoreElsewhere,
                 }, term.Token).ConfigureAwait(false);
             }
             finally { reporter.Complete(); }
@@ -262,5 +273,11 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
         var record = new ErrorRecord(new InvalidOperationException($"Experiment '{j.Title}': {j.Verdict} ({j.Status}{(j.Deviated ? ", deviated" : "")}): {j.Reason}. Journal: {j.JournalPath}"), id, cat, j);
         record.ErrorDetails = new ErrorDetails(record.Exception.Message) { RecommendedAction = $"Read the journal ({j.JournalPath}) for each probe's output and tolerance." };
         return record;
+    }
+
+    private Dictionary<string, System.Management.Automation.Runspaces.PSSession> Sessions()
+    {
+        try { return ExperimentInput.Sessions(Session); }
+        catch (ChaosException e) { ThrowChaosError(e); throw; }
     }
 }

@@ -30,7 +30,7 @@ internal sealed class RemoteLoad
     }
 
     // Loads ChaosPS of the wanted version on the host (if no ChaosPS is loaded there yet) and says what the host has.
-    private const string CheckScript = """
+    internal const string CheckScript = """
         param([string] $Version)
         $loaded = Get-Module ChaosPS
         $avail = @()

@@ -21,11 +21,21 @@ public sealed class TestChaosExperimentCommand : ChaosCmdlet
     [Parameter]
     public System.Collections.Hashtable? Configuration { get; set; }
 
+    /// <summary>
+    /// Named hosts: a hashtable of name = open PSSession (New-PSSession -HostName ...). An activity of the chaosps or
+    /// powershell provider that says host = 'name' runs on that host through its session (ChaosPS of this version must be
+    /// there; its faults stay in that host's ledger); a chaosps Start-LoadTest activity with sessions = @('a', 'b') splits
+    /// its load over those hosts. An activity naming a host not given here is refused before anything runs
+    /// (ChaosPS.UnknownExperimentHost).
+    /// </summary>
+    [Parameter]
+    public System.Collections.Hashtable? Session { get; set; }
+
     protected override void ProcessRecord()
     {
         var module = MyInvocation.MyCommand.Module;
         string modulePath = module is null ? "" : System.IO.Path.Combine(module.ModuleBase, "ChaosPS.psd1");
-        using var host = new PowerShellHost(modulePath, SessionState.Path.CurrentFileSystemLocation.ProviderPath);
+        using var host = new PowerShellHost(modulePath, SessionState.Path.CurrentFileSystemLocation.ProviderPath, Sessions());
         var providers = ExperimentInput.Providers(this, host);
         foreach (var p in Path)
         {
@@ -44,5 +54,11 @@ public sealed class TestChaosExperimentCommand : ChaosCmdlet
                 WriteObject(false);
             }
         }
+    }
+
+    private Dictionary<string, System.Management.Automation.Runspaces.PSSession> Sessions()
+    {
+        try { return ExperimentInput.Sessions(Session); }
+        catch (ChaosException e) { ThrowChaosError(e); throw; }
     }
 }
