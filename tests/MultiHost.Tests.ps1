@@ -344,9 +344,11 @@ Describe 'Chaos on a remote host through its session' -Tag 'MultiHost' {
             }
             finally { $env:CHAOSPS_STATE_DIR = $outer }
             # Who undid it, from the host's ledger log: the pwsh on its way out (the connection dropped), or the watchdog (pwsh killed).
+            # The undo deletes the record, then writes its log line: wait for the line rather than read in between.
+            $who = if ($how -eq 'the SSH connection') { "(process $($remote.Pid) on exit|owner process $($remote.Pid) is gone); Restored" } else { "owner process $($remote.Pid) is gone; Restored" }
+            Wait-Until { (Get-Content (Join-Path $gen1.Ledger 'watchdog.log') -Raw) -match $who } -TimeoutSeconds 30 | Out-Null
             $log = Get-Content (Join-Path $gen1.Ledger 'watchdog.log') -Raw
-            if ($how -eq 'the SSH connection') { $log | Should -Match "(process $($remote.Pid) on exit|owner process $($remote.Pid) is gone); Restored" }
-            else { $log | Should -Match "owner process $($remote.Pid) is gone; Restored" }
+            $log | Should -Match $who
             $by = if ($log -match "owner process $($remote.Pid) is gone") { 'the remote watchdog' } else { 'the remote pwsh on exit' }
             Write-Host ("{0} killed mid-fault: {1} undid the SIGSTOP {2:0} ms later" -f $how, $by, $undoneMs)
         }
