@@ -78,7 +78,8 @@ Start-Sleep 600
 
     It 'resumes a process suspended by a pwsh that was SIGKILLed, and empties the ledger (run <_>)' -ForEach 1, 2 {
         $owner = Start-FaultOwner $state 'Get-ChaosTarget -Id $Target | Suspend-ChaosTarget -Confirm:$false | Out-Null' $sleeper.Id
-        Get-ProcState $sleeper.Id | Should -Be 'T' -Because 'Suspend-ChaosTarget stopped it'
+        # The record is written before the signal is sent (ledger first): wait for the stop itself.
+        Wait-Until { (Get-ProcState $sleeper.Id) -eq 'T' } 30 | Should -BeTrue -Because 'Suspend-ChaosTarget stopped it'
         $env:CHAOSPS_STATE_DIR = $state
         try {
             @(Get-ChaosFault).Count | Should -Be 1

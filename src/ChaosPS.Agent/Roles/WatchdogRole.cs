@@ -93,10 +93,9 @@ public sealed class WatchdogRole : IAgentRole
                 if (why is null) continue;
                 if (retry.TryGetValue(f.Id, out var r) && DateTime.UtcNow < r.Next) continue;
                 FaultRestoreResult result;
-                try { result = await ledger.RestoreAsync(f.Id, $"watchdog ({why})", CancellationToken.None); }
+                // The line is logged before the record goes (AlreadyRestored never gets here: whoever undid it logged that).
+                try { result = await ledger.RestoreAsync(f.Id, $"watchdog ({why})", res => Log($"{f.Id} {f.Kind} on {f.Target}: {why}; {res.Outcome}. {string.Join("; ", res.Steps)}"), CancellationToken.None); }
                 catch (ChaosException e) when (e.ErrorId == "UntrustedFaultRecord") { Log($"refused: {e.Message}"); continue; }
-                // AlreadyRestored: someone else (the owner on SIGTERM, another watchdog) undid it meanwhile; it logged that.
-                if (result.Outcome != "AlreadyRestored") Log($"{f.Id} {f.Kind} on {f.Target}: {why}; {result.Outcome}. {string.Join("; ", result.Steps)}");
                 if (result.Outcome == "Failed")
                 {
                     var delay = retry.TryGetValue(f.Id, out var prev) ? TimeSpan.FromTicks(Math.Min(prev.Delay.Ticks * 2, TimeSpan.FromSeconds(60).Ticks)) : TimeSpan.FromSeconds(5);

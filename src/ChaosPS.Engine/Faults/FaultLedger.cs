@@ -250,6 +250,14 @@ public sealed class FaultLedger
     /// are gone). Idempotent and safe to call from several processes at once (a per-fault lock file serialises them).
     /// </summary>
     public async Task<FaultRestoreResult> RestoreAsync(string id, string restoredBy, CancellationToken ct = default)
+        => await RestoreAsync(id, restoredBy, null, ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// As <see cref="RestoreAsync(string, string, CancellationToken)"/>, calling <paramref name="beforeRecordGoes"/>
+    /// with the outcome while the record is still there (and the fault's lock held): a log line written there is on
+    /// disk before anyone can see the ledger empty.
+    /// </summary>
+    public async Task<FaultRestoreResult> RestoreAsync(string id, string restoredBy, Action<FaultRestoreResult>? beforeRecordGoes, CancellationToken ct = default)
     {
         EnsureFolders();
         FileStream? lockFile = null;
@@ -282,12 +290,14 @@ public sealed class FaultLedger
                     break;
                 }
             }
-            if (error is null) Forget(id);
-            return new FaultRestoreResult
+            var result = new FaultRestoreResult
             {
                 Id = r.Id, Kind = r.Kind, Target = r.Target, Outcome = error is null ? "Restored" : "Failed",
                 Steps = done, Error = error, RestoredBy = restoredBy,
             };
+            try { beforeRecordGoes?.Invoke(result); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            if (error is null) Forget(id);
+            return result;
         }
     }
 
