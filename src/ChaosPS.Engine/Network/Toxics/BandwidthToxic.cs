@@ -2,24 +2,13 @@ using System.Diagnostics;
 
 namespace ChaosPS.Network;
 
-/// <summary>bandwidth: limits each connection and direction to rate KB/s.</summary>
-internal static class BandwidthToxic
-{
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = "bandwidth",
-        FriendlyName = "Bandwidth",
-        Attributes = [
-            new("rate", "KB/s") { Required = new("attribute rate is required", "A Bandwidth fault needs -RateKBps.") },
-        ],
-        CreateLink = static (spec, link, upstream) => new BandwidthLinkToxic(spec, link, upstream),
-    };
-}
-
 /// <summary>bandwidth: rate in KB/s (1 KB = 1000 B), per connection and direction. Chunks over rate*100 B are split
 /// into pieces sent 100 ms apart; the timer's error is carried forward, idle time earns no burst credit. rate 0 = unlimited.</summary>
 internal sealed class BandwidthLinkToxic(ToxicSpec spec, Link link, bool upstream) : LinkToxic(spec, link, upstream)
 {
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Chain("bandwidth", "Bandwidth", static (s, l, up) => new BandwidthLinkToxic(s, l, up),
+        [new("rate", "KB/s") { Required = new("attribute rate is required", "A Bandwidth fault needs -RateKBps.") }]);
+
     private long _nextDue;
 
     protected override async ValueTask ProcessCoreAsync(Chunk c, Next next)

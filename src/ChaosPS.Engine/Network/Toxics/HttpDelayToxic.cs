@@ -5,14 +5,6 @@ namespace ChaosPS.Network;
 internal static class HttpDelayToxic
 {
     public const string Name = "http_delay";
-
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = Name,
-        FriendlyName = "HttpDelay",
-        Kind = ToxicKind.Http,
-        Attributes = [new("delay", "ms") { Required = new("attribute delay is required", "An HttpDelay fault needs -Delay (e.g. 2s).") }],
-        StringAttributes = HttpRules.MatchAttributes,
-        Check = static (_, strings) => HttpRules.ValidateMatch(strings),
-    };
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Http(Name, "HttpDelay",
+        [new("delay", "ms") { Required = new("attribute delay is required", "An HttpDelay fault needs -Delay (e.g. 2s).") }]);
 }

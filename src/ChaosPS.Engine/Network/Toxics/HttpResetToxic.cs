@@ -5,14 +5,5 @@ namespace ChaosPS.Network;
 internal static class HttpResetToxic
 {
     public const string Name = "http_reset";
-
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = Name,
-        FriendlyName = "HttpReset",
-        Kind = ToxicKind.Http,
-        Attributes = [new("after_bytes", "bytes")],
-        StringAttributes = HttpRules.MatchAttributes,
-        Check = static (_, strings) => HttpRules.ValidateMatch(strings),
-    };
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Http(Name, "HttpReset", [new("after_bytes", "bytes")]);
 }

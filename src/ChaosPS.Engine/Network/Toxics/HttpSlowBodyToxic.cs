@@ -6,22 +6,12 @@ internal static class HttpSlowBodyToxic
 {
     public const string Name = "http_slow_body";
 
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = Name,
-        FriendlyName = "HttpSlowBody",
-        Kind = ToxicKind.Http,
-        Attributes =
-        [
-            new("bytes_per_second", "B/s") { Min = 1, Required = new("attribute bytes_per_second is required", "An HttpSlowBody fault needs -BytesPerSecond.") },
-        ],
-        StringAttributes = HttpRules.MatchAttributes,
-        Check = static (attributes, strings) =>
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Http(Name, "HttpSlowBody",
+        [new("bytes_per_second", "B/s") { Min = 1, Required = new("attribute bytes_per_second is required", "An HttpSlowBody fault needs -BytesPerSecond.") }],
+        static attributes =>
         {
             if (!attributes.TryGetValue("bytes_per_second", out var bps) || bps < 1)
                 throw ProxyException.BadRequest("attribute bytes_per_second must be at least 1", "InvalidToxicAttribute",
                     "An HTTP slow-body fault needs a rate of at least 1 byte per second.");
-            HttpRules.ValidateMatch(strings);
-        },
-    };
+        });
 }

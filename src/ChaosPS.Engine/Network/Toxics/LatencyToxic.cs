@@ -1,25 +1,13 @@
 namespace ChaosPS.Network;
 
-/// <summary>latency: delays each chunk by latency ms ± jitter ms.</summary>
-internal static class LatencyToxic
-{
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = "latency",
-        FriendlyName = "Latency",
-        Attributes =
-        [
-            new("latency", "ms") { Required = new("attribute latency is required", "A Latency fault needs -Latency (e.g. 500ms).") },
-            new("jitter", "ms"),
-        ],
-        CreateLink = static (spec, link, upstream) => new LatencyLinkToxic(spec, link, upstream),
-    };
-}
-
 /// <summary>latency: holds each chunk until its stamp + latency ± jitter (uniform in [-jitter, +jitter)), then moves
 /// the stamp forward by that delay so stacked latencies add up. Throughput is not limited (chunks queue behind).</summary>
 internal sealed class LatencyLinkToxic(ToxicSpec spec, Link link, bool upstream) : LinkToxic(spec, link, upstream)
 {
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Chain("latency", "Latency", static (s, l, up) => new LatencyLinkToxic(s, l, up),
+        [new("latency", "ms") { Required = new("attribute latency is required", "A Latency fault needs -Latency (e.g. 500ms).") },
+        new("jitter", "ms")]);
+
     protected override async ValueTask ProcessCoreAsync(Chunk c, Next next)
     {
         if (!c.Eof)

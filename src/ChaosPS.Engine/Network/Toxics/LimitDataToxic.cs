@@ -1,23 +1,12 @@
 namespace ChaosPS.Network;
 
-/// <summary>limit_data: closes the connection after bytes bytes.</summary>
-internal static class LimitDataToxic
-{
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = "limit_data",
-        FriendlyName = "LimitData",
-        Attributes = [
-            new("bytes", "bytes") { Required = new("attribute bytes is required", "A LimitData fault needs -Bytes.") },
-        ],
-        CreateLink = static (spec, link, upstream) => new LimitDataLinkToxic(spec, link, upstream),
-    };
-}
-
 /// <summary>limit_data: forwards until the running total reaches bytes (cutting the last chunk), then closes the
 /// connection. State survives updates; per connection and direction.</summary>
 internal sealed class LimitDataLinkToxic(ToxicSpec spec, Link link, bool upstream) : LinkToxic(spec, link, upstream)
 {
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Chain("limit_data", "LimitData", static (s, l, up) => new LimitDataLinkToxic(s, l, up),
+        [new("bytes", "bytes") { Required = new("attribute bytes is required", "A LimitData fault needs -Bytes.") }]);
+
     internal long Transmitted;
 
     protected override async ValueTask ProcessCoreAsync(Chunk c, Next next)

@@ -5,6 +5,5 @@ namespace ChaosPS.Network;
 internal static class RefuseConnectToxic
 {
     public const string Name = "refuse_connect";
-
-    public static readonly ToxicDefinition Definition = new() { Name = Name, FriendlyName = "RefuseConnect", Kind = ToxicKind.Connection };
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Connection(Name, "RefuseConnect");
 }

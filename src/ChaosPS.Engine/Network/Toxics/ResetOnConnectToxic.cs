@@ -5,6 +5,5 @@ namespace ChaosPS.Network;
 internal static class ResetOnConnectToxic
 {
     public const string Name = "reset_on_connect";
-
-    public static readonly ToxicDefinition Definition = new() { Name = Name, FriendlyName = "ResetOnConnect", Kind = ToxicKind.Connection };
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Connection(Name, "ResetOnConnect");
 }

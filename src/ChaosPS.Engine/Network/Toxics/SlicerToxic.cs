@@ -2,33 +2,23 @@ using System.Diagnostics;
 
 namespace ChaosPS.Network;
 
-/// <summary>slicer: cuts chunks into pieces of average_size ± size_variation bytes, delay µs apart.</summary>
-internal static class SlicerToxic
-{
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = "slicer",
-        FriendlyName = "Slicer",
-        Attributes = [
-            new("average_size", "bytes") { Min = 1, Required = new("attribute average_size must be at least 1", "A Slicer fault needs -AverageSize (bytes, at least 1).") },
-            new("size_variation", "bytes"),
-            new("delay", "µs"),
-        ],
-        Check = static (attributes, _) =>
-        {
-            long avg = attributes.GetValueOrDefault("average_size"), variation = attributes.GetValueOrDefault("size_variation");
-            if (avg < 1) throw ProxyException.BadRequest("attribute average_size must be at least 1", "InvalidToxicAttribute");
-            if (variation >= avg && !(avg == 1 && variation == 0))
-                throw ProxyException.BadRequest($"attribute size_variation ({variation}) must be smaller than average_size ({avg})", "InvalidToxicAttribute");
-        },
-        CreateLink = static (spec, link, upstream) => new SlicerLinkToxic(spec, link, upstream),
-    };
-}
-
 /// <summary>slicer: cuts each chunk into pieces of about average_size ± size_variation bytes (recursive halving with a
 /// random offset), waiting delay µs after each.</summary>
 internal sealed class SlicerLinkToxic(ToxicSpec spec, Link link, bool upstream) : LinkToxic(spec, link, upstream)
 {
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Chain("slicer", "Slicer", static (s, l, up) => new SlicerLinkToxic(s, l, up),
+        [new("average_size", "bytes") { Min = 1, Required = new("attribute average_size must be at least 1", "A Slicer fault needs -AverageSize (bytes, at least 1).") },
+        new("size_variation", "bytes"), new("delay", "µs")], check: Check);
+
+    /// <summary>average_size at least 1, size_variation below it (1 and 0 are allowed: one byte per piece).</summary>
+    private static void Check(IReadOnlyDictionary<string, long> attributes, IReadOnlyDictionary<string, string>? _)
+    {
+        long avg = attributes.GetValueOrDefault("average_size"), variation = attributes.GetValueOrDefault("size_variation");
+        if (avg < 1) throw ProxyException.BadRequest("attribute average_size must be at least 1", "InvalidToxicAttribute");
+        if (variation >= avg && !(avg == 1 && variation == 0))
+            throw ProxyException.BadRequest($"attribute size_variation ({variation}) must be smaller than average_size ({avg})", "InvalidToxicAttribute");
+    }
+
     protected override async ValueTask ProcessCoreAsync(Chunk c, Next next)
     {
         if (c.Eof) { await next(c).ConfigureAwait(false); return; }

@@ -2,23 +2,13 @@ using System.Diagnostics;
 
 namespace ChaosPS.Network;
 
-/// <summary>timeout: drops data; closes after timeout ms without data (0 = never).</summary>
-internal static class TimeoutToxic
-{
-    public static readonly ToxicDefinition Definition = new()
-    {
-        Name = "timeout",
-        FriendlyName = "Timeout",
-        Attributes = [new("timeout", "ms")],
-        CreateLink = static (spec, link, upstream) => new TimeoutLinkToxic(spec, link, upstream),
-    };
-}
-
 /// <summary>timeout: drops all data in its direction; with timeout &gt; 0 closes the connection once no data has come
 /// for that long (an idle timer, re-armed by every chunk and every update); 0 holds forever. Removing it closes the
 /// connections it was active on (toxiproxy's behaviour, which its users rely on).</summary>
 internal sealed class TimeoutLinkToxic(ToxicSpec spec, Link link, bool upstream) : LinkToxic(spec, link, upstream)
 {
+    public static readonly ToxicDefinition Definition = ToxicDefinition.Chain("timeout", "Timeout", static (s, l, up) => new TimeoutLinkToxic(s, l, up), [new("timeout", "ms")]);
+
     private long _lastActivity = Stopwatch.GetTimestamp();
 
     public override void Started() => Arm();

@@ -59,6 +59,22 @@ public sealed class ToxicDefinition
     }
 
     public void Validate(IReadOnlyDictionary<string, long> attributes, IReadOnlyDictionary<string, string>? strings) => Check?.Invoke(attributes, strings);
+
+    /// <summary>A toxic of a link direction's chain: its per-link factory, its attributes, its own checks if any.</summary>
+    internal static ToxicDefinition Chain(string name, string friendlyName, Func<ToxicSpec, Link, bool, LinkToxic> create,
+        IReadOnlyList<ToxicAttribute>? attributes = null, Action<IReadOnlyDictionary<string, long>, IReadOnlyDictionary<string, string>?>? check = null)
+        => new() { Name = name, FriendlyName = friendlyName, CreateLink = create, Check = check, Attributes = attributes ?? [] };
+
+    /// <summary>A connection-level toxic: it takes no attributes and acts in the proxy itself.</summary>
+    internal static ToxicDefinition Connection(string name, string friendlyName) => new() { Name = name, FriendlyName = friendlyName, Kind = ToxicKind.Connection };
+
+    /// <summary>An HTTP toxic: matched by method and path (checked after its own checks), acting in the proxy's HTTP mode.</summary>
+    internal static ToxicDefinition Http(string name, string friendlyName, IReadOnlyList<ToxicAttribute> attributes,
+        Action<IReadOnlyDictionary<string, long>>? check = null) => new()
+    {
+        Name = name, FriendlyName = friendlyName, Kind = ToxicKind.Http, Attributes = attributes, StringAttributes = HttpRules.MatchAttributes,
+        Check = (a, strings) => { check?.Invoke(a); HttpRules.ValidateMatch(strings); },
+    };
 }
 
 /// <summary>The one table of toxic types; everything else (validation, JSON, cmdlets, the proxy) reads from it.</summary>
@@ -67,8 +83,8 @@ public static class ToxicRegistry
     /// <summary>toxiproxy's types, then ChaosPS's connection-level partitions and HTTP toxics (this order is shown to users).</summary>
     public static readonly IReadOnlyList<ToxicDefinition> All =
     [
-        LatencyToxic.Definition, BandwidthToxic.Definition, SlowCloseToxic.Definition, TimeoutToxic.Definition,
-        ResetPeerToxic.Definition, SlicerToxic.Definition, LimitDataToxic.Definition, NoopToxic.Definition,
+        LatencyLinkToxic.Definition, BandwidthLinkToxic.Definition, SlowCloseLinkToxic.Definition, TimeoutLinkToxic.Definition,
+        ResetPeerLinkToxic.Definition, SlicerLinkToxic.Definition, LimitDataLinkToxic.Definition, NoopLinkToxic.Definition,
         ResetOnConnectToxic.Definition, RefuseConnectToxic.Definition,
         HttpStatusToxic.Definition, HttpDelayToxic.Definition, HttpSlowBodyToxic.Definition, HttpResetToxic.Definition,
     ];
