@@ -55,10 +55,12 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
 
     /// <summary>HTTP faults: only requests with this method (or comma-separated methods); default all.</summary>
     [Parameter]
+    [ValidateNotNull]
     public string? Method { get; set; }
 
     /// <summary>HTTP faults: only requests whose path starts with this prefix, or matches this wildcard (* = any characters); default all.</summary>
     [Parameter]
+    [ValidateNotNull]
     public string? Path { get; set; }
 
     /// <summary>The toxic's name; default &lt;type&gt;_&lt;stream&gt; (toxiproxy's default).</summary>
