@@ -172,7 +172,7 @@ public sealed class ChaosProxy
         Interlocked.Increment(ref MetricsCore.ConnectionsTotal);
         // reset_on_connect (ChaosPS): a "connection reset" partition, decided per connection by toxicity.
         ToxicSpec? resetOnConnect;
-        lock (_lock) resetOnConnect = _toxics.FirstOrDefault(t => t.Type == "reset_on_connect");
+        lock (_lock) resetOnConnect = _toxics.FirstOrDefault(t => t.Type == ResetOnConnectToxic.Name);
         if (resetOnConnect is not null && (resetOnConnect.Toxicity >= 1 || Random.Shared.NextDouble() < resetOnConnect.Toxicity))
         {
             Interlocked.Increment(ref resetOnConnect.ActivationCount);
@@ -261,7 +261,7 @@ public sealed class ChaosProxy
 
     // ---------------------------------------------------------------- toxics
 
-    private bool HasRefuse() => _toxics.Any(t => t.Type == "refuse_connect");
+    private bool HasRefuse() => _toxics.Any(t => t.Type == RefuseConnectToxic.Name);
 
     public ToxicSpec AddToxic(ToxicSpec spec)
     {
@@ -277,7 +277,7 @@ public sealed class ChaosProxy
             ToxicTypes.Validate(spec.Type, spec.Toxicity, spec.Attrs, spec.StringAttrs);
             spec.Selector = new RequestSelector();
             _toxics.Add(spec);
-            if (spec.Type == "refuse_connect") { if (Enabled) CloseListener(); }
+            if (spec.Type == RefuseConnectToxic.Name) { if (Enabled) CloseListener(); }
             else if (ToxicTypes.IsHttp(spec.Type)) RebuildHttpRules();
             else if (!ToxicTypes.IsConnectionLevel(spec.Type))
             {
@@ -342,7 +342,7 @@ public sealed class ChaosProxy
     {
         _toxics.Remove(spec);
         if (ToxicTypes.IsHttp(spec.Type)) { RebuildHttpRules(); return; }
-        if (spec.Type == "refuse_connect" && Enabled && !HasRefuse() && _listener is null) OpenListener();
+        if (spec.Type == RefuseConnectToxic.Name && Enabled && !HasRefuse() && _listener is null) OpenListener();
         foreach (var link in _links.ToList())
             foreach (bool up in new[] { true, false })
             {

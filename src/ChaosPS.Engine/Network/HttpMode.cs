@@ -406,7 +406,7 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
         var rules = proxy.HttpRules;
         if (rules.Length == 0) return r;
         foreach (var rule in rules)
-            if (rule.Settings.Type == "http_status" && rule.Matches(head.Method, head.Path) && rule.Live.Selector.Next(rule.Settings.Toxicity))
+            if (rule.Settings.Type == HttpStatusToxic.Name && rule.Matches(head.Method, head.Path) && rule.Live.Selector.Next(rule.Settings.Toxicity))
             {
                 Interlocked.Increment(ref rule.Live.ActivationCount);
                 Interlocked.Increment(ref proxy.MetricsCore.HttpAnswered);
@@ -420,16 +420,16 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
         foreach (var rule in rules)
         {
             var s = rule.Settings;
-            if (s.Type == "http_status" || (r.Answer is not null && s.Type != "http_delay") || !rule.Matches(head.Method, head.Path)) continue;
+            if (s.Type == HttpStatusToxic.Name || (r.Answer is not null && s.Type != HttpDelayToxic.Name) || !rule.Matches(head.Method, head.Path)) continue;
             if (!rule.Live.Selector.Next(s.Toxicity)) continue;
             Interlocked.Increment(ref rule.Live.ActivationCount);
             switch (s.Type)
             {
-                case "http_delay": r.DelayMs += s.Attr("delay"); break;
-                case "http_slow_body":
+                case HttpDelayToxic.Name: r.DelayMs += s.Attr("delay"); break;
+                case HttpSlowBodyToxic.Name:
                     r.SlowBytesPerSecond = r.SlowBytesPerSecond == 0 ? s.Attr("bytes_per_second") : Math.Min(r.SlowBytesPerSecond, s.Attr("bytes_per_second"));
                     break;
-                case "http_reset": r.ResetAfter = r.ResetAfter < 0 ? s.Attr("after_bytes") : Math.Min(r.ResetAfter, s.Attr("after_bytes")); break;
+                case HttpResetToxic.Name: r.ResetAfter = r.ResetAfter < 0 ? s.Attr("after_bytes") : Math.Min(r.ResetAfter, s.Attr("after_bytes")); break;
             }
         }
         return r;

@@ -9,21 +9,13 @@ namespace ChaosPS.Network;
 /// </summary>
 public static class HttpRules
 {
-    /// <summary>Checks an HTTP toxic's settings; a bad value is a 400 with a specific id, and nothing changes.</summary>
-    public static void Validate(string type, IReadOnlyDictionary<string, long> attributes, IReadOnlyDictionary<string, string>? strings)
+    /// <summary>The string attributes every HTTP toxic has: which requests it matches.</summary>
+    public static readonly IReadOnlyList<string> MatchAttributes = ["method", "path"];
+
+    /// <summary>Checks an HTTP toxic's method and path; a bad value is a 400 with a specific id, and nothing changes.
+    /// (Each HTTP toxic's own attributes are checked by its definition in Toxics/.)</summary>
+    public static void ValidateMatch(IReadOnlyDictionary<string, string>? strings)
     {
-        if (type == "http_status")
-        {
-            long status = attributes.TryGetValue("status", out var s) ? s : 0;
-            if (status is < 200 or > 599)
-                throw ProxyException.BadRequest($"attribute status must be an HTTP status from 200 to 599, got {status}", "InvalidHttpStatus",
-                    $"Status {status} cannot be a fault's answer; use a final status from 200 to 599 (e.g. 503, 429, 500, 404).", status);
-            if (attributes.TryGetValue("retry_after", out var ra) && ra > 86_400)
-                throw ProxyException.BadRequest($"attribute retry_after must be at most 86400 seconds, got {ra}", "InvalidRetryAfter", null, ra);
-        }
-        if (type == "http_slow_body" && (!attributes.TryGetValue("bytes_per_second", out var bps) || bps < 1))
-            throw ProxyException.BadRequest("attribute bytes_per_second must be at least 1", "InvalidToxicAttribute",
-                "An HTTP slow-body fault needs a rate of at least 1 byte per second.");
         if (strings is null) return;
         if (strings.TryGetValue("method", out var m) && !IsMethodList(m))
             throw ProxyException.BadRequest($"attribute method must be an HTTP method or a comma-separated list of them, got '{m}'", "InvalidHttpMethod",

@@ -32,43 +32,28 @@ public sealed class ProxyException : ChaosException
             "List the faults with Get-ChaosProxy -Name <proxy> | Select-Object -ExpandProperty Toxics.");
 }
 
-/// <summary>The toxic types, their attributes (in toxiproxy's JSON order) and their validation.</summary>
+/// <summary>Questions about toxic types, answered from <see cref="ToxicRegistry"/> (the one table of types).</summary>
 public static class ToxicTypes
 {
-    /// <summary>toxiproxy's types, plus ChaosPS's connection-level partitions (reset_on_connect, refuse_connect).</summary>
-    public static readonly IReadOnlyList<string> All =
-        ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "noop", "reset_on_connect", "refuse_connect",
-         "http_status", "http_delay", "http_slow_body", "http_reset"];
+    /// <summary>toxiproxy's types, plus ChaosPS's connection-level partitions and HTTP toxics.</summary>
+    public static IReadOnlyList<string> All => ToxicRegistry.Names;
 
-    public static IReadOnlyList<string> Attributes(string type) => type switch
-    {
-        "latency" => ["latency", "jitter"],
-        "bandwidth" => ["rate"],
-        "slow_close" => ["delay"],
-        "timeout" => ["timeout"],
-        "reset_peer" => ["timeout"],
-        "slicer" => ["average_size", "size_variation", "delay"],
-        "limit_data" => ["bytes"],
-        "http_status" => ["status", "retry_after"],
-        "http_delay" => ["delay"],
-        "http_slow_body" => ["bytes_per_second"],
-        "http_reset" => ["after_bytes"],
-        _ => [],
-    };
+    /// <summary>The numeric attributes in toxiproxy's JSON order (none for an unknown type).</summary>
+    public static IReadOnlyList<string> Attributes(string type) => ToxicRegistry.Find(type)?.AttributeNames ?? [];
 
     /// <summary>String attributes (only the HTTP types have them: which requests they match).</summary>
-    public static IReadOnlyList<string> StringAttributes(string type) => IsHttp(type) ? ["method", "path"] : [];
+    public static IReadOnlyList<string> StringAttributes(string type) => ToxicRegistry.Find(type)?.StringAttributes ?? [];
 
     /// <summary>Types that act on single HTTP requests of a proxy in HTTP mode (toxicity = the share of matching requests).</summary>
-    public static bool IsHttp(string type) => type is "http_status" or "http_delay" or "http_slow_body" or "http_reset";
+    public static bool IsHttp(string type) => ToxicRegistry.Find(type)?.Kind == ToxicKind.Http;
 
     /// <summary>Types that run in a link direction's toxic chain (not connection-level, not per HTTP request).</summary>
     public static bool RunsInChain(string type) => !IsConnectionLevel(type) && !IsHttp(type);
 
     /// <summary>Types that act on whole connections rather than on a direction's byte stream.</summary>
-    public static bool IsConnectionLevel(string type) => type is "reset_on_connect" or "refuse_connect";
+    public static bool IsConnectionLevel(string type) => ToxicRegistry.Find(type)?.Kind == ToxicKind.Connection;
 
-    public static bool IsKnown(string type) => All.Contains(type);
+    public static bool IsKnown(string type) => ToxicRegistry.Find(type) is not null;
 
     /// <summary>Maps a cmdlet-style name (Latency, SlowClose, ResetPeer, LimitData...) to toxiproxy's type name.</summary>
     public static string FromFriendly(string name)
@@ -80,21 +65,15 @@ public static class ToxicTypes
         return lower;
     }
 
-    /// <summary>Checks a toxic's settings (ChaosPS's improvement over toxiproxy: bad values are a 400, nothing changes).</summary>
+    /// <summary>Checks a toxic's settings (ChaosPS's improvement over toxiproxy: bad values are a 400, nothing changes):
+    /// toxicity, no negative attribute, then the type's own checks.</summary>
     public static void Validate(string type, double toxicity, IReadOnlyDictionary<string, long> attributes, IReadOnlyDictionary<string, string>? strings = null)
     {
         if (double.IsNaN(toxicity) || toxicity < 0 || toxicity > 1)
             throw ProxyException.BadRequest($"toxicity must be between 0 and 1, got {toxicity.ToString(CultureInfo.InvariantCulture)}", "InvalidToxicity");
         foreach (var (k, v) in attributes)
             if (v < 0) throw ProxyException.BadRequest($"attribute {k} must not be negative, got {v}", "InvalidToxicAttribute");
-        if (type == "slicer")
-        {
-            long avg = attributes.GetValueOrDefault("average_size"), variation = attributes.GetValueOrDefault("size_variation");
-            if (avg < 1) throw ProxyException.BadRequest("attribute average_size must be at least 1", "InvalidToxicAttribute");
-            if (variation >= avg && !(avg == 1 && variation == 0))
-                throw ProxyException.BadRequest($"attribute size_variation ({variation}) must be smaller than average_size ({avg})", "InvalidToxicAttribute");
-        }
-        if (IsHttp(type)) HttpRules.Validate(type, attributes, strings);
+        ToxicRegistry.Find(type)?.Validate(attributes, strings);
     }
 }
 
@@ -168,10 +147,12 @@ public sealed class ToxicSpec
         return spec;
     }
 
-    /// <summary>Defaults of attributes a type needs (http_status answers 503 unless told otherwise).</summary>
+    /// <summary>Defaults the type declares for attributes not given (http_status answers 503 unless told otherwise).</summary>
     internal void FillDefaults()
     {
-        if (Type == "http_status" && !Attrs.ContainsKey("status")) Attrs["status"] = 503;
+        if (ToxicRegistry.Find(Type) is not { } def) return;
+        foreach (var a in def.Attributes)
+            if (a.Default is { } d && !Attrs.ContainsKey(a.Name)) Attrs[a.Name] = d;
     }
 
     /// <summary>The "down" fault: not a toxic but the proxy disabled (toxiproxy's `down`).</summary>

@@ -151,10 +151,11 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
             Set("average_size", AverageSize, "AverageSize");
             Set("size_variation", SizeVariation, "SizeVariation");
             Set("bytes", Bytes?.Bytes, "Bytes");
-            if (StatusCode is { } sc && (sc < 200 || sc > 599))
+            var status = ToxicRegistry.Find("http_status")!.Attribute("status")!;
+            if (StatusCode is { } sc && (sc < status.Min || sc > status.Max))
                 throw ProxyException.BadRequest($"attribute status must be an HTTP status from 200 to 599, got {sc}", "InvalidHttpStatus",
                     $"-StatusCode {sc} cannot be a fault's answer; use a final status from 200 to 599 (e.g. 503, 429, 500, 404).", sc);
-            if (BytesPerSecond is < 1)
+            if (BytesPerSecond is { } bps && bps < ToxicRegistry.Find("http_slow_body")!.Attribute("bytes_per_second")!.Min)
                 throw ProxyException.BadRequest("attribute bytes_per_second must be at least 1", "InvalidToxicAttribute", "-BytesPerSecond must be at least 1.", BytesPerSecond);
             Set("status", StatusCode, "StatusCode");
             Set("retry_after", RetryAfter is { } ra ? (long)Math.Ceiling(ra.TotalSeconds) : null, "RetryAfter");
@@ -180,18 +181,11 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
                     throw ProxyException.BadRequest("give -Percent or -Toxicity, not both", "InvalidPercent", "Give either -Percent (0..100) or -Toxicity (0..1), not both.", pct);
                 toxicity = pct / 100.0;
             }
-            if (type == "http_slow_body" && !attrs.ContainsKey("bytes_per_second"))
-                throw ProxyException.BadRequest("attribute bytes_per_second is required", "InvalidToxicAttribute", "An HttpSlowBody fault needs -BytesPerSecond.");
-            if (type == "http_delay" && !attrs.ContainsKey("delay"))
-                throw ProxyException.BadRequest("attribute delay is required", "InvalidToxicAttribute", "An HttpDelay fault needs -Delay (e.g. 2s).");
-            if (type == "slicer" && !attrs.ContainsKey("average_size"))
-                throw ProxyException.BadRequest("attribute average_size must be at least 1", "InvalidToxicAttribute", "A Slicer fault needs -AverageSize (bytes, at least 1).");
-            if (type == "latency" && !attrs.ContainsKey("latency"))
-                throw ProxyException.BadRequest("attribute latency is required", "InvalidToxicAttribute", "A Latency fault needs -Latency (e.g. 500ms).");
-            if (type == "bandwidth" && !attrs.ContainsKey("rate"))
-                throw ProxyException.BadRequest("attribute rate is required", "InvalidToxicAttribute", "A Bandwidth fault needs -RateKBps.");
-            if (type == "limit_data" && !attrs.ContainsKey("bytes"))
-                throw ProxyException.BadRequest("attribute bytes is required", "InvalidToxicAttribute", "A LimitData fault needs -Bytes.");
+            // The attributes a fault of this type cannot do without (the registry declares them; the API takes 0 instead).
+            if (ToxicRegistry.Find(type) is { } definition)
+                foreach (var a in definition.Attributes)
+                    if (a.Required is { } req && !attrs.ContainsKey(a.Name))
+                        throw ProxyException.BadRequest(req.ApiMessage, "InvalidToxicAttribute", req.Hint);
             var stream = Stream.ToLowerInvariant();
             return ToxicSpec.Create(type, stream, toxicity, attrs, Name, strings);
         }
