@@ -82,8 +82,8 @@ http {
         $during = Get-Activity $j.JournalPath 'during-the-fault'
         $cost = @($during.output)[0]
         $load = @($during.output)[-1]
-        Write-Host ("packet loss cost: baseline p50/p95/p99 {0:N1}/{1:N1}/{2:N1} ms, during {3:N1}/{4:N1}/{5:N1} ms, error rate {6} of {7}, TcpRetransSegs {8}" -f `
-            $cost.Baseline.P50, $cost.Baseline.P95, $cost.Baseline.P99, $cost.During.P50, $cost.During.P95, $cost.During.P99, $cost.During.ErrorRate, $cost.During.Requests, $cost.RetransSegs)
+        Write-Host ("packet loss cost: baseline p50/p95/p99 {0:N1}/{1:N1}/{2:N1} ms, during {3:N1}/{4:N1}/{5:N1} ms, error rate {6} of {7}, TcpRetransSegs baseline {8} during {9}" -f `
+            $cost.Baseline.P50, $cost.Baseline.P95, $cost.Baseline.P99, $cost.During.P50, $cost.During.P95, $cost.During.P99, $cost.During.ErrorRate, $cost.During.Requests, $cost.Baseline.RetransSegs, $cost.RetransSegs)
         $cost.RetransSegs | Should -BeGreaterThan 0
         $cost.During.P95 | Should -BeGreaterOrEqual ($cost.Baseline.P95 + 100)
         $load.Failed | Should -Be 0 -Because 'TCP retransmits what the fault dropped; nothing should time out at 60 s'
@@ -100,7 +100,9 @@ http {
         $j.Verdict | Should -Be 'Deviated' -Because "a fault that drops nothing of the load must not pass (journal $($j.JournalPath)): $($j.Reason)"
         $during = Get-Activity $j.JournalPath 'during-the-fault'
         $during.tolerance_met | Should -BeFalse
-        "$($during.tolerance_detail)" | Should -Match 'p\(95\)'
+        # Caught by the latency check: p95 not above the baseline's (the retransmission check is not asserted here: a busy
+        # host may retransmit a segment now and then without any fault).
+        "$($during.tolerance_detail)" | Should -Match 'threshold\(s\) failed: http_req_duration: p\(95\)>='
         # The fault itself ran (and was undone): the deviation is measured evidence, not a broken action.
         (Get-Activity $j.JournalPath 'packet-loss').status | Should -Be 'succeeded'
         Get-ChaosTables | Should -BeNullOrEmpty

@@ -6,7 +6,8 @@ Proves: with 30% of the packets leaving the target's network namespace dropped b
 tc netem where the kernel has it, else nftables), every request is still answered 200 with its body (TCP retransmits
 what was lost; generous timeouts), the fault had its effect (p95 latency at least min_added_p95_ms above the p95 the
 baseline measured, on this run, against this target) and the namespace's kernel counted TCP retransmissions
-(TcpRetransSegs in its /proc/net/snmp); afterwards answers are fast and clean again.
+(TcpRetransSegs in its /proc/net/snmp, more per request than
+during the baseline); afterwards answers are fast and clean again.
 The latency cost is in the journal: the during-the-fault probe's output has p50/p95/p99 before and during, what the
 fault added, the error rate and the retransmitted segments.
 Shape: load before the fault (baseline: error count 0, bodies checked; its figures are kept for the comparison), the
@@ -73,11 +74,20 @@ container = 'name or id' instead of net_namespace. Needs root (nsenter, nft or t
                    $own = @((nsenter "--net=$ns" ip -j addr show | ConvertFrom-Json).addr_info.local)
                    $hostAddrs = @([Net.Dns]::GetHostAddresses(([Uri]$Url).DnsSafeHost) | ForEach-Object { $_.ToString() })
                    if (-not ($hostAddrs | Where-Object { $_ -in $own })) { throw "the target $Url is not an address of the namespace $key ($($own -join ', ')): load goes only into the faulted namespace" }
+                   function Get-RetransSegs {
+                       $t = @(nsenter "--net=$ns" cat /proc/net/snmp | Where-Object { $_ -like 'Tcp:*' })
+                       if ($t.Count -lt 2) { return $null }
+                       $names = $t[0] -split '\s+'; $values = $t[1] -split '\s+'
+                       [long]$values[[array]::IndexOf($names, 'RetransSegs')]
+                   }
+                   $before = Get-RetransSegs
                    $r = Start-LoadTest -Uri $Url -Rate ([double]$Rate) -Duration ([TimeSpan]::FromSeconds([double]$Seconds * $Scale)) -Timeout $Timeout `
                        -ExpectStatus 200 -BodyMatch $Match -Threshold @($Threshold) -AllowNonLoopback
+                   $after = Get-RetransSegs
                    # Kept for the during-the-fault probe: it compares with what this run measured, not with a fixed number.
                    $file = Join-Path ([IO.Path]::GetTempPath()) ("chaosps-packet-loss-baseline-" + ($key -replace '[^\w.-]', '_') + '.json')
-                   @{ P50 = $r.Latency.P50; P95 = $r.Latency.P95; P99 = $r.Latency.P99; ErrorRate = $r.ErrorRate; Requests = $r.Requests } | ConvertTo-Json | Set-Content $file
+                   @{ P50 = $r.Latency.P50; P95 = $r.Latency.P95; P99 = $r.Latency.P99; ErrorRate = $r.ErrorRate; Requests = $r.Requests
+                      RetransSegs = $(if ($null -ne $before -and $null -ne $after) { $after - $before } else { $null }) } | ConvertTo-Json | Set-Content $file
                    $r
                } } }
         @{ type = 'action'; name = 'packet-loss'; background = $true
@@ -126,12 +136,14 @@ container = 'name or id' instead of net_namespace. Needs root (nsenter, nft or t
                    $retrans = if ($null -ne $before -and $null -ne $after) { $after - $before } else { $null }
                    # The latency cost, before vs during (ms), with the kernel's retransmissions in the faulted namespace.
                    [pscustomobject]@{
-                       Baseline            = [pscustomobject]@{ P50 = $base.P50; P95 = $base.P95; P99 = $base.P99; ErrorRate = $base.ErrorRate; Requests = $base.Requests }
-                       During              = [pscustomobject]@{ P50 = $r.Latency.P50; P95 = $r.Latency.P95; P99 = $r.Latency.P99; ErrorRate = $r.ErrorRate; Requests = $r.Requests }
-                       AddedMs             = [pscustomobject]@{ P50 = $r.Latency.P50 - $base.P50; P95 = $r.Latency.P95 - $base.P95; P99 = $r.Latency.P99 - $base.P99 }
+                       Baseline            = [pscustomobject]@{ P50 = $base.P50; P95 = $base.P95; P99 = $base.P99; ErrorRate = $base.ErrorRate; Requests = $base.Requests; RetransSegs = $base.RetransSegs }
+                       During              = [pscustomobject]@{ P50 = $r.Latency.P50; P95 = $r.Latency.P95; P99 = $r.Latency.P99; ErrorRate = $r.ErrorRate; Requests = $r.Requests; RetransSegs = $retrans }
+                       AddedMs             = [pscustomobject]@{ P50 = [math]::Round($r.Latency.P50 - $base.P50, 3); P95 = [math]::Round($r.Latency.P95 - $base.P95, 3); P99 = [math]::Round($r.Latency.P99 - $base.P99, 3) }
                        P95Floor            = $p95Floor
                        RetransSegs         = $retrans
-                       RetransmissionsSeen = ($retrans -gt 0)
+                       # More retransmitted segments per request than the baseline's (a busy host can retransmit now and then).
+                       RetransmissionsSeen = ($null -ne $retrans -and $null -ne $base.RetransSegs -and $r.Requests -gt 0 -and $retrans -gt 0 -and
+                                              $retrans / $r.Requests -gt $base.RetransSegs / [math]::Max(1, [double]$base.Requests))
                    }
                    $r
                } } }
