@@ -1,8 +1,9 @@
 # The shipped packet-loss experiment (network-packet-loss) against a real target in a network namespace this file makes:
 # a veth pair between the host and the namespace (addresses from the benchmarking range 198.18.0.0/15, with permanent
 # neighbour entries so a lost ARP packet never skews a run), nginx inside the namespace serving a known body. The load
-# goes only to the namespace's own address. Torn down in AfterAll, also when a test fails. Needs root, nsenter, ip, nft
-# (or tc with netem) and nginx (.ci/run installs them).
+# goes only to the namespace's own address. The same against a container this file starts with --network none and a
+# veth moved into it (busybox httpd). Torn down in AfterAll, also when a test fails. Needs root, nsenter, ip, nft (or tc
+# with netem), nginx, busybox and Docker (.ci/run installs them).
 Describe 'Packet-loss experiment: 30% loss, requests still answered, the latency cost measured' -Tag Experiments, PacketLossExperiment {
     BeforeAll {
         Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
@@ -15,6 +16,7 @@ Describe 'Packet-loss experiment: 30% loss, requests still answered, the latency
         $script:ns = "chaosps-nfl-$run"
         $script:vHost = "cnh$run"; $script:vNs = "cnn$run"
         $script:nginx = $null
+        $script:container = $null; $script:vCtr = $null
         $script:body = "packet-loss-target-$run"
         # A /30 of 198.19.x.0 that no route on this host uses yet.
         $octet = Get-Random -Minimum 10 -Maximum 250
@@ -67,6 +69,8 @@ http {
     }
 
     AfterAll {
+        if ($script:container) { docker rm -f $script:container 2>$null | Out-Null }
+        if ($script:vCtr) { ip link del $script:vCtr 2>$null }
         Get-ChaosFault -ErrorAction SilentlyContinue | Restore-ChaosFault -ErrorAction SilentlyContinue | Out-Null
         if ($script:nginx) { try { $script:nginx.Kill($true) } catch { } }
         foreach ($p in @(ip netns pids $ns 2>$null)) { Stop-Process -Id ([int]$p) -Force -ErrorAction SilentlyContinue }
@@ -106,5 +110,45 @@ http {
         # The fault itself ran (and was undone): the deviation is measured evidence, not a broken action.
         (Get-Activity $j.JournalPath 'packet-loss').status | Should -Be 'succeeded'
         Get-ChaosTables | Should -BeNullOrEmpty
+    }
+
+    It 'passes against a container''s own network namespace (container = name; --network none, a veth moved in)' {
+        Skip-WithoutDocker
+        # busybox httpd closes every connection: each request opens one, so lost SYN-ACKs cost whole retransmission timeouts.
+        $image = 'chaosps-test-busybox:1'
+        if (-not (docker images -q $image 2>$null)) {
+            $root = Join-Path $state 'rootfs'
+            New-Item -ItemType Directory "$root/bin" -Force | Out-Null
+            Copy-Item (Get-Command busybox -CommandType Application | Select-Object -First 1).Source "$root/bin/busybox"
+            foreach ($c in 'sh', 'sleep', 'tail', 'cat', 'mkdir') { ln -s busybox "$root/bin/$c" }
+            tar -C $root -cf "$state/rootfs.tar" .
+            docker import -c 'CMD ["/bin/sleep","3600"]' "$state/rootfs.tar" $image | Out-Null
+        }
+        $script:container = "chaosps-nfl-$run"
+        docker run -d --name $container --network none --label "chaosps.test=$run" $image /bin/sh -c "mkdir -p /www && echo $body-ctr > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www" | Out-Null
+        $LASTEXITCODE | Should -Be 0
+        $cpid = [int](docker inspect -f '{{.State.Pid}}' $container)
+        $ipC = $ipHost -replace '\.1$', '.6'; $ipCHost = $ipHost -replace '\.1$', '.5'
+        $script:vCtr = "cnc$run"
+        ip link add $vCtr type veth peer name "cnd$run"
+        ip link set "cnd$run" netns $cpid
+        ip addr add "$ipCHost/30" dev $vCtr; ip link set $vCtr up
+        nsenter "--net=/proc/$cpid/ns/net" ip addr add "$ipC/30" dev "cnd$run"
+        nsenter "--net=/proc/$cpid/ns/net" ip link set "cnd$run" up
+        $macC = (nsenter "--net=/proc/$cpid/ns/net" ip -br link show dev "cnd$run") -split '\s+' | Select-Object -Index 2
+        $macCHost = (ip -br link show dev $vCtr) -split '\s+' | Select-Object -Index 2
+        ip neigh replace $ipC lladdr $macC dev $vCtr nud permanent
+        nsenter "--net=/proc/$cpid/ns/net" ip neigh replace $ipCHost lladdr $macCHost dev "cnd$run" nud permanent
+        $cUrl = "http://${ipC}:8080/"
+        Wait-Until -TimeoutSeconds 30 { try { (Invoke-WebRequest $cUrl -TimeoutSec 2).Content -match "$body-ctr" } catch { $false } } | Should -BeTrue
+        $j = Invoke-ChaosExperiment -Path $path -Scale 0.3 -Configuration @{ target_url = $cUrl; container = $container; body_match = [regex]::Escape("$body-ctr") } `
+            -JournalPath (Join-Path $state 'container.json') -ErrorAction SilentlyContinue
+        $j.Verdict | Should -Be 'Passed' -Because "30% loss leaves TCP working in the container too (journal $($j.JournalPath)): $($j.Reason)"
+        $cost = @((Get-Activity $j.JournalPath 'during-the-fault').output)[0]
+        Write-Host ("container: baseline p50/p95/p99 {0:N1}/{1:N1}/{2:N1} ms, during {3:N1}/{4:N1}/{5:N1} ms, error rate {6} of {7}, TcpRetransSegs baseline {8} during {9}" -f `
+            $cost.Baseline.P50, $cost.Baseline.P95, $cost.Baseline.P99, $cost.During.P50, $cost.During.P95, $cost.During.P99, $cost.During.ErrorRate, $cost.During.Requests, $cost.Baseline.RetransSegs, $cost.RetransSegs)
+        $cost.RetransSegs | Should -BeGreaterThan 0
+        @(nsenter "--net=/proc/$cpid/ns/net" nft list tables 2>$null | Where-Object { $_ -match 'chaosps_' }) | Should -BeNullOrEmpty
+        @(Get-ChaosFault | Where-Object Kind -eq 'PacketFault').Count | Should -Be 0
     }
 }
