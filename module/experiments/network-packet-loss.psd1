@@ -112,11 +112,13 @@ container = 'name or id' instead of net_namespace. Needs root (nsenter, nft or t
                    param($Url, $NetNamespace, $Container, $Match, $Rate, $Seconds, $Timeout, $MinAddedMs, $MaxErrorRate, $Scale)
                    if ($NetNamespace) { $ns = "/run/netns/$NetNamespace"; $key = $NetNamespace }
                    else { $ns = "/proc/$(docker inspect -f '{{.State.Pid}}' $Container)/ns/net"; $key = $Container }
+                   # The ledger names the fault's target as Invoke-PacketFault does: "netns NAME (...)" or "container NAME (...)".
+                   $who = if ($NetNamespace) { "netns $NetNamespace (" } else { "container $((docker inspect -f '{{.Name}}' $Container).TrimStart('/')) (" }
                    $file = Join-Path ([IO.Path]::GetTempPath()) ("chaosps-packet-loss-baseline-" + ($key -replace '[^\w.-]', '_') + '.json')
                    $base = Get-Content $file -Raw -ErrorAction Stop | ConvertFrom-Json
                    # The fault starts in the background: wait until it is in the ledger (its rules are in place by then).
                    $wait = [Diagnostics.Stopwatch]::StartNew()
-                   while (-not (Get-ChaosFault | Where-Object { $_.Kind -eq 'PacketFault' -and $_.Target -like "*$key*" })) {
+                   while (-not (Get-ChaosFault | Where-Object { $_.Kind -eq 'PacketFault' -and $_.Target.StartsWith($who) })) {
                        if ($wait.Elapsed.TotalSeconds -gt 60) { throw "the packet fault on $key was not in place after 60 s" }
                        Start-Sleep -Milliseconds 50
                    }
@@ -152,9 +154,10 @@ container = 'name or id' instead of net_namespace. Needs root (nsenter, nft or t
                script = {
                    param($NetNamespace, $Container)
                    $key = if ($NetNamespace) { $NetNamespace } else { $Container }
+                   $who = if ($NetNamespace) { "netns $NetNamespace (" } else { "container $((docker inspect -f '{{.Name}}' $Container).TrimStart('/')) (" }
                    $sw = [Diagnostics.Stopwatch]::StartNew()
                    do {
-                       if (-not (Get-ChaosFault | Where-Object { $_.Kind -eq 'PacketFault' -and $_.Target -like "*$key*" })) { return "fault removed after $([int]$sw.Elapsed.TotalMilliseconds) ms" }
+                       if (-not (Get-ChaosFault | Where-Object { $_.Kind -eq 'PacketFault' -and $_.Target.StartsWith($who) })) { return "fault removed after $([int]$sw.Elapsed.TotalMilliseconds) ms" }
                        Start-Sleep -Milliseconds 100
                    } while ($sw.Elapsed.TotalSeconds -lt 300)
                    throw "the packet fault on $key was still in place after 300 s"
@@ -177,7 +180,9 @@ container = 'name or id' instead of net_namespace. Needs root (nsenter, nft or t
                script = {
                    param($NetNamespace, $Container)
                    $key = if ($NetNamespace) { $NetNamespace } else { $Container }
-                   Get-ChaosFault | Where-Object { $_.Kind -eq 'PacketFault' -and $_.Target -like "*$key*" } | Restore-ChaosFault
+                   $name = if ($NetNamespace) { $null } else { "$(docker inspect -f '{{.Name}}' $Container 2>$null)".TrimStart('/') }
+                   $who = if ($NetNamespace) { "netns $NetNamespace (" } else { "container $(if ($name) { $name } else { $Container }) (" }
+                   Get-ChaosFault | Where-Object { $_.Kind -eq 'PacketFault' -and $_.Target.StartsWith($who) } | Restore-ChaosFault
                    Remove-Item (Join-Path ([IO.Path]::GetTempPath()) ("chaosps-packet-loss-baseline-" + ($key -replace '[^\w.-]', '_') + '.json')) -ErrorAction SilentlyContinue
                } } }
     )
