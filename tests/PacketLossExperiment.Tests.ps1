@@ -58,7 +58,8 @@ http {
 
         $script:path = (Get-ChaosExperiment -Name network-packet-loss).Path
         function Invoke-PacketLossExperiment([hashtable] $Extra = @{}, [string] $Label) {
-            $cfg = @{ target_url = $url; net_namespace = $ns; body_match = [regex]::Escape($body) } + $Extra
+            $cfg = @{ target_url = $url; net_namespace = $ns; body_match = [regex]::Escape($body) }
+            foreach ($k in $Extra.Keys) { $cfg[$k] = $Extra[$k] }
             Invoke-ChaosExperiment -Path $path -Scale 0.3 -Configuration $cfg -JournalPath (Join-Path $state "$Label.json") -ErrorAction SilentlyContinue
         }
         function Get-Activity($journalPath, [string] $name) {
@@ -110,6 +111,21 @@ http {
         # The fault itself ran (and was undone): the deviation is measured evidence, not a broken action.
         (Get-Activity $j.JournalPath 'packet-loss').status | Should -Be 'succeeded'
         Get-ChaosTables | Should -BeNullOrEmpty
+    }
+
+    It 'rollback: a packet fault of the namespace still in place is restored, even when the run stops at the steady state' {
+        # A standing fault (no duration) that matches no traffic, then a run whose steady state fails (wrong body): the
+        # method never runs, the rollback always does, and removes the fault from the kernel and the ledger.
+        $f = Add-PacketFault -NetNamespace $ns -LossPercent 30 -Peer '198.18.255.253' -Confirm:$false
+        @(Get-ChaosTables).Count | Should -Be 1
+        $j = Invoke-PacketLossExperiment -Extra @{ body_match = 'no-such-body' } -Label 'rollback'
+        $j.Verdict | Should -Be 'Failed' -Because "the steady state before the method cannot hold without the body: $($j.Reason)"
+        $j.Reason | Should -Match 'steady state did not hold before the method'
+        $journal = Get-Content $j.JournalPath -Raw | ConvertFrom-Json
+        @($journal.run).Count | Should -Be 0 -Because 'the steady state failed before the method'
+        @($journal.rollbacks)[0].status | Should -Be 'succeeded'
+        Get-ChaosTables | Should -BeNullOrEmpty
+        @(Get-ChaosFault | Where-Object Id -eq $f.Id).Count | Should -Be 0
     }
 
     It 'passes against a container''s own network namespace (container = name; --network none, a veth moved in)' {
