@@ -125,10 +125,10 @@ public class TargetRulesTests
         Assert.Equal(("127.0.0.1", 8080), InputRules.ProbeEndpoint("127.0.0.1:8080", "TcpEndpoint", false));
         Assert.Equal(("::1", 80), InputRules.ProbeEndpoint("[::1]:80", "TcpEndpoint", false));
         Assert.Equal(("localhost", 80), InputRules.ProbeEndpoint("localhost:80", "TcpEndpoint", false));
-        var far = Assert.Throws<ChaosException>(() => InputRules.ProbeEndpoint("10.0.0.1:80", "TcpEndpoint", false));
+        var far = Assert.Throws<ChaosException>(() => InputRules.ProbeEndpoint("192.0.2.1:80", "TcpEndpoint", false));
         Assert.Equal("NonLoopbackTarget", far.ErrorId);
-        Assert.Equal("-TcpEndpoint '10.0.0.1:80' is not on this machine; add -AllowNonLoopback to probe it.", far.Message);
-        Assert.Equal(("10.0.0.1", 80), InputRules.ProbeEndpoint("10.0.0.1:80", "TcpEndpoint", true));
+        Assert.Equal("-TcpEndpoint '192.0.2.1:80' is not on this machine; add -AllowNonLoopback to probe it.", far.Message);
+        Assert.Equal(("192.0.2.1", 80), InputRules.ProbeEndpoint("192.0.2.1:80", "TcpEndpoint", true));
         Assert.Equal("InvalidEndpoint", Assert.Throws<ChaosException>(() => InputRules.ProbeEndpoint("nohost", "TcpEndpoint", true)).ErrorId);
     }
 

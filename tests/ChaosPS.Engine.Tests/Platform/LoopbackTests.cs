@@ -13,7 +13,7 @@ public class LoopbackTests
     [InlineData("::1", true)]
     [InlineData("[::1]", true)]
     [InlineData("::ffff:127.0.0.1", true)]
-    [InlineData("10.0.0.1", false)]
+    [InlineData("192.0.2.1", false)]
     [InlineData("0.0.0.0", false)]
     [InlineData("::", false)]
     [InlineData("example.com", false)]
@@ -25,7 +25,7 @@ public class LoopbackTests
     [InlineData("http://localhost:8080/", "127.0.0.1")]
     [InlineData("http://127.0.0.2:9/", "127.0.0.2")]
     [InlineData("http://[::1]:9/", "::1")]
-    [InlineData("http://10.1.2.3/", null)]
+    [InlineData("http://192.0.2.3/", null)]
     [InlineData("http://example.com/", null)]
     [InlineData("http://0.0.0.0/", null)]
     public void Uris_on_this_machine_give_their_address(string uri, string? address)
