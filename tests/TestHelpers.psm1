@@ -119,38 +119,42 @@ function Get-FreeTcpPort {
 
 # A loopback HTTP target in a thread job: 200 normally; while $Server.Mode.Value is 'shed' 503, 'broken' 500, and
 # 'hang' answers 200 after 1.5 s. Returns @{ Mode; Port; Uri; Job }; throws when it does not answer. One request at a time.
+# The job never blocks in GetContext (HttpListener.Stop does not always wake a blocked GetContext on Linux, and
+# Stop-Job then waits forever): it waits for a request in 200 ms steps and ends when Mode.Stop is set.
 function Start-TestHttpServer {
-    $mode = [hashtable]::Synchronized(@{ Value = 'ok' })
+    $mode = [hashtable]::Synchronized(@{ Value = 'ok'; Stop = $false })
     $port = Get-FreeTcpPort
     $job = Start-ThreadJob -ArgumentList $port, $mode -ScriptBlock {
         param($port, $mode)
         $l = [Net.HttpListener]::new(); $l.Prefixes.Add("http://127.0.0.1:$port/"); $l.Start()
-        $mode.Listener = $l
-        while ($l.IsListening) {
-            try {
-                $ctx = $l.GetContext()
-                $m = $mode.Value
-                if ($m -eq 'hang') { Start-Sleep -Milliseconds 1500 }
-                $ctx.Response.StatusCode = switch ($m) { 'shed' { 503 } 'broken' { 500 } default { 200 } }
-                $ctx.Response.Close()
-            } catch {
-                # A client that went away mid-answer must not end the server; only a stopped listener does.
-                if (-not $l.IsListening) { break }
+        try {
+            while (-not $mode.Stop) {
+                $ar = $l.BeginGetContext($null, $null)
+                while (-not $ar.AsyncWaitHandle.WaitOne(200)) { if ($mode.Stop) { break } }
+                if ($mode.Stop) { break }
+                try {
+                    $ctx = $l.EndGetContext($ar)
+                    $m = $mode.Value
+                    if ($m -eq 'hang') { Start-Sleep -Milliseconds 1500 }
+                    $ctx.Response.StatusCode = switch ($m) { 'shed' { 503 } 'broken' { 500 } default { 200 } }
+                    $ctx.Response.Close()
+                } catch { } # a client that went away mid-answer must not end the server
             }
-        }
+        } finally { $l.Close() }
     }
     $uri = "http://127.0.0.1:$port/"
     $up = Wait-Until { try { (Invoke-WebRequest $uri -TimeoutSec 2).StatusCode -eq 200 } catch { $false } } -TimeoutSeconds 20
-    if (-not $up) { throw "the test's HTTP server on port $port did not answer: $($job.Error) $($job.JobStateInfo.Reason)" }
+    if (-not $up) { $mode.Stop = $true; throw "the test's HTTP server on port $port did not answer: $($job.Error) $($job.JobStateInfo.Reason)" }
     @{ Mode = $mode; Port = $port; Uri = $uri; Job = $job }
 }
 
 function Stop-TestHttpServer($Server) {
     if (-not $Server) { return }
-    # GetContext() blocks the job's thread: stop the listener first, then the job can end.
-    if ($Server.Mode.Listener) { try { $Server.Mode.Listener.Stop() } catch { } }
-    $Server.Job | Wait-Job -Timeout 10 | Out-Null
-    $Server.Job | Stop-Job -PassThru | Remove-Job -Force
+    $Server.Mode.Stop = $true
+    # The job ends within a wait step (or a 'hang' answer); Remove-Job only then, since stopping a job whose thread is
+    # inside a .NET call can wait forever.
+    if ($Server.Job | Wait-Job -Timeout 15) { $Server.Job | Remove-Job -Force }
+    else { Write-Warning "the test HTTP server job on port $($Server.Port) did not end; left to the process exit" }
 }
 
 Export-ModuleMember -Function *
