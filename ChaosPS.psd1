@@ -13,8 +13,8 @@
     FormatsToProcess     = @()
     TypesToProcess       = @()
     CmdletsToExport      = @(
-        'Start-ChaosTarget'
-        'Stop-ChaosTarget'
+        'Start-ChaosTestbed'
+        'Stop-ChaosTestbed'
         'Invoke-ChaosInference'
         'Get-ChaosDockerEngine'
         'Get-ChaosFault'
@@ -60,7 +60,8 @@
     # Pester 5 Should operators (-HaveRecovered, -PassThresholds, -BeGraceful, -HoldSteadyState); see about_ChaosPS.
     NestedModules        = @('ChaosPS.Pester.psm1')
     FunctionsToExport    = @('Register-ChaosShouldOperator')
-    AliasesToExport      = @()
+    # The embedded testbed's cmdlets' earlier names, kept as aliases for one release.
+    AliasesToExport      = @('Start-ChaosTarget', 'Stop-ChaosTarget')
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{

@@ -31,6 +31,14 @@ Describe 'The module manifest' -Tag Unit {
         ($module.ExportedCmdlets.Keys | Sort-Object) | Should -Be $listed
     }
 
+    It 'keeps the testbed cmdlets'' earlier names as aliases, and exports no other alias' {
+        $listed = (Import-PowerShellDataFile $modulePath).AliasesToExport | Sort-Object
+        $listed | Should -Be @('Start-ChaosTarget', 'Stop-ChaosTarget')
+        ($module.ExportedAliases.Keys | Sort-Object) | Should -Be $listed
+        (Get-Alias Start-ChaosTarget).ResolvedCommandName | Should -Be 'Start-ChaosTestbed'
+        (Get-Alias Stop-ChaosTarget).ResolvedCommandName | Should -Be 'Stop-ChaosTestbed'
+    }
+
     It 'ships its format views and help' {
         $base = Split-Path $modulePath
         (Import-PowerShellDataFile $modulePath).FormatsToProcess | Should -Not -BeNullOrEmpty
@@ -81,7 +89,7 @@ Describe 'Destructive cmdlet <Name>' -Tag Unit -ForEach $destructive {
 
 Describe 'Duration and size parameters' -Tag Unit {
     It 'accept 500ms, 30s, 5m and TimeSpans, and reject nonsense with a clear error' {
-        { Start-ChaosTarget -TokenDelay '30x' } | Should -Throw -ExpectedMessage "*'30x'*"
-        { Start-ChaosTarget -TokenDelay '-1s' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ChaosPS.Commands.StartChaosTargetCommand'
+        { Start-ChaosTestbed -TokenDelay '30x' } | Should -Throw -ExpectedMessage "*'30x'*"
+        { Start-ChaosTestbed -TokenDelay '-1s' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ChaosPS.Commands.StartChaosTestbedCommand'
     }
 }
