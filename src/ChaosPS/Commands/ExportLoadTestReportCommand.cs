@@ -21,8 +21,8 @@ public sealed class ExportLoadTestReportCommand : ChaosCmdlet
     [Parameter, ValidateSet("Json", "JUnit", "NUnit", "Hgrm", "Html")]
     public string? Format { get; set; }
 
-    /// <summary>For -Format Hgrm: which histogram (latency, service, ttfb, connect, receive, first_event, inter_event).</summary>
-    [Parameter, ValidateSet("latency", "service", "ttfb", "connect", "tls", "receive", "first_event", "inter_event")]
+    /// <summary>For -Format Hgrm: which histogram (latency, service, ttfb, connect, tls, receive, first_event, inter_event).</summary>
+    [Parameter, ValidateSet(typeof(LoadHistogramNames))]
     public string Histogram { get; set; } = "latency";
 
     [Parameter] public SwitchParameter PassThru { get; set; }
@@ -51,4 +51,10 @@ public sealed class ExportLoadTestReportCommand : ChaosCmdlet
         File.WriteAllText(full, text, new UTF8Encoding(false));
         if (PassThru) WriteObject(new FileInfo(full));
     }
+}
+
+/// <summary>-Histogram's choices: the run's timing histograms, as the engine names them.</summary>
+internal sealed class LoadHistogramNames : IValidateSetValuesGenerator
+{
+    public string[] GetValidValues() => [.. LoadHistograms.Names];
 }

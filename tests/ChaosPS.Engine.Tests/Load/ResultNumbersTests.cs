@@ -83,7 +83,7 @@ public class ResultNumbersTests : IDisposable
     [InlineData(11, 1000, true)]
     [InlineData(0, 0, false)]
     public void Saturation_needs_more_than_one_percent_and_at_least_five_late_sends(long late, long requests, bool saturated)
-        => Assert.Equal(saturated, LoadTestRunner.LateIsSaturation(late, requests));
+        => Assert.Equal(saturated, LoadMetrics.LateIsSaturation(late, requests));
 
     [Fact]
     public void Minimum_of_a_stress_that_never_reached_its_target_is_the_lowest_sample()
