@@ -48,6 +48,9 @@ public sealed class LoadTestRunner
     /// <summary>The epoll engine of this run, when it has one (tests read its allocation count).</summary>
     internal EpollEngine? Epoll => _engine as EpollEngine;
 
+    /// <summary>This run's counters and histograms (tests read them while it runs).</summary>
+    internal LoadMetrics Metrics => _metrics;
+
     /// <summary>Test hook: called on the ticker after the interval histograms are swapped, with that second's latency count.</summary>
     internal Action<long>? AfterFold;
 

@@ -22,8 +22,9 @@ public sealed class ExportLoadTestReportCommand : ChaosCmdlet
     public string? Format { get; set; }
 
     /// <summary>For -Format Hgrm: which histogram (latency, service, ttfb, connect, tls, receive, first_event, inter_event).</summary>
-    [Parameter, ValidateSet(typeof(LoadHistogramNames))]
-    public string Histogram { get; set; } = "latency";
+    [Parameter, ValidateSet(LoadHistograms.Latency, LoadHistograms.Service, LoadHistograms.Ttfb, LoadHistograms.Connect, LoadHistograms.Tls,
+        LoadHistograms.Receive, LoadHistograms.FirstEvent, LoadHistograms.InterEvent)]
+    public string Histogram { get; set; } = LoadHistograms.Latency;
 
     [Parameter] public SwitchParameter PassThru { get; set; }
 
@@ -51,10 +52,4 @@ public sealed class ExportLoadTestReportCommand : ChaosCmdlet
         File.WriteAllText(full, text, new UTF8Encoding(false));
         if (PassThru) WriteObject(new FileInfo(full));
     }
-}
-
-/// <summary>-Histogram's choices: the run's timing histograms, as the engine names them.</summary>
-internal sealed class LoadHistogramNames : IValidateSetValuesGenerator
-{
-    public string[] GetValidValues() => [.. LoadHistograms.Names];
 }

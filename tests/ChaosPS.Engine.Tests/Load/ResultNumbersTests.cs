@@ -28,9 +28,9 @@ public class ResultNumbersTests : IDisposable
             folded.Add(count);
             if (!first) return;
             first = false;
-            long before = Interlocked.Read(ref runner.Requests);
+            long before = Interlocked.Read(ref runner.Metrics.Requests);
             var sw = Stopwatch.StartNew();
-            while (Interlocked.Read(ref runner.Requests) < before + 5 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(10);
+            while (Interlocked.Read(ref runner.Metrics.Requests) < before + 5 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(10);
         };
         var r = runner.RunAsync(CancellationToken.None).GetAwaiter().GetResult();
 
