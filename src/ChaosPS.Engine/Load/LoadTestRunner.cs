@@ -77,7 +77,6 @@ public sealed class LoadTestRunner
         _scheduler.RampedDown = engine.ReleaseIdle;
         var workers = engine.Start();
 
-
         // Ticker: every second fold the recorders, report progress, check thresholds, detect the breaking point.
         var all = Task.WhenAll(workers);
         var cpuPrev = proc.TotalProcessorTime;
