@@ -68,12 +68,12 @@ Describe 'Experiment suite: healthy target passes, each defect is caught' -Tag E
                 $p.DataPath = $mnt
             }
             try {
-                $t = Start-ChaosTarget @p
+                $t = Start-ChaosTestbed @p
                 try {
                     $path = (Get-ChaosExperiment -Name $Experiment).Path
                     $path | Should -Not -BeNullOrEmpty -Because "$Experiment is shipped in the module"
                     Invoke-ChaosExperiment -Path $path -Target $t -Scale $scale -Configuration $Config -JournalPath (Join-Path $journals "$Experiment-$($Defect ? $Defect : 'healthy').json") -ErrorAction SilentlyContinue -ErrorVariable err
-                } finally { Stop-ChaosTarget $t }
+                } finally { Stop-ChaosTestbed $t }
             } finally {
                 if ($mnt) { umount $mnt; Remove-Item $mnt -Recurse -Force -ErrorAction SilentlyContinue }
             }
@@ -121,7 +121,7 @@ Describe 'Experiment suite: one command, non-zero exit when an experiment did no
         # The documented one-liner (README): every shipped experiment whose name matches, against a target, exit 1 unless all passed.
         function Invoke-Suite([string] $Defect) {
             $d = if ($Defect) { "-Defect $Defect" } else { '' }
-            $cmd = "Import-Module '$module'; `$t = Start-ChaosTarget -Workers 2 $d; try { `$j = Invoke-ChaosExperiment -Path (Get-ChaosExperiment -Name inference-answers-under-load, stress-vram).Path -Scale 0.2 -Target `$t -JournalPath ([IO.Path]::GetTempPath()) -ErrorAction SilentlyContinue } finally { Stop-ChaosTarget `$t }; exit [int]([bool](`$j | Where-Object Verdict -in Failed, Deviated, Aborted, Interrupted))"
+            $cmd = "Import-Module '$module'; `$t = Start-ChaosTestbed -Workers 2 $d; try { `$j = Invoke-ChaosExperiment -Path (Get-ChaosExperiment -Name inference-answers-under-load, stress-vram).Path -Scale 0.2 -Target `$t -JournalPath ([IO.Path]::GetTempPath()) -ErrorAction SilentlyContinue } finally { Stop-ChaosTestbed `$t }; exit [int]([bool](`$j | Where-Object Verdict -in Failed, Deviated, Aborted, Interrupted))"
             (Invoke-ChildPwsh -Script $cmd).ExitCode
         }
     }

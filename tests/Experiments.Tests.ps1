@@ -85,8 +85,8 @@ Describe 'Test-ChaosExperiment and Get-ChaosExperiment' -Tag 'Experiments', 'Uni
 }
 
 Describe 'Chaos Toolkit experiments with http and process providers' -Tag 'Experiments', 'Target' {
-    BeforeAll { $script:t = Start-ChaosTarget -Workers 2 }
-    AfterAll { $t | Stop-ChaosTarget }
+    BeforeAll { $script:t = Start-ChaosTestbed -Workers 2 }
+    AfterAll { $t | Stop-ChaosTestbed }
 
     It 'runs a Chaos Toolkit JSON experiment unchanged; its journal has Chaos Toolkit''s shape' {
         # Written as for `chaos run`: configuration from the environment, http and process providers, tolerances.
@@ -167,8 +167,8 @@ Describe 'Chaos Toolkit experiments with http and process providers' -Tag 'Exper
 }
 
 Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', 'Target' {
-    BeforeAll { $script:t = Start-ChaosTarget -Workers 3 }
-    AfterAll { $t | Stop-ChaosTarget }
+    BeforeAll { $script:t = Start-ChaosTestbed -Workers 3 }
+    AfterAll { $t | Stop-ChaosTestbed }
 
     It 'worker crash under load passes against the healthy target, with load, faults and a timeline in the journal' {
         $path = (Get-ChaosExperiment worker-crash-under-load).Path
@@ -214,8 +214,8 @@ Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', '
 }
 
 Describe 'Latency on the path against the embedded target' -Tag 'Experiments', 'Target', 'Network' {
-    BeforeAll { $script:t = Start-ChaosTarget -Workers 2 }
-    AfterAll { $t | Stop-ChaosTarget }
+    BeforeAll { $script:t = Start-ChaosTestbed -Workers 2 }
+    AfterAll { $t | Stop-ChaosTestbed }
 
     It 'p(95) stays within the budget with latency added, and the proxy is gone afterwards' {
         $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -Configuration @{ proxy_listen = "127.0.0.1:$(Get-FreeTcpPort)" } -JournalPath $work

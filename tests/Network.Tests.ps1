@@ -5,7 +5,7 @@ BeforeAll {
     # The runner sets CHAOSPS_STATE_DIR (a temp ledger) for the whole run; child pwsh processes inherit it.
     if (-not $env:CHAOSPS_STATE_DIR) { $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-net-$PID" }
     Import-Module (Get-ChaosModulePath) -Force
-    $script:target = Start-ChaosTarget -Workers 1 -TokenDelay 1ms
+    $script:target = Start-ChaosTestbed -Workers 1 -TokenDelay 1ms
     $script:routerAddr = '127.0.0.1:{0}' -f $target.RouterPort
 
     function Invoke-Http {
@@ -33,7 +33,7 @@ BeforeAll {
 AfterAll {
     Get-ChaosProxy -ErrorAction SilentlyContinue | Stop-ChaosProxy -Confirm:$false -ErrorAction SilentlyContinue
     Stop-ChaosProxyServer -ErrorAction SilentlyContinue
-    if ($script:target) { $script:target | Stop-ChaosTarget -ErrorAction SilentlyContinue }
+    if ($script:target) { $script:target | Stop-ChaosTestbed -ErrorAction SilentlyContinue }
     Get-ChaosFault | Restore-ChaosFault -ErrorAction SilentlyContinue | Out-Null
 }
 

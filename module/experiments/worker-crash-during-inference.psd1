@@ -11,12 +11,12 @@ worker never comes back), UnhealthyAfterRestart (the restarted worker passes /he
 check after the method fails), EmptyBody (the body check). The healthy embedded target has 0 errors here (measured),
 so the bound is 0, not "under 1%": one error in 300 requests slips under 1%.
 Requests ask for 16 tokens so they stay in flight (the CI matrix runs the embedded target with -TokenDelay 40ms).
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-crash', 'load', 'recovery')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

@@ -9,12 +9,12 @@ Verdict Inconclusive (not Passed) when the worker honoured TERM: then nothing ab
 matrix runs the embedded target with -IgnoreTerm). Containers are stopped with docker stop -t grace.
 Catches: NoRestart (no recovery), UnhealthyAfterRestart (inference check after the method), NoRetry (requests in
 flight when the KILL lands), EmptyBody.
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-crash', 'term', 'recovery')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

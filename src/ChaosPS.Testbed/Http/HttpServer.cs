@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace ChaosPS.Target.Http;
+namespace ChaosPS.Testbed.Http;
 
 /// <summary>An HTTP/1.1 request as the target's handlers see it.</summary>
 public sealed class HttpRequest
