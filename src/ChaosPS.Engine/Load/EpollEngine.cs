@@ -14,7 +14,7 @@ namespace ChaosPS.Load;
 /// the same thread. Connects are non-blocking too (EINPROGRESS, then EPOLLOUT and SO_ERROR). Open-model
 /// requests are released at their intended times by the loop's timerfd (nanosecond timer, no spinning).
 /// </summary>
-internal sealed unsafe class EpollEngine
+internal sealed unsafe class EpollEngine : ILoadEngine
 {
     public static bool Supported => LinuxIo.Supported;
 
@@ -41,14 +41,14 @@ internal sealed unsafe class EpollEngine
         public long IdleSince;
     }
 
-    private readonly LoadTestRunner _run;
+    private readonly LoadRunContext _run;
     private readonly EndPoint[] _eps;
     /// <summary>Bytes the loop threads allocated while they ran (tests check the hot loop allocates nothing per request).</summary>
     public long LoopAllocatedBytes;
     private readonly int _loops;
     private readonly Loop[] _loopObjs;
 
-    public EpollEngine(LoadTestRunner run, EndPoint[] endpoints, int connections, int loops)
+    public EpollEngine(LoadRunContext run, EndPoint[] endpoints, int connections, int loops)
     {
         _run = run;
         _eps = endpoints;
@@ -60,10 +60,17 @@ internal sealed unsafe class EpollEngine
 
     public Task[] Start() => _loopObjs.Select(l => Task.Factory.StartNew(l.Run, TaskCreationOptions.LongRunning)).ToArray();
 
+    public string Name => LoadEngineSelector.Epoll;
+    /// <summary>The loops see StopRequested/StoppingHard on their next turn (at most 50 ms).</summary>
+    public void Stop(bool hard) { }
+    /// <summary>A ramped-down user's connection is closed by the loop itself (TryStartClosed).</summary>
+    public void ReleaseIdle(int connection) { }
+    public void Dispose() { }
+
     private sealed class Loop
     {
         private readonly EpollEngine _e;
-        private readonly LoadTestRunner _run;
+        private readonly LoadRunContext _run;
         private readonly List<Conn> _conns = [];
         private readonly Stack<Conn> _idle = new();
         private readonly List<Conn> _sleepers = [];

@@ -146,13 +146,6 @@ public sealed class LoadTestOptions
 
     public double PeakLevel => Math.Max(IsOpen ? Rate!.Value : Concurrency ?? 0, Stages.Count > 0 ? Stages.Max(s => s.Target) : 0);
 
-    internal bool UseRaw => Engine switch
-    {
-        "Raw" or "Epoll" => true,
-        "HttpClient" => false,
-        _ => !Http2,
-    };
-
     /// <summary>Some request is https://: the raw engine runs TLS connections (SslStream), the epoll engine is not used.</summary>
     internal bool UsesTls => Requests.Any(r => r.Uri.Scheme == Uri.UriSchemeHttps);
 

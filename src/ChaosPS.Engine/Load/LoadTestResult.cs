@@ -156,18 +156,18 @@ public sealed class LoadTestResult
         r.BytesSent = s.BytesSent;
         r.ErrorsByKind = new(s.Errors);
         r.StatusCodes = new(s.StatusCodes);
-        r.Latency = LatencySummary.From(s.Find("latency"));
-        r.ServiceTime = LatencySummary.From(s.Find("service"));
-        r.Connect = LatencySummary.From(s.Find("connect"));
-        r.TlsHandshake = LatencySummary.From(s.Find("tls"));
-        r.TimeToFirstByte = LatencySummary.From(s.Find("ttfb"));
-        r.Receive = LatencySummary.From(s.Find("receive"));
-        r.TimeToFirstEvent = LatencySummary.From(s.Find("first_event"));
-        r.InterEventLatency = LatencySummary.From(s.Find("inter_event"));
+        r.Latency = LatencySummary.From(s.Find(LoadHistograms.Latency));
+        r.ServiceTime = LatencySummary.From(s.Find(LoadHistograms.Service));
+        r.Connect = LatencySummary.From(s.Find(LoadHistograms.Connect));
+        r.TlsHandshake = LatencySummary.From(s.Find(LoadHistograms.Tls));
+        r.TimeToFirstByte = LatencySummary.From(s.Find(LoadHistograms.Ttfb));
+        r.Receive = LatencySummary.From(s.Find(LoadHistograms.Receive));
+        r.TimeToFirstEvent = LatencySummary.From(s.Find(LoadHistograms.FirstEvent));
+        r.InterEventLatency = LatencySummary.From(s.Find(LoadHistograms.InterEvent));
         r.Events = s.Events;
         r.EventsPerSecond = Math.Round(s.Events / dur, 1);
         r.StreamingResponses = s.StreamingResponses;
-        r.ByName = s.PerName.Select(kv => new NamedLatency { Name = kv.Key, Requests = kv.Value[0], Failed = kv.Value[1], Latency = LatencySummary.From(s.Find("name:" + kv.Key)) })
+        r.ByName = s.PerName.Select(kv => new NamedLatency { Name = kv.Key, Requests = kv.Value[0], Failed = kv.Value[1], Latency = LatencySummary.From(s.Find(LoadHistograms.NamePrefix + kv.Key)) })
             .OrderBy(n => n.Name, StringComparer.Ordinal).ToList();
         r.Checks = s.CheckCounts.Select(kv => new CheckOutcome { Name = kv.Key, Passes = kv.Value[0], Fails = kv.Value[1] }).ToList();
         r.ChecksPassed = s.ChecksPassed;
@@ -179,7 +179,7 @@ public sealed class LoadTestResult
         r.Sources = s.Sources;
         r.Thresholds = ThresholdEvaluator.Evaluate(s.Thresholds.SelectMany(ThresholdSpec.ParseMany), s);
         r.Passed = r.Thresholds.All(t => t.Passed);
-        r.LatencyHistogram = s.Find("latency") is { } lh ? HistogramCodec.Encode(lh) : null;
+        r.LatencyHistogram = s.Find(LoadHistograms.Latency) is { } lh ? HistogramCodec.Encode(lh) : null;
         r.MergeState = s.ToJson();
         if (r.Duration == TimeSpan.Zero) r.Duration = TimeSpan.FromSeconds(s.DurationSeconds);
         return r;

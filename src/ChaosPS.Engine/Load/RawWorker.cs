@@ -13,7 +13,7 @@ namespace ChaosPS.Load;
 /// </summary>
 internal sealed class RawWorker : IConnectionWorker
 {
-    private readonly LoadTestRunner _run;
+    private readonly LoadRunContext _run;
     private readonly int _id;
     private readonly EndPoint[] _endpoints;
     private readonly Http1ResponseParser _parser;
@@ -25,7 +25,7 @@ internal sealed class RawWorker : IConnectionWorker
     private volatile bool _timedOut;
     private long _sentAt;
 
-    public RawWorker(LoadTestRunner run, int id, EndPoint[] endpoints)
+    public RawWorker(LoadRunContext run, int id, EndPoint[] endpoints)
     {
         _run = run;
         _id = id;

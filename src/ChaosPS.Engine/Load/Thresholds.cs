@@ -33,14 +33,14 @@ public static class LoadMetricCatalog
     /// <summary>Canonical name of the histogram behind a trend metric.</summary>
     public static string HistogramOf(string metric) => metric switch
     {
-        "http_req_duration" => "latency",
-        "service_time" => "service",
-        "http_req_waiting" or "ttfb" => "ttfb",
-        "http_req_connecting" => "connect",
-        "http_req_tls_handshaking" => "tls",
-        "http_req_receiving" => "receive",
-        "time_to_first_event" => "first_event",
-        "inter_event_latency" => "inter_event",
+        "http_req_duration" => LoadHistograms.Latency,
+        "service_time" => LoadHistograms.Service,
+        "http_req_waiting" or "ttfb" => LoadHistograms.Ttfb,
+        "http_req_connecting" => LoadHistograms.Connect,
+        "http_req_tls_handshaking" => LoadHistograms.Tls,
+        "http_req_receiving" => LoadHistograms.Receive,
+        "time_to_first_event" => LoadHistograms.FirstEvent,
+        "inter_event_latency" => LoadHistograms.InterEvent,
         _ => metric,
     };
 }

@@ -27,7 +27,7 @@ internal interface IConnectionWorker : IDisposable
 /// </summary>
 internal sealed class TlsWorker : IConnectionWorker
 {
-    private readonly LoadTestRunner _run;
+    private readonly LoadRunContext _run;
     private readonly int _id;
     private readonly EndPoint[] _endpoints;
     private readonly SslClientAuthenticationOptions?[] _tls; // per request; null for http://
@@ -42,7 +42,7 @@ internal sealed class TlsWorker : IConnectionWorker
     private volatile bool _timedOut;
     private long _sentAt;
 
-    public TlsWorker(LoadTestRunner run, int id, EndPoint[] endpoints, SslClientAuthenticationOptions?[] tls)
+    public TlsWorker(LoadRunContext run, int id, EndPoint[] endpoints, SslClientAuthenticationOptions?[] tls)
     {
         _run = run;
         _id = id;

@@ -15,7 +15,7 @@ public static class LoadTestReport
 
     /// <summary>The report in one format. Every format goes through <see cref="UriRedaction"/>: no password or token
     /// written into a URI reaches a report, whatever field it hides in (URI, name, error text).</summary>
-    public static string Render(LoadTestResult r, string format, string histogram = "latency") => UriRedaction.Redact(RenderRaw(r, format, histogram))!;
+    public static string Render(LoadTestResult r, string format, string histogram = LoadHistograms.Latency) => UriRedaction.Redact(RenderRaw(r, format, histogram))!;
 
     private static string RenderRaw(LoadTestResult r, string format, string histogram) => format.ToLowerInvariant() switch
     {
@@ -167,7 +167,7 @@ public static class LoadTestReport
 
     // ---------- HdrHistogram percentile spectrum ----------
 
-    public static string ToHgrm(LoadTestResult r, string histogram = "latency")
+    public static string ToHgrm(LoadTestResult r, string histogram = LoadHistograms.Latency)
     {
         var st = LoadStats.FromJson(r.MergeState);
         var h = st.Find(histogram) ?? throw new ChaosException("NoHistogram", ChaosErrorCategory.ObjectNotFound,
@@ -238,8 +238,8 @@ public static class LoadTestReport
         if (st is not null)
         {
             var series = new List<(string, string, double[])>();
-            if (st.Find("latency") is { } lh) series.Add(("latency", "#cf222e", pcts.Select(p => lh.GetValueAtPercentile(p) / 1000.0).ToArray()));
-            if (st.Find("service") is { } sh) series.Add(("service time", "#0969da", pcts.Select(p => sh.GetValueAtPercentile(p) / 1000.0).ToArray()));
+            if (st.Find(LoadHistograms.Latency) is { } lh) series.Add(("latency", "#cf222e", pcts.Select(p => lh.GetValueAtPercentile(p) / 1000.0).ToArray()));
+            if (st.Find(LoadHistograms.Service) is { } sh) series.Add(("service time", "#0969da", pcts.Select(p => sh.GetValueAtPercentile(p) / 1000.0).ToArray()));
             if (series.Count > 0)
             {
                 sb.Append("<h2>Latency by percentile (HdrHistogram)</h2>");

@@ -28,9 +28,9 @@ public class ResultNumbersTests : IDisposable
             folded.Add(count);
             if (!first) return;
             first = false;
-            long before = Interlocked.Read(ref runner.Requests);
+            long before = Interlocked.Read(ref runner.Metrics.Requests);
             var sw = Stopwatch.StartNew();
-            while (Interlocked.Read(ref runner.Requests) < before + 5 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(10);
+            while (Interlocked.Read(ref runner.Metrics.Requests) < before + 5 && sw.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(10);
         };
         var r = runner.RunAsync(CancellationToken.None).GetAwaiter().GetResult();
 
@@ -83,7 +83,7 @@ public class ResultNumbersTests : IDisposable
     [InlineData(11, 1000, true)]
     [InlineData(0, 0, false)]
     public void Saturation_needs_more_than_one_percent_and_at_least_five_late_sends(long late, long requests, bool saturated)
-        => Assert.Equal(saturated, LoadTestRunner.LateIsSaturation(late, requests));
+        => Assert.Equal(saturated, LoadMetrics.LateIsSaturation(late, requests));
 
     [Fact]
     public void Minimum_of_a_stress_that_never_reached_its_target_is_the_lowest_sample()
