@@ -85,3 +85,16 @@ Describe 'Duration and size parameters' -Tag Unit {
         { Start-ChaosTarget -TokenDelay '-1s' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ChaosPS.Commands.StartChaosTargetCommand'
     }
 }
+
+Describe 'Fault types the network cmdlets offer' -Tag Unit {
+    It '<_> -Type offers exactly the toxic types the engine registers (plus Down)' -ForEach 'Add-NetworkFault', 'Invoke-NetworkFault' {
+        # The engine loads in the module's own load context when a cmdlet first needs it; its registry is reached
+        # through the loaded assembly.
+        Get-ChaosProxy | Out-Null
+        $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'ChaosPS.Engine' } | Select-Object -First 1
+        $engine | Should -Not -BeNullOrEmpty
+        $registered = @($engine.GetType('ChaosPS.Network.ToxicRegistry', $true)::All | ForEach-Object FriendlyName) + 'Down'
+        $set = (Get-Command $_).Parameters['Type'].Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateSetAttribute] }
+        @($set.ValidValues | Sort-Object) | Should -Be @($registered | Sort-Object) -Because 'the -Type list in NetworkCmdletSupport.cs is kept by hand: add a new toxic''s FriendlyName there'
+    }
+}
