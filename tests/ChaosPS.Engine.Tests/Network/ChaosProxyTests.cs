@@ -8,7 +8,7 @@ namespace ChaosPS.Engine.Tests.Network;
 
 /// <summary>toxiproxy's link/proxy tests plus ChaosPS's improvements (async dial, bounded memory, live metrics, safety).</summary>
 [Collection("Network")]
-public sealed class ProxyTests : IDisposable
+public sealed class ChaosProxyTests : IDisposable
 {
     private readonly ProxyFixture _fx = new();
     public void Dispose() => _fx.Dispose();
