@@ -24,8 +24,7 @@ public class RefusedConnectionCounterTests
     {
         // A closed port (bound then released) and, beside it, a busy listener: the counter's kernel filter must pass
         // the SYNs to the closed port and nothing else.
-        var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0); probe.Start();
-        var closed = (System.Net.IPEndPoint)probe.LocalEndpoint; probe.Stop();
+        var closed = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, TestServer.FreePort());
         using var counter = RefusedConnectionCounter.TryStart(closed);
         if (counter is null) return; // needs root or CAP_NET_RAW (the cmdlet test says so); nothing to measure here
         using var busy = new TestServer(async s =>
