@@ -62,8 +62,8 @@ function Invoke-Build {
     $engineNames = Get-ChildItem $deps -Filter *.dll | ForEach-Object Name
     Get-ChildItem "$Root/src/ChaosPS/$bin" -Filter *.dll | Where-Object Name -notin $engineNames |
         Copy-Item -Destination $ModuleDir
-    # Helper programs run as their own processes: the embedded target system and the agent (watchdog, stressors).
-    foreach ($p in 'ChaosPS.Target', 'ChaosPS.Agent') {
+    # Helper programs run as their own processes: the embedded testbed and the agent (watchdog, stressors).
+    foreach ($p in 'ChaosPS.Testbed', 'ChaosPS.Agent') {
         $src = "$Root/src/$p/$bin"
         if (Test-Path $src) {
             $dst = New-Item -ItemType Directory -Force "$ModuleDir/bin/$p"
