@@ -1,14 +1,14 @@
 #Requires -Modules Pester
 # Start-LoadTest, Export-LoadTestReport, Merge-LoadTestResult against a small keep-alive HTTP server on 127.0.0.1
-# (compiled from the xunit suite's TestHttpServer.cs into this pwsh with Add-Type).
+# (compiled from the xunit suite's TestServer.cs and TestHttpServer.cs into this pwsh with Add-Type).
 
 BeforeAll {
     Import-Module $env:CHAOSPS_MODULE -Force
-    $src = Join-Path $PSScriptRoot 'ChaosPS.Engine.Tests/Load/TestHttpServer.cs'
-    if (-not ('ChaosPS.Engine.Tests.Load.TestHttpServer' -as [type])) {
-        Add-Type -Path $src -ReferencedAssemblies System.Web.HttpUtility, System.Net.Sockets, System.Net.Primitives, System.Collections.Specialized, System.Linq, System.Runtime, System.Memory, System.Threading, System.Threading.ThreadPool
+    $src = 'TestServer.cs', 'TestHttpServer.cs' | ForEach-Object { Join-Path $PSScriptRoot "ChaosPS.Engine.Tests/Support/$_" }
+    if (-not ('ChaosPS.Engine.Tests.TestHttpServer' -as [type])) {
+        Add-Type -Path $src -ReferencedAssemblies System.Web.HttpUtility, System.Net.Sockets, System.Net.Primitives, System.Collections, System.Collections.Specialized, System.Linq, System.Runtime, System.Memory, System.Threading, System.Threading.ThreadPool
     }
-    $script:srv = [ChaosPS.Engine.Tests.Load.TestHttpServer]::new()
+    $script:srv = [ChaosPS.Engine.Tests.TestHttpServer]::new()
     $script:base = $srv.Base
     $script:tmp = Join-Path ([IO.Path]::GetTempPath()) "chaosps-load-$PID"
     New-Item -ItemType Directory -Force $tmp | Out-Null

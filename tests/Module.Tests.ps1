@@ -70,6 +70,26 @@ Describe 'Cmdlet <Name>' -Tag Unit -ForEach $cmdlets {
         $cmd.OutputType | Should -Not -BeNullOrEmpty
     }
 
+    It 'documents each of its parameters in module/help, and only those' {
+        # module/help/<Cmdlet>.md is where parameter help is written (scripts/ci/New-ChaosHelp.ps1 builds the MAML from
+        # it); a parameter without a section there would ship with empty help, a section without a parameter is stale.
+        $md = Join-Path $PSScriptRoot "../module/help/$Name.md"
+        Test-Path $md | Should -BeTrue
+        $sections = @{}
+        $current = $null
+        foreach ($line in Get-Content $md) {
+            if ($line -match '^### -(\w+)\s*$') { $current = $Matches[1]; $sections[$current] = ''; continue }
+            if ($line -match '^##') { $current = $null; continue }
+            if ($current) { $sections[$current] += $line.Trim() }
+        }
+        # -WhatIf and -Confirm get the standard text from the generator; the always-present common ones have none.
+        $skip = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+        $params = @($cmd.Parameters.Keys | Where-Object { $_ -notin $skip })
+        @($params | Where-Object { -not $sections.ContainsKey($_) }) | Should -BeNullOrEmpty -Because "every parameter of $Name needs a ### -Name section in $Name.md"
+        @($sections.Keys | Where-Object { $_ -notin $skip -and $_ -notin $params }) | Should -BeNullOrEmpty -Because "$Name.md must not document parameters $Name does not have"
+        foreach ($p in $params) { $sections[$p] | Should -Not -BeNullOrEmpty -Because "-$p needs a description in $Name.md" }
+    }
+
     It 'has help with a synopsis, a description and at least one example' {
         $help.Synopsis | Should -Not -BeNullOrEmpty
         $help.Synopsis.Trim().StartsWith($Name) | Should -BeFalse -Because 'an auto-generated synopsis is just the syntax line'
@@ -91,5 +111,18 @@ Describe 'Duration and size parameters' -Tag Unit {
     It 'accept 500ms, 30s, 5m and TimeSpans, and reject nonsense with a clear error' {
         { Start-ChaosTestbed -TokenDelay '30x' } | Should -Throw -ExpectedMessage "*'30x'*"
         { Start-ChaosTestbed -TokenDelay '-1s' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ChaosPS.Commands.StartChaosTestbedCommand'
+    }
+}
+
+Describe 'Fault types the network cmdlets offer' -Tag Unit {
+    It '<_> -Type offers exactly the toxic types the engine registers (plus Down)' -ForEach 'Add-NetworkFault', 'Invoke-NetworkFault' {
+        # The engine loads in the module's own load context when a cmdlet first needs it; its registry is reached
+        # through the loaded assembly.
+        Get-ChaosProxy | Out-Null
+        $engine = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName().Name -eq 'ChaosPS.Engine' } | Select-Object -First 1
+        $engine | Should -Not -BeNullOrEmpty
+        $registered = @($engine.GetType('ChaosPS.Network.ToxicRegistry', $true)::All | ForEach-Object FriendlyName) + 'Down'
+        $set = (Get-Command $_).Parameters['Type'].Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateSetAttribute] }
+        @($set.ValidValues | Sort-Object) | Should -Be @($registered | Sort-Object) -Because 'the -Type list in NetworkCmdletSupport.cs is kept by hand: add a new toxic''s FriendlyName there'
     }
 }

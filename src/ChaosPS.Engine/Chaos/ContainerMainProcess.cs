@@ -40,16 +40,13 @@ public sealed class ContainerMainProcess
     {
         if (!OperatingSystem.IsLinux())
             throw NotVisible(t, pid, "signalling a container's main process needs ChaosPS on the Linux host whose kernel runs the container");
-        string? cgroup = null, status = null;
-        try
-        {
-            cgroup = File.ReadAllText($"/proc/{pid}/cgroup");
-            status = File.ReadAllText($"/proc/{pid}/status");
-        }
+        bool? inContainer = Cgroups.InContainer(pid, containerId);
+        string? status = null;
+        try { status = File.ReadAllText(Procfs.PidPath(pid, "status")); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        if (cgroup is null || status is null)
+        if (inContainer is null || status is null)
             throw NotVisible(t, pid, $"there is no process {pid} here (the engine runs on another host or in another pid namespace, or the container exited just now)");
-        if (!cgroup.Contains(containerId, StringComparison.Ordinal))
+        if (inContainer == false)
             throw NotVisible(t, pid, $"process {pid} here is not in the container's cgroup (the engine's pids are from another pid namespace)");
         string? nspid = null, cgt = null, ign = null;
         foreach (var line in status.Split('\n'))

@@ -9,15 +9,17 @@ namespace ChaosPS.Chaos;
 /// <summary>One crash, as Invoke-WorkerCrash observed it. Pipes to Wait-ChaosRecovery by property name.</summary>
 public sealed class CrashResult
 {
-    public string Target { get; init; } = "";
-    public string Kind { get; init; } = "";
-    public string Name { get; init; } = "";
-    public int? ProcessId { get; init; }
-    public string? ContainerId { get; init; }
-    public string? WorkerId { get; init; }
-    public string? CommandLine { get; init; }
-    public string? Uri { get; init; }
-    public string? DockerEndpoint { get; init; }
+    /// <summary>Who the crash hit (the flat properties below forward to it).</summary>
+    internal VictimIdentity Victim { get; init; } = VictimIdentity.None;
+    public string Target => Victim.Target;
+    public string Kind => Victim.Kind;
+    public string Name => Victim.Name;
+    public int? ProcessId => Victim.ProcessId;
+    public string? ContainerId => Victim.ContainerId;
+    public string? WorkerId => Victim.WorkerId;
+    public string? CommandLine => Victim.CommandLine;
+    public string? Uri => Victim.Uri;
+    public string? DockerEndpoint => Victim.DockerEndpoint;
     /// <summary>
     /// How the crash was delivered: Signal (kill(2) from this host to the process; for a container, to its main process
     /// by the host pid the engine reports: the process dies as in a real crash and the restart policy fires), or a
@@ -48,8 +50,7 @@ public sealed class CrashResult
     /// <summary>An OOM kill seen as a crash, for the recovery probes.</summary>
     public static CrashResult FromOom(OomResult r) => new()
     {
-        Target = r.Target, Kind = r.Kind, Name = r.Name, ProcessId = r.ProcessId, ContainerId = r.ContainerId, WorkerId = r.WorkerId,
-        CommandLine = r.CommandLine, Uri = r.Uri, DockerEndpoint = r.DockerEndpoint, Method = "Oom", Action = "Oom", Signal = "KILL", CrashedAt = r.CrashedAt,
+        Victim = r.Victim, Method = "Oom", Action = "Oom", Signal = "KILL", CrashedAt = r.CrashedAt,
         ObservedState = r.ObservedState, ExitCode = r.ExitCode, OomKilled = r.OomKilled, TimeToExit = r.TimeToKill,
     };
 }
@@ -115,7 +116,7 @@ public static class Crasher
         if (!PosixSignals.Send(pid, sig)) throw Suspender.Gone(t);
         var result = new CrashResult
         {
-            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = pid, WorkerId = t.WorkerId, CommandLine = t.CommandLine, Uri = t.Uri,
+            Victim = VictimIdentity.OfProcess(t, pid),
             Action = o.GracePeriod is null ? "Signal" : "TermThenKill", Signal = PosixSignals.NameOf(sig), CrashedAt = at, DumpPath = dump,
         };
         var wait = o.GracePeriod ?? o.ObserveTimeout;
@@ -242,8 +243,7 @@ public static class Crasher
             if (!main.IsAlive || !PosixSignals.Send(main.Pid, sig)) throw Suspender.Gone(t);
             var result = new CrashResult
             {
-                Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = main.Pid, ContainerId = before.ID, WorkerId = t.WorkerId,
-                CommandLine = t.CommandLine, Uri = t.Uri, DockerEndpoint = t.DockerEndpoint, Method = "Signal",
+                Victim = VictimIdentity.OfContainer(t, main.Pid, before.ID), Method = "Signal",
                 Action = o.GracePeriod is null ? "Signal" : "TermThenKill", Signal = PosixSignals.NameOf(sig), RestartPolicy = policy, DumpPath = dump,
                 CrashedAt = at,
             };
@@ -326,8 +326,7 @@ public static class Crasher
         var policy = RestartPolicyOf(before);
         var result = new CrashResult
         {
-            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = (int)before.State!.Pid, ContainerId = before.ID, WorkerId = t.WorkerId,
-            CommandLine = t.CommandLine, Uri = t.Uri, DockerEndpoint = t.DockerEndpoint, Method = method, Action = action,
+            Victim = VictimIdentity.OfContainer(t, (int)before.State!.Pid, before.ID), Method = method, Action = action,
             Signal = action == "Kill" ? PosixSignals.NameOf(PosixSignals.Parse(o.Signal)) : action == "Stop" ? "TERM" : null,
             RestartPolicy = policy, CrashedAt = at, DumpPath = dump,
         };

@@ -10,15 +10,17 @@ namespace ChaosPS.Chaos;
 /// <summary>What Invoke-WorkerOom observed for one target.</summary>
 public sealed class OomResult
 {
-    public string Target { get; init; } = "";
-    public string Kind { get; init; } = "";
-    public string Name { get; init; } = "";
-    public int? ProcessId { get; init; }
-    public string? ContainerId { get; init; }
-    public string? WorkerId { get; init; }
-    public string? Uri { get; init; }
-    public string? DockerEndpoint { get; init; }
-    public string? CommandLine { get; init; }
+    /// <summary>Who the fault hit (the flat properties below forward to it).</summary>
+    internal VictimIdentity Victim { get; init; } = VictimIdentity.None;
+    public string Target => Victim.Target;
+    public string Kind => Victim.Kind;
+    public string Name => Victim.Name;
+    public int? ProcessId => Victim.ProcessId;
+    public string? ContainerId => Victim.ContainerId;
+    public string? WorkerId => Victim.WorkerId;
+    public string? Uri => Victim.Uri;
+    public string? DockerEndpoint => Victim.DockerEndpoint;
+    public string? CommandLine => Victim.CommandLine;
     public string FaultId { get; init; } = "";
     public string Action { get; init; } = "Oom";
     public DateTimeOffset CrashedAt { get; set; }
@@ -263,8 +265,7 @@ public static class OomKiller
             new Dictionary<string, string> { ["Memory"] = origMem.ToString(CultureInfo.InvariantCulture), ["MemorySwap"] = origSwap.ToString(CultureInfo.InvariantCulture), ["UsageBefore"] = usage.ToString(CultureInfo.InvariantCulture) });
         var result = new OomResult
         {
-            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = pid, ContainerId = ins.ID, WorkerId = t.WorkerId, Uri = t.Uri,
-            DockerEndpoint = t.DockerEndpoint, CommandLine = t.CommandLine, FaultId = fault.Id, OriginalLimit = origMem, AppliedLimit = limit,
+            Victim = VictimIdentity.OfContainer(t, pid, ins.ID), FaultId = fault.Id, OriginalLimit = origMem, AppliedLimit = limit,
         };
         Process? hog = null;
         try
@@ -345,8 +346,7 @@ public static class OomKiller
             new Dictionary<string, string> { ["Cgroup"] = parent });
         var result = new OomResult
         {
-            Target = t.Display, Kind = t.Kind, Name = t.Name, ProcessId = pid, WorkerId = t.WorkerId, Uri = t.Uri, CommandLine = t.CommandLine,
-            FaultId = fault.Id, OriginalLimit = 0, AppliedLimit = limit,
+            Victim = VictimIdentity.OfProcess(t, pid), FaultId = fault.Id, OriginalLimit = 0, AppliedLimit = limit,
         };
         Process? hog = null;
         try

@@ -48,6 +48,21 @@ internal static class HttpWire
         return -1;
     }
 
+    /// <summary>How a request's body is framed (a request without a length or chunking has none).</summary>
+    public static BodyKind RequestBody(HttpHead head)
+        => head.Chunked ? BodyKind.Chunked : head.ContentLength > 0 ? BodyKind.Length : BodyKind.None;
+
+    /// <summary>How a response's body is framed, given the method of the request it answers (null: not known).</summary>
+    public static BodyKind ResponseBody(HttpHead head, string? method)
+        => method == "HEAD" || head.Status is 204 or 304 ? BodyKind.None
+            : head.Chunked ? BodyKind.Chunked : head.ContentLength >= 0 ? BodyKind.Length : BodyKind.UntilClose;
+
+    /// <summary>An informational response (1xx but 101): the final response to the same request follows.</summary>
+    public static bool IsInterim(HttpHead head) => head.Status is >= 100 and < 200 && head.Status != 101;
+
+    /// <summary>Whether a response turns the connection into a tunnel (101, or a 2xx to CONNECT).</summary>
+    public static bool StartsTunnel(HttpHead head, string? method) => head.Status == 101 || (method == "CONNECT" && head.Status is >= 200 and < 300);
+
     /// <summary>Parses a head (request when <paramref name="request"/>, else response); false when it is not HTTP/1.x.</summary>
     public static bool TryParse(ReadOnlySpan<byte> raw, bool request, out HttpHead head)
     {
@@ -224,7 +239,7 @@ internal struct BodyWalker
 internal sealed class HttpRecord
 {
     public string Method = "";
-    /// <summary>The whole response an http_status fault answers with; the request never reaches the upstream.</summary>
+    /// <summary>The whole response an answering toxic (http_status) answers with; the request never reaches the upstream.</summary>
     public byte[]? Answer;
     public long DelayMs;
     public long SlowBytesPerSecond;
@@ -261,22 +276,61 @@ internal interface IInlineHttpStage
 }
 
 /// <summary>
+/// What both HTTP stages share: the link's exchange, and a head that arrives over several reads (kept until it is
+/// whole, then parsed and sent on as one piece).
+/// </summary>
+internal abstract class HttpStage(ToxicSpec stage, Link link, bool upstream, HttpExchange exchange) : LinkToxic(stage, link, upstream)
+{
+    protected readonly HttpExchange Exchange = exchange;
+    /// <summary>The part of a head that earlier reads brought (empty between heads).</summary>
+    protected readonly MemoryStream PendingHead = new();
+    /// <summary><see cref="HttpWire.FindHeadEnd"/>'s state between reads.</summary>
+    protected int HeadState;
+
+    /// <summary>The kept part of a head as a chunk of its own (and nothing kept any more).</summary>
+    protected Chunk TakeHead(long stamp)
+    {
+        var bytes = PendingHead.ToArray();
+        PendingHead.SetLength(0);
+        return new Chunk(bytes, 0, bytes.Length, stamp);
+    }
+
+    /// <summary>
+    /// A read that ends inside a head: sends on the bytes before it that wait ([from, i)) and keeps the head's part. A
+    /// head longer than <see cref="HttpWire.MaxHead"/> is not taken for HTTP: the connection becomes a tunnel and the
+    /// part is sent on.
+    /// </summary>
+    protected async ValueTask KeepPartialHeadAsync(Chunk c, int from, int i, Next next)
+    {
+        if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
+        PendingHead.Write(c.Buffer!, i, c.Offset + c.Count - i);
+        if (PendingHead.Length > HttpWire.MaxHead) { Exchange.Tunnel = true; await next(TakeHead(c.Stamp)).ConfigureAwait(false); }
+    }
+
+    /// <summary>Parses the head that ends at <paramref name="k"/>, joined to the part earlier reads kept (which then holds it whole).</summary>
+    protected bool ParseHead(byte[] buf, int i, int k, bool request, out HttpHead head)
+    {
+        if (PendingHead.Length == 0) return HttpWire.TryParse(buf.AsSpan(i, k - i), request, out head);
+        PendingHead.Write(buf, i, k - i);
+        return HttpWire.TryParse(PendingHead.GetBuffer().AsSpan(0, (int)PendingHead.Length), request, out head);
+    }
+}
+
+/// <summary>
 /// The client-to-server stage of a link in HTTP mode (first in the upstream chain, so TCP toxics still apply after it):
 /// parses each request head, decides the HTTP faults for it, and swallows the requests a fault answers itself.
 /// </summary>
-internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange ex) : LinkToxic(stage, link, true), IInlineHttpStage
+internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange ex) : HttpStage(stage, link, true, ex), IInlineHttpStage
 {
     private bool _inBody, _swallow;
-    private int _nl;
     private BodyWalker _body;
-    private readonly MemoryStream _head = new();
     /// <summary>A decision the inline walk made for the head the chain starts with (an answer: the chain swallows the request).</summary>
     private HttpRecord? _decided;
 
     public int Inline(ReadOnlySpan<byte> data)
     {
-        if (ex.Tunnel) return _head.Length == 0 ? data.Length : 0;
-        if (_head.Length > 0 || _decided is not null) return 0;
+        if (Exchange.Tunnel) return PendingHead.Length == 0 ? data.Length : 0;
+        if (PendingHead.Length > 0 || _decided is not null) return 0;
         int i = 0;
         while (i < data.Length)
         {
@@ -284,22 +338,22 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
             {
                 if (_swallow) return i;
                 int n = _body.Consume(data[i..], out bool done);
-                if (_body.Invalid) { ex.Tunnel = true; return data.Length; }
+                if (_body.Invalid) { Exchange.Tunnel = true; return data.Length; }
                 i += n;
                 if (done) _inBody = false;
                 continue;
             }
-            int nl = _nl;
-            int k = HttpWire.FindHeadEnd(data[i..], ref _nl);
-            if (k < 0) { _nl = nl; return i; } // a head split across reads: the chain buffers it
-            if (!HttpWire.TryParse(data.Slice(i, k), true, out var head)) { ex.Tunnel = true; return data.Length; }
+            int nl = HeadState;
+            int k = HttpWire.FindHeadEnd(data[i..], ref HeadState);
+            if (k < 0) { HeadState = nl; return i; } // a head split across reads: the chain buffers it
+            if (!HttpWire.TryParse(data.Slice(i, k), true, out var head)) { Exchange.Tunnel = true; return data.Length; }
             var record = Decide(head);
-            if (record.Answer is not null) { _nl = nl; _decided = record; return i; }
-            ex.Add(record);
+            if (record.Answer is not null) { HeadState = nl; _decided = record; return i; }
+            Exchange.Add(record);
             i += k;
             _swallow = false;
-            if (record.Tunnel) { ex.Tunnel = true; return data.Length; }
-            var kind = head.Chunked ? BodyKind.Chunked : head.ContentLength > 0 ? BodyKind.Length : BodyKind.None;
+            if (record.Tunnel) { Exchange.Tunnel = true; return data.Length; }
+            var kind = HttpWire.RequestBody(head);
             _body.Start(kind, head.ContentLength);
             _inBody = kind != BodyKind.None;
         }
@@ -308,26 +362,26 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
 
     protected override ValueTask ProcessCoreAsync(Chunk c, Next next)
     {
-        if (ex.Tunnel && _head.Length == 0) return next(c);
+        if (Exchange.Tunnel && PendingHead.Length == 0) return next(c);
         return RunAsync(c, next);
     }
 
     private async ValueTask RunAsync(Chunk c, Next next)
     {
-        if (c.Eof || ex.Tunnel)
+        if (c.Eof || Exchange.Tunnel)
         {
-            if (_head.Length > 0) { await next(TakeHead(c.Stamp)).ConfigureAwait(false); }
+            if (PendingHead.Length > 0) { await next(TakeHead(c.Stamp)).ConfigureAwait(false); }
             await next(c).ConfigureAwait(false);
             return;
         }
         var buf = c.Buffer!;
         int end = c.Offset + c.Count, i = c.Offset, from = c.Offset; // [from, i) waits to be forwarded
-        while (i < end && !ex.Tunnel)
+        while (i < end && !Exchange.Tunnel)
         {
             if (_inBody)
             {
                 int n = _body.Consume(buf.AsSpan(i, end - i), out bool done);
-                if (_body.Invalid) { ex.Tunnel = true; break; }
+                if (_body.Invalid) { Exchange.Tunnel = true; break; }
                 if (_swallow)
                 {
                     if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
@@ -337,100 +391,73 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
                 if (done) _inBody = false;
                 continue;
             }
-            int k = HttpWire.FindHeadEnd(buf.AsSpan(i, end - i), ref _nl);
+            int k = HttpWire.FindHeadEnd(buf.AsSpan(i, end - i), ref HeadState);
             if (k < 0)
             {
-                if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
-                _head.Write(buf, i, end - i);
+                await KeepPartialHeadAsync(c, from, i, next).ConfigureAwait(false);
                 from = i = end;
-                if (_head.Length > HttpWire.MaxHead) { ex.Tunnel = true; await next(TakeHead(c.Stamp)).ConfigureAwait(false); }
                 break;
             }
             k += i;
-            HttpHead head;
-            bool ok;
-            if (_head.Length > 0)
+            if (!ParseHead(buf, i, k, true, out var head))
             {
-                _head.Write(buf, i, k - i);
-                ok = HttpWire.TryParse(_head.GetBuffer().AsSpan(0, (int)_head.Length), true, out head);
-            }
-            else ok = HttpWire.TryParse(buf.AsSpan(i, k - i), true, out head);
-            if (!ok)
-            {
-                ex.Tunnel = true;
-                if (_head.Length > 0) { await next(TakeHead(c.Stamp)).ConfigureAwait(false); from = k; }
+                Exchange.Tunnel = true;
+                if (PendingHead.Length > 0) { await next(TakeHead(c.Stamp)).ConfigureAwait(false); from = k; }
                 i = k;
                 break;
             }
             var record = _decided ?? Decide(head);
             _decided = null;
-            ex.Add(record);
+            Exchange.Add(record);
             if (record.Answer is not null)
             {
                 if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
-                _head.SetLength(0);
+                PendingHead.SetLength(0);
                 from = k;
-                ex.Down?.Inject(); // the response stage answers it as soon as the responses before it are through
+                Exchange.Down?.Inject(); // the response stage answers it as soon as the responses before it are through
             }
-            else if (_head.Length > 0)
+            else if (PendingHead.Length > 0)
             {
                 // The head began in an earlier read: send it whole (this read's part of it included), then go on.
-                _head.SetLength(_head.Length - (k - i));
+                PendingHead.SetLength(PendingHead.Length - (k - i));
                 if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
                 await next(TakeHead(c.Stamp)).ConfigureAwait(false);
                 from = i;
             }
             i = k;
             _swallow = record.Answer is not null;
-            if (record.Tunnel && !_swallow) { ex.Tunnel = true; break; }
-            var kind = head.Chunked ? BodyKind.Chunked : head.ContentLength > 0 ? BodyKind.Length : BodyKind.None;
+            if (record.Tunnel && !_swallow) { Exchange.Tunnel = true; break; }
+            var kind = HttpWire.RequestBody(head);
             _body.Start(kind, head.ContentLength);
             _inBody = kind != BodyKind.None;
         }
         if (from < end) await next(c.Slice(from - c.Offset, end - from)).ConfigureAwait(false);
     }
 
-    private Chunk TakeHead(long stamp)
-    {
-        var bytes = _head.ToArray();
-        _head.SetLength(0);
-        return new Chunk(bytes, 0, bytes.Length, stamp);
-    }
-
-    /// <summary>Draws every matching HTTP toxic for this request (answer faults first, in creation order; the first hit answers).</summary>
+    /// <summary>Draws every matching HTTP toxic for this request (answering toxics first, in creation order; the first hit
+    /// answers) and lets each one that hits write its effect into the request's record.</summary>
     private HttpRecord Decide(HttpHead head)
     {
         var r = new HttpRecord { Method = head.Method, Tunnel = head.Upgrade || head.Method == "CONNECT" };
-        var proxy = ex.Proxy;
+        var proxy = Exchange.Proxy;
         Interlocked.Increment(ref proxy.MetricsCore.HttpRequests);
         var rules = proxy.HttpRules;
         if (rules.Length == 0) return r;
         foreach (var rule in rules)
-            if (rule.Settings.Type == HttpStatusToxic.Name && rule.Matches(head.Method, head.Path) && rule.Live.Selector.Next(rule.Settings.Toxicity))
+            if (rule.Behaviour.Answers && rule.Matches(head.Method, head.Path) && rule.Live.Selector.Next(rule.Settings.Toxicity))
             {
                 Interlocked.Increment(ref rule.Live.ActivationCount);
                 Interlocked.Increment(ref proxy.MetricsCore.HttpAnswered);
-                // A client that waits for 100 Continue may never send the body: the answer closes the connection then,
-                // so what it sends next is never taken for that body.
-                bool body = head.Chunked || head.ContentLength > 0;
-                r.Answer = HttpRules.StatusResponse(rule.Settings, head.Method == "HEAD", head.Close || (head.ExpectContinue && body));
-                r.Tunnel = false;
+                rule.Behaviour.Apply(rule.Settings, head, r);
                 break;
             }
         foreach (var rule in rules)
         {
-            var s = rule.Settings;
-            if (s.Type == HttpStatusToxic.Name || (r.Answer is not null && s.Type != HttpDelayToxic.Name) || !rule.Matches(head.Method, head.Path)) continue;
-            if (!rule.Live.Selector.Next(s.Toxicity)) continue;
+            var toxic = rule.Behaviour;
+            if (toxic.Answers || (r.Answer is not null && !toxic.ActsOnAnswered) || !rule.Matches(head.Method, head.Path)) continue;
+            if (!rule.Live.Selector.Next(rule.Settings.Toxicity)) continue;
             Interlocked.Increment(ref rule.Live.ActivationCount);
-            switch (s.Type)
-            {
-                case HttpDelayToxic.Name: r.DelayMs += s.Attr("delay"); break;
-                case HttpSlowBodyToxic.Name:
-                    r.SlowBytesPerSecond = r.SlowBytesPerSecond == 0 ? s.Attr("bytes_per_second") : Math.Min(r.SlowBytesPerSecond, s.Attr("bytes_per_second"));
-                    break;
-                case HttpResetToxic.Name: r.ResetAfter = r.ResetAfter < 0 ? s.Attr("after_bytes") : Math.Min(r.ResetAfter, s.Attr("after_bytes")); break;
-            }
+            toxic.Apply(rule.Settings, head, r);
         }
         return r;
     }
@@ -441,26 +468,24 @@ internal sealed class HttpRequestStage(ToxicSpec stage, Link link, HttpExchange 
 /// request, puts the answers of http_status faults in their place, and delays the head, slows the body or resets the
 /// connection inside the body as the request's faults say.
 /// </summary>
-internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange ex) : LinkToxic(stage, link, false), IInlineHttpStage
+internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange ex) : HttpStage(stage, link, false, ex), IInlineHttpStage
 {
     private enum St { Idle, Head, Body }
     private St _st;
-    private int _nl;
     private BodyWalker _body;
     private HttpRecord? _cur;
     private long _bodySent;
-    private readonly MemoryStream _head = new();
 
     public int Inline(ReadOnlySpan<byte> data)
     {
-        if (_head.Length > 0) return 0;
+        if (PendingHead.Length > 0) return 0;
         int i = 0;
         while (i < data.Length)
         {
-            if (ex.Tunnel && _st != St.Body) return data.Length;
+            if (Exchange.Tunnel && _st != St.Body) return data.Length;
             if (_st == St.Idle)
             {
-                var next = ex.Peek();
+                var next = Exchange.Peek();
                 // An answer to send first, or a fault on this response: the chain does it.
                 if (next is { Answer: not null } or { DelayMs: > 0 } or { SlowBytesPerSecond: > 0 } or { ResetAfter: >= 0 }) return i;
                 _cur = next;
@@ -469,15 +494,14 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
             }
             if (_st == St.Head)
             {
-                int nl = _nl;
-                int k = HttpWire.FindHeadEnd(data[i..], ref _nl);
-                if (k < 0) { _nl = nl; return i; }
-                if (!HttpWire.TryParse(data.Slice(i, k), false, out var head)) { ex.Tunnel = true; _st = St.Idle; return data.Length; }
+                int nl = HeadState;
+                int k = HttpWire.FindHeadEnd(data[i..], ref HeadState);
+                if (k < 0) { HeadState = nl; return i; }
+                if (!HttpWire.TryParse(data.Slice(i, k), false, out var head)) { Exchange.Tunnel = true; _st = St.Idle; return data.Length; }
                 i += k;
-                if (head.Status is >= 100 and < 200 && head.Status != 101) continue;
-                if (head.Status == 101 || (_cur?.Method == "CONNECT" && head.Status is >= 200 and < 300)) { ex.Tunnel = true; _st = St.Idle; return data.Length; }
-                var kind = _cur?.Method == "HEAD" || head.Status is 204 or 304 ? BodyKind.None
-                    : head.Chunked ? BodyKind.Chunked : head.ContentLength >= 0 ? BodyKind.Length : BodyKind.UntilClose;
+                if (HttpWire.IsInterim(head)) continue;
+                if (HttpWire.StartsTunnel(head, _cur?.Method)) { Exchange.Tunnel = true; _st = St.Idle; return data.Length; }
+                var kind = HttpWire.ResponseBody(head, _cur?.Method);
                 _body.Start(kind, head.ContentLength);
                 _bodySent = 0;
                 _st = St.Body;
@@ -485,7 +509,7 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
                 continue;
             }
             int n = _body.Consume(data[i..], out bool done);
-            if (_body.Invalid) { ex.Tunnel = true; return data.Length; }
+            if (_body.Invalid) { Exchange.Tunnel = true; return data.Length; }
             _bodySent += n;
             i += n;
             if (done) Finish();
@@ -495,7 +519,7 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
 
     protected override ValueTask ProcessCoreAsync(Chunk c, Next next)
     {
-        if (ex.Tunnel && _st == St.Idle && _head.Length == 0 && ex.Peek() is null) return next(c);
+        if (Exchange.Tunnel && _st == St.Idle && PendingHead.Length == 0 && Exchange.Peek() is null) return next(c);
         return RunAsync(c, next);
     }
 
@@ -504,7 +528,7 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
         if (c.Eof)
         {
             if (_st == St.Idle) await AnswerAsync(next, c.Stamp).ConfigureAwait(false);
-            if (_head.Length > 0) await next(TakeHead(c.Stamp)).ConfigureAwait(false);
+            if (PendingHead.Length > 0) await next(TakeHead(c.Stamp)).ConfigureAwait(false);
             if (_st == St.Body && _cur is { ResetAfter: >= 0 }) { Link.Reset("http_reset fault"); return; }
             await next(c).ConfigureAwait(false);
             return;
@@ -518,13 +542,13 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
         int end = c.Offset + c.Count, i = c.Offset, from = c.Offset;
         while (i < end && !Link.IsClosed)
         {
-            if (ex.Tunnel && _st != St.Body && _head.Length == 0) break;
+            if (Exchange.Tunnel && _st != St.Body && PendingHead.Length == 0) break;
             if (_st == St.Idle)
             {
                 if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
                 from = i;
                 await AnswerAsync(next, c.Stamp).ConfigureAwait(false);
-                _cur = ex.Peek();
+                _cur = Exchange.Peek();
                 if (_cur?.Answer is not null) _cur = null; // a response nobody asked for (the queue was empty a moment ago)
                 if (_cur is { DelayMs: > 0 } && !await WaitUntilAsync(Stopwatch.GetTimestamp() + MsToTicks(_cur.DelayMs)).ConfigureAwait(false)) return;
                 _st = St.Head;
@@ -532,34 +556,28 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
             }
             if (_st == St.Head)
             {
-                int k = HttpWire.FindHeadEnd(buf.AsSpan(i, end - i), ref _nl);
+                int k = HttpWire.FindHeadEnd(buf.AsSpan(i, end - i), ref HeadState);
                 if (k < 0)
                 {
-                    if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
-                    _head.Write(buf, i, end - i);
+                    await KeepPartialHeadAsync(c, from, i, next).ConfigureAwait(false);
                     from = i = end;
-                    if (_head.Length > HttpWire.MaxHead) { ex.Tunnel = true; await next(TakeHead(c.Stamp)).ConfigureAwait(false); }
                     break;
                 }
                 k += i;
-                HttpHead head;
-                bool ok;
-                if (_head.Length > 0)
+                bool joined = PendingHead.Length > 0; // the head began in an earlier read: send it whole
+                bool ok = ParseHead(buf, i, k, false, out var head);
+                if (joined)
                 {
-                    _head.Write(buf, i, k - i);
-                    ok = HttpWire.TryParse(_head.GetBuffer().AsSpan(0, (int)_head.Length), false, out head);
-                    _head.SetLength(_head.Length - (k - i));
+                    PendingHead.SetLength(PendingHead.Length - (k - i));
                     if (from < i) await next(c.Slice(from - c.Offset, i - from)).ConfigureAwait(false);
                     await next(TakeHead(c.Stamp)).ConfigureAwait(false);
                     from = i;
                 }
-                else ok = HttpWire.TryParse(buf.AsSpan(i, k - i), false, out head);
                 i = k;
-                if (!ok) { ex.Tunnel = true; _st = St.Idle; break; }
-                if (head.Status is >= 100 and < 200 && head.Status != 101) continue; // informational: the final response follows
-                if (head.Status == 101 || (_cur?.Method == "CONNECT" && head.Status is >= 200 and < 300)) { ex.Tunnel = true; _st = St.Idle; break; }
-                var kind = _cur?.Method == "HEAD" || head.Status is 204 or 304 ? BodyKind.None
-                    : head.Chunked ? BodyKind.Chunked : head.ContentLength >= 0 ? BodyKind.Length : BodyKind.UntilClose;
+                if (!ok) { Exchange.Tunnel = true; _st = St.Idle; break; }
+                if (HttpWire.IsInterim(head)) continue; // informational: the final response follows
+                if (HttpWire.StartsTunnel(head, _cur?.Method)) { Exchange.Tunnel = true; _st = St.Idle; break; }
+                var kind = HttpWire.ResponseBody(head, _cur?.Method);
                 _body.Start(kind, head.ContentLength);
                 _bodySent = 0;
                 _st = St.Body;
@@ -577,7 +595,7 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
             }
             // body
             int n = _body.Consume(buf.AsSpan(i, end - i), out bool done);
-            if (_body.Invalid) { ex.Tunnel = true; break; }
+            if (_body.Invalid) { Exchange.Tunnel = true; break; }
             if (_cur is { ResetAfter: >= 0 } r)
             {
                 long allowed = r.ResetAfter - _bodySent;
@@ -625,7 +643,7 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
 
     private void Finish()
     {
-        if (_cur is not null) ex.Done(_cur);
+        if (_cur is not null) Exchange.Done(_cur);
         _cur = null;
         _slowStart = 0;
         _st = St.Idle;
@@ -634,18 +652,11 @@ internal sealed class HttpResponseStage(ToxicSpec stage, Link link, HttpExchange
     /// <summary>Sends the answers of requests that faults answered here, up to the next request the upstream serves.</summary>
     private async ValueTask AnswerAsync(Next next, long stamp)
     {
-        while (ex.Peek() is { Answer: { } answer } r)
+        while (Exchange.Peek() is { Answer: { } answer } r)
         {
             if (r.DelayMs > 0 && !await WaitUntilAsync(Stopwatch.GetTimestamp() + MsToTicks(r.DelayMs)).ConfigureAwait(false)) return;
-            ex.Done(r);
+            Exchange.Done(r);
             await next(new Chunk(answer, 0, answer.Length, stamp)).ConfigureAwait(false);
         }
-    }
-
-    private Chunk TakeHead(long stamp)
-    {
-        var bytes = _head.ToArray();
-        _head.SetLength(0);
-        return new Chunk(bytes, 0, bytes.Length, stamp);
     }
 }

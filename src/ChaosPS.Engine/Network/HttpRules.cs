@@ -1,11 +1,9 @@
-using System.Globalization;
-using System.Text;
 
 namespace ChaosPS.Network;
 
 /// <summary>
-/// The HTTP toxics' rules: validation of their settings, which requests they match (method and path), and the
-/// response an http_status toxic answers with.
+/// The HTTP toxics' shared rules: validation of their method and path, and which requests they match. (What each
+/// toxic does to a request it hits is in its own file in Toxics/.)
 /// </summary>
 public static class HttpRules
 {
@@ -84,34 +82,6 @@ public static class HttpRules
         while (pi < p.Length && p[pi] == '*') pi++;
         return pi == p.Length;
     }
-
-    internal static string Reason(long status) => status switch
-    {
-        200 => "OK", 201 => "Created", 202 => "Accepted", 204 => "No Content", 301 => "Moved Permanently", 302 => "Found",
-        304 => "Not Modified", 400 => "Bad Request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not Found",
-        405 => "Method Not Allowed", 408 => "Request Timeout", 409 => "Conflict", 410 => "Gone", 413 => "Content Too Large",
-        418 => "I'm a teapot", 422 => "Unprocessable Content", 425 => "Too Early", 429 => "Too Many Requests",
-        500 => "Internal Server Error", 501 => "Not Implemented", 502 => "Bad Gateway", 503 => "Service Unavailable",
-        504 => "Gateway Timeout", _ => "Chaos",
-    };
-
-    /// <summary>The complete response an http_status toxic answers with (keep-alive unless the client asked to close).</summary>
-    internal static byte[] StatusResponse(ToxicSpec t, bool head, bool close)
-    {
-        long status = t.Attr("status");
-        string reason = Reason(status);
-        var name = new string(t.Name.Where(c => c > ' ' && c < 127).ToArray());
-        var body = status is 204 or 304 ? "" : $"ChaosPS fault '{name}': {status} {reason}\n";
-        var sb = new StringBuilder(256);
-        sb.Append("HTTP/1.1 ").Append(status.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(reason).Append("\r\n");
-        if (body.Length > 0 || status is not (204 or 304)) sb.Append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ").Append(body.Length).Append("\r\n");
-        if (t.Attr("retry_after") > 0) sb.Append("Retry-After: ").Append(t.Attr("retry_after").ToString(CultureInfo.InvariantCulture)).Append("\r\n");
-        sb.Append("X-ChaosPS-Fault: ").Append(name).Append("\r\n");
-        if (close) sb.Append("Connection: close\r\n");
-        sb.Append("\r\n");
-        if (!head) sb.Append(body);
-        return Encoding.ASCII.GetBytes(sb.ToString());
-    }
 }
 
 /// <summary>
@@ -144,12 +114,14 @@ internal sealed class RequestSelector
     }
 }
 
-/// <summary>An HTTP toxic as the request stages see it: the live spec (counters) and a settled copy (settings), with its
-/// method list and path pattern taken apart once.</summary>
+/// <summary>An HTTP toxic as the request stages see it: the live spec (counters), a settled copy (settings), its
+/// behaviour from the registry, and its method list and path pattern taken apart once.</summary>
 internal sealed class HttpRule(ToxicSpec live, ToxicSpec settings)
 {
     public ToxicSpec Live { get; } = live;
     public ToxicSpec Settings { get; } = settings;
+    public IHttpToxic Behaviour { get; } = ToxicRegistry.Find(settings.Type)?.HttpBehaviour
+        ?? throw new InvalidOperationException($"'{settings.Type}' is not an HTTP toxic");
     private readonly string[]? _methods = settings.StringAttr("method") is "" or "*" ? null
         : settings.StringAttr("method").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
     private readonly string _path = settings.StringAttr("path");

@@ -38,9 +38,16 @@ public sealed class ChaosProxyInfo
     public string Proxy => Name;
 }
 
-/// <summary>A fault (toxic) on a proxy, as the network cmdlets output it.</summary>
-public sealed class NetworkFaultInfo
+/// <summary>
+/// Which fault (toxic) on which proxy, as every network fault object names it (<see cref="NetworkFaultInfo"/>,
+/// <see cref="NetworkFaultResult"/>): the proxy, the toxic's name and type, its stream, toxicity and attributes. The
+/// objects keep these as their own flat properties (users and the format views read <c>$f.Proxy</c>, <c>$f.Type</c>),
+/// forwarding here.
+/// </summary>
+internal sealed record NetworkFaultIdentity
 {
+    public static readonly NetworkFaultIdentity None = new();
+
     public string Proxy { get; init; } = "";
     public string Name { get; init; } = "";
     /// <summary>toxiproxy's type name: latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data, down, ...</summary>
@@ -48,6 +55,19 @@ public sealed class NetworkFaultInfo
     public string Stream { get; init; } = "";
     public double Toxicity { get; init; }
     public IReadOnlyDictionary<string, long> Attributes { get; init; } = new Dictionary<string, long>();
+}
+
+/// <summary>A fault (toxic) on a proxy, as the network cmdlets output it.</summary>
+public sealed class NetworkFaultInfo
+{
+    /// <summary>Which fault on which proxy (the flat properties below forward to it).</summary>
+    internal NetworkFaultIdentity Fault { get; init; } = NetworkFaultIdentity.None;
+    public string Proxy => Fault.Proxy;
+    public string Name => Fault.Name;
+    public string Type => Fault.Type;
+    public string Stream => Fault.Stream;
+    public double Toxicity => Fault.Toxicity;
+    public IReadOnlyDictionary<string, long> Attributes => Fault.Attributes;
     /// <summary>Connections this toxic became active on; for an HTTP fault, the requests it hit (built-in proxy only).</summary>
     public long Activations { get; init; }
     /// <summary>HTTP faults: requests that matched its method and path (null for other faults).</summary>
@@ -65,25 +85,39 @@ public sealed class NetworkFaultInfo
 
     public static NetworkFaultInfo From(string proxy, ToxicSpec t, string? faultId, string? uri = null) => new()
     {
-        Proxy = proxy, Name = t.Name, Type = t.Type, Stream = t.StreamAsSent, Toxicity = t.Toxicity,
-        Attributes = ToxicTypes.IsKnown(t.Type) ? ToxicTypes.Attributes(t.Type).ToDictionary(a => a, t.Attr) : new Dictionary<string, long>(t.Attributes),
+        Fault = new()
+        {
+            Proxy = proxy, Name = t.Name, Type = t.Type, Stream = t.StreamAsSent, Toxicity = t.Toxicity,
+            Attributes = ToxicTypes.IsKnown(t.Type) ? ToxicTypes.Attributes(t.Type).ToDictionary(a => a, t.Attr) : new Dictionary<string, long>(t.Attributes),
+        },
         Activations = t.ActivationCount,
         RequestsMatched = ToxicTypes.IsHttp(t.Type) ? t.RequestsMatched : null,
         Method = ToxicTypes.IsHttp(t.Type) ? t.StringAttr("method") : null,
         Path = ToxicTypes.IsHttp(t.Type) ? t.StringAttr("path") : null,
         FaultId = faultId, ToxiproxyUri = UriRedaction.Redact(uri),
     };
+
+    /// <summary>A proxy's Down fault (a whole proxy disabled, not a toxic): both streams, always in force.</summary>
+    internal static NetworkFaultInfo Down(string proxy, string name, string faultId, string? uri) => new()
+    {
+        Fault = new() { Proxy = proxy, Name = name, Type = "down", Stream = "both", Toxicity = 1 }, FaultId = faultId, ToxiproxyUri = UriRedaction.Redact(uri),
+    };
+
+    /// <summary>What Remove-NetworkFault -PassThru writes for a fault it removed: the proxy and the fault's name.</summary>
+    public static NetworkFaultInfo Removed(string proxy, string name, string? uri) => new() { Fault = new() { Proxy = proxy, Name = name }, ToxiproxyUri = uri };
 }
 
 /// <summary>What Invoke-NetworkFault reports when its fault has ended.</summary>
 public sealed class NetworkFaultResult
 {
-    public string Proxy { get; init; } = "";
-    public string Name { get; init; } = "";
-    public string Type { get; init; } = "";
-    public string Stream { get; init; } = "";
-    public double Toxicity { get; init; }
-    public IReadOnlyDictionary<string, long> Attributes { get; init; } = new Dictionary<string, long>();
+    /// <summary>Which fault on which proxy (the flat properties below forward to it).</summary>
+    internal NetworkFaultIdentity Fault { get; init; } = NetworkFaultIdentity.None;
+    public string Proxy => Fault.Proxy;
+    public string Name => Fault.Name;
+    public string Type => Fault.Type;
+    public string Stream => Fault.Stream;
+    public double Toxicity => Fault.Toxicity;
+    public IReadOnlyDictionary<string, long> Attributes => Fault.Attributes;
     public string FaultId { get; init; } = "";
     public TimeSpan PlannedDuration { get; init; }
     /// <summary>When the fault was in force: from applied (UTC) until removed.</summary>

@@ -42,7 +42,7 @@ public static class NetworkFaults
             if (down)
             {
                 await backend.SetEnabledAsync(proxy, false, ct).ConfigureAwait(false);
-                return (fault, new NetworkFaultInfo { Proxy = proxy, Name = spec.Name, Type = "down", Stream = "both", Toxicity = 1, FaultId = fault.Id, ToxiproxyUri = UriRedaction.Redact(backend.Uri) });
+                return (fault, NetworkFaultInfo.Down(proxy, spec.Name, fault.Id, backend.Uri));
             }
             var added = await backend.AddToxicAsync(proxy, spec, ct).ConfigureAwait(false);
             return (fault, NetworkFaultInfo.From(proxy, added, fault.Id, backend.Uri));
@@ -111,8 +111,7 @@ public static class NetworkFaults
         reporter.Progress(new ProgressInfo($"Network fault {info.Type} on {proxy}", "removed", 100, Completed: true));
         return new NetworkFaultResult
         {
-            Proxy = proxy, Name = info.Name, Type = info.Type, Stream = info.Stream, Toxicity = info.Toxicity, Attributes = info.Attributes,
-            FaultId = fault.Id, PlannedDuration = duration, ActualDuration = sw.Elapsed, AppliedAt = appliedAt, RemovedAt = removedAt,
+            Fault = info.Fault with { Proxy = proxy }, FaultId = fault.Id, PlannedDuration = duration, ActualDuration = sw.Elapsed, AppliedAt = appliedAt, RemovedAt = removedAt,
             Outcome = ct.IsCancellationRequested ? "Cancelled" : "Completed", RestoreOutcome = fault.Result?.Outcome ?? "",
             Activations = down ? (refused ?? 0) + (before?.ActiveConnections ?? 0) : activations,
             RefusedDuring = refused,

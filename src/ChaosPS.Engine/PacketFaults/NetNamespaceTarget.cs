@@ -66,9 +66,7 @@ public sealed partial class NetNamespaceTarget
         if (c.State?.Running != true || c.State.Pid <= 0)
             throw new ChaosException("TargetNotRunning", ChaosErrorCategory.InvalidOperation, $"{display} is not running ({c.State?.Status}).", container);
         int pid = (int)c.State.Pid;
-        string? cgroup = null;
-        try { cgroup = File.ReadAllText($"/proc/{pid}/cgroup"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
-        if (cgroup is null || !cgroup.Contains(c.ID, StringComparison.Ordinal))
+        if (Cgroups.InContainer(pid, c.ID) != true)
             throw new ChaosException("ContainerNetNamespaceNotVisible", ChaosErrorCategory.ResourceUnavailable,
                 $"Cannot enter the network namespace of {display}: the engine's pid {pid} is not that container's process here (remote engine or another pid namespace).",
                 container, "Run ChaosPS on the Docker host, in its pid namespace.");

@@ -37,6 +37,20 @@ public static class Cgroups
         return null;
     }
 
+    /// <summary>
+    /// Whether a process here is in a container's cgroups: a cgroup path in /proc/&lt;pid&gt;/cgroup names the container
+    /// id (Docker's drivers put it there: /docker/&lt;id&gt;, /system.slice/docker-&lt;id&gt;.scope). Null when that file
+    /// cannot be read (no such process here, or not allowed). This is how a pid the container engine reports is checked
+    /// to be that container's process in this pid namespace.
+    /// </summary>
+    public static bool? InContainer(int pid, string containerId)
+    {
+        string text;
+        try { text = File.ReadAllText(Procfs.PidPath(pid, "cgroup")); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
+        return text.Contains(containerId, StringComparison.Ordinal);
+    }
+
     /// <summary>The memory cgroup of a process; null when unknown (the process is gone, or it is in none).</summary>
     public static MemoryCgroup? MemoryOf(int pid)
     {

@@ -1,7 +1,7 @@
 using System.Management.Automation;
 using System.Text;
 using ChaosPS.Load;
-using ChaosPS.Reporting;
+using ChaosPS.Load.Reports;
 
 namespace ChaosPS.Commands;
 

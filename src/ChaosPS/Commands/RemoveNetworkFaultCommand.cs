@@ -43,7 +43,7 @@ public sealed class RemoveNetworkFaultCommand : NetworkCmdletBase
         {
             if (!ShouldProcess($"proxy '{Proxy}'", $"Remove fault '{n}'")) continue;
             if (TryRun((r, ct) => NetworkFaults.RemoveAsync(backend, Proxy, n, ct)) && PassThru)
-                WriteObject(new NetworkFaultInfo { Proxy = Proxy, Name = n, ToxiproxyUri = backend.Uri });
+                WriteObject(NetworkFaultInfo.Removed(Proxy, n, backend.Uri));
         }
     }
 }

@@ -258,31 +258,19 @@ public class ExperimentRunnerTests : IDisposable
     [Fact]
     public async Task Process_and_http_providers_give_Chaos_Toolkits_output_shapes()
     {
-        using var listener = new System.Net.HttpListener();
-        int port = System.Net.Sockets.TcpListener.Create(0) is var tl ? Start(tl) : 0;
-        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        listener.Start();
-        _ = Task.Run(async () =>
-        {
-            var ctx = await listener.GetContextAsync();
-            ctx.Response.ContentType = "application/json";
-            var bytes = System.Text.Encoding.UTF8.GetBytes("{\"ok\":true}");
-            ctx.Response.OutputStream.Write(bytes);
-            ctx.Response.Close();
-        });
+        using var server = new TestHttpServer();
+        int port = server.Port;
         var j = await Run(Exp(
-            $$$"""{"type":"probe","name":"web","tolerance":200,"provider":{"type":"http","url":"http://127.0.0.1:{{{port}}}/health","timeout":10}}""" + "," +
+            $$$"""{"type":"probe","name":"web","tolerance":200,"provider":{"type":"http","url":"http://127.0.0.1:{{{port}}}/json","timeout":10}}""" + "," +
             """{"type":"probe","name":"sh","tolerance":{"type":"regex","pattern":"^hi","target":"stdout"},"provider":{"type":"process","path":"sh","arguments":["-c","echo hi; echo err >&2; exit 0"]}}""",
             ""), rollbackStrategy: null);
         var web = j.SteadyStateBefore!.Probes[0].Output!.AsObject();
         Assert.Equal(200, Json.Num(web["status"]));
         Assert.True(web["headers"] is JsonObject);
-        Assert.True(web["body"]!["ok"]!.GetValue<bool>());
+        Assert.Equal(42, Json.Num(web["body"]!["n"]));
         var sh = j.SteadyStateBefore.Probes[1].Output!.AsObject();
         Assert.Equal(0, Json.Num(sh["status"]));
         Assert.Equal("hi\n", sh["stdout"]!.ToString());
         Assert.Equal("err\n", sh["stderr"]!.ToString());
-
-        static int Start(System.Net.Sockets.TcpListener l) { l.Start(); int p = ((System.Net.IPEndPoint)l.LocalEndpoint).Port; l.Stop(); return p; }
     }
 }

@@ -30,48 +30,26 @@ public static class Slack
     }
 }
 
-/// <summary>A TCP server on 127.0.0.1:0 that runs a handler per connection.</summary>
-public sealed class TestServer : IDisposable
+/// <summary>A toxiproxy API server on a free port over its own proxies, and an HttpClient that talks to it as toxiproxy-cli.</summary>
+public abstract class ToxiproxyApiFixture : IAsyncLifetime
 {
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _cts = new();
-    private readonly List<Socket> _accepted = [];
+    protected ProxyCollection Proxies { get; } = new();
+    protected ToxiproxyApiServer Server { get; private set; } = null!;
+    protected HttpClient Client { get; private set; } = null!;
 
-    public TestServer(Func<Socket, Task> handler)
+    public Task InitializeAsync()
     {
-        _listener = new TcpListener(IPAddress.Loopback, 0);
-        _listener.Start();
-        _ = Task.Run(async () =>
-        {
-            while (!_cts.IsCancellationRequested)
-            {
-                Socket s;
-                try { s = await _listener.AcceptSocketAsync(_cts.Token); } catch { return; }
-                lock (_accepted) _accepted.Add(s);
-                _ = Task.Run(async () => { try { await handler(s); } catch { } });
-            }
-        });
+        Server = ToxiproxyApiServer.Start("127.0.0.1:0", Proxies);
+        Client = new HttpClient { BaseAddress = Server.Uri };
+        Client.DefaultRequestHeaders.UserAgent.ParseAdd("toxiproxy-cli");
+        return Task.CompletedTask;
     }
 
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
-    public string Address => $"127.0.0.1:{Port}";
-
-    /// <summary>Echoes every byte back until EOF, then closes.</summary>
-    public static TestServer Echo() => new(async s =>
+    public async Task DisposeAsync()
     {
-        var buf = new byte[65536];
-        int n;
-        while ((n = await s.ReceiveAsync(buf, SocketFlags.None)) > 0)
-            await s.SendAsync(buf.AsMemory(0, n), SocketFlags.None);
-        s.Shutdown(SocketShutdown.Send);
-        s.Dispose();
-    });
-
-    public void Dispose()
-    {
-        _cts.Cancel();
-        _listener.Stop();
-        lock (_accepted) foreach (var s in _accepted) s.Dispose();
+        Client.Dispose();
+        await Server.DisposeAsync();
+        Proxies.Clear();
     }
 }
 

@@ -180,45 +180,13 @@ public sealed class RelayTests : IDisposable
     [Fact]
     public async Task An_IPv6_loopback_upstream_is_dialled_and_relayed()
     {
-        TestServer6 server;
-        try { server = new TestServer6(); }
+        TestServer server;
+        try { server = TestServer.Echo(IPAddress.IPv6Loopback); }
         catch (SocketException) { return; } // no IPv6 on this host
         using var _ = server;
         var p = _fx.Create($"[::1]:{server.Port}");
         using var c = await ProxyFixture.ConnectAsync(p.Listen);
         await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("over ::1"));
         Assert.Equal("over ::1", Encoding.ASCII.GetString(await Net.ReadExactlyAsync(c, 8)));
-    }
-
-    /// <summary>An echo server on [::1]:port.</summary>
-    private sealed class TestServer6 : IDisposable
-    {
-        private readonly TcpListener _l;
-        public TestServer6()
-        {
-            _l = new TcpListener(IPAddress.IPv6Loopback, 0);
-            _l.Start();
-            Port = ((IPEndPoint)_l.LocalEndpoint).Port;
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    while (true)
-                    {
-                        var s = await _l.AcceptSocketAsync();
-                        _ = Task.Run(async () =>
-                        {
-                            var buf = new byte[4096]; int n;
-                            try { while ((n = await s.ReceiveAsync(buf, SocketFlags.None)) > 0) await s.SendAsync(buf.AsMemory(0, n), SocketFlags.None); }
-                            catch (SocketException) { }
-                            s.Dispose();
-                        });
-                    }
-                }
-                catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-            });
-        }
-        public int Port { get; }
-        public void Dispose() => _l.Stop();
     }
 }

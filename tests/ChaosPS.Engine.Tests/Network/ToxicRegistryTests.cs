@@ -6,30 +6,11 @@ namespace ChaosPS.Engine.Tests.Network;
 
 /// <summary>The one table of toxic types: every type is complete, and the toxiproxy API accepts exactly its types.</summary>
 [Collection("Network")]
-public sealed class ToxicRegistryTests : IAsyncLifetime
+public sealed class ToxicRegistryTests : ToxiproxyApiFixture
 {
-    private readonly ProxyCollection _proxies = new();
-    private ToxiproxyApiServer _server = null!;
-    private HttpClient _http = null!;
-
-    public Task InitializeAsync()
-    {
-        _server = ToxiproxyApiServer.Start("127.0.0.1:0", _proxies);
-        _http = new HttpClient { BaseAddress = _server.Uri };
-        _http.DefaultRequestHeaders.UserAgent.ParseAdd("toxiproxy-cli");
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-        _proxies.Clear();
-    }
-
     private async Task<(int Status, string Body)> Post(string path, string json)
     {
-        using var resp = await _http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
+        using var resp = await Client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
         return ((int)resp.StatusCode, await resp.Content.ReadAsStringAsync());
     }
 
@@ -90,7 +71,7 @@ public sealed class ToxicRegistryTests : IAsyncLifetime
             Assert.Equal(400, r.Status);
             Assert.Equal("{\"error\":\"invalid toxic type\",\"status\":400}\n", r.Body);
         }
-        var listed = _proxies.Get("h").Toxics.Select(t => t.Type).ToList();
+        var listed = Proxies.Get("h").Toxics.Select(t => t.Type).ToList();
         Assert.Equal(ToxicRegistry.Names, listed);
     }
 

@@ -61,4 +61,18 @@ public class CgroupsTests
         finally { File.Delete(f); }
         Assert.Null(Cgroups.ReadLong("/nonexistent/memory.max"));
     }
+
+    [Fact]
+    public void A_process_is_in_the_container_its_cgroup_paths_name()
+    {
+        // This process's own cgroup paths stand in for a container's: the last segment of a non-root path is what a
+        // container id is in Docker's paths (/docker/<id>); this machine may be in no container, so the root-only case
+        // is checked with what is there.
+        var lines = File.ReadAllLines("/proc/self/cgroup");
+        var segment = lines.Select(l => l.Split(':', 3)).Where(p => p.Length == 3 && p[2].Length > 1)
+            .Select(p => p[2].TrimEnd('/').Split('/')[^1]).FirstOrDefault(s => s.Length > 0);
+        if (segment is not null) Assert.True(Cgroups.InContainer(Environment.ProcessId, segment));
+        Assert.False(Cgroups.InContainer(Environment.ProcessId, "0123456789abcdef-no-such-container"));
+        Assert.Null(Cgroups.InContainer(int.MaxValue, "anything")); // no such process here: unknown, not "not in it"
+    }
 }

@@ -44,13 +44,21 @@ public sealed class ToxicDefinition
     internal Action<IReadOnlyDictionary<string, long>, IReadOnlyDictionary<string, string>?>? Check { get; init; }
     /// <summary>Chain toxics: makes the toxic's state for one link direction (resolved once per link, never per read).</summary>
     internal Func<ToxicSpec, Link, bool, LinkToxic>? CreateLink { get; init; }
+    /// <summary>HTTP toxics: what the toxic does to a request it hits (the proxy's HTTP mode asks this, never the name).</summary>
+    internal IHttpToxic? HttpBehaviour { get; init; }
 
     /// <summary>The attribute names in toxiproxy's JSON order.</summary>
     public IReadOnlyList<string> AttributeNames => _names ??= [.. Attributes.Select(a => a.Name)];
     private IReadOnlyList<string>? _names;
 
-    /// <summary>Whether the type has its behaviour wired: a link factory for chain toxics, the proxy or HTTP mode otherwise.</summary>
-    public bool HasBehaviour => Kind != ToxicKind.Chain || CreateLink is not null;
+    /// <summary>Whether the type has its behaviour wired: a link factory for chain toxics, an <see cref="IHttpToxic"/> for
+    /// HTTP toxics, the proxy itself for connection toxics.</summary>
+    public bool HasBehaviour => Kind switch
+    {
+        ToxicKind.Chain => CreateLink is not null,
+        ToxicKind.Http => HttpBehaviour is not null,
+        _ => true,
+    };
 
     public ToxicAttribute? Attribute(string name)
     {
@@ -68,11 +76,13 @@ public sealed class ToxicDefinition
     /// <summary>A connection-level toxic: it takes no attributes and acts in the proxy itself.</summary>
     internal static ToxicDefinition Connection(string name, string friendlyName) => new() { Name = name, FriendlyName = friendlyName, Kind = ToxicKind.Connection };
 
-    /// <summary>An HTTP toxic: matched by method and path (checked after its own checks), acting in the proxy's HTTP mode.</summary>
-    internal static ToxicDefinition Http(string name, string friendlyName, IReadOnlyList<ToxicAttribute> attributes,
+    /// <summary>An HTTP toxic: matched by method and path (checked after its own checks), acting on the requests it hits
+    /// through its behaviour.</summary>
+    internal static ToxicDefinition Http(string name, string friendlyName, IReadOnlyList<ToxicAttribute> attributes, IHttpToxic behaviour,
         Action<IReadOnlyDictionary<string, long>>? check = null) => new()
     {
         Name = name, FriendlyName = friendlyName, Kind = ToxicKind.Http, Attributes = attributes, StringAttributes = HttpRules.MatchAttributes,
+        HttpBehaviour = behaviour,
         Check = (a, strings) => { check?.Invoke(a); HttpRules.ValidateMatch(strings); },
     };
 }

@@ -1,4 +1,4 @@
-namespace ChaosPS.Engine.Tests;
+namespace ChaosPS.Engine.Tests.Common;
 
 public class ValueParserTests
 {

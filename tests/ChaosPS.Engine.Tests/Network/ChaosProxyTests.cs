@@ -8,7 +8,7 @@ namespace ChaosPS.Engine.Tests.Network;
 
 /// <summary>toxiproxy's link/proxy tests plus ChaosPS's improvements (async dial, bounded memory, live metrics, safety).</summary>
 [Collection("Network")]
-public sealed class ProxyTests : IDisposable
+public sealed class ChaosProxyTests : IDisposable
 {
     private readonly ProxyFixture _fx = new();
     public void Dispose() => _fx.Dispose();
@@ -122,8 +122,7 @@ public sealed class ProxyTests : IDisposable
     [Fact]
     public async Task An_unreachable_upstream_gives_the_client_EOF()
     {
-        int deadPort;
-        using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); deadPort = ((IPEndPoint)l.LocalEndpoint).Port; }
+        int deadPort = TestServer.FreePort();
         var p = _fx.Create($"127.0.0.1:{deadPort}");
         using var c = await ProxyFixture.ConnectAsync(p.Listen);
         long t0 = Stopwatch.GetTimestamp();

@@ -9,26 +9,9 @@ namespace ChaosPS.Engine.Tests.Network;
 
 /// <summary>toxiproxy's api_test.go cases, as raw HTTP against Start-ChaosProxyServer's engine.</summary>
 [Collection("Network")]
-public sealed class ApiTests : IAsyncLifetime
+public sealed class ToxiproxyApiServerTests : ToxiproxyApiFixture
 {
-    private readonly ProxyCollection _proxies = new();
-    private ToxiproxyApiServer _server = null!;
-    private HttpClient _http = null!;
-
-    public Task InitializeAsync()
-    {
-        _server = ToxiproxyApiServer.Start("127.0.0.1:0", _proxies);
-        _http = new HttpClient { BaseAddress = _server.Uri };
-        _http.DefaultRequestHeaders.UserAgent.ParseAdd("toxiproxy-cli");
-        return Task.CompletedTask;
-    }
-
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _server.DisposeAsync();
-        _proxies.Clear();
-    }
+    // (the server, its proxies and the client come from ToxiproxyApiFixture)
 
     private static int FreePort() => ChaosPS.Testbed.TestbedLauncher.FreePorts(1)[0];
 
@@ -36,7 +19,7 @@ public sealed class ApiTests : IAsyncLifetime
     {
         using var req = new HttpRequestMessage(new HttpMethod(method), path);
         if (json is not null) req.Content = new StringContent(json, Encoding.UTF8, "application/json");
-        var resp = await _http.SendAsync(req);
+        var resp = await Client.SendAsync(req);
         return ((int)resp.StatusCode, await resp.Content.ReadAsStringAsync(), resp);
     }
 
@@ -71,7 +54,7 @@ public sealed class ApiTests : IAsyncLifetime
         using var req = new HttpRequestMessage(HttpMethod.Get, "/proxies");
         req.Headers.UserAgent.Clear();
         req.Headers.TryAddWithoutValidation("User-Agent", "Mozilla/5.0 (X11)");
-        var resp = await _http.SendAsync(req);
+        var resp = await Client.SendAsync(req);
         Assert.Equal(403, (int)resp.StatusCode);
         Assert.Equal("User agent not allowed\n", await resp.Content.ReadAsStringAsync());
         Assert.Equal(404, (await Send("GET", "/nope")).Status);
@@ -113,7 +96,7 @@ public sealed class ApiTests : IAsyncLifetime
     public async Task Enable_disable_delete()
     {
         await Send("POST", "/proxies", "{\"name\":\"p\",\"listen\":\"localhost:0\",\"upstream\":\"localhost:1\"}");
-        var listen = _proxies.Get("p").Listen;
+        var listen = Proxies.Get("p").Listen;
         var off = await Send("POST", "/proxies/p", "{\"enabled\":false}");
         Assert.Equal(200, off.Status);
         Assert.Contains("\"enabled\":false", off.Body);
@@ -148,7 +131,7 @@ public sealed class ApiTests : IAsyncLifetime
         Assert.Equal(400, (await Send("POST", "/proxies/p/toxics", "{\"name\":\"tx\",\"type\":\"latency\",\"toxicity\":1.5}")).Status);
         Assert.Equal(400, (await Send("POST", "/proxies/p/toxics", "{\"name\":\"ua\",\"type\":\"latency\",\"attributes\":{\"walrus\":1}}")).Status);
         Assert.Equal(400, (await Send("POST", "/proxies/p/toxics", "{\"name\":\"fl\",\"type\":\"bandwidth\",\"attributes\":{\"rate\":100.5}}")).Status);
-        Assert.Equal(3, _proxies.Get("p").Toxics.Count);
+        Assert.Equal(3, Proxies.Get("p").Toxics.Count);
         // Partial update: toxicity 0.5 and latency 1000 keep jitter 10; a later update without toxicity keeps 0.5.
         var u = await Send("PATCH", "/proxies/p/toxics/latency_upstream", "{\"toxicity\":0.5,\"attributes\":{\"latency\":1000}}");
         Assert.Equal("{\"attributes\":{\"latency\":1000,\"jitter\":10},\"name\":\"latency_upstream\",\"type\":\"latency\",\"stream\":\"upstream\",\"toxicity\":0.5}\n", u.Body);
@@ -183,18 +166,18 @@ public sealed class ApiTests : IAsyncLifetime
         var again = await Send("POST", "/populate", $"[{{\"name\":\"one\",\"listen\":\"127.0.0.1:{a}\",\"upstream\":\"localhost:1\"}}]");
         Assert.Equal(201, again.Status);
         Assert.Contains("latency_downstream", again.Body);
-        Assert.Single(_proxies.Get("one").Toxics);
+        Assert.Single(Proxies.Get("one").Toxics);
         // Validation first: an empty 2nd name creates nothing.
         AssertError(400, "missing required field: name at proxy 2",
             await Send("POST", "/populate", "[{\"name\":\"three\",\"listen\":\"localhost:0\",\"upstream\":\"localhost:3\"},{\"name\":\"\",\"upstream\":\"localhost:4\"}]"));
-        Assert.False(_proxies.TryGet("three", out _));
+        Assert.False(Proxies.TryGet("three", out _));
         // A bad listen in the 2nd of 3: only the 1st is created, and the error lists it.
         var bad = await Send("POST", "/populate", "[{\"name\":\"four\",\"listen\":\"localhost:0\",\"upstream\":\"localhost:3\"},{\"name\":\"five\",\"listen\":\"local373\",\"upstream\":\"localhost:4\"},{\"name\":\"six\",\"listen\":\"localhost:0\",\"upstream\":\"localhost:5\"}]");
         Assert.Equal(500, bad.Status);
         Assert.Contains("missing port in address", bad.Body);
         Assert.Contains("\"proxies\":[{\"name\":\"four\"", bad.Body);
-        Assert.True(_proxies.TryGet("four", out _));
-        Assert.False(_proxies.TryGet("six", out _));
+        Assert.True(Proxies.TryGet("four", out _));
+        Assert.False(Proxies.TryGet("six", out _));
         var empty = await Send("POST", "/populate", "[]");
         Assert.Equal("{\"proxies\":null}\n", empty.Body);
     }
@@ -206,7 +189,7 @@ public sealed class ApiTests : IAsyncLifetime
         await Send("POST", "/proxies/p/toxics", "{\"type\":\"latency\",\"attributes\":{\"latency\":5}}");
         await Send("POST", "/proxies/p", "{\"enabled\":false}");
         Assert.Equal(204, (await Send("POST", "/reset", "")).Status);
-        var p = _proxies.Get("p");
+        var p = Proxies.Get("p");
         Assert.True(p.Enabled);
         Assert.Empty(p.Toxics);
         Assert.True(Listening(p.Listen));
@@ -218,7 +201,7 @@ public sealed class ApiTests : IAsyncLifetime
         using var echo = TestServer.Echo();
         await Send("POST", "/proxies", $"{{\"name\":\"e\",\"listen\":\"localhost:0\",\"upstream\":\"{echo.Address}\"}}");
         await Send("POST", "/proxies/e/toxics", "{\"type\":\"limit_data\",\"attributes\":{\"bytes\":3}}");
-        using var c = await ProxyFixture.ConnectAsync(_proxies.Get("e").Listen);
+        using var c = await ProxyFixture.ConnectAsync(Proxies.Get("e").Listen);
         await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("hello"));
         Assert.Equal("hel", Encoding.ASCII.GetString(await Net.ReadToEndAsync(c, 5000)));
     }
@@ -229,12 +212,12 @@ public sealed class ApiTests : IAsyncLifetime
         using var echo = TestServer.Echo();
         var created = await Send("POST", "/proxies", $"{{\"name\":\"m\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"{echo.Address}\"}}");
         Assert.Equal(201, created.Status);
-        var listen = _proxies.Get("m").Listen;
+        var listen = Proxies.Get("m").Listen;
         using var c = await ProxyFixture.ConnectAsync(listen);
         await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("hello"));
         Assert.Equal("hello", Encoding.ASCII.GetString(await Net.ReadExactlyAsync(c, 5)));
 
-        await Net.EventuallyAsync(() => _proxies.Get("m").Snapshot() is { BytesUpstream: 5, BytesDownstream: 5 }, what: "the bytes counted");
+        await Net.EventuallyAsync(() => Proxies.Get("m").Snapshot() is { BytesUpstream: 5, BytesDownstream: 5 }, what: "the bytes counted");
         var r = await Send("GET", "/metrics"); // the connection is still open: toxiproxy would still say nothing
         Assert.Equal(200, r.Status);
         Assert.StartsWith("text/plain; version=0.0.4", r.Resp.Content.Headers.ContentType!.ToString());

@@ -2,11 +2,10 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Xml.Linq;
-using ChaosPS.Load;
 using Newtonsoft.Json;
 using Newtonsoft.Json.Linq;
 
-namespace ChaosPS.Reporting;
+namespace ChaosPS.Load.Reports;
 
 /// <summary>Writes a LoadTestResult as k6-like JSON, JUnit or NUnit XML (one test case per threshold), an HdrHistogram spectrum (.hgrm) or a self-contained HTML page.</summary>
 public static class LoadTestReport

@@ -1,6 +1,6 @@
 using ChaosPS.Chaos;
 
-namespace ChaosPS.Engine.Tests;
+namespace ChaosPS.Engine.Tests.Common;
 
 /// <summary>The central input rules every cmdlet applies: each bad value is a ChaosException with a specific id.</summary>
 public class InputRulesTests

@@ -6,10 +6,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace ChaosPS.Engine.Tests.Load;
+namespace ChaosPS.Engine.Tests;
 
 /// <summary>
-/// A tiny HTTP/1.1 keep-alive server on 127.0.0.1 for the load tests. Paths:
+/// A tiny HTTP/1.1 keep-alive server on 127.0.0.1 (a handler on <see cref="TestServer"/>) for the load and experiment tests. Paths:
 ///   /ok            200, Content-Length body "hello world"
 ///   /json          200 {"status":"ok","n":42}
 ///   /status/NNN    that status
@@ -20,32 +20,16 @@ namespace ChaosPS.Engine.Tests.Load;
 /// </summary>
 public sealed class TestHttpServer : IDisposable
 {
-    private readonly TcpListener _listener;
-    private readonly CancellationTokenSource _cts = new();
-    public int Port { get; }
+    private readonly TestServer _server;
+    private CancellationToken Stopping => _server.Stopping;
+    public int Port => _server.Port;
     public string Base => $"http://127.0.0.1:{Port}";
     public long Requests;
 
     // xunit blocks pool threads while tests wait for runs; give the server's async continuations room.
     static TestHttpServer() => ThreadPool.SetMinThreads(Math.Max(32, Environment.ProcessorCount * 4), 32);
 
-    public TestHttpServer()
-    {
-        _listener = new TcpListener(IPAddress.Loopback, 0);
-        _listener.Start(1024);
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _ = AcceptLoop();
-    }
-
-    private async Task AcceptLoop()
-    {
-        while (!_cts.IsCancellationRequested)
-        {
-            Socket s;
-            try { s = await _listener.AcceptSocketAsync(_cts.Token); } catch { return; }
-            _ = Serve(s);
-        }
-    }
+    public TestHttpServer() => _server = new TestServer(Serve, backlog: 1024);
 
     private async Task Serve(Socket s)
     {
@@ -60,7 +44,7 @@ public sealed class TestHttpServer : IDisposable
                 int hdrEnd;
                 while ((hdrEnd = IndexOf(buf, have, "\r\n\r\n"u8)) < 0)
                 {
-                    int n = await s.ReceiveAsync(buf.AsMemory(have), SocketFlags.None, _cts.Token);
+                    int n = await s.ReceiveAsync(buf.AsMemory(have), SocketFlags.None, Stopping);
                     if (n == 0) return;
                     have += n;
                 }
@@ -71,7 +55,7 @@ public sealed class TestHttpServer : IDisposable
                 int total = hdrEnd + 4 + len;
                 while (have < total)
                 {
-                    int n = await s.ReceiveAsync(buf.AsMemory(have), SocketFlags.None, _cts.Token);
+                    int n = await s.ReceiveAsync(buf.AsMemory(have), SocketFlags.None, Stopping);
                     if (n == 0) return;
                     have += n;
                 }
@@ -85,7 +69,7 @@ public sealed class TestHttpServer : IDisposable
                 if (path == "/ok") await Send(s, 200, "text/plain", "hello world");
                 else if (path == "/json") await Send(s, 200, "application/json", "{\"status\":\"ok\",\"n\":42}");
                 else if (path.StartsWith("/status/")) await Send(s, int.Parse(path[8..]), "text/plain", "status");
-                else if (path == "/slow") { await Task.Delay(int.Parse(q["ms"] ?? "100"), _cts.Token); await Send(s, 200, "text/plain", "slow"); }
+                else if (path == "/slow") { await Task.Delay(int.Parse(q["ms"] ?? "100"), Stopping); await Send(s, 200, "text/plain", "slow"); }
                 else if (path == "/close") { await Send(s, 200, "text/plain", "bye", "Connection: close\r\n"); close = true; }
                 else if (path == "/chunked")
                 {
@@ -97,7 +81,7 @@ public sealed class TestHttpServer : IDisposable
                     await s.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/event-stream\r\n\r\n"), SocketFlags.None);
                     for (int i = 0; i < n; i++)
                     {
-                        await Task.Delay(ms, _cts.Token);
+                        await Task.Delay(ms, Stopping);
                         var ev = $"data: {{\"token\":\"t{i}\"}}\r\n\r\n";
                         await s.SendAsync(Encoding.ASCII.GetBytes($"{Encoding.ASCII.GetByteCount(ev):x}\r\n{ev}\r\n"), SocketFlags.None);
                     }
@@ -119,19 +103,8 @@ public sealed class TestHttpServer : IDisposable
 
     private static int IndexOf(byte[] buf, int len, ReadOnlySpan<byte> needle) => buf.AsSpan(0, len).IndexOf(needle);
 
-    public void Dispose()
-    {
-        _cts.Cancel();
-        _listener.Stop();
-    }
+    public void Dispose() => _server.Dispose();
 
     /// <summary>A port on 127.0.0.1 with nothing listening (bound and closed).</summary>
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int p = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return p;
-    }
+    public static int FreePort() => TestServer.FreePort();
 }
