@@ -29,9 +29,11 @@ Describe 'Start-LoadTest' -Tag 'Load' {
         $r.ChecksPassed | Should -Be 400
         $r.Latency.P95 | Should -BeGreaterThan 0
         $r.Latency.Count | Should -Be 200
-        $r.Passed | Should -BeTrue
+        # No threshold was given: nothing was judged, so the run is Inconclusive and never Passed.
+        $r.Verdict | Should -Be 'Inconclusive'
+        $r.Passed | Should -BeFalse
         $text = $r | Out-String
-        $text | Should -Match 'Verdict\s*:\s*PASSED'
+        $text | Should -Match 'Verdict\s*:\s*INCONCLUSIVE'
         $text | Should -Match 'Latency\s*:\s*p50'
     }
 

@@ -49,11 +49,33 @@ Describe 'A verdict that did not pass is an error record' -Tag Unit {
         "$($ev[0])" | Should -Match 'http_req_failed'
     }
 
+    It 'a run without thresholds is Inconclusive, never Passed, and writes no error (here every request failed)' {
+        $r = Start-LoadTest -Uri $deadUri -Rate 10 -Duration 1s -ErrorVariable ev
+        $r.Failed | Should -Be $r.Requests
+        $r.Requests | Should -BeGreaterThan 0
+        $r.Verdict | Should -Be 'Inconclusive'
+        $r.Passed | Should -BeFalse
+        $ev.Count | Should -Be 0
+        "$r" | Should -Match 'INCONCLUSIVE'
+        ($r | Out-String) | Should -Match 'Verdict\s*:\s*INCONCLUSIVE \(no thresholds'
+        $ju = Join-Path ([IO.Path]::GetTempPath()) "results-$PID-none.junit.xml"
+        $nu = Join-Path ([IO.Path]::GetTempPath()) "results-$PID-none.nunit.xml"
+        $r | Export-LoadTestReport -Path $ju -Format JUnit | Out-Null
+        $r | Export-LoadTestReport -Path $nu -Format NUnit | Out-Null
+        $j = [xml](Get-Content $ju -Raw); $n = [xml](Get-Content $nu -Raw)
+        Remove-Item $ju, $nu
+        $j.testsuites.failures | Should -Be '1'
+        $j.testsuites.testsuite.testcase.failure.type | Should -Be 'Inconclusive'
+        $n.'test-run'.'test-suite'.result | Should -Be 'Inconclusive'
+        $n.'test-run'.'test-suite'.'test-case'.result | Should -Be 'Inconclusive'
+    }
+
     It 'a passed run writes no error and leaves $? true' {
         $r = Start-LoadTest -Uri $deadUri -Rate 10 -Duration 1s -Threshold 'http_reqs: count>0' -ErrorVariable ev
         $ok = $?
         $ok | Should -BeTrue
         $r.Passed | Should -BeTrue
+        $r.Verdict | Should -Be 'Passed'
         $ev.Count | Should -Be 0
     }
 

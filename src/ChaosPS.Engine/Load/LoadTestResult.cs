@@ -108,6 +108,12 @@ public sealed class LoadTestResult
     public long ChecksPassed { get; set; }
     public long ChecksFailed { get; set; }
     public List<ThresholdOutcome> Thresholds { get; set; } = [];
+    /// <summary>
+    /// Passed: thresholds were given and every one held. Failed: one did not hold (or a host of a multi-host run
+    /// failed). Inconclusive: no threshold was given, so nothing was judged: a run without criteria is never a pass.
+    /// </summary>
+    public string Verdict { get; set; } = "Inconclusive";
+    /// <summary>True only when <see cref="Verdict"/> is Passed.</summary>
     public bool Passed { get; set; }
     public long Scheduled { get; set; }
     public long Late { get; set; }
@@ -140,7 +146,7 @@ public sealed class LoadTestResult
     public double P95 => Latency?.P95 ?? 0;
     public double P99 => Latency?.P99 ?? 0;
 
-    public override string ToString() => $"{Name}: {Requests} req, {RequestsPerSecond:0} req/s, errors {ErrorRate:P2}, p95 {P95:0.##} ms, {(Passed ? "PASSED" : "FAILED")}";
+    public override string ToString() => $"{Name}: {Requests} req, {RequestsPerSecond:0} req/s, errors {ErrorRate:P2}, p95 {P95:0.##} ms, {Verdict.ToUpperInvariant()}";
 
     /// <summary>Builds the public view of a (possibly merged) state.</summary>
     public static LoadTestResult From(LoadStats s, LoadTestResult? meta = null)
@@ -178,7 +184,8 @@ public sealed class LoadTestResult
         r.TimeSeries = s.Series.ToList();
         r.Sources = s.Sources;
         r.Thresholds = ThresholdEvaluator.Evaluate(s.Thresholds.SelectMany(ThresholdSpec.ParseMany), s);
-        r.Passed = r.Thresholds.All(t => t.Passed);
+        r.Verdict = r.Thresholds.Count == 0 ? "Inconclusive" : r.Thresholds.All(t => t.Passed) ? "Passed" : "Failed";
+        r.Passed = r.Verdict == "Passed";
         r.LatencyHistogram = s.Find(LoadHistograms.Latency) is { } lh ? HistogramCodec.Encode(lh) : null;
         r.MergeState = s.ToJson();
         if (r.Duration == TimeSpan.Zero) r.Duration = TimeSpan.FromSeconds(s.DurationSeconds);

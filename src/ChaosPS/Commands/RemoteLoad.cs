@@ -274,7 +274,7 @@ internal sealed class RemoteLoad
         merged.Partial = done.Count < _gens.Count;
         merged.Hosts = _gens.Select(g => g.Out).ToList();
         // A partial run is missing evidence: it never passes, whatever its thresholds say about the hosts that finished.
-        if (merged.Partial) merged.Passed = false;
+        if (merged.Partial) { merged.Passed = false; merged.Verdict = "Failed"; }
         if (merged.Partial)
             merged.Generator.Notes = (merged.Generator.Notes == "ok" ? "" : merged.Generator.Notes + "; ") +
                 $"PARTIAL: {_gens.Count - done.Count} of {_gens.Count} hosts failed ({string.Join(", ", _gens.Where(g => g.Out.Status != "Completed").Select(g => g.Label))})";

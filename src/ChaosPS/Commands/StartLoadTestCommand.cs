@@ -98,7 +98,7 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
             {
                 var res = await new LoadTestRunner(o, r).RunAsync(ct).ConfigureAwait(false);
                 // The job's error stream carries the same verdict error: Receive-Job leaves $? false on a failed run.
-                if (!res.Passed) r.Error(ThresholdsFailed(o, res));
+                if (res.Verdict == "Failed") r.Error(ThresholdsFailed(o, res));
                 return res;
             });
             return;
@@ -126,7 +126,7 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         }
         try { WriteProgress(new ProgressRecord(1, $"Start-LoadTest {o.Name}", "done") { RecordType = ProgressRecordType.Completed }); } catch (PipelineStoppedException) { }
         WriteObject(result);
-        if (!result.Passed) WriteError(ToErrorRecord(ThresholdsFailed(o, result)));
+        if (result.Verdict == "Failed") WriteError(ToErrorRecord(ThresholdsFailed(o, result)));
     }
 
     private static readonly HashSet<string> HostOnlyParameters = new(StringComparer.OrdinalIgnoreCase)

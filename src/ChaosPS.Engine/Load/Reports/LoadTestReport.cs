@@ -88,7 +88,7 @@ public static class LoadTestReport
             ["state"] = new JObject { ["isStdOutTTY"] = false, ["isStdErrTTY"] = false, ["testRunDurationMs"] = Math.Round(r.Duration.TotalMilliseconds, 3) },
             ["chaosps"] = JObject.FromObject(new
             {
-                r.Name, r.Uri, r.Model, r.Engine, r.StartTime, r.EndTime, r.TargetRate, r.MaxConcurrency, r.Passed, r.Aborted, r.AbortReason, r.BreakingPoint,
+                r.Name, r.Uri, r.Model, r.Engine, r.StartTime, r.EndTime, r.TargetRate, r.MaxConcurrency, r.Verdict, r.Passed, r.Aborted, r.AbortReason, r.BreakingPoint,
                 r.Requests, r.Failed, r.ErrorRate, r.RequestsPerSecond, r.ErrorsByKind, r.StatusCodes, r.Scheduled, r.Late, r.Dropped, r.Sources,
                 Thresholds = r.Thresholds.Select(t => new { t.Metric, t.Expression, t.Actual, t.Passed }),
                 r.ByName, r.Generator, r.TimeSeries, r.LatencyHistogram,
@@ -99,11 +99,13 @@ public static class LoadTestReport
 
     // ---------- JUnit / NUnit: one test case per threshold ----------
 
-    private static List<(string Name, bool Passed, string Message)> Cases(LoadTestResult r)
+    // Result: Passed, Failed or Inconclusive (a run without thresholds: nothing was judged, so it is never a pass).
+    private static List<(string Name, string Result, string Message)> Cases(LoadTestResult r)
     {
-        var list = r.Thresholds.Select(t => ($"{t.Metric}: {t.Expression}", t.Passed, t.Text)).ToList();
+        var list = r.Thresholds.Select(t => ($"{t.Metric}: {t.Expression}", t.Passed ? "Passed" : "Failed", t.Text)).ToList();
         if (list.Count == 0)
-            list.Add(("load test completed (no thresholds configured)", !r.Aborted, $"{r.Requests} requests, error rate {r.ErrorRate.ToString("P2", Inv)}"));
+            list.Add(("load test judged (no thresholds configured)", r.Aborted ? "Failed" : "Inconclusive",
+                $"no thresholds were configured, so nothing was judged ({r.Requests} requests, error rate {r.ErrorRate.ToString("P2", Inv)}{(r.Aborted ? $", aborted: {r.AbortReason}" : "")}); add -Threshold, e.g. 'http_req_failed: rate<0.01'"));
         return list;
     }
 
@@ -113,7 +115,7 @@ public static class LoadTestReport
         var suite = new XElement("testsuite",
             new XAttribute("name", $"ChaosPS load test: {r.Name}"),
             new XAttribute("tests", cases.Count),
-            new XAttribute("failures", cases.Count(c => !c.Passed)),
+            new XAttribute("failures", cases.Count(c => c.Result != "Passed")),
             new XAttribute("errors", 0),
             new XAttribute("time", r.Duration.TotalSeconds.ToString("0.###", Inv)),
             new XAttribute("timestamp", r.StartTime.ToString("s", Inv)),
@@ -125,37 +127,40 @@ public static class LoadTestReport
                 new XAttribute("name", c.Name),
                 new XAttribute("classname", $"ChaosPS.LoadTest.{Safe(r.Name)}"),
                 new XAttribute("time", "0"),
-                c.Passed ? null : new XElement("failure", new XAttribute("message", c.Message), new XAttribute("type", "ThresholdFailed"), c.Message))));
+                c.Result == "Passed" ? null : c.Result == "Inconclusive"
+                    ? new XElement("failure", new XAttribute("message", "inconclusive: " + c.Message), new XAttribute("type", "Inconclusive"), c.Message)
+                    : new XElement("failure", new XAttribute("message", c.Message), new XAttribute("type", "ThresholdFailed"), c.Message))));
         var doc = new XDocument(new XDeclaration("1.0", "utf-8", null),
-            new XElement("testsuites", new XAttribute("name", "ChaosPS"), new XAttribute("tests", cases.Count), new XAttribute("failures", cases.Count(c => !c.Passed)), suite));
+            new XElement("testsuites", new XAttribute("name", "ChaosPS"), new XAttribute("tests", cases.Count), new XAttribute("failures", cases.Count(c => c.Result != "Passed")), suite));
         return doc.Declaration + "\n" + doc.Root;
     }
 
     public static string ToNUnit(LoadTestResult r)
     {
         var cases = Cases(r);
-        int failed = cases.Count(c => !c.Passed);
-        string result = failed == 0 ? "Passed" : "Failed";
+        int failed = cases.Count(c => c.Result == "Failed"), inconclusive = cases.Count(c => c.Result == "Inconclusive");
+        string result = failed > 0 ? "Failed" : inconclusive > 0 ? "Inconclusive" : "Passed";
         string start = r.StartTime.ToString("u", Inv), end = r.EndTime.ToString("u", Inv), dur = r.Duration.TotalSeconds.ToString("0.###", Inv);
         int id = 1000;
         var suite = new XElement("test-suite",
             new XAttribute("type", "TestSuite"), new XAttribute("id", "1"), new XAttribute("name", r.Name), new XAttribute("fullname", $"ChaosPS.LoadTest.{Safe(r.Name)}"),
             new XAttribute("runstate", "Runnable"), new XAttribute("testcasecount", cases.Count), new XAttribute("result", result),
             new XAttribute("start-time", start), new XAttribute("end-time", end), new XAttribute("duration", dur),
-            new XAttribute("total", cases.Count), new XAttribute("passed", cases.Count - failed), new XAttribute("failed", failed),
-            new XAttribute("inconclusive", 0), new XAttribute("skipped", 0), new XAttribute("warnings", 0), new XAttribute("asserts", cases.Count),
+            new XAttribute("total", cases.Count), new XAttribute("passed", cases.Count - failed - inconclusive), new XAttribute("failed", failed),
+            new XAttribute("inconclusive", inconclusive), new XAttribute("skipped", 0), new XAttribute("warnings", 0), new XAttribute("asserts", cases.Count),
             cases.Select(c => new XElement("test-case",
                 new XAttribute("id", (id++).ToString(Inv)), new XAttribute("name", c.Name), new XAttribute("fullname", $"ChaosPS.LoadTest.{Safe(r.Name)}.{c.Name}"),
-                new XAttribute("runstate", "Runnable"), new XAttribute("seed", 0), new XAttribute("result", c.Passed ? "Passed" : "Failed"),
+                new XAttribute("runstate", "Runnable"), new XAttribute("seed", 0), new XAttribute("result", c.Result),
                 new XAttribute("start-time", start), new XAttribute("end-time", end), new XAttribute("duration", "0"), new XAttribute("asserts", 1),
-                c.Passed ? null : new XElement("failure", new XElement("message", new XCData(c.Message))))));
+                c.Result == "Failed" ? new XElement("failure", new XElement("message", new XCData(c.Message)))
+                    : c.Result == "Inconclusive" ? new XElement("reason", new XElement("message", new XCData(c.Message))) : null)));
         // NUnit 3's TestResult.xsd: test-run needs name, fullname, warnings and random-seed, and a <filter> before the suites.
         var run = new XElement("test-run",
             new XAttribute("id", "0"), new XAttribute("name", r.Name), new XAttribute("fullname", $"ChaosPS.LoadTest.{Safe(r.Name)}"),
             new XAttribute("testcasecount", cases.Count), new XAttribute("result", result),
             new XAttribute("start-time", start), new XAttribute("end-time", end), new XAttribute("duration", dur),
-            new XAttribute("total", cases.Count), new XAttribute("passed", cases.Count - failed), new XAttribute("failed", failed),
-            new XAttribute("inconclusive", 0), new XAttribute("skipped", 0), new XAttribute("warnings", 0), new XAttribute("asserts", cases.Count),
+            new XAttribute("total", cases.Count), new XAttribute("passed", cases.Count - failed - inconclusive), new XAttribute("failed", failed),
+            new XAttribute("inconclusive", inconclusive), new XAttribute("skipped", 0), new XAttribute("warnings", 0), new XAttribute("asserts", cases.Count),
             new XAttribute("random-seed", 0),
             new XElement("filter"),
             suite);
@@ -185,13 +190,18 @@ public static class LoadTestReport
         string Ms(double? v) => v is { } x ? x.ToString("0.##", Inv) + " ms" : "–";
         sb.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>").Append(E($"Load test: {r.Name}")).Append("</title><style>")
           .Append("body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2433;background:#fafbfc}h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}")
-          .Append(".badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;color:#fff}.pass{background:#1a7f37}.fail{background:#cf222e}")
+          .Append(".badge{display:inline-block;padding:3px 10px;border-radius:12px;font-weight:600;color:#fff}.pass{background:#1a7f37}.fail{background:#cf222e}.none{background:#6e7781}")
           .Append("table{border-collapse:collapse;background:#fff;font-size:13px}td,th{border:1px solid #d0d7de;padding:4px 10px;text-align:right}th{background:#f0f3f6}td:first-child,th:first-child{text-align:left}")
           .Append(".cards{display:flex;flex-wrap:wrap;gap:10px}.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px 14px;min-width:120px}.card b{display:block;font-size:20px}.card span{font-size:12px;color:#57606a}")
           .Append("svg{background:#fff;border:1px solid #d0d7de;border-radius:8px}.ok{color:#1a7f37}.bad{color:#cf222e}</style></head><body>");
         sb.Append("<h1>").Append(E(r.Name)).Append("</h1><div>").Append(E(r.Uri)).Append(" · ").Append(E(r.Model)).Append(" model · ").Append(E(r.Engine))
           .Append(" · ").Append(E(r.StartTime.ToString("u", Inv))).Append(" · ").Append(E(r.Duration.TotalSeconds.ToString("0.#", Inv))).Append(" s ")
-          .Append(r.Passed ? "<span class=\"badge pass\" id=\"verdict\">PASSED</span>" : "<span class=\"badge fail\" id=\"verdict\">FAILED</span>")
+          .Append(r.Verdict switch
+          {
+              "Passed" => "<span class=\"badge pass\" id=\"verdict\">PASSED</span>",
+              "Inconclusive" => "<span class=\"badge none\" id=\"verdict\" title=\"no thresholds were configured, so nothing was judged\">INCONCLUSIVE</span>",
+              _ => "<span class=\"badge fail\" id=\"verdict\">FAILED</span>",
+          })
           .Append(r.Aborted ? $" <span class=\"badge fail\">aborted: {E(r.AbortReason)}</span>" : "").Append("</div>");
         sb.Append("<h2>Summary</h2><div class=\"cards\">");
         void Card(string label, string value) => sb.Append("<div class=\"card\"><b>").Append(E(value)).Append("</b><span>").Append(E(label)).Append("</span></div>");
