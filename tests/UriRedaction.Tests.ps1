@@ -69,7 +69,9 @@ Describe 'Credentials in URIs are redacted' -Tag 'Redaction' {
             (Restore-ChaosFault -Id $f.FaultId -Confirm:$false).Outcome | Should -Be 'Restored' -Because 'the undo still reaches the server'
             # Remove-NetworkFault, given the URI with credentials or the masked one from a result, finds the record.
             $g = Add-NetworkFault -ToxiproxyUri $api -Proxy redacted -Type Latency -Latency 5ms -Name second -Confirm:$false
-            Remove-NetworkFault -ToxiproxyUri $api -Proxy redacted -Name second -Confirm:$false
+            $removed = Remove-NetworkFault -ToxiproxyUri $api -Proxy redacted -Name second -Confirm:$false -PassThru
+            $removed | Should -Not -BeNullOrEmpty
+            ConvertTo-AllText $removed | Should -Not -Match 's3cr3tpw'
             Get-ChaosFault -Id $g.FaultId | Should -BeNullOrEmpty
             $h = Add-NetworkFault -ToxiproxyUri $api -Proxy redacted -Type Latency -Latency 5ms -Name third -Confirm:$false
             $h | Remove-NetworkFault -Confirm:$false

@@ -104,7 +104,7 @@ public sealed class NetworkFaultInfo
     };
 
     /// <summary>What Remove-NetworkFault -PassThru writes for a fault it removed: the proxy and the fault's name.</summary>
-    public static NetworkFaultInfo Removed(string proxy, string name, string? uri) => new() { Fault = new() { Proxy = proxy, Name = name }, ToxiproxyUri = uri };
+    public static NetworkFaultInfo Removed(string proxy, string name, string? uri) => new() { Fault = new() { Proxy = proxy, Name = name }, ToxiproxyUri = UriRedaction.Redact(uri) };
 }
 
 /// <summary>What Invoke-NetworkFault reports when its fault has ended.</summary>
