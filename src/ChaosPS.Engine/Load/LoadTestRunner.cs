@@ -13,8 +13,8 @@ namespace ChaosPS.Load;
 /// Runs a load test. Open model (-Rate): request n is due at its intended time from the rate profile; a pool of
 /// connections sends them, latency counts from the intended time (coordinated omission), service time from the
 /// actual send; late and never-sent requests are counted. Closed model (-Concurrency): N virtual users loop
-/// request → response → think time. http:// goes over a raw-socket HTTP/1.1 keep-alive client (epoll or async), https://
-/// over the async one with TLS (TlsWorker), HTTP/2 over SocketsHttpHandler. Metrics go to wait-free HdrHistogram recorders; a 1 s ticker folds them into the run's
+/// request → response → think time. http:// and https:// go over a raw-socket HTTP/1.1 keep-alive client (the epoll
+/// loop with OpenSSL for TLS, or the async one with SslStream, TlsWorker, where that is not available), HTTP/2 over SocketsHttpHandler. Metrics go to wait-free HdrHistogram recorders; a 1 s ticker folds them into the run's
 /// cumulative histograms, the per-second series, progress, threshold checks (AbortOnFail) and the breaking point.
 /// </summary>
 public sealed class LoadTestRunner
@@ -84,7 +84,7 @@ public sealed class LoadTestRunner
 
     internal EpollEngine? Epoll { get; private set; }
 
-    internal bool UseEpoll => _o.UseRaw && _o.Engine != "Raw" && !_o.UsesTls && EpollEngine.Supported;
+    internal bool UseEpoll => EpollEngine.Chooses(_o);
 
     internal int Connections => _o.IsOpen
         ? (_o.Connections > 0 ? _o.Connections : (int)Math.Clamp(Math.Ceiling(_o.PeakLevel / 20), 16, 512))
@@ -277,7 +277,7 @@ public sealed class LoadTestRunner
             Name = UriRedaction.Redact(_o.Name)!,
             Uri = UriRedaction.Redact(_o.Requests[0].Uri.ToString())! + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
             Model = _o.IsOpen ? "Open" : "Closed",
-            Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : _o.UsesTls ? "RawSocket/TLS" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
+            Engine = _o.UseRaw ? (UseEpoll ? (_o.UsesTls ? "Epoll/TLS" : "Epoll") : _o.UsesTls ? "RawSocket/TLS" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
             StartTime = started,
             EndTime = DateTime.UtcNow,
             Duration = TimeSpan.FromSeconds(Math.Round(runSec, 3)),
