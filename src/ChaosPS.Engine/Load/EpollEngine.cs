@@ -307,7 +307,7 @@ internal sealed unsafe class EpollEngine
             if (r == LoadTestRunner.Claim.Go) StartRequest(c, ri, now, now);
             else if (r == LoadTestRunner.Claim.NotYet)
             {
-                if (c.Sock is not null) CloseSocket(c); // ramped down: release the connection
+                if (c.Sock is not null) CloseSocket(c, clean: true); // ramped down: release the connection
                 Sleep(c, now + Stopwatch.Frequency / 10);
             }
             else Finish(c);
@@ -550,7 +550,7 @@ internal sealed unsafe class EpollEngine
             if (c.Ssl != 0 && !c.SessionTaken) { c.SessionTaken = true; _e.KeepSession(c.Ssl, c.Host); }
             try { _run.Complete(c.Request, c.Parser.Status, c.Intended, c.SentAt, c.FirstByte, end, c.Parser); }
             finally { Interlocked.Decrement(ref _run.InFlight); }
-            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd || _run.Options.Requests[c.Request].CloseConnection) CloseSocket(c);
+            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd || _run.Options.Requests[c.Request].CloseConnection) CloseSocket(c, clean: true);
             AfterRequest(c, end);
         }
 
@@ -596,7 +596,7 @@ internal sealed unsafe class EpollEngine
                 int r = LibSsl.SSL_read(c.Ssl, &b, 1);
                 if (r <= 0 && LibSsl.SSL_get_error(c.Ssl, r) == LibSsl.SSL_ERROR_WANT_READ) return;
                 LibSsl.ERR_clear_error();
-                CloseSocket(c);
+                CloseSocket(c, clean: true);
                 return;
             }
             nint n = recv(c.Fd, &b, 1, 0x2 /* MSG_PEEK */);
@@ -631,13 +631,23 @@ internal sealed unsafe class EpollEngine
             _live--;
         }
 
-        private void CloseSocket(Conn c)
+        /// <summary>
+        /// Closes the connection (and frees its SSL). <paramref name="clean"/>: it ended as HTTP meant it to (a response
+        /// said close, the server closed an idle connection, the test ramped down), so its TLS session stays
+        /// resumable (OpenSSL marks a session bad when its SSL is freed without a shutdown; no close_notify is sent).
+        /// </summary>
+        private void CloseSocket(Conn c, bool clean = false)
         {
             var s = c.Sock;
             c.Sock = null;
             c.Fd = -1;
             c.WantOut = false;
-            if (c.Ssl != 0) { LibSsl.Free(c.Ssl); c.Ssl = 0; }
+            if (c.Ssl != 0)
+            {
+                if (clean) LibSsl.SSL_set_shutdown(c.Ssl, LibSsl.SSL_SENT_SHUTDOWN | LibSsl.SSL_RECEIVED_SHUTDOWN);
+                LibSsl.Free(c.Ssl);
+                c.Ssl = 0;
+            }
             if (s is null) return;
             try { s.Dispose(); } catch { /* gone */ }
         }

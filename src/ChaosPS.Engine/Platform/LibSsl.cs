@@ -90,6 +90,9 @@ internal static unsafe partial class LibSsl
     [LibraryImport(Ssl)] public static partial int SSL_get_error(nint ssl, int ret);
     [LibraryImport(Ssl)] public static partial long SSL_get_verify_result(nint ssl);
     [LibraryImport(Ssl)] public static partial int SSL_session_reused(nint ssl);
+    public const int SSL_SENT_SHUTDOWN = 1, SSL_RECEIVED_SHUTDOWN = 2;
+    /// <summary>Marks the connection as shut down without sending anything (its session then stays resumable when it is freed).</summary>
+    [LibraryImport(Ssl)] public static partial void SSL_set_shutdown(nint ssl, int mode);
     [LibraryImport(Crypto)] public static partial void ERR_clear_error();
 
     public static nint New(nint ctx)
