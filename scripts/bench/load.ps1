@@ -179,7 +179,7 @@ finally {
 $report.LoadAvgAfter = (Get-Content /proc/loadavg)
 "== HTTPS, HTTP/1.1 (req/s, medians of $Rounds interleaved rounds; ratios are ChaosPS / wrk -t1)"
 "   EpollTls = -Engine Epoll (epoll loop + OpenSSL, Auto's choice here); Tls = -Engine Raw (SslStream, TlsWorker)"
-$httpsRows | Format-Table Connections, WrkRps, ChaosPSEpollTlsRps, EpollTlsVsWrk, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, EpollFailed, ChaosPSFailed, EpollHandshakeP50ms, HandshakeP50ms -AutoSize | Out-String
+$httpsRows | Format-Table Connections, WrkRps, ChaosPSEpollTlsRps, EpollTlsVsWrk, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, EpollFailed, ChaosPSFailed, EpollHandshakeP50ms, HandshakeP50ms -AutoSize | Out-String -Width 250
 $httpsRows | Format-List Connections, EpollEngine, WrkAll, EpollTlsAll, ChaosPSTlsAll, HttpClientAll | Out-String
 if ($HttpsOnly) { "load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"; $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile; "JSON: $OutFile"; return }
 "== Throughput (req/s, same run; ratios are ChaosPS / tool)"

@@ -108,6 +108,10 @@ internal sealed unsafe class EpollEngine
             {
                 LibSsl.SSL_CTX_set_options(_ctx, LibSsl.SSL_OP_IGNORE_UNEXPECTED_EOF);
                 LibSsl.SSL_CTX_ctrl(_ctx, LibSsl.SSL_CTRL_MODE, LibSsl.SSL_MODE_ENABLE_PARTIAL_WRITE | LibSsl.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, 0);
+                // Read ahead: one read(2) takes a whole record, header and body (half the reads per response). Without
+                // pipelining nothing but a close alert can follow a response into OpenSSL's buffer, and the peer's FIN
+                // still wakes the idle connection.
+                LibSsl.SSL_CTX_ctrl(_ctx, LibSsl.SSL_CTRL_SET_READ_AHEAD, 1, 0);
                 if (run.Options.SkipCertificateCheck) LibSsl.SSL_CTX_set_verify(_ctx, LibSsl.SSL_VERIFY_NONE, 0);
                 else
                 {

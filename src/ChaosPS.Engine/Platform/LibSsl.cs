@@ -17,7 +17,7 @@ internal static unsafe partial class LibSsl
     public const int SSL_ERROR_NONE = 0, SSL_ERROR_SSL = 1, SSL_ERROR_WANT_READ = 2, SSL_ERROR_WANT_WRITE = 3,
                      SSL_ERROR_SYSCALL = 5, SSL_ERROR_ZERO_RETURN = 6;
     public const int SSL_VERIFY_NONE = 0, SSL_VERIFY_PEER = 1;
-    public const int SSL_CTRL_MODE = 33, SSL_CTRL_SET_TLSEXT_HOSTNAME = 55, TLSEXT_NAMETYPE_host_name = 0;
+    public const int SSL_CTRL_MODE = 33, SSL_CTRL_SET_READ_AHEAD = 41, SSL_CTRL_SET_TLSEXT_HOSTNAME = 55, TLSEXT_NAMETYPE_host_name = 0;
     public const long SSL_MODE_ENABLE_PARTIAL_WRITE = 0x1, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER = 0x2;
     /// <summary>A peer that closes without close_notify ends the stream like a clean close (SSL_ERROR_ZERO_RETURN).</summary>
     public const ulong SSL_OP_IGNORE_UNEXPECTED_EOF = 1UL << 7;

@@ -240,6 +240,20 @@ public sealed class HttpsTests : IDisposable
 
     [Theory]
     [MemberData(nameof(TlsEngines))]
+    public void Open_model_over_TLS_sends_every_scheduled_request(string engine)
+    {
+        var r = Run(engine, "/", o => { o.Rate = 200; o.Duration = TimeSpan.FromSeconds(2); o.Connections = 4; });
+        // 2 s at 200 req/s = 400 scheduled; all of them either sent or counted as dropped, none failed.
+        Assert.Equal("Open", r.Model);
+        Assert.Equal(400, r.Scheduled);
+        Assert.Equal(400, r.Requests + r.Dropped);
+        Assert.InRange(r.Requests, 360, 400);
+        Assert.Equal(0, r.Failed);
+        Assert.InRange(r.TlsHandshake!.Count, 1, 4);
+    }
+
+    [Theory]
+    [MemberData(nameof(TlsEngines))]
     public void Refused_https_is_refused_by_kind(string engine)
     {
         var o = new LoadTestOptions { Engine = engine, Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{TestHttpServer.FreePort()}/") }], Concurrency = 1, Iterations = 2, SkipCertificateCheck = true };
