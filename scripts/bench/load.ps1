@@ -89,7 +89,7 @@ try {
     function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
     $httpsRows = [Collections.Generic.List[object]]::new()
     foreach ($c in $Connections) {
-        $w = @(); $t = @(); $e = @(); $h = @(); $tFailed = 0; $eFailed = 0; $tlsP50 = @(); $eTlsP50 = @(); $eEngine = $null
+        $w = @(); $t = @(); $e = @(); $h = @(); $tFailed = 0; $eFailed = 0; $tlsP50 = @(); $eTlsP50 = @(); $eEngine = $null; $ePeak = @(); $tPeak = @()
         for ($i = 0; $i -lt $Rounds; $i++) {
             $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $tlsUrl 2>&1
             $w += [double](($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
@@ -99,13 +99,13 @@ try {
 Import-Module '$ModulePath'
 try {
     `$r = Start-LoadTest '$tlsUrl' -Concurrency $c -Duration ${Seconds}s -SkipCertificateCheck -Engine $engine -ProgressAction SilentlyContinue -ErrorAction Stop
-    @{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Engine = `$r.Engine; TlsP50 = `$r.TlsHandshake.P50 } | ConvertTo-Json -Compress
+    @{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Engine = `$r.Engine; TlsP50 = `$r.TlsHandshake.P50; PeakMB = `$r.Generator.PeakWorkingSetMB } | ConvertTo-Json -Compress
 }
 catch { @{ Rps = 0; Failed = 0; Engine = "`$(`$_.FullyQualifiedErrorId)"; TlsP50 = 0 } | ConvertTo-Json -Compress }
 "@
                 switch ($engine) {
-                    'Epoll' { $e += $cp.Rps; $eFailed += $cp.Failed; $eTlsP50 += $cp.TlsP50; $eEngine = $cp.Engine }
-                    'Raw' { $t += $cp.Rps; $tFailed += $cp.Failed; $tlsP50 += $cp.TlsP50; $tEngine = $cp.Engine }
+                    'Epoll' { $e += $cp.Rps; $eFailed += $cp.Failed; $eTlsP50 += $cp.TlsP50; $eEngine = $cp.Engine; $ePeak += $cp.PeakMB }
+                    'Raw' { $t += $cp.Rps; $tFailed += $cp.Failed; $tlsP50 += $cp.TlsP50; $tEngine = $cp.Engine; $tPeak += $cp.PeakMB }
                     default { $h += $cp.Rps }
                 }
             }
@@ -116,7 +116,7 @@ catch { @{ Rps = 0; Failed = 0; Engine = "`$(`$_.FullyQualifiedErrorId)"; TlsP50
             ChaosPSEpollTlsRps = $me; EpollTlsVsWrk = [math]::Round($me / [math]::Max($mw, 1), 2)
             ChaosPSTlsRps = $mt; TlsVsWrk = [math]::Round($mt / [math]::Max($mw, 1), 2)
             ChaosPSHttpClientRps = $mh; HttpClientVsWrk = [math]::Round($mh / [math]::Max($mw, 1), 2)
-            EpollEngine = $eEngine; EpollFailed = $eFailed; EpollHandshakeP50ms = (Median $eTlsP50)
+            EpollEngine = $eEngine; EpollFailed = $eFailed; EpollHandshakeP50ms = (Median $eTlsP50); EpollPeakRssMB = (Median $ePeak); TlsPeakRssMB = (Median $tPeak)
             Engine = $tEngine; ChaosPSFailed = $tFailed; HandshakeP50ms = (Median $tlsP50)
             WrkAll = $w -join ' '; EpollTlsAll = $e -join ' '; ChaosPSTlsAll = $t -join ' '; HttpClientAll = $h -join ' '
         })
@@ -179,7 +179,7 @@ finally {
 $report.LoadAvgAfter = (Get-Content /proc/loadavg)
 "== HTTPS, HTTP/1.1 (req/s, medians of $Rounds interleaved rounds; ratios are ChaosPS / wrk -t1)"
 "   EpollTls = -Engine Epoll (epoll loop + OpenSSL, Auto's choice here); Tls = -Engine Raw (SslStream, TlsWorker)"
-$httpsRows | Format-Table Connections, WrkRps, ChaosPSEpollTlsRps, EpollTlsVsWrk, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, EpollFailed, ChaosPSFailed, EpollHandshakeP50ms, HandshakeP50ms -AutoSize | Out-String -Width 250
+$httpsRows | Format-Table Connections, WrkRps, ChaosPSEpollTlsRps, EpollTlsVsWrk, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, EpollFailed, ChaosPSFailed, EpollHandshakeP50ms, HandshakeP50ms, EpollPeakRssMB, TlsPeakRssMB -AutoSize | Out-String -Width 250
 $httpsRows | Format-List Connections, EpollEngine, WrkAll, EpollTlsAll, ChaosPSTlsAll, HttpClientAll | Out-String
 if ($HttpsOnly) { "load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"; $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile; "JSON: $OutFile"; return }
 "== Throughput (req/s, same run; ratios are ChaosPS / tool)"

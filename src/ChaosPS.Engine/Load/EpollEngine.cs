@@ -74,8 +74,8 @@ internal sealed unsafe class EpollEngine
     private readonly Loop[] _loopObjs;
     private int _running;
 
-    // TLS: per request its host index (-1 for http://); per host its name (native UTF-8), whether it is an IP
-    // literal, and the last resumable session a connection to it got.
+    // TLS: per request its endpoint index (host and port; -1 for http://); per endpoint its host name (native UTF-8),
+    // whether that is an IP literal, and the last resumable session a connection to it got.
     private readonly int[] _hostOf;
     private readonly nint[] _hostName = [];
     private readonly bool[] _hostIsIp = [];
@@ -90,12 +90,14 @@ internal sealed unsafe class EpollEngine
         var reqs = run.Options.Requests;
         _hostOf = new int[reqs.Count];
         var hosts = new List<string>();
+        var keys = new List<string>();
         for (int i = 0; i < reqs.Count; i++)
         {
             if (reqs[i].Uri.Scheme != Uri.UriSchemeHttps) { _hostOf[i] = -1; continue; }
             string host = reqs[i].Uri.IdnHost.Trim('[', ']');
-            int h = hosts.FindIndex(x => string.Equals(x, host, StringComparison.OrdinalIgnoreCase));
-            if (h < 0) { h = hosts.Count; hosts.Add(host); }
+            string key = host.ToLowerInvariant() + "|" + reqs[i].Uri.Port;
+            int h = keys.IndexOf(key);
+            if (h < 0) { h = keys.Count; keys.Add(key); hosts.Add(host); }
             _hostOf[i] = h;
         }
         if (hosts.Count > 0)

@@ -123,6 +123,15 @@ public sealed class HttpsTests : IDisposable
         return d;
     }
 
+    internal LoadTestRunner RunEpoll(string path, int connections, int iterations, bool skip)
+    {
+        var runner = new LoadTestRunner(new LoadTestOptions { Engine = "Epoll", Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}{path}") }], Concurrency = connections, Iterations = iterations, SkipCertificateCheck = skip });
+        var r = runner.RunAsync(CancellationToken.None).GetAwaiter().GetResult();
+        Assert.Equal(iterations, r.Requests);
+        Assert.Equal(skip ? 0 : iterations, r.Failed);
+        return runner;
+    }
+
     internal void RunForLeakTest(string path, bool skip)
     {
         var o = new LoadTestOptions { Engine = "Epoll", Requests = [new LoadRequest { Uri = new Uri($"https://127.0.0.1:{Port}{path}") }], Concurrency = 4, Iterations = 40, SkipCertificateCheck = skip };
@@ -281,5 +290,17 @@ public sealed class EpollTlsLeakTests
             srv.RunForLeakTest("/", skip: false);
             Assert.Equal(before, Interlocked.Read(ref LibSsl.Live));
         }
+    }
+
+    [Fact]
+    public void The_TLS_hot_loop_does_not_allocate_per_request()
+    {
+        if (!EpollEngine.TlsSupported) return;
+        using var srv = new HttpsTests();
+        srv.RunEpoll("/", 4, 2_000, skip: true); // warm up (JIT)
+        var runner = srv.RunEpoll("/", 4, 10_000, skip: true);
+        // Connection setup (a Socket, an SSL) and first uses only; a client allocating per request would be at 500 kB+.
+        long bytes = runner.Epoll!.LoopAllocatedBytes;
+        Assert.True(bytes < 200_000, $"{bytes} bytes allocated by the loop for 10,000 requests ({bytes / 10_000.0:0.0} per request)");
     }
 }
