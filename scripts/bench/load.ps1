@@ -8,8 +8,9 @@
        after the other in the same run; req/s and the ratio ChaosPS/wrk and ChaosPS/hey. ChaosPS runs in a fresh pwsh
        child so its peak RSS (VmHWM) is the generator's alone; a child that only imports the module gives the baseline.
     2b. HTTPS (TLS, HTTP/1.1, self-signed certificate made with openssl for this run): for each -Connections, -Rounds
-       interleaved rounds of wrk -t1, ChaosPS (Auto: raw sockets with TLS) and ChaosPS -Engine HttpClient; medians
-       and the ratios to wrk. -HttpsOnly runs only this part.
+       interleaved rounds of wrk -t1, ChaosPS -Engine Epoll (the epoll loop with OpenSSL, what Auto picks on Linux
+       x64), ChaosPS -Engine Raw (async raw sockets with SslStream, TlsWorker) and ChaosPS -Engine HttpClient;
+       medians and the ratios to wrk. -HttpsOnly runs only this part.
     3. Open model at -OpenRate (10,000) req/s for 10 s: achieved rate vs requested, late and dropped.
     4. Coordinated omission: 1000 req/s for 10 s, SIGSTOP nginx's worker for 1 s in the middle; corrected latency p99
        (from intended send time) vs service time p99.
@@ -27,6 +28,10 @@ param(
     [string] $OutFile
 )
 $ErrorActionPreference = 'Stop'
+if (-not $OutFile) {
+    $benchDir = New-Item -ItemType Directory -Force (Join-Path $PSScriptRoot '../../out/bench')
+    $OutFile = Join-Path $benchDir "load-$((Get-Date).ToUniversalTime().ToString('yyyyMMdd-HHmmss')).json"
+}
 $ModulePath = (Resolve-Path $ModulePath).Path
 foreach ($tool in 'nginx', 'wrk', 'hey', 'openssl') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is not installed (apt-get install -y nginx wrk hey)" }
@@ -84,25 +89,36 @@ try {
     function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
     $httpsRows = [Collections.Generic.List[object]]::new()
     foreach ($c in $Connections) {
-        $w = @(); $t = @(); $h = @(); $tFailed = 0; $tlsP50 = @()
+        $w = @(); $t = @(); $e = @(); $h = @(); $tFailed = 0; $eFailed = 0; $tlsP50 = @(); $eTlsP50 = @(); $eEngine = $null; $ePeak = @(); $tPeak = @()
         for ($i = 0; $i -lt $Rounds; $i++) {
             $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $tlsUrl 2>&1
             $w += [double](($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
-            foreach ($engine in 'Auto', 'HttpClient') {
+            foreach ($engine in 'Epoll', 'Raw', 'HttpClient') {
+                # -Engine Epoll is refused (ChaosPS.InvalidEngine) where libssl.so.3 cannot be loaded: that row stays 0.
                 $cp = Invoke-Child @"
 Import-Module '$ModulePath'
-`$r = Start-LoadTest '$tlsUrl' -Concurrency $c -Duration ${Seconds}s -SkipCertificateCheck -Engine $engine -ProgressAction SilentlyContinue
-@{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Engine = `$r.Engine; TlsP50 = `$r.TlsHandshake.P50 } | ConvertTo-Json -Compress
+try {
+    `$r = Start-LoadTest '$tlsUrl' -Concurrency $c -Duration ${Seconds}s -SkipCertificateCheck -Engine $engine -ProgressAction SilentlyContinue -ErrorAction Stop
+    @{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Engine = `$r.Engine; TlsP50 = `$r.TlsHandshake.P50; PeakMB = `$r.Generator.PeakWorkingSetMB } | ConvertTo-Json -Compress
+}
+catch { @{ Rps = 0; Failed = 0; Engine = "`$(`$_.FullyQualifiedErrorId)"; TlsP50 = 0 } | ConvertTo-Json -Compress }
 "@
-                if ($engine -eq 'Auto') { $t += $cp.Rps; $tFailed += $cp.Failed; $tlsP50 += $cp.TlsP50; $tEngine = $cp.Engine } else { $h += $cp.Rps }
+                switch ($engine) {
+                    'Epoll' { $e += $cp.Rps; $eFailed += $cp.Failed; $eTlsP50 += $cp.TlsP50; $eEngine = $cp.Engine; $ePeak += $cp.PeakMB }
+                    'Raw' { $t += $cp.Rps; $tFailed += $cp.Failed; $tlsP50 += $cp.TlsP50; $tEngine = $cp.Engine; $tPeak += $cp.PeakMB }
+                    default { $h += $cp.Rps }
+                }
             }
         }
-        $mw = Median $w; $mt = Median $t; $mh = Median $h
+        $mw = Median $w; $mt = Median $t; $me = Median $e; $mh = Median $h
         $httpsRows.Add([pscustomobject]@{
-            Connections = $c; Rounds = $Rounds; WrkRps = $mw; ChaosPSTlsRps = $mt; ChaosPSHttpClientRps = $mh
-            TlsVsWrk = [math]::Round($mt / [math]::Max($mw, 1), 2); HttpClientVsWrk = [math]::Round($mh / [math]::Max($mw, 1), 2)
+            Connections = $c; Rounds = $Rounds; WrkRps = $mw
+            ChaosPSEpollTlsRps = $me; EpollTlsVsWrk = [math]::Round($me / [math]::Max($mw, 1), 2)
+            ChaosPSTlsRps = $mt; TlsVsWrk = [math]::Round($mt / [math]::Max($mw, 1), 2)
+            ChaosPSHttpClientRps = $mh; HttpClientVsWrk = [math]::Round($mh / [math]::Max($mw, 1), 2)
+            EpollEngine = $eEngine; EpollFailed = $eFailed; EpollHandshakeP50ms = (Median $eTlsP50); EpollPeakRssMB = (Median $ePeak); TlsPeakRssMB = (Median $tPeak)
             Engine = $tEngine; ChaosPSFailed = $tFailed; HandshakeP50ms = (Median $tlsP50)
-            WrkAll = $w -join ' '; ChaosPSTlsAll = $t -join ' '; HttpClientAll = $h -join ' '
+            WrkAll = $w -join ' '; EpollTlsAll = $e -join ' '; ChaosPSTlsAll = $t -join ' '; HttpClientAll = $h -join ' '
         })
     }
     $report.Https = $httpsRows
@@ -162,9 +178,10 @@ finally {
 }
 $report.LoadAvgAfter = (Get-Content /proc/loadavg)
 "== HTTPS, HTTP/1.1 (req/s, medians of $Rounds interleaved rounds; ratios are ChaosPS / wrk -t1)"
-$httpsRows | Format-Table Connections, WrkRps, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, ChaosPSFailed, HandshakeP50ms -AutoSize | Out-String
-$httpsRows | Format-List Connections, WrkAll, ChaosPSTlsAll, HttpClientAll | Out-String
-if ($HttpsOnly) { "load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"; if ($OutFile) { $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile }; return }
+"   EpollTls = -Engine Epoll (epoll loop + OpenSSL, Auto's choice here); Tls = -Engine Raw (SslStream, TlsWorker)"
+$httpsRows | Format-Table Connections, WrkRps, ChaosPSEpollTlsRps, EpollTlsVsWrk, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, EpollFailed, ChaosPSFailed, EpollHandshakeP50ms, HandshakeP50ms, EpollPeakRssMB, TlsPeakRssMB -AutoSize | Out-String -Width 250
+$httpsRows | Format-List Connections, EpollEngine, WrkAll, EpollTlsAll, ChaosPSTlsAll, HttpClientAll | Out-String
+if ($HttpsOnly) { "load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"; $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile; "JSON: $OutFile"; return }
 "== Throughput (req/s, same run; ratios are ChaosPS / tool)"
 $rows | Format-Table Connections, WrkRps, HeyRps, ChaosPSRps, VsWrk, VsHey, ChaosPSFailed, ChaosPSPeakRssMB, ChaosPSCpuPct -AutoSize | Out-String
 "pwsh + module baseline peak RSS: $($report.PwshBaselinePeakMB) MB"
@@ -173,4 +190,5 @@ $report.OpenModel | Format-List | Out-String
 "== Coordinated omission (1000 req/s, 10 s, target SIGSTOPped for 1 s)"
 $report.CoordinatedOmission | Format-List | Out-String
 "load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"
-if ($OutFile) { $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile }
+$report | ConvertTo-Json -Depth 5 | Set-Content $OutFile
+"JSON: $OutFile"

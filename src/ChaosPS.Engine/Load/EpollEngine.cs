@@ -13,14 +13,25 @@ namespace ChaosPS.Load;
 /// machines, no allocations per request: a completed response immediately sends the connection's next request from
 /// the same thread. Connects are non-blocking too (EINPROGRESS, then EPOLLOUT and SO_ERROR). Open-model
 /// requests are released at their intended times by the loop's timerfd (nanosecond timer, no spinning).
+/// https:// runs on the same loop through the system's OpenSSL (<see cref="LibSsl"/>, as wrk does): one SSL_CTX per
+/// run, an SSL bound to each non-blocking socket, SSL_do_handshake/SSL_write/SSL_read whose WANT_READ/WANT_WRITE set
+/// the socket's epoll interest. The certificate and host name (or IP address) are checked unless
+/// -SkipCertificateCheck, SNI names a host name, the handshake is timed on its own (the "tls" histogram) and a
+/// reconnect offers the endpoint's last session (TLS 1.2 session or TLS 1.3 ticket) for resumption.
 /// </summary>
 internal sealed unsafe class EpollEngine : ILoadEngine
 {
     public static bool Supported => LinuxIo.Supported;
 
+    /// <summary>The epoll engine can run https:// here (Linux x64 and a loadable OpenSSL 3).</summary>
+    public static bool TlsSupported => Supported && LibSsl.Available;
+
     private const ulong TimerTag = ulong.MaxValue;
 
-    private enum St { Idle, Connecting, Sending, Receiving, Sleeping, Done }
+    private enum St { Idle, Connecting, Handshaking, Sending, Receiving, Sleeping, Done }
+
+    /// <summary>An OpenSSL failure that is not a socket error (a bad certificate, a protocol alert): a "tls" failure.</summary>
+    private const int TlsFailure = -2;
 
     private sealed class Conn
     {
@@ -39,6 +50,10 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         public EndPoint? Ep;
         public long ConnectStart;
         public long IdleSince;
+        public int Host = -1;        // TLS host index of the connection (-1: plain http://)
+        public nint Ssl;             // the connection's SSL (0: none)
+        public long HandshakeStart;
+        public bool SessionTaken, SslWantsRead;
     }
 
     private readonly LoadRunContext _run;
@@ -47,20 +62,108 @@ internal sealed unsafe class EpollEngine : ILoadEngine
     public long LoopAllocatedBytes;
     private readonly int _loops;
     private readonly Loop[] _loopObjs;
+    private int _running;
+
+    // TLS: per request its endpoint index (host and port; -1 for http://); per endpoint its host name (native UTF-8),
+    // whether that is an IP literal, and the last resumable session a connection to it got.
+    private readonly int[] _hostOf;
+    private readonly nint[] _hostName = [];
+    private readonly bool[] _hostIsIp = [];
+    private readonly nint[] _sessions = [];
+    private readonly object _sessionLock = new();
+    private nint _ctx;
 
     public EpollEngine(LoadRunContext run, EndPoint[] endpoints, int connections, int loops)
     {
         _run = run;
         _eps = endpoints;
+        var reqs = run.Options.Requests;
+        _hostOf = new int[reqs.Count];
+        var hosts = new List<string>();
+        var keys = new List<string>();
+        for (int i = 0; i < reqs.Count; i++)
+        {
+            if (reqs[i].Uri.Scheme != Uri.UriSchemeHttps) { _hostOf[i] = -1; continue; }
+            string host = reqs[i].Uri.IdnHost.Trim('[', ']');
+            string key = host.ToLowerInvariant() + "|" + reqs[i].Uri.Port;
+            int h = keys.IndexOf(key);
+            if (h < 0) { h = keys.Count; keys.Add(key); hosts.Add(host); }
+            _hostOf[i] = h;
+        }
+        if (hosts.Count > 0)
+        {
+            _hostName = hosts.Select(Marshal.StringToCoTaskMemUTF8).ToArray();
+            _hostIsIp = hosts.Select(h => IPAddress.TryParse(h, out _)).ToArray();
+            _sessions = new nint[hosts.Count];
+            _ctx = LibSsl.CtxNew();
+            if (_ctx != 0)
+            {
+                LibSsl.SSL_CTX_set_options(_ctx, LibSsl.SSL_OP_IGNORE_UNEXPECTED_EOF);
+                LibSsl.SSL_CTX_ctrl(_ctx, LibSsl.SSL_CTRL_MODE, LibSsl.SSL_MODE_ENABLE_PARTIAL_WRITE | LibSsl.SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, 0);
+                // Read ahead: one read(2) takes a whole record, header and body (half the reads per response). Without
+                // pipelining nothing but a close alert can follow a response into OpenSSL's buffer, and the peer's FIN
+                // still wakes the idle connection.
+                LibSsl.SSL_CTX_ctrl(_ctx, LibSsl.SSL_CTRL_SET_READ_AHEAD, 1, 0);
+                if (run.Options.SkipCertificateCheck) LibSsl.SSL_CTX_set_verify(_ctx, LibSsl.SSL_VERIFY_NONE, 0);
+                else
+                {
+                    LibSsl.SSL_CTX_set_verify(_ctx, LibSsl.SSL_VERIFY_PEER, 0);
+                    LibSsl.SSL_CTX_set_default_verify_paths(_ctx);
+                }
+            }
+        }
         _loops = Math.Max(1, Math.Min(loops, connections));
         _loopObjs = new Loop[_loops];
         for (int i = 0; i < _loops; i++) _loopObjs[i] = new Loop(this, i);
         for (int id = 0; id < connections; id++) _loopObjs[id % _loops].Add(id);
     }
 
-    public Task[] Start() => _loopObjs.Select(l => Task.Factory.StartNew(l.Run, TaskCreationOptions.LongRunning)).ToArray();
+    public Task[] Start()
+    {
+        _running = _loopObjs.Length;
+        return _loopObjs.Select(l => Task.Factory.StartNew(() =>
+        {
+            try { l.Run(); }
+            finally { if (Interlocked.Decrement(ref _running) == 0) FreeTls(); }
+        }, TaskCreationOptions.LongRunning)).ToArray();
+    }
 
-    public string Name => LoadEngineSelector.Epoll;
+    /// <summary>After the last loop ended (every SSL freed): the sessions, the context and the host names.</summary>
+    private void FreeTls()
+    {
+        lock (_sessionLock)
+            for (int i = 0; i < _sessions.Length; i++) { LibSsl.SessionFree(_sessions[i]); _sessions[i] = 0; }
+        LibSsl.CtxFree(_ctx);
+        _ctx = 0;
+        for (int i = 0; i < _hostName.Length; i++) { Marshal.FreeCoTaskMem(_hostName[i]); _hostName[i] = 0; }
+    }
+
+    /// <summary>SNI, the certificate's name or address check, and the endpoint's last session to resume.</summary>
+    private void Configure(nint ssl, int host)
+    {
+        nint name = _hostName[host];
+        if (!_hostIsIp[host]) LibSsl.SSL_ctrl(ssl, LibSsl.SSL_CTRL_SET_TLSEXT_HOSTNAME, LibSsl.TLSEXT_NAMETYPE_host_name, name);
+        if (!_run.Options.SkipCertificateCheck)
+        {
+            if (_hostIsIp[host]) LibSsl.X509_VERIFY_PARAM_set1_ip_asc(LibSsl.SSL_get0_param(ssl), name);
+            else LibSsl.SSL_set1_host(ssl, name);
+        }
+        lock (_sessionLock)
+            if (_sessions[host] != 0) LibSsl.SSL_set_session(ssl, _sessions[host]);
+    }
+
+    /// <summary>Keeps a connection's session for the next connection to its endpoint (TLS 1.3: once the ticket came, after the first read).</summary>
+    private void KeepSession(nint ssl, int host)
+    {
+        nint s = LibSsl.Get1Session(ssl);
+        if (s == 0) return;
+        if (LibSsl.SSL_SESSION_is_resumable(s) == 0) { LibSsl.SessionFree(s); return; }
+        nint old;
+        lock (_sessionLock) { old = _sessions[host]; _sessions[host] = s; }
+        LibSsl.SessionFree(old);
+    }
+
+    public string Name => _run.Options.UsesTls ? LoadEngineSelector.EpollTls : LoadEngineSelector.Epoll;
     /// <summary>The loops see StopRequested/StoppingHard on their next turn (at most 50 ms).</summary>
     public void Stop(bool hard) { }
     /// <summary>A ramped-down user's connection is closed by the loop itself (TryStartClosed).</summary>
@@ -133,8 +236,9 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                         var c = _conns[slot];
                         uint ev = events[i].Events;
                         if (c.State == St.Connecting && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) OnConnectEvent(c, t);
-                        else if (c.State == St.Sending && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0) TrySend(c, t);
-                        else if (c.State == St.Receiving && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) OnReadable(c, t);
+                        else if (c.State == St.Handshaking) Handshake(c, t);
+                        else if (c.State == St.Sending && ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 || (c.SslWantsRead && (ev & EPOLLIN) != 0))) TrySend(c, t);
+                        else if (c.State == St.Receiving && ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0 || (c.WantOut && (ev & EPOLLOUT) != 0))) OnReadable(c, t);
                         else if (c.State is St.Idle or St.Sleeping && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) != 0) CheckIdleClosed(c);
                     }
                 }
@@ -206,7 +310,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             if (r == LoadTestRunner.Claim.Go) StartRequest(c, ri, now, now);
             else if (r == LoadTestRunner.Claim.NotYet)
             {
-                if (c.Sock is not null) CloseSocket(c); // ramped down: release the connection
+                if (c.Sock is not null) CloseSocket(c, clean: true); // ramped down: release the connection
                 Sleep(c, now + Stopwatch.Frequency / 10);
             }
             else Finish(c);
@@ -221,7 +325,8 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             c.Retried = false;
             Interlocked.Increment(ref _run.InFlight);
             var ep = _e._eps[ri];
-            if (c.Sock is null || !Equals(c.Ep, ep)) { CloseSocket(c); BeginConnect(c, ep); return; }
+            int host = _e._hostOf[ri];
+            if (c.Sock is null || !Equals(c.Ep, ep) || c.Host != host) { CloseSocket(c); c.Host = host; BeginConnect(c, ep); return; }
             c.Reused = true;
             BeginSend(c, now);
         }
@@ -275,7 +380,47 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             _run.Record(LoadTestRunner.HConnect, now - c.ConnectStart);
             c.Start = c.End = 0;
             c.Reused = false;
-            BeginSend(c, now);
+            if (c.Host >= 0) BeginHandshake(c, now);
+            else BeginSend(c, now);
+        }
+
+        /// <summary>TLS on the connected socket: an SSL bound to its descriptor, then the handshake, driven by epoll.</summary>
+        private void BeginHandshake(Conn c, long now)
+        {
+            c.State = St.Handshaking;
+            c.HandshakeStart = now;
+            c.SessionTaken = false;
+            c.SslWantsRead = false;
+            nint ssl = _e._ctx == 0 ? 0 : LibSsl.New(_e._ctx);
+            if (ssl == 0) { CloseSocket(c); EndRequestFailed(c, "tls", now); return; }
+            c.Ssl = ssl;
+            LibSsl.SSL_set_fd(ssl, c.Fd);
+            LibSsl.SSL_set_connect_state(ssl);
+            _e.Configure(ssl, c.Host);
+            Handshake(c, now);
+        }
+
+        private void Handshake(Conn c, long now)
+        {
+            int r = LibSsl.SSL_do_handshake(c.Ssl);
+            if (r == 1)
+            {
+                if (c.WantOut) SetOut(c, false);
+                long t = Stopwatch.GetTimestamp();
+                _run.Record(LoadTestRunner.HTls, t - c.HandshakeStart);
+                BeginSend(c, t);
+                return;
+            }
+            int errno = Marshal.GetLastPInvokeError();
+            int err = LibSsl.SSL_get_error(c.Ssl, r);
+            if (err == LibSsl.SSL_ERROR_WANT_READ) { if (c.WantOut) SetOut(c, false); return; }
+            if (err == LibSsl.SSL_ERROR_WANT_WRITE) { if (!c.WantOut) SetOut(c, true); return; }
+            LibSsl.ERR_clear_error();
+            // A refused certificate or a protocol alert is a tls failure; a socket error keeps its own kind.
+            string kind = err == LibSsl.SSL_ERROR_SYSCALL && errno is ECONNRESET or EPIPE ? "reset"
+                        : err == LibSsl.SSL_ERROR_SYSCALL && errno == ETIMEDOUT ? "timeout" : "tls";
+            CloseSocket(c);
+            EndRequestFailed(c, kind, Stopwatch.GetTimestamp());
         }
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
@@ -293,6 +438,23 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private void TrySend(Conn c, long now)
         {
             var wire = _run.Options.Requests[c.Request].Wire;
+            if (c.Ssl != 0)
+            {
+                while (c.SendOffset < wire.Length)
+                {
+                    int w;
+                    fixed (byte* p = wire) w = LibSsl.SSL_write(c.Ssl, p + c.SendOffset, wire.Length - c.SendOffset);
+                    if (w > 0) { c.SendOffset += w; continue; }
+                    int errno = Marshal.GetLastPInvokeError();
+                    int err = LibSsl.SSL_get_error(c.Ssl, w);
+                    if (err == LibSsl.SSL_ERROR_WANT_WRITE) { c.SslWantsRead = false; if (!c.WantOut) SetOut(c, true); return; }
+                    if (err == LibSsl.SSL_ERROR_WANT_READ) { c.SslWantsRead = true; if (c.WantOut) SetOut(c, false); return; }
+                    LibSsl.ERR_clear_error();
+                    IoError(c, err == LibSsl.SSL_ERROR_SYSCALL ? (errno == 0 ? -1 : errno) : err == LibSsl.SSL_ERROR_ZERO_RETURN ? -1 : TlsFailure, now);
+                    return;
+                }
+                c.SslWantsRead = false;
+            }
             while (c.SendOffset < wire.Length)
             {
                 nint n;
@@ -333,7 +495,16 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                     else Array.Resize(ref c.Buf, c.Buf.Length * 2);
                 }
                 nint n;
-                fixed (byte* p = c.Buf) n = recv(c.Fd, p + c.End, c.Buf.Length - c.End, 0);
+                int errno;
+                if (c.Ssl != 0)
+                {
+                    fixed (byte* p = c.Buf) n = SslRead(c, p + c.End, c.Buf.Length - c.End, out errno);
+                }
+                else
+                {
+                    fixed (byte* p = c.Buf) n = recv(c.Fd, p + c.End, c.Buf.Length - c.End, 0);
+                    errno = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+                }
                 if (n > 0)
                 {
                     if (c.FirstByte == 0) c.FirstByte = Stopwatch.GetTimestamp();
@@ -346,7 +517,6 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                     IoError(c, -1, Stopwatch.GetTimestamp());
                     return;
                 }
-                int errno = Marshal.GetLastPInvokeError();
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN) return;
                 IoError(c, errno, Stopwatch.GetTimestamp());
@@ -354,13 +524,36 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             }
         }
 
+        /// <summary>
+        /// SSL_read in recv's terms: bytes, 0 at the end of the stream, or -1 with errno (EAGAIN when OpenSSL waits for
+        /// the socket; the epoll interest is set for what it waits for; <see cref="TlsFailure"/> for a TLS error).
+        /// </summary>
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private int SslRead(Conn c, byte* p, int len, out int errno)
+        {
+            int r = LibSsl.SSL_read(c.Ssl, p, len);
+            if (r > 0) { errno = 0; return r; }
+            int sys = Marshal.GetLastPInvokeError();
+            int err = LibSsl.SSL_get_error(c.Ssl, r);
+            switch (err)
+            {
+                case LibSsl.SSL_ERROR_WANT_READ: if (c.WantOut) SetOut(c, false); errno = EAGAIN; return -1;
+                case LibSsl.SSL_ERROR_WANT_WRITE: if (!c.WantOut) SetOut(c, true); errno = EAGAIN; return -1;
+                case LibSsl.SSL_ERROR_ZERO_RETURN: errno = 0; return 0;
+                case LibSsl.SSL_ERROR_SYSCALL when sys == 0: LibSsl.ERR_clear_error(); errno = 0; return 0;
+                case LibSsl.SSL_ERROR_SYSCALL: LibSsl.ERR_clear_error(); errno = sys; return -1;
+                default: LibSsl.ERR_clear_error(); errno = TlsFailure; return -1;
+            }
+        }
+
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void Completed(Conn c)
         {
             long end = Stopwatch.GetTimestamp();
+            if (c.Ssl != 0 && !c.SessionTaken) { c.SessionTaken = true; _e.KeepSession(c.Ssl, c.Host); }
             try { _run.Complete(c.Request, c.Parser.Status, c.Intended, c.SentAt, c.FirstByte, end, c.Parser); }
             finally { Interlocked.Decrement(ref _run.InFlight); }
-            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd || _run.Options.Requests[c.Request].CloseConnection) CloseSocket(c);
+            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd || _run.Options.Requests[c.Request].CloseConnection) CloseSocket(c, clean: true);
             AfterRequest(c, end);
         }
 
@@ -385,7 +578,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                 BeginConnect(c, c.Ep ?? _e._eps[c.Request]);
                 return;
             }
-            string kind = errno switch { -1 or ECONNRESET or EPIPE => "reset", ECONNREFUSED => "refused", ETIMEDOUT => "timeout", _ => "other" };
+            string kind = errno switch { TlsFailure => "tls", -1 or ECONNRESET or EPIPE => "reset", ECONNREFUSED => "refused", ETIMEDOUT => "timeout", _ => "other" };
             EndRequestFailed(c, kind, now);
         }
 
@@ -400,6 +593,15 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private void CheckIdleClosed(Conn c)
         {
             byte b;
+            if (c.Ssl != 0)
+            {
+                // A TLS record on an idle connection: a late session ticket (read, keep the connection) or the close.
+                int r = LibSsl.SSL_read(c.Ssl, &b, 1);
+                if (r <= 0 && LibSsl.SSL_get_error(c.Ssl, r) == LibSsl.SSL_ERROR_WANT_READ) return;
+                LibSsl.ERR_clear_error();
+                CloseSocket(c, clean: true);
+                return;
+            }
             nint n = recv(c.Fd, &b, 1, 0x2 /* MSG_PEEK */);
             if (n == 0 || (n < 0 && Marshal.GetLastPInvokeError() != EAGAIN)) CloseSocket(c);
         }
@@ -415,7 +617,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                     CloseSocket(c);
                     EndRequestFailed(c, "timeout", now);
                 }
-                else if (c.State == St.Connecting && now - c.Since > limit)
+                else if (c.State is St.Connecting or St.Handshaking && now - c.Since > limit)
                 {
                     CloseSocket(c);
                     EndRequestFailed(c, "timeout", now);
@@ -426,17 +628,29 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private void Finish(Conn c)
         {
             if (c.State == St.Done) return;
-            if (c.State is St.Sending or St.Receiving or St.Connecting) Interlocked.Decrement(ref _run.InFlight);
+            if (c.State is St.Sending or St.Receiving or St.Connecting or St.Handshaking) Interlocked.Decrement(ref _run.InFlight);
             CloseSocket(c);
             c.State = St.Done;
             _live--;
         }
 
-        private void CloseSocket(Conn c)
+        /// <summary>
+        /// Closes the connection (and frees its SSL). <paramref name="clean"/>: it ended as HTTP meant it to (a response
+        /// said close, the server closed an idle connection, the test ramped down), so its TLS session stays
+        /// resumable (OpenSSL marks a session bad when its SSL is freed without a shutdown; no close_notify is sent).
+        /// </summary>
+        private void CloseSocket(Conn c, bool clean = false)
         {
             var s = c.Sock;
             c.Sock = null;
             c.Fd = -1;
+            c.WantOut = false;
+            if (c.Ssl != 0)
+            {
+                if (clean) LibSsl.SSL_set_shutdown(c.Ssl, LibSsl.SSL_SENT_SHUTDOWN | LibSsl.SSL_RECEIVED_SHUTDOWN);
+                LibSsl.Free(c.Ssl);
+                c.Ssl = 0;
+            }
             if (s is null) return;
             try { s.Dispose(); } catch { /* gone */ }
         }

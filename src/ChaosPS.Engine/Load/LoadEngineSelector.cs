@@ -4,16 +4,20 @@ namespace ChaosPS.Load;
 
 /// <summary>
 /// Which engine runs a load test. -Engine HttpClient, or HTTP/2 under Auto: <see cref="HttpClientEngine"/>. Otherwise
-/// raw sockets: the <see cref="EpollEngine"/> for plain http:// where epoll is supported (unless -Engine Raw), else the
-/// <see cref="AsyncSocketEngine"/> (with TLS when some request is https://).
+/// raw sockets: the <see cref="EpollEngine"/> where epoll is supported (unless -Engine Raw), for https:// only where
+/// the system's OpenSSL 3 loads too; else the <see cref="AsyncSocketEngine"/> (with SslStream when some request is
+/// https://).
 /// </summary>
 internal static class LoadEngineSelector
 {
     /// <summary>Engine names, as the result's Engine property shows them.</summary>
-    public const string Epoll = "Epoll", RawSocket = "RawSocket", RawSocketTls = "RawSocket/TLS", HttpClient = "HttpClient", HttpClientHttp2 = "HttpClient/HTTP2";
+    public const string Epoll = "Epoll", EpollTls = "Epoll/TLS", RawSocket = "RawSocket", RawSocketTls = "RawSocket/TLS", HttpClient = "HttpClient", HttpClientHttp2 = "HttpClient/HTTP2";
 
-    /// <summary>The engine for <paramref name="o"/> (validated before: -Engine Raw/Epoll with HTTP/2 and Epoll with https:// are refused there).</summary>
-    public static string Select(LoadTestOptions o, bool epollSupported)
+    /// <summary>
+    /// The engine for <paramref name="o"/> (validated before: -Engine Raw/Epoll with HTTP/2, and -Engine Epoll where epoll
+    /// or, for https://, libssl is missing, are refused there).
+    /// </summary>
+    public static string Select(LoadTestOptions o, bool epollSupported, bool libSslAvailable)
     {
         bool raw = o.Engine switch
         {
@@ -22,7 +26,7 @@ internal static class LoadEngineSelector
             _ => !o.Http2,
         };
         if (!raw) return o.Http2 ? HttpClientHttp2 : HttpClient;
-        if (o.Engine != "Raw" && !o.UsesTls && epollSupported) return Epoll;
+        if (o.Engine != "Raw" && epollSupported && (!o.UsesTls || libSslAvailable)) return o.UsesTls ? EpollTls : Epoll;
         return o.UsesTls ? RawSocketTls : RawSocket;
     }
 
@@ -30,10 +34,10 @@ internal static class LoadEngineSelector
     public static async Task<ILoadEngine> CreateAsync(LoadRunContext run, int connections, CancellationToken ct)
     {
         var o = run.Options;
-        string name = Select(o, EpollEngine.Supported);
+        string name = Select(o, EpollEngine.Supported, o.UsesTls && LibSsl.Available);
         if (name is HttpClient or HttpClientHttp2) return new HttpClientEngine(run, connections);
         var eps = await ResolveAsync(o, ct).ConfigureAwait(false);
-        if (name == Epoll)
+        if (name is Epoll or EpollTls)
         {
             int loops = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_LOAD_THREADS"), out var lt) && lt > 0 ? lt : Math.Max(1, Environment.ProcessorCount / 2);
             return new EpollEngine(run, eps, connections, loops);

@@ -116,7 +116,7 @@ public sealed class LoadTestOptions
     public int Connections { get; set; }
     /// <summary>Allow requests to hosts other than 127.0.0.0/8, ::1 and localhost.</summary>
     public bool AllowNonLoopback { get; set; }
-    /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere for http://, raw sockets with TLS for https://, HttpClient for HTTP/2), Epoll, Raw (async raw sockets), HttpClient.</summary>
+    /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere, for https:// with OpenSSL where libssl.so.3 loads / SslStream elsewhere, HttpClient for HTTP/2), Epoll, Raw (async raw sockets), HttpClient.</summary>
     public string Engine { get; set; } = "Auto";
     public bool Http2 { get; set; }
     public bool SkipCertificateCheck { get; set; }
@@ -146,7 +146,7 @@ public sealed class LoadTestOptions
 
     public double PeakLevel => Math.Max(IsOpen ? Rate!.Value : Concurrency ?? 0, Stages.Count > 0 ? Stages.Max(s => s.Target) : 0);
 
-    /// <summary>Some request is https://: the raw engine runs TLS connections (SslStream), the epoll engine is not used.</summary>
+    /// <summary>Some request is https://: the epoll engine runs TLS through libssl, the async raw engine through SslStream.</summary>
     internal bool UsesTls => Requests.Any(r => r.Uri.Scheme == Uri.UriSchemeHttps);
 
     /// <summary>Checks everything before traffic; throws ChaosException naming the bad token.</summary>
@@ -175,10 +175,10 @@ public sealed class LoadTestOptions
             throw ChaosException.InvalidArgument("InvalidModel", $"{PeakLevel} virtual users is more than this generator supports (100000).");
         if (Engine is "Raw" or "Epoll" && Http2)
             throw ChaosException.InvalidArgument("InvalidEngine", $"The {Engine} engine speaks HTTP/1.1 only; use -Engine HttpClient or Auto for HTTP/2.");
-        if (Engine == "Epoll" && UsesTls)
-            throw ChaosException.InvalidArgument("InvalidEngine", "The Epoll engine speaks plain http:// only; use -Engine Raw or Auto for https:// (TLS over raw sockets).");
         if (Engine == "Epoll" && !EpollEngine.Supported)
             throw ChaosException.InvalidArgument("InvalidEngine", "The Epoll engine needs Linux on x64; use -Engine Raw or Auto.");
+        if (Engine == "Epoll" && UsesTls && !EpollEngine.TlsSupported)
+            throw ChaosException.InvalidArgument("InvalidEngine", "The Epoll engine runs https:// through the system's OpenSSL 3 (libssl.so.3), which is not available here; use -Engine Raw or Auto (TLS over SslStream).");
         foreach (var r in Requests)
         {
             if (!r.Uri.IsAbsoluteUri || (r.Uri.Scheme != Uri.UriSchemeHttp && r.Uri.Scheme != Uri.UriSchemeHttps))

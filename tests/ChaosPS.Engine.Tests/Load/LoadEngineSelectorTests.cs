@@ -8,10 +8,10 @@ public class LoadEngineSelectorTests
         => new() { Requests = [new LoadRequest { Uri = new Uri($"{scheme}://127.0.0.1:9/") }], Concurrency = 2, Engine = engine, Http2 = http2 };
 
     [Theory]
-    // Auto: epoll for plain http:// where it runs, async raw sockets elsewhere, with TLS for https://, HttpClient for HTTP/2.
+    // Auto: epoll where it runs (https:// only with libssl), async raw sockets elsewhere (SslStream for https://), HttpClient for HTTP/2.
     [InlineData("Auto", "http", false, true, "Epoll")]
     [InlineData("Auto", "http", false, false, "RawSocket")]
-    [InlineData("Auto", "https", false, true, "RawSocket/TLS")]
+    [InlineData("Auto", "https", false, true, "Epoll/TLS")]
     [InlineData("Auto", "https", false, false, "RawSocket/TLS")]
     [InlineData("Auto", "http", true, true, "HttpClient/HTTP2")]
     [InlineData("Auto", "https", true, true, "HttpClient/HTTP2")]
@@ -20,11 +20,20 @@ public class LoadEngineSelectorTests
     [InlineData("Raw", "https", false, true, "RawSocket/TLS")]
     [InlineData("Epoll", "http", false, true, "Epoll")]
     [InlineData("Epoll", "http", false, false, "RawSocket")]
+    [InlineData("Epoll", "https", false, true, "Epoll/TLS")]
     [InlineData("HttpClient", "http", false, true, "HttpClient")]
     [InlineData("HttpClient", "https", false, true, "HttpClient")]
     [InlineData("HttpClient", "https", true, true, "HttpClient/HTTP2")]
     public void Picks_the_engine_by_the_rule(string engine, string scheme, bool http2, bool epollSupported, string expected)
-        => Assert.Equal(expected, LoadEngineSelector.Select(Opts(engine, scheme, http2), epollSupported));
+        => Assert.Equal(expected, LoadEngineSelector.Select(Opts(engine, scheme, http2), epollSupported, libSslAvailable: true));
+
+    [Theory]
+    // Without a loadable OpenSSL 3, https:// falls back to the async engine's SslStream; plain http:// is unaffected.
+    [InlineData("Auto", "https", "RawSocket/TLS")]
+    [InlineData("Auto", "http", "Epoll")]
+    [InlineData("Raw", "https", "RawSocket/TLS")]
+    public void Without_libssl_https_goes_to_SslStream(string engine, string scheme, string expected)
+        => Assert.Equal(expected, LoadEngineSelector.Select(Opts(engine, scheme, false), epollSupported: true, libSslAvailable: false));
 
     [Theory]
     [InlineData("Auto", "http", false)]
@@ -37,6 +46,6 @@ public class LoadEngineSelectorTests
         var o = Opts(engine, scheme, http2);
         o.Validate();
         using var made = await LoadEngineSelector.CreateAsync(LoadRunContext.For(o), 2, CancellationToken.None);
-        Assert.Equal(LoadEngineSelector.Select(o, EpollEngine.Supported), made.Name);
+        Assert.Equal(LoadEngineSelector.Select(o, EpollEngine.Supported, o.UsesTls && LibSsl.Available), made.Name);
     }
 }
