@@ -13,7 +13,6 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(FileInfo))]
 public sealed class ExportChaosExperimentReportCommand : ChaosCmdlet
 {
-    /// <summary>A journal: the object Invoke-ChaosExperiment returns, a journal file path, or its JSON text.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public PSObject? InputObject { get; set; }
 
@@ -26,7 +25,6 @@ public sealed class ExportChaosExperimentReportCommand : ChaosCmdlet
 
     [Parameter] public SwitchParameter PassThru { get; set; }
 
-    /// <summary>No CI annotations, even under Azure DevOps or GitHub Actions.</summary>
     [Parameter] public SwitchParameter NoAnnotation { get; set; }
 
     private readonly List<JournalDocument> _journals = [];

@@ -14,11 +14,9 @@ public sealed class GetChaosExperimentTestCaseCommand : ChaosCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true, Position = 0)]
     public PSObject? InputObject { get; set; }
 
-    /// <summary>Only cases of these kinds.</summary>
     [Parameter, ValidateSet("Hypothesis", "Threshold", "Method", "Rollback", "Fault", "Recovery", "Degradation", "Verdict")]
     public string[]? Kind { get; set; }
 
-    /// <summary>Hashtables instead of objects: `It -ForEach` then defines $Name, $Result, $Message, ... in each test.</summary>
     [Parameter] public SwitchParameter AsHashtable { get; set; }
 
     protected override void ProcessRecord()

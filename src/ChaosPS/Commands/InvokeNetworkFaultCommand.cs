@@ -11,12 +11,10 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(NetworkFaultResult))]
 public sealed class InvokeNetworkFaultCommand : NetworkFaultCmdletBase
 {
-    /// <summary>How long the fault lasts (500ms, 30s, 5m, or a TimeSpan).</summary>
     [Parameter(Mandatory = true)]
     [DurationTransform]
     public TimeSpan Duration { get; set; }
 
-    /// <summary>Run as a PowerShell job (Stop-Job ends the fault early, and it is still removed).</summary>
     [Parameter]
     public SwitchParameter AsJob { get; set; }
 

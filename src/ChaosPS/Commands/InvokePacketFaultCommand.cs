@@ -12,7 +12,6 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(PacketFaultResult))]
 public sealed class InvokePacketFaultCommand : PacketFaultCmdletBase
 {
-    /// <summary>How long the fault lasts (500ms, 30s, 5m, or a TimeSpan).</summary>
     [Parameter(Mandatory = true)]
     [DurationTransform]
     public TimeSpan Duration { get; set; }

@@ -15,29 +15,24 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(OomResult))]
 public sealed class InvokeWorkerOomCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>The memory limit to apply during the fault (default: current usage plus -Headroom; hosts: -Headroom).</summary>
     [Parameter]
     [SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? Limit { get; set; }
 
-    /// <summary>How far above its current usage the limit is set (default 32MB).</summary>
     [Parameter]
     [SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? Headroom { get; set; }
 
-    /// <summary>Give up (and restore) when no OOM kill happened within this long (default 60s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Allow protected targets.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

@@ -16,7 +16,6 @@ public sealed class MergeLoadTestResultCommand : ChaosCmdlet
     [ValidateNotNullOrEmpty]
     public PSObject[]? InputObject { get; set; }
 
-    /// <summary>Thresholds to evaluate on the merged result (default: those of the inputs).</summary>
     [ValidateNotBlank]
     [Parameter] public string[]? Threshold { get; set; }
     [ValidateNotBlank]

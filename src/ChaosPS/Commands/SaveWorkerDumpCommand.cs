@@ -10,22 +10,18 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(WorkerDumpResult))]
 public sealed class SaveWorkerDumpCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget (host processes that are .NET programs).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Target")]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>Process ids of .NET processes.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Id")]
     [ValidateNotNullOrEmpty, ValidateRange(1, int.MaxValue)]
     public int[] ProcessId { get; set; } = [];
 
-    /// <summary>Folder to write the dumps to (default: the current folder).</summary>
     [Parameter]
     [ValidateNotBlank, ValidatePathText]
     public string? Path { get; set; }
 
-    /// <summary>Full (default), Heap, Mini or Triage.</summary>
     [Parameter]
     [ValidateSet("Full", "Heap", "Mini", "Triage")]
     public string DumpType { get; set; } = "Full";

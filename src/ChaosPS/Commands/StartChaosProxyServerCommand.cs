@@ -11,12 +11,10 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(ChaosProxyServerInfo))]
 public sealed class StartChaosProxyServerCommand : NetworkCmdletBase
 {
-    /// <summary>host:port for the API (toxiproxy's default port is 8474); loopback only unless -AllowNonLoopback.</summary>
     [Parameter(Position = 0)]
     [ValidateNotBlank, ValidateEndpoint(AllowPortZero = true)]
     public string Listen { get; set; } = "127.0.0.1:8474";
 
-    /// <summary>Allow the API, and proxies created through it, to listen on non-loopback addresses.</summary>
     [Parameter]
     public SwitchParameter AllowNonLoopback { get; set; }
 

@@ -14,17 +14,14 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(SuspendResult))]
 public sealed class SuspendChaosTargetCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>How long to hold the targets suspended before resuming them (blocks, with progress).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan? Duration { get; set; }
 
-    /// <summary>Allow protected targets (PID 1, this pwsh and its parents, the container engine).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
