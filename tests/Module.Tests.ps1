@@ -136,7 +136,7 @@ Describe 'Fault types the network cmdlets offer' -Tag Unit {
 }
 
 Describe 'Parameter help is written once' -Tag Unit {
-    It 'has no /// comment on a [Parameter] property in src/ChaosPS/Commands (module/help/<Cmdlet>.md is the one place)' {
+    It 'has no /// comment on a [Parameter] property in src/ChaosPS/Commands (module/help/Verb-Noun.md is the one place)' {
         # The shipped help is built from module/help/<Cmdlet>.md; a /// comment on a parameter is a second copy that
         # drifts from it. Files other helpers still have open are listed here until their comments are moved.
         $pending = @('StartLoadTestCommand.cs')
