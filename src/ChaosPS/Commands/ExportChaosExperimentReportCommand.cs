@@ -4,11 +4,7 @@ using ChaosPS.Experiments.Reports;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Writes experiment journals as JSON (the journal, redacted), JUnit or NUnit 3 XML (one test per steady-state probe,
-/// load threshold, rollback, failed method activity, fault and verdict; several journals go into one file) or a
-/// self-contained HTML page. Under Azure DevOps or GitHub Actions each case that did not pass also becomes an error annotation.
-/// </summary>
+/// <summary>Writes experiment journals as JSON, JUnit or NUnit XML, or HTML. Its help is module/help/Export-ChaosExperimentReport.md.</summary>
 [Cmdlet(VerbsData.Export, "ChaosExperimentReport", SupportsShouldProcess = true)]
 [OutputType(typeof(FileInfo))]
 public sealed class ExportChaosExperimentReportCommand : ChaosCmdlet

@@ -3,10 +3,7 @@ using ChaosPS.Experiments.Reports;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// The verdicts of an experiment journal as test cases (a steady-state probe, a load threshold, a rollback, a failed
-/// method activity, a fault, the recovery, the verdict), for `It -ForEach` in an ordinary Pester suite.
-/// </summary>
+/// <summary>The verdicts of an experiment journal as test cases. Its help is module/help/Get-ChaosExperimentTestCase.md.</summary>
 [Cmdlet(VerbsCommon.Get, "ChaosExperimentTestCase")]
 [OutputType(typeof(JournalTestCase))]
 public sealed class GetChaosExperimentTestCaseCommand : ChaosCmdlet

@@ -3,10 +3,7 @@ using ChaosPS.Chaos;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Selects processes and containers to aim worker chaos at, as typed objects. Nothing is selected without a criterion;
-/// protected targets (PID 1, this pwsh and its parents, the container engine) are refused unless -Force.
-/// </summary>
+/// <summary>Selects processes and containers to aim worker chaos at, as typed objects. Its help is module/help/Get-ChaosTarget.md.</summary>
 [Cmdlet(VerbsCommon.Get, "ChaosTarget")]
 [OutputType(typeof(ChaosTarget))]
 public sealed class GetChaosTargetCommand : ChaosCmdlet

@@ -4,10 +4,7 @@ using ChaosPS.Diagnostics;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Samples the runtime counters of .NET workers (EventPipe, System.Runtime: CPU, GC heap, allocation rate, exceptions,
-/// thread-pool queue) over a window, all targets at once.
-/// </summary>
+/// <summary>Samples the runtime counters of .NET workers. Its help is module/help/Get-WorkerDiagnostics.md.</summary>
 [Cmdlet(VerbsCommon.Get, "WorkerDiagnostics", DefaultParameterSetName = "Target")]
 [OutputType(typeof(WorkerCounters))]
 public sealed class GetWorkerDiagnosticsCommand : ChaosCmdlet

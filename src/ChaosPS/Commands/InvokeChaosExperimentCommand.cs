@@ -7,13 +7,7 @@ using ChaosPS.Faults;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Runs chaos experiments (Chaos Toolkit's format, from .json or .psd1 files or hashtables) against a system and
-/// writes one journal per experiment with an honest verdict. Rollbacks always play (also on failure and Ctrl+C/SIGTERM),
-/// and faults left in the ledger by the run are restored. A run that is not Passed also writes an error record
-/// (ChaosPS.ExperimentFailed, ChaosPS.ExperimentDeviated, ChaosPS.ExperimentInconclusive, ChaosPS.ExperimentAborted)
-/// whose TargetObject is the journal, so $? and -ErrorAction Stop see it.
-/// </summary>
+/// <summary>Runs chaos experiments (Chaos Toolkit's format) and journals one verdict each. Its help is module/help/Invoke-ChaosExperiment.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "ChaosExperiment", DefaultParameterSetName = "Path", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ExperimentJournal))]
 public sealed class InvokeChaosExperimentCommand : ChaosCmdlet

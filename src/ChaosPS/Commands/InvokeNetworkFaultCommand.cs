@@ -3,10 +3,7 @@ using ChaosPS.Network;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Applies a network fault for a duration and removes it when the duration ends - and on error, on Ctrl+C, and (through
-/// the fault ledger's watchdog) when PowerShell dies. Returns what happened while it was in force.
-/// </summary>
+/// <summary>Applies a network fault for a duration and removes it when the duration ends. Its help is module/help/Invoke-NetworkFault.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(NetworkFaultResult))]
 public sealed class InvokeNetworkFaultCommand : NetworkFaultCmdletBase

@@ -3,12 +3,7 @@ using ChaosPS.Chaos;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Crashes workers for real: a signal to a process (KILL, TERM, INT, QUIT, ABRT, SEGV; or TERM with a grace period
-/// then KILL); for a container by default the same signal to its main process from the host (a crash, so its restart
-/// policy fires), or docker kill/stop/restart through the engine's API. -Count/-Percent pick from the piped set; -Interval with -Duration
-/// repeats random crashes (a chaos-monkey loop). Writes one result per crash with the observed exit code/state.
-/// </summary>
+/// <summary>Crashes workers for real. Its help is module/help/Invoke-WorkerCrash.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "WorkerCrash", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(CrashResult))]
 public sealed class InvokeWorkerCrashCommand : ChaosCmdlet

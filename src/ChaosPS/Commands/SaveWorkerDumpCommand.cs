@@ -4,8 +4,7 @@ using ChaosPS.Diagnostics;
 
 namespace ChaosPS.Commands;
 
-/// <summary>Writes a dump of .NET worker processes through their diagnostic port (Microsoft.Diagnostics.NETCore.Client).
-/// The runtime suspends the process while it writes (seconds for a full dump) and the file can be large: it asks first.</summary>
+/// <summary>Writes a dump of .NET worker processes through their diagnostic port. Its help is module/help/Save-WorkerDump.md.</summary>
 [Cmdlet(VerbsData.Save, "WorkerDump", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(WorkerDumpResult))]
 public sealed class SaveWorkerDumpCommand : ChaosCmdlet

@@ -3,10 +3,7 @@ using ChaosPS.Network;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Starts a fault-injecting TCP proxy in the background of this PowerShell session (it outlives the pipeline and the
-/// runspace; it ends with Stop-ChaosProxy or when the process exits), or creates one on a toxiproxy server.
-/// </summary>
+/// <summary>Starts a fault-injecting TCP proxy in the background of this PowerShell session. Its help is module/help/Start-ChaosProxy.md.</summary>
 [Cmdlet(VerbsLifecycle.Start, "ChaosProxy", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(ChaosProxyInfo))]
 public sealed class StartChaosProxyCommand : NetworkCmdletBase

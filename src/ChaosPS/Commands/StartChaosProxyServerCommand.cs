@@ -3,10 +3,7 @@ using ChaosPS.Network;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Serves toxiproxy's HTTP API (same paths, verbs, JSON, status codes) for this session's proxies, so toxiproxy clients
-/// and scripts work unchanged against it. Proxies made with Start-ChaosProxy appear in it and vice versa.
-/// </summary>
+/// <summary>Serves toxiproxy's HTTP API for this session's proxies. Its help is module/help/Start-ChaosProxyServer.md.</summary>
 [Cmdlet(VerbsLifecycle.Start, "ChaosProxyServer", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(ChaosProxyServerInfo))]
 public sealed class StartChaosProxyServerCommand : NetworkCmdletBase

@@ -4,12 +4,7 @@ using ChaosPS.Faults;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Hangs workers: SIGSTOP for processes, docker pause for containers. Each suspend is written to the fault ledger with
-/// its undo before it is applied. With -Duration the cmdlet holds the targets suspended that long and resumes them
-/// (also on error and Ctrl+C); without, they stay suspended until Resume-ChaosTarget / Restore-ChaosFault, or until the
-/// watchdog resumes them when this pwsh exits.
-/// </summary>
+/// <summary>Hangs workers (SIGSTOP, docker pause), ledgered. Its help is module/help/Suspend-ChaosTarget.md.</summary>
 [Cmdlet(VerbsLifecycle.Suspend, "ChaosTarget", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(SuspendResult))]
 public sealed class SuspendChaosTargetCommand : ChaosCmdlet

@@ -3,11 +3,7 @@ using ChaosPS.Experiments;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Checks experiment files without running anything: JSON/psd1 syntax, required fields, providers and their fields,
-/// ChaosPS cmdlet names and parameters, tolerances, strategies and ${variables}. Writes $true or $false per file, and
-/// one error per problem naming the file, the JSON path of the bad field and what is expected.
-/// </summary>
+/// <summary>Checks experiment files without running anything. Its help is module/help/Test-ChaosExperiment.md.</summary>
 [Cmdlet(VerbsDiagnostic.Test, "ChaosExperiment")]
 [OutputType(typeof(bool))]
 public sealed class TestChaosExperimentCommand : ChaosCmdlet

@@ -4,10 +4,7 @@ using ChaosPS.Stress;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Runs stressors (a script block, typically Invoke-*Exhaustion calls) while probe traffic measures a loopback target,
-/// and judges the degradation: acceptable statuses only, no hangs, an error-rate bound, recovery within a time bound.
-/// </summary>
+/// <summary>Runs stressors while probe traffic measures a target, and judges the degradation. Its help is module/help/Test-GracefulDegradation.md.</summary>
 [Cmdlet(VerbsDiagnostic.Test, "GracefulDegradation", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(DegradationVerdict))]
 public sealed class TestGracefulDegradationCommand : ChaosCmdlet

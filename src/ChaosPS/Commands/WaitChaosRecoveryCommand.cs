@@ -4,13 +4,7 @@ using ChaosPS.Recovery;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Probes until the system is healthy again or -Timeout passes: HTTP (expected status, body match, latency bound),
-/// TCP connect, containers (running, healthy, restarted since the crash), processes (the crashed worker back under a
-/// new pid). Takes fault results on the pipeline: crashes (Invoke-WorkerCrash, Invoke-WorkerOom), network faults
-/// (Invoke-NetworkFault), stress (Invoke-*Exhaustion) and suspensions (Suspend-/Resume-ChaosTarget). Reports
-/// time-to-detect and time-to-recover, measured from the fault's end (see -Since).
-/// </summary>
+/// <summary>Probes until the system is healthy again or -Timeout passes. Its help is module/help/Wait-ChaosRecovery.md.</summary>
 [Cmdlet(VerbsLifecycle.Wait, "ChaosRecovery")]
 [OutputType(typeof(RecoveryResult))]
 public sealed class WaitChaosRecoveryCommand : ChaosCmdlet

@@ -3,10 +3,7 @@ using ChaosPS.Experiments.Reports;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Writes a CI annotation: `##vso[task.logissue type=error]...` under Azure DevOps (TF_BUILD set), `::error::...` under
-/// GitHub Actions (GITHUB_ACTIONS=true), nothing elsewhere. With -Journal, one error per case of the journal that did not pass.
-/// </summary>
+/// <summary>Writes a CI annotation. Its help is module/help/Write-ChaosAnnotation.md.</summary>
 [Cmdlet(VerbsCommunications.Write, "ChaosAnnotation", DefaultParameterSetName = "Message")]
 [OutputType(typeof(string))]
 public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
