@@ -3,10 +3,7 @@ using ChaosPS.Network;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Adds a fault (a toxiproxy toxic, or Down/RefuseConnect/ResetOnConnect) to a proxy; it applies to open connections
-/// at once and stays until Remove-NetworkFault (or Restore-ChaosFault). The fault is recorded in the fault ledger first.
-/// </summary>
+/// <summary>Adds a network fault to a proxy. Its help is module/help/Add-NetworkFault.md.</summary>
 [Cmdlet(VerbsCommon.Add, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(NetworkFaultInfo))]
 public sealed class AddNetworkFaultCommand : NetworkFaultCmdletBase

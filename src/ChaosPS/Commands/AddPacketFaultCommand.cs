@@ -4,11 +4,7 @@ using ChaosPS.PacketFaults;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Adds a packet fault (loss, delay, duplication, corruption, reordering) to a container's, a process's or a named
-/// network namespace, with tc netem where the kernel has it and nftables otherwise. It stays until Restore-ChaosFault -
-/// or until this PowerShell exits or is killed (the fault ledger's watchdog removes it). Recorded before it is applied.
-/// </summary>
+/// <summary>Adds a packet fault to a network namespace. Its help is module/help/Add-PacketFault.md.</summary>
 [Cmdlet(VerbsCommon.Add, "PacketFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Container")]
 [OutputType(typeof(PacketFaultInfo))]
 public sealed class AddPacketFaultCommand : PacketFaultCmdletBase

@@ -4,16 +4,11 @@ using ChaosPS.Experiments.Reports;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Writes experiment journals as JSON (the journal, redacted), JUnit or NUnit 3 XML (one test per steady-state probe,
-/// load threshold, rollback, failed method activity, fault and verdict; several journals go into one file) or a
-/// self-contained HTML page. Under Azure DevOps or GitHub Actions each case that did not pass also becomes an error annotation.
-/// </summary>
+/// <summary>Writes experiment journals as JSON, JUnit or NUnit XML, or HTML. Its help is module/help/Export-ChaosExperimentReport.md.</summary>
 [Cmdlet(VerbsData.Export, "ChaosExperimentReport", SupportsShouldProcess = true)]
 [OutputType(typeof(FileInfo))]
 public sealed class ExportChaosExperimentReportCommand : ChaosCmdlet
 {
-    /// <summary>A journal: the object Invoke-ChaosExperiment returns, a journal file path, or its JSON text.</summary>
     [Parameter(Mandatory = true, ValueFromPipeline = true)]
     public PSObject? InputObject { get; set; }
 
@@ -26,7 +21,6 @@ public sealed class ExportChaosExperimentReportCommand : ChaosCmdlet
 
     [Parameter] public SwitchParameter PassThru { get; set; }
 
-    /// <summary>No CI annotations, even under Azure DevOps or GitHub Actions.</summary>
     [Parameter] public SwitchParameter NoAnnotation { get; set; }
 
     private readonly List<JournalDocument> _journals = [];

@@ -21,7 +21,6 @@ public sealed class ExportLoadTestReportCommand : ChaosCmdlet
     [Parameter, ValidateSet("Json", "JUnit", "NUnit", "Hgrm", "Html")]
     public string? Format { get; set; }
 
-    /// <summary>For -Format Hgrm: which histogram (latency, service, ttfb, connect, tls, receive, first_event, inter_event).</summary>
     [Parameter, ValidateSet(LoadHistograms.Latency, LoadHistograms.Service, LoadHistograms.Ttfb, LoadHistograms.Connect, LoadHistograms.Tls,
         LoadHistograms.Receive, LoadHistograms.FirstEvent, LoadHistograms.InterEvent)]
     public string Histogram { get; set; } = LoadHistograms.Latency;

@@ -7,7 +7,6 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(ChaosPS.Docker.DockerEngineInfo))]
 public sealed class GetChaosDockerEngineCommand : ChaosCmdlet
 {
-    /// <summary>The engine endpoint, e.g. unix:///var/run/docker.sock; DOCKER_HOST or the platform default when omitted.</summary>
     [Parameter(Position = 0)]
     [ValidateNotBlank, ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }

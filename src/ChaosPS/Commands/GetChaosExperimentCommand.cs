@@ -8,12 +8,10 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(ExperimentInfo))]
 public sealed class GetChaosExperimentCommand : ChaosCmdlet
 {
-    /// <summary>Experiment names (file names without extension; wildcards allowed).</summary>
     [Parameter(Position = 0)]
     [SupportsWildcards, ValidateNotBlank]
     public string[]? Name { get; set; }
 
-    /// <summary>Only experiments with one of these tags (wildcards allowed).</summary>
     [Parameter]
     [SupportsWildcards, ValidateNotBlank]
     public string[]? Tag { get; set; }

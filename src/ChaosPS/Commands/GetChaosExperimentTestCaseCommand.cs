@@ -3,10 +3,7 @@ using ChaosPS.Experiments.Reports;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// The verdicts of an experiment journal as test cases (a steady-state probe, a load threshold, a rollback, a failed
-/// method activity, a fault, the recovery, the verdict), for `It -ForEach` in an ordinary Pester suite.
-/// </summary>
+/// <summary>The verdicts of an experiment journal as test cases. Its help is module/help/Get-ChaosExperimentTestCase.md.</summary>
 [Cmdlet(VerbsCommon.Get, "ChaosExperimentTestCase")]
 [OutputType(typeof(JournalTestCase))]
 public sealed class GetChaosExperimentTestCaseCommand : ChaosCmdlet
@@ -14,11 +11,9 @@ public sealed class GetChaosExperimentTestCaseCommand : ChaosCmdlet
     [Parameter(Mandatory = true, ValueFromPipeline = true, Position = 0)]
     public PSObject? InputObject { get; set; }
 
-    /// <summary>Only cases of these kinds.</summary>
     [Parameter, ValidateSet("Hypothesis", "Threshold", "Method", "Rollback", "Fault", "Recovery", "Degradation", "Verdict")]
     public string[]? Kind { get; set; }
 
-    /// <summary>Hashtables instead of objects: `It -ForEach` then defines $Name, $Result, $Message, ... in each test.</summary>
     [Parameter] public SwitchParameter AsHashtable { get; set; }
 
     protected override void ProcessRecord()

@@ -8,13 +8,11 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(FaultRecord))]
 public sealed class GetChaosFaultCommand : ChaosCmdlet
 {
-    /// <summary>Fault ids to show (wildcards allowed); all when omitted.</summary>
     [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
     [SupportsWildcards]
     [ValidateNotBlank(AllowNull = true), ValidateWildcard]
     public string[]? Id { get; set; }
 
-    /// <summary>Only faults of these kinds (Suspend, MemoryLimit, NetworkFault, ...).</summary>
     [Parameter]
     [ValidateNotBlank, ValidateWildcard]
     public string[]? Kind { get; set; }

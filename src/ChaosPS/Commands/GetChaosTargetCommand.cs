@@ -3,85 +3,67 @@ using ChaosPS.Chaos;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Selects processes and containers to aim worker chaos at, as typed objects. Nothing is selected without a criterion;
-/// protected targets (PID 1, this pwsh and its parents, the container engine) are refused unless -Force.
-/// </summary>
+/// <summary>Selects processes and containers to aim worker chaos at, as typed objects. Its help is module/help/Get-ChaosTarget.md.</summary>
 [Cmdlet(VerbsCommon.Get, "ChaosTarget")]
 [OutputType(typeof(ChaosTarget))]
 public sealed class GetChaosTargetCommand : ChaosCmdlet
 {
-    /// <summary>Process or container names (wildcards allowed).</summary>
     [Parameter(Position = 0)]
     [SupportsWildcards]
     [ValidateNotBlank, ValidateWildcard]
     public string[]? Name { get; set; }
 
-    /// <summary>Process ids, or container ids (prefixes) / names.</summary>
     [Parameter]
     [ValidateNotBlank]
     public string[]? Id { get; set; }
 
-    /// <summary>A wildcard pattern matched against the whole command line (processes).</summary>
     [Parameter]
     [SupportsWildcards]
     [ValidateNotBlank, ValidateWildcard]
     public string? CommandLine { get; set; }
 
-    /// <summary>A regular expression matched against the name (processes: also the command line).</summary>
     [Parameter]
     [ValidateNotBlank]
     public string? Regex { get; set; }
 
-    /// <summary>Processes listening on these TCP ports.</summary>
     [Parameter]
     [ValidateRange(1, 65535)]
     public int[]? Port { get; set; }
 
-    /// <summary>Container labels, "key" or "key=value"; all must match. Implies -Kind Container.</summary>
     [Parameter]
     [ValidateNotBlank]
     public string[]? Label { get; set; }
 
-    /// <summary>Process (default) or Container.</summary>
     [Parameter]
     [ValidateSet("Process", "Container")]
     public string? Kind { get; set; }
 
-    /// <summary>Process ids from the pipeline (e.g. the embedded testbed's workers).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotBlank(AllowNull = true), ValidateRange(0, int.MaxValue)]
     public int[]? ProcessId { get; set; }
 
-    /// <summary>Container ids from the pipeline (e.g. the embedded testbed's workers in the Docker runtime).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotBlank(AllowNull = true), ValidateContainer]
     public string[]? ContainerId { get; set; }
 
-    /// <summary>The worker's URI, carried onto the target (bound from piped worker objects).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotBlank(AllowNull = true), ValidateHttpUri(LoopbackOnly = true)]
     public string? Uri { get; set; }
 
-    /// <summary>Pick this many of the matches at random.</summary>
     [Parameter]
     [ValidateRange(0, int.MaxValue)]
     public int? Count { get; set; }
 
-    /// <summary>Pick this percentage of the matches at random (rounded up).</summary>
     [Parameter]
     [ValidateRange(0.0, 100.0)]
     public double? Percent { get; set; }
 
-    /// <summary>Seed for the random pick: the same seed over the same set picks the same targets.</summary>
     [Parameter]
     public int? Seed { get; set; }
 
-    /// <summary>Allow protected targets.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    /// <summary>The Docker engine endpoint (DOCKER_HOST or the platform default when omitted).</summary>
     [Parameter]
     [ValidateNotBlank, ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }

@@ -8,7 +8,6 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(GpuDeviceInfo))]
 public sealed class GetGpuInfoCommand : ChaosCmdlet
 {
-    /// <summary>Only these GPU indexes; all when omitted.</summary>
     [Parameter(Position = 0)]
     [Alias("Device")]
     [ValidateNotNullOrEmpty, ValidateRange(0, 1023)]

@@ -4,30 +4,23 @@ using ChaosPS.Diagnostics;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Samples the runtime counters of .NET workers (EventPipe, System.Runtime: CPU, GC heap, allocation rate, exceptions,
-/// thread-pool queue) over a window, all targets at once.
-/// </summary>
+/// <summary>Samples the runtime counters of .NET workers. Its help is module/help/Get-WorkerDiagnostics.md.</summary>
 [Cmdlet(VerbsCommon.Get, "WorkerDiagnostics", DefaultParameterSetName = "Target")]
 [OutputType(typeof(WorkerCounters))]
 public sealed class GetWorkerDiagnosticsCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget (host .NET processes).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Target")]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>Process ids of .NET processes.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Id")]
     [ValidateNotNullOrEmpty, ValidateRange(1, int.MaxValue)]
     public int[] ProcessId { get; set; } = [];
 
-    /// <summary>The sampling window (default 3s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan Duration { get; set; } = TimeSpan.FromSeconds(3);
 
-    /// <summary>Seconds between counter reports (default 1s; whole seconds).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);

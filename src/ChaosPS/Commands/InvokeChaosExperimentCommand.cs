@@ -7,69 +7,39 @@ using ChaosPS.Faults;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Runs chaos experiments (Chaos Toolkit's format, from .json or .psd1 files or hashtables) against a system and
-/// writes one journal per experiment with an honest verdict. Rollbacks always play (also on failure and Ctrl+C/SIGTERM),
-/// and faults left in the ledger by the run are restored. A run that is not Passed also writes an error record
-/// (ChaosPS.ExperimentFailed, ChaosPS.ExperimentDeviated, ChaosPS.ExperimentInconclusive, ChaosPS.ExperimentAborted)
-/// whose TargetObject is the journal, so $? and -ErrorAction Stop see it.
-/// </summary>
+/// <summary>Runs chaos experiments (Chaos Toolkit's format) and journals one verdict each. Its help is module/help/Invoke-ChaosExperiment.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "ChaosExperiment", DefaultParameterSetName = "Path", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(ExperimentJournal))]
 public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
 {
-    /// <summary>Experiment files (.json in Chaos Toolkit's format, or .psd1 with the same keys); several run in order as a suite.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Path", ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName", "PSPath")]
     public string[] Path { get; set; } = [];
 
-    /// <summary>Experiments as hashtables (the same keys as the JSON; 'steady-state-hypothesis' quoted).</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Experiment", ValueFromPipeline = true)]
     public Hashtable[] Experiment { get; set; } = [];
 
-    /// <summary>Configuration values that replace the experiments' own (and their environment variables).</summary>
     [Parameter]
     public Hashtable? Configuration { get; set; }
 
-    /// <summary>
-    /// The embedded testbed (from Start-ChaosTestbed) to aim at: sets the configuration values target_url (its
-    /// router, no trailing slash), target_address (its router as host:port), workers (a Get-ChaosTarget selector of its
-    /// worker processes), worker_url (its first worker, no trailing slash) and data_path (that worker's data folder)
-    /// unless -Configuration gives them.
-    /// </summary>
     [Parameter]
     [Alias("Target")]
     public ChaosPS.Testbed.ChaosTestbed? Testbed { get; set; }
 
-    /// <summary>
-    /// Multiplies pauses, the durations of chaosps activities (Duration, Interval, HoldFor, RampUp, RampDown, ThinkTime,
-    /// Baseline, each Start-LoadTest -Stage), recovery windows (a "recovered" tolerance's within with Wait-ChaosRecovery
-    /// -Timeout) and the timeouts of activities whose work is scaled; request timeouts and thresholds stay (ExperimentScale).
-    /// </summary>
     [Parameter]
     [ValidateRange(0.001, 1000.0)]
     public double Scale { get; set; } = 1.0;
 
-    /// <summary>
-    /// Named hosts: a hashtable of name = open PSSession (New-PSSession -HostName ...). An activity of the chaosps or
-    /// powershell provider that says host = 'name' runs on that host through its session (ChaosPS of this version must be
-    /// there; its faults stay in that host's ledger); a chaosps Start-LoadTest activity with sessions = @('a', 'b') splits
-    /// its load over those hosts. An activity naming a host not given here is refused before anything runs
-    /// (ChaosPS.UnknownExperimentHost).
-    /// </summary>
     [Parameter]
     public System.Collections.Hashtable? Session { get; set; }
 
-    /// <summary>The journal file (one experiment) or folder (one file per experiment). Default: ./chaosps-journals/&lt;title&gt;-&lt;UTC time&gt;.json.</summary>
     [Parameter]
     public string? JournalPath { get; set; }
 
-    /// <summary>Overrides the experiments' runtime.hypothesis.strategy.</summary>
     [Parameter]
     [ValidateSet("default", "before-method-only", "after-method-only", "during-method-only", "continuously")]
     public string? HypothesisStrategy { get; set; }
 
-    /// <summary>Overrides runtime.rollbacks.strategy. ChaosPS's default is always (Chaos Toolkit's own default skips rollbacks of failed and interrupted runs).</summary>
     [Parameter]
     [ValidateSet("always", "deviated", "never")]
     public string? RollbackStrategy { get; set; }

@@ -8,7 +8,6 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(InferenceResult))]
 public sealed class InvokeChaosInferenceCommand : ChaosCmdlet
 {
-    /// <summary>The router or worker base URI; binds RouterUri from Start-ChaosTestbed output, or Uri from a worker.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("RouterUri")]
     public Uri Uri { get; set; } = null!;
@@ -36,7 +35,6 @@ public sealed class InvokeChaosInferenceCommand : ChaosCmdlet
     [DurationTransform]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Allow a target that is not on this machine (127.0.0.0/8, ::1, localhost).</summary>
     [Parameter]
     public SwitchParameter AllowNonLoopback { get; set; }
 

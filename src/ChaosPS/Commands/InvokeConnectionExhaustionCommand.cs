@@ -8,16 +8,13 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(StressResult))]
 public sealed class InvokeConnectionExhaustionCommand : StressCmdlet
 {
-    /// <summary>The target (http://127.0.0.1:port/...); only loopback addresses are allowed.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("RouterUri", "Url")]
     public Uri? Uri { get; set; }
 
-    /// <summary>Connections to hold (default 1000).</summary>
     [Parameter]
     public int Count { get; set; } = 1000;
 
-    /// <summary>How long each connect may take before it counts as failed (default 5s).</summary>
     [Parameter]
     [DurationTransform]
     [ValidateDuration]

@@ -8,15 +8,12 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(StressResult))]
 public sealed class InvokeCpuExhaustionCommand : StressCmdlet
 {
-    /// <summary>Load per loaded core, 0..100.</summary>
     [Parameter(Mandatory = true, Position = 0)]
     public double Percent { get; set; }
 
-    /// <summary>How many cores to load (default: all online CPUs).</summary>
     [Parameter]
     public int Cores { get; set; }
 
-    /// <summary>Run the stressor inside this container (it joins the container's cgroups).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("ContainerName", "ContainerId")]
     [ValidateNotBlank(AllowNull = true), ValidateContainer]

@@ -8,23 +8,19 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(StressResult))]
 public sealed class InvokeDiskExhaustionCommand : StressCmdlet
 {
-    /// <summary>A folder on the filesystem to fill (inside the container with -Container). The fill file is created here.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("DataPath", "FullName")]
     [ValidateNotBlank, ValidatePathText]
     public string Path { get; set; } = "";
 
-    /// <summary>Fill until the filesystem is this full (percent used, as df shows it).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Percent")]
     public double Percent { get; set; }
 
-    /// <summary>Fill until only this much is available (0 = completely full).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "LeaveFree")]
     [SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? LeaveFree { get; set; }
 
-    /// <summary>Fill the folder inside this container (through /proc/&lt;pid&gt;/root).</summary>
     [Parameter]
     [Alias("ContainerName", "ContainerId")]
     [ValidateNotBlank, ValidateContainer]

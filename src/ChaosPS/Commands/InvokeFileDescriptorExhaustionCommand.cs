@@ -8,11 +8,9 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(StressResult))]
 public sealed class InvokeFileDescriptorExhaustionCommand : StressCmdlet
 {
-    /// <summary>Descriptors to hold (default 1000); with -ProcessId, the headroom left to the process (default 0).</summary>
     [Parameter(Position = 0)]
     public int Count { get; set; }
 
-    /// <summary>Exhaust this process's descriptor table instead: its soft RLIMIT_NOFILE is lowered (and restored afterwards).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Process", ValueFromPipelineByPropertyName = true)]
     [Alias("Pid")]
     [ValidateRange(1, int.MaxValue)]

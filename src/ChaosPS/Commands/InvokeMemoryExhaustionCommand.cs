@@ -8,22 +8,18 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(StressResult))]
 public sealed class InvokeMemoryExhaustionCommand : StressCmdlet
 {
-    /// <summary>Percent of total memory (of the container's limit with -Container): the level to reach, or the amount to add.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Percent")]
     public double Percent { get; set; }
 
-    /// <summary>A size (8GB, 512MB): the used memory to reach, or the amount to add.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Size")]
     [SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? Size { get; set; }
 
-    /// <summary>Reach: bring used memory to the level; Add: allocate it on top. Default: Reach for -Percent, Add for -Size.</summary>
     [Parameter]
     [ValidateSet("Reach", "Add")]
     public string? Mode { get; set; }
 
-    /// <summary>Run the stressor inside this container (its memory cgroup: the container's limit and OOM scope apply).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("ContainerName", "ContainerId")]
     [ValidateNotBlank(AllowNull = true), ValidateContainer]

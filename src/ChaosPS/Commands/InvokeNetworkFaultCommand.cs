@@ -3,20 +3,15 @@ using ChaosPS.Network;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Applies a network fault for a duration and removes it when the duration ends - and on error, on Ctrl+C, and (through
-/// the fault ledger's watchdog) when PowerShell dies. Returns what happened while it was in force.
-/// </summary>
+/// <summary>Applies a network fault for a duration and removes it when the duration ends. Its help is module/help/Invoke-NetworkFault.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "NetworkFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(NetworkFaultResult))]
 public sealed class InvokeNetworkFaultCommand : NetworkFaultCmdletBase
 {
-    /// <summary>How long the fault lasts (500ms, 30s, 5m, or a TimeSpan).</summary>
     [Parameter(Mandatory = true)]
     [DurationTransform]
     public TimeSpan Duration { get; set; }
 
-    /// <summary>Run as a PowerShell job (Stop-Job ends the fault early, and it is still removed).</summary>
     [Parameter]
     public SwitchParameter AsJob { get; set; }
 

@@ -4,15 +4,11 @@ using ChaosPS.PacketFaults;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Applies a packet fault for a duration and removes it when the duration ends - and on error, on Ctrl+C, and (through
-/// the fault ledger's watchdog) when PowerShell dies. Returns what the kernel counted while it was in force.
-/// </summary>
+/// <summary>Applies a packet fault for a duration and removes it when the duration ends. Its help is module/help/Invoke-PacketFault.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "PacketFault", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = "Container")]
 [OutputType(typeof(PacketFaultResult))]
 public sealed class InvokePacketFaultCommand : PacketFaultCmdletBase
 {
-    /// <summary>How long the fault lasts (500ms, 30s, 5m, or a TimeSpan).</summary>
     [Parameter(Mandatory = true)]
     [DurationTransform]
     public TimeSpan Duration { get; set; }

@@ -9,17 +9,14 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(StressResult))]
 public sealed class InvokeVramExhaustionCommand : StressCmdlet
 {
-    /// <summary>The GPU's index (as Get-GpuInfo and nvidia-smi number them).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [Alias("Index")]
     [ValidateRange(0, 1023)]
     public int Device { get; set; }
 
-    /// <summary>Percent of the GPU's free memory at the start.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = "Percent")]
     public double Percent { get; set; }
 
-    /// <summary>Bytes of VRAM to allocate (40GB, 512MB).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Size")]
     [SizeTransform(false)]
     [ValidateNotNull]

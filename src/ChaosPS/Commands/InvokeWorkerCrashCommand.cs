@@ -3,89 +3,64 @@ using ChaosPS.Chaos;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Crashes workers for real: a signal to a process (KILL, TERM, INT, QUIT, ABRT, SEGV; or TERM with a grace period
-/// then KILL); for a container by default the same signal to its main process from the host (a crash, so its restart
-/// policy fires), or docker kill/stop/restart through the engine's API. -Count/-Percent pick from the piped set; -Interval with -Duration
-/// repeats random crashes (a chaos-monkey loop). Writes one result per crash with the observed exit code/state.
-/// </summary>
+/// <summary>Crashes workers for real. Its help is module/help/Invoke-WorkerCrash.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "WorkerCrash", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(CrashResult))]
 public sealed class InvokeWorkerCrashCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>The signal: KILL (default), TERM, INT, QUIT, ABRT or SEGV. Containers: the signal for their main process (or, with -ContainerAction DockerKill, the one docker kill sends).</summary>
     [Parameter]
     [ValidateSet("KILL", "TERM", "INT", "QUIT", "ABRT", "SEGV", IgnoreCase = true)]
     public string Signal { get; set; } = "KILL";
 
-    /// <summary>Send the signal (TERM by default when this is given), wait this long, then SIGKILL what is still alive. Containers: the stop/restart timeout.</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan? GracePeriod { get; set; }
 
-    /// <summary>
-    /// Containers: Signal (default: -Signal to the container's main process from this host, by the host pid the engine
-    /// reports; the process dies as in a real crash, so the restart policy fires; with -GracePeriod, SIGKILL after it),
-    /// DockerKill (docker kill with -Signal), DockerStop (SIGTERM then SIGKILL after -GracePeriod), DockerRestart.
-    /// Docker records its API calls as deliberate: after DockerKill or DockerStop no restart policy restarts the container.
-    /// </summary>
     [Parameter]
     [ValidateSet("Signal", "DockerKill", "DockerStop", "DockerRestart")]
     public string ContainerAction { get; set; } = "Signal";
 
-    /// <summary>Crash this many of the piped targets, picked at random (per round with -Interval; default 1 there).</summary>
     [Parameter]
     [ValidateRange(1, int.MaxValue)]
     public int? Count { get; set; }
 
-    /// <summary>Crash this percentage of the piped targets (rounded up), picked at random.</summary>
     [Parameter]
     [ValidateRange(0.0, 100.0)]
     public double? Percent { get; set; }
 
-    /// <summary>Seed for the random pick.</summary>
     [Parameter]
     public int? Seed { get; set; }
 
-    /// <summary>Chaos-monkey loop: crash a random pick every Interval until -Duration has passed.</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan? Interval { get; set; }
 
-    /// <summary>How long the chaos-monkey loop runs (with -Interval).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan? Duration { get; set; }
 
-    /// <summary>How long to watch each target exit after the signal (default 10s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan ObserveTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Write a dump of each .NET worker before crashing it (into -DumpDirectory, default the current folder).</summary>
     [Parameter]
     public SwitchParameter Dump { get; set; }
 
-    /// <summary>Where -Dump writes dumps.</summary>
     [Parameter]
     [ValidateNotBlank, ValidatePathText]
     public string? DumpDirectory { get; set; }
 
-    /// <summary>The kind of dump -Dump writes: Full (default), Heap, Mini or Triage.</summary>
     [Parameter]
     [ValidateSet("Full", "Heap", "Mini", "Triage")]
     public string DumpType { get; set; } = "Full";
 
-    /// <summary>Results are always written (one per crash); accepted so pipelines read naturally.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    /// <summary>Allow protected targets.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

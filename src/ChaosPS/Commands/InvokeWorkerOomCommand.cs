@@ -4,40 +4,29 @@ using ChaosPS.Faults;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// A real out-of-memory kill. Containers: the memory limit is lowered through the Docker API to a little above what
-/// the container uses now, and a helper allocates inside the container's memory cgroup until the kernel OOM-kills the
-/// worker; the result says whether the kill was an OOM kill (engine oom event, OOMKilled, exit 137) and the original
-/// limit is restored (ledgered, so a killed pwsh still gets it restored by the watchdog). Host processes: the same in a
-/// child memory cgroup created under the process's own (Linux cgroup v1, root); otherwise a NotSupported error.
-/// </summary>
+/// <summary>A real out-of-memory kill. Its help is module/help/Invoke-WorkerOom.md.</summary>
 [Cmdlet(VerbsLifecycle.Invoke, "WorkerOom", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(OomResult))]
 public sealed class InvokeWorkerOomCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>The memory limit to apply during the fault (default: current usage plus -Headroom; hosts: -Headroom).</summary>
     [Parameter]
     [SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? Limit { get; set; }
 
-    /// <summary>How far above its current usage the limit is set (default 32MB).</summary>
     [Parameter]
     [SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? Headroom { get; set; }
 
-    /// <summary>Give up (and restore) when no OOM kill happened within this long (default 60s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Allow protected targets.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

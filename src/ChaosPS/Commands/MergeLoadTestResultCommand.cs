@@ -3,11 +3,7 @@ using ChaosPS.Load;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Combines load test results from several generators (jobs, child processes, remoting, Import-Clixml) into one:
-/// histograms add count by count, so the combined percentiles are exact; counters sum; thresholds are re-evaluated
-/// on the combined data.
-/// </summary>
+/// <summary>Combines load test results from several generators. Its help is module/help/Merge-LoadTestResult.md.</summary>
 [Cmdlet(VerbsData.Merge, "LoadTestResult")]
 [OutputType(typeof(LoadTestResult))]
 public sealed class MergeLoadTestResultCommand : ChaosCmdlet
@@ -16,7 +12,6 @@ public sealed class MergeLoadTestResultCommand : ChaosCmdlet
     [ValidateNotNullOrEmpty]
     public PSObject[]? InputObject { get; set; }
 
-    /// <summary>Thresholds to evaluate on the merged result (default: those of the inputs).</summary>
     [ValidateNotBlank]
     [Parameter] public string[]? Threshold { get; set; }
     [ValidateNotBlank]

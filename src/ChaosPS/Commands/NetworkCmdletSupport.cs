@@ -10,7 +10,6 @@ namespace ChaosPS.Commands;
 /// </summary>
 public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
 {
-    /// <summary>The proxy's name (binds from Get-ChaosProxy / Start-ChaosProxy output by property name).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("ProxyName")]
     [ValidateNotBlank, ValidateChaosName]
@@ -21,97 +20,77 @@ public abstract class NetworkFaultCmdletBase : NetworkCmdletBase
         "RefuseConnect", "ResetOnConnect", "Noop", "HttpStatus", "HttpDelay", "HttpSlowBody", "HttpReset", IgnoreCase = true)]
     public string Type { get; set; } = "";
 
-    /// <summary>Upstream = client to server, Downstream = server to client (toxiproxy's default), Both = each way.</summary>
     [Parameter]
     [ValidateSet("Upstream", "Downstream", "Both", IgnoreCase = true)]
     public string Stream { get; set; } = "Downstream";
 
-    /// <summary>Probability (0..1) that a connection is affected; decided per connection.</summary>
     [Parameter]
     [ValidateRange(0.0, 1.0)]
     public double Toxicity { get; set; } = 1.0;
 
-    /// <summary>HTTP faults (proxy in Http mode): the percentage of matching requests hit (0..100), spread exactly.</summary>
     [Parameter]
     public double? Percent { get; set; }
 
-    /// <summary>HttpStatus: the status answered without reaching the upstream (200..599, default 503).</summary>
     [Parameter]
     public int? StatusCode { get; set; }
 
-    /// <summary>HttpStatus: a Retry-After header (whole seconds; e.g. with 429 or 503).</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
     [ValidateDuration(AllowZero = true)]
     public TimeSpan? RetryAfter { get; set; }
 
-    /// <summary>HttpSlowBody: the rate response bodies are written at, in bytes per second.</summary>
     [Parameter]
     public long? BytesPerSecond { get; set; }
 
-    /// <summary>HttpReset: body bytes passed before the connection is reset (the last byte is never passed).</summary>
     [Parameter, SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? AfterBytes { get; set; }
 
-    /// <summary>HTTP faults: only requests with this method (or comma-separated methods); default all.</summary>
     [Parameter]
     [ValidateNotBlank]
     public string? Method { get; set; }
 
-    /// <summary>HTTP faults: only requests whose path starts with this prefix, or matches this wildcard (* = any characters); default all.</summary>
     [Parameter]
     [ValidateNotBlank]
     public string? Path { get; set; }
 
-    /// <summary>The toxic's name; default &lt;type&gt;_&lt;stream&gt; (toxiproxy's default).</summary>
     [Parameter]
     [ValidateNotBlank, ValidateChaosName]
     public string? Name { get; set; }
 
-    /// <summary>Latency: the delay added to each chunk.</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
     [ValidateDuration(AllowZero = true)]
     public TimeSpan? Latency { get; set; }
 
-    /// <summary>Latency: ± jitter (uniform).</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
     [ValidateDuration(AllowZero = true)]
     public TimeSpan? Jitter { get; set; }
 
-    /// <summary>Bandwidth: rate in KB/s (1 KB = 1000 bytes), per connection and direction.</summary>
     [Parameter]
     [ValidateRange(0, long.MaxValue)]
     public long? RateKBps { get; set; }
 
-    /// <summary>SlowClose: delay before the close is passed on. Slicer: delay between pieces (microsecond resolution).</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
     [ValidateDuration(AllowZero = true)]
     public TimeSpan? Delay { get; set; }
 
-    /// <summary>Timeout: idle time before the connection is closed (0 = hold forever). ResetPeer: delay before the reset.</summary>
     [Parameter, DurationTransform(RequireUnit = true)]
     [ValidateDuration(AllowZero = true)]
     public TimeSpan? Timeout { get; set; }
 
-    /// <summary>Slicer: average piece size in bytes (at least 1).</summary>
     [Parameter]
     public long? AverageSize { get; set; }
 
-    /// <summary>Slicer: variation of the piece size in bytes (smaller than AverageSize).</summary>
     [Parameter]
     public long? SizeVariation { get; set; }
 
-    /// <summary>LimitData: bytes passed before the connection is closed.</summary>
     [Parameter, SizeTransform(false)]
     [ValidateNotNull]
     public SizeSpec? Bytes { get; set; }
 
-    /// <summary>Raw toxiproxy attributes (e.g. @{ latency = 500; jitter = 100 }), merged with the typed parameters.</summary>
     [Parameter]
     [ValidateNotNull]
     public Hashtable? Attributes { get; set; }
 
-    /// <summary>Drive the toxiproxy server at this URI (e.g. http://127.0.0.1:8474) instead of the built-in proxies.</summary>
     [Parameter]
     [ValidateNotBlank, ValidateHttpUri]
     public string? ToxiproxyUri { get; set; }

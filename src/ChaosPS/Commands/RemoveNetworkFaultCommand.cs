@@ -13,12 +13,10 @@ public sealed class RemoveNetworkFaultCommand : NetworkCmdletBase
     [ValidateNotBlank, ValidateChaosName]
     public string Proxy { get; set; } = "";
 
-    /// <summary>Fault (toxic) names; "down" re-enables a proxy taken down with -Type Down.</summary>
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true, ParameterSetName = "ByName")]
     [ValidateNotBlank, ValidateChaosName(AllowWildcard = true)]
     public string[] Name { get; set; } = [];
 
-    /// <summary>Every fault on the proxy (and re-enable it when it was taken down by a Down fault).</summary>
     [Parameter(Mandatory = true, ParameterSetName = "All")]
     public SwitchParameter All { get; set; }
 

@@ -8,13 +8,11 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(FaultRestoreResult))]
 public sealed class RestoreChaosFaultCommand : ChaosCmdlet
 {
-    /// <summary>Ids of the faults to undo (pipe Get-ChaosFault output, or results that carry a FaultId).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = "ById")]
     [Alias("FaultId")]
     [ValidateNotBlank, ValidateChaosName]
     public string[] Id { get; set; } = [];
 
-    /// <summary>Undo every fault in the ledger.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "All")]
     public SwitchParameter All { get; set; }
 

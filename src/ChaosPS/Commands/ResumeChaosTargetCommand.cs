@@ -9,7 +9,6 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(SuspendResult))]
 public sealed class ResumeChaosTargetCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget (or the objects Suspend-ChaosTarget returned... use Get-ChaosTarget -Id).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];

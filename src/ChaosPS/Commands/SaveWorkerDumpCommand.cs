@@ -4,28 +4,23 @@ using ChaosPS.Diagnostics;
 
 namespace ChaosPS.Commands;
 
-/// <summary>Writes a dump of .NET worker processes through their diagnostic port (Microsoft.Diagnostics.NETCore.Client).
-/// The runtime suspends the process while it writes (seconds for a full dump) and the file can be large: it asks first.</summary>
+/// <summary>Writes a dump of .NET worker processes through their diagnostic port. Its help is module/help/Save-WorkerDump.md.</summary>
 [Cmdlet(VerbsData.Save, "WorkerDump", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(WorkerDumpResult))]
 public sealed class SaveWorkerDumpCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget (host processes that are .NET programs).</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = "Target")]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>Process ids of .NET processes.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Id")]
     [ValidateNotNullOrEmpty, ValidateRange(1, int.MaxValue)]
     public int[] ProcessId { get; set; } = [];
 
-    /// <summary>Folder to write the dumps to (default: the current folder).</summary>
     [Parameter]
     [ValidateNotBlank, ValidatePathText]
     public string? Path { get; set; }
 
-    /// <summary>Full (default), Heap, Mini or Triage.</summary>
     [Parameter]
     [ValidateSet("Full", "Heap", "Mini", "Triage")]
     public string DumpType { get; set; } = "Full";

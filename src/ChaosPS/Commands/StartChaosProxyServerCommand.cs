@@ -3,20 +3,15 @@ using ChaosPS.Network;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Serves toxiproxy's HTTP API (same paths, verbs, JSON, status codes) for this session's proxies, so toxiproxy clients
-/// and scripts work unchanged against it. Proxies made with Start-ChaosProxy appear in it and vice versa.
-/// </summary>
+/// <summary>Serves toxiproxy's HTTP API for this session's proxies. Its help is module/help/Start-ChaosProxyServer.md.</summary>
 [Cmdlet(VerbsLifecycle.Start, "ChaosProxyServer", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(ChaosProxyServerInfo))]
 public sealed class StartChaosProxyServerCommand : NetworkCmdletBase
 {
-    /// <summary>host:port for the API (toxiproxy's default port is 8474); loopback only unless -AllowNonLoopback.</summary>
     [Parameter(Position = 0)]
     [ValidateNotBlank, ValidateEndpoint(AllowPortZero = true)]
     public string Listen { get; set; } = "127.0.0.1:8474";
 
-    /// <summary>Allow the API, and proxies created through it, to listen on non-loopback addresses.</summary>
     [Parameter]
     public SwitchParameter AllowNonLoopback { get; set; }
 

@@ -42,15 +42,10 @@ public sealed class StartChaosTestbedCommand : ChaosCmdlet
     [ValidateNotBlank, ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }
 
-    /// <summary>
-    /// Deliberate defects, to prove an experiment catches the bug it exists for (see the help for what each breaks).
-    /// The names are TestbedDefects.All; ValidateSet needs constants, so they are repeated here.
-    /// </summary>
     [Parameter]
     [ValidateSet("NoRetry", "NoRestart", "NoShedding", "IgnoreDiskFull", "NoAttemptTimeout", "UnhealthyAfterRestart", "EmptyBody", "ErrorEveryNth", IgnoreCase = true)]
     public string[]? Defect { get; set; }
 
-    /// <summary>With -Defect ErrorEveryNth: every how many inference requests each worker answers 500 (default 20).</summary>
     [Parameter]
     public int ErrorEvery { get; set; }
 

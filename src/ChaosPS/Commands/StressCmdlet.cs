@@ -9,16 +9,13 @@ namespace ChaosPS.Commands;
 /// </summary>
 public abstract class StressCmdlet : ChaosCmdlet
 {
-    /// <summary>How long to hold the load (500ms, 30s, 5m or a TimeSpan).</summary>
     [Parameter(Mandatory = true)]
     [DurationTransform]
     public TimeSpan Duration { get; set; }
 
-    /// <summary>Run as a background job; Receive-Job returns the result, Stop-Job releases the load.</summary>
     [Parameter]
     public SwitchParameter AsJob { get; set; }
 
-    /// <summary>Skip the extra confirmation for dangerous levels and allow what is otherwise refused (the root filesystem, an Add past available memory).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

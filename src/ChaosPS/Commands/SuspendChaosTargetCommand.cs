@@ -4,27 +4,19 @@ using ChaosPS.Faults;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Hangs workers: SIGSTOP for processes, docker pause for containers. Each suspend is written to the fault ledger with
-/// its undo before it is applied. With -Duration the cmdlet holds the targets suspended that long and resumes them
-/// (also on error and Ctrl+C); without, they stay suspended until Resume-ChaosTarget / Restore-ChaosFault, or until the
-/// watchdog resumes them when this pwsh exits.
-/// </summary>
+/// <summary>Hangs workers (SIGSTOP, docker pause), ledgered. Its help is module/help/Suspend-ChaosTarget.md.</summary>
 [Cmdlet(VerbsLifecycle.Suspend, "ChaosTarget", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(SuspendResult))]
 public sealed class SuspendChaosTargetCommand : ChaosCmdlet
 {
-    /// <summary>Targets from Get-ChaosTarget.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
     [ValidateNotNullOrEmpty]
     public ChaosTarget[] Target { get; set; } = [];
 
-    /// <summary>How long to hold the targets suspended before resuming them (blocks, with progress).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan? Duration { get; set; }
 
-    /// <summary>Allow protected targets (PID 1, this pwsh and its parents, the container engine).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

@@ -4,74 +4,58 @@ using ChaosPS.Stress;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Runs stressors (a script block, typically Invoke-*Exhaustion calls) while probe traffic measures a loopback target,
-/// and judges the degradation: acceptable statuses only, no hangs, an error-rate bound, recovery within a time bound.
-/// </summary>
+/// <summary>Runs stressors while probe traffic measures a target, and judges the degradation. Its help is module/help/Test-GracefulDegradation.md.</summary>
 [Cmdlet(VerbsDiagnostic.Test, "GracefulDegradation", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(DegradationVerdict))]
 public sealed class TestGracefulDegradationCommand : ChaosCmdlet
 {
-    /// <summary>The URI the probe requests (loopback only), e.g. the router's /health or /v1/infer.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("RouterUri", "Url")]
     public Uri? Uri { get; set; }
 
-    /// <summary>The stress: a script block that runs the stressors (they block for their duration). Its output goes into the verdict's StressResults.</summary>
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNull]
     public ScriptBlock? Stress { get; set; }
 
-    /// <summary>HTTP method of the probe (default GET; POST with -Body).</summary>
     [Parameter]
     [ValidateSet("GET", "POST", "HEAD", "PUT")]
     public string Method { get; set; } = "GET";
 
-    /// <summary>Request body for POST/PUT (JSON).</summary>
     [Parameter]
     [ValidateNotNull]
     public string? Body { get; set; }
 
-    /// <summary>Probe requests per second (default 10).</summary>
     [Parameter]
     public double Rate { get; set; } = 10;
 
-    /// <summary>How long to probe before the stress starts (the steady state; default 2s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan Baseline { get; set; } = TimeSpan.FromSeconds(2);
 
-    /// <summary>Statuses that count as graceful answers under stress (default 200, 429, 503, 507).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty, ValidateRange(100, 599)]
     public int[] AcceptableStatus { get; set; } = [200, 429, 503, 507];
 
-    /// <summary>Statuses that count as healthy (default 200).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty, ValidateRange(100, 599)]
     public int[] HealthyStatus { get; set; } = [200];
 
-    /// <summary>A request unanswered after this is a hang (default 5s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan HangTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Hangs tolerated (default 0).</summary>
     [Parameter]
     [ValidateRange(0, int.MaxValue)]
     public int MaxHangs { get; set; }
 
-    /// <summary>Largest share of failed requests during stress and recovery (0..1, default 0.05).</summary>
     [Parameter]
     [ValidateRange(0.0, 1.0)]
     public double MaxErrorRate { get; set; } = 0.05;
 
-    /// <summary>The target must be healthy again within this after the stress ends (default 30s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan RecoveryTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Healthy answers in a row that count as recovered (default 3).</summary>
     [Parameter]
     [ValidateRange(1, 1000)]
     public int RecoveryConsecutive { get; set; } = 3;

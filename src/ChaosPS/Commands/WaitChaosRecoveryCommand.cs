@@ -4,95 +4,69 @@ using ChaosPS.Recovery;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Probes until the system is healthy again or -Timeout passes: HTTP (expected status, body match, latency bound),
-/// TCP connect, containers (running, healthy, restarted since the crash), processes (the crashed worker back under a
-/// new pid). Takes fault results on the pipeline: crashes (Invoke-WorkerCrash, Invoke-WorkerOom), network faults
-/// (Invoke-NetworkFault), stress (Invoke-*Exhaustion) and suspensions (Suspend-/Resume-ChaosTarget). Reports
-/// time-to-detect and time-to-recover, measured from the fault's end (see -Since).
-/// </summary>
+/// <summary>Probes until the system is healthy again or -Timeout passes. Its help is module/help/Wait-ChaosRecovery.md.</summary>
 [Cmdlet(VerbsLifecycle.Wait, "ChaosRecovery")]
 [OutputType(typeof(RecoveryResult))]
 public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 {
-    /// <summary>Fault results: Invoke-WorkerCrash/Invoke-WorkerOom (each crashed worker must come back), Invoke-NetworkFault, Invoke-*Exhaustion, Suspend-/Resume-ChaosTarget.</summary>
     [Parameter(ValueFromPipeline = true)]
     [Alias("Crash")]
     [ValidateNotNull]
     public object[]? InputObject { get; set; }
 
-    /// <summary>HTTP URIs to GET (loopback only in tests); healthy on an expected status.</summary>
     [Parameter(Position = 0)]
     [ValidateNotBlank]
     public string[]? Uri { get; set; }
 
-    /// <summary>Statuses counted healthy (default 200-299).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty, ValidateRange(100, 599)]
     public int[]? ExpectedStatus { get; set; }
 
-    /// <summary>A regular expression the response body must match.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? BodyMatch { get; set; }
 
-    /// <summary>A response slower than this counts as unhealthy.</summary>
     [Parameter]
     [DurationTransform(RequireUnit = true)]
     public TimeSpan? MaxLatency { get; set; }
 
-    /// <summary>TCP endpoints "host:port" that must accept a connection.</summary>
     [Parameter]
     [ValidateNotBlank]
     public string[]? TcpEndpoint { get; set; }
 
-    /// <summary>Containers that must be running (and healthy when they have a health check).</summary>
     [Parameter]
     [ValidateNotBlank]
     [ValidateContainer]
     public string[]? ContainerId { get; set; }
 
-    /// <summary>With -ContainerId: the restart count must be at least this.</summary>
     [Parameter]
     [ValidateRange(0, 1_000_000)]
     public int? MinRestartCount { get; set; }
 
-    /// <summary>Process names that must be running.</summary>
     [Parameter]
     [ValidateNotBlank, ValidateChaosName]
     public string[]? ProcessName { get; set; }
 
-    /// <summary>Give up after this long (default 60s).</summary>
     [Parameter]
     [DurationTransform]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>Time between probe rounds (default 200ms).</summary>
     [Parameter]
     [DurationTransform(RequireUnit = true)]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>Healthy rounds in a row needed (default 1).</summary>
     [Parameter]
     [ValidateRange(1, 1000)]
     public int SuccessThreshold { get; set; } = 1;
 
-    /// <summary>
-    /// When the fault ended, the zero of TimeToDetect/TimeToRecover. Default: from the piped results, the END of the
-    /// fault — a crash's CrashedAt (a crash is instantaneous), a network fault's RemovedAt, a stress result's EndedAt,
-    /// a suspension's ResumedAt — the latest of them when several (the earliest crash among crashes); now when nothing
-    /// was piped.
-    /// </summary>
     [Parameter]
     public DateTimeOffset? Since { get; set; }
 
-    /// <summary>The Docker engine endpoint.</summary>
     [Parameter]
     [ValidateNotBlank]
     [ValidateDockerEndpoint]
     public string? DockerEndpoint { get; set; }
 
-    /// <summary>Allow probes of hosts other than 127.0.0.0/8, ::1 and localhost.</summary>
     [Parameter]
     public SwitchParameter AllowNonLoopback { get; set; }
 

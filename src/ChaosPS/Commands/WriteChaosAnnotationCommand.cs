@@ -3,10 +3,7 @@ using ChaosPS.Experiments.Reports;
 
 namespace ChaosPS.Commands;
 
-/// <summary>
-/// Writes a CI annotation: `##vso[task.logissue type=error]...` under Azure DevOps (TF_BUILD set), `::error::...` under
-/// GitHub Actions (GITHUB_ACTIONS=true), nothing elsewhere. With -Journal, one error per case of the journal that did not pass.
-/// </summary>
+/// <summary>Writes a CI annotation. Its help is module/help/Write-ChaosAnnotation.md.</summary>
 [Cmdlet(VerbsCommunications.Write, "ChaosAnnotation", DefaultParameterSetName = "Message")]
 [OutputType(typeof(string))]
 public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
@@ -15,7 +12,6 @@ public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
     [ValidateNotBlank]
     public string Message { get; set; } = "";
 
-    /// <summary>An experiment journal: one annotation per failed, errored or inconclusive case.</summary>
     [Parameter(Mandatory = true, ParameterSetName = "Journal")]
     public PSObject? Journal { get; set; }
 
@@ -24,14 +20,11 @@ public sealed class WriteChaosAnnotationCommand : ChaosCmdlet
 
     [Parameter(ParameterSetName = "Message"), ValidateNotBlank] public string? Title { get; set; }
 
-    /// <summary>A source file the annotation points at.</summary>
     [Parameter(ParameterSetName = "Message"), ValidateNotBlank] public string? File { get; set; }
 
-    /// <summary>Auto (from the environment), AzureDevOps or GitHubActions.</summary>
     [Parameter, ValidateSet("Auto", "AzureDevOps", "GitHubActions")]
     public string Provider { get; set; } = "Auto";
 
-    /// <summary>Also writes each annotation line to the output.</summary>
     [Parameter] public SwitchParameter PassThru { get; set; }
 
     protected override void ProcessRecord()
