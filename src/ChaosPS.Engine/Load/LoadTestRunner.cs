@@ -134,6 +134,12 @@ public sealed class LoadTestRunner
                 foreach (var w in _raw) workers.Add(Task.Run(w.RunAsync));
             }
         }
+        else if (_o.UseHttp2Engine)
+        {
+            var h2 = new Http2Engine(this, n);
+            _raw.AddRange(h2.Slots);
+            foreach (var w in h2.Slots) workers.Add(Task.Run(w.RunAsync));
+        }
         else
         {
             client = CreateClient(n);
@@ -277,7 +283,7 @@ public sealed class LoadTestRunner
             Name = UriRedaction.Redact(_o.Name)!,
             Uri = UriRedaction.Redact(_o.Requests[0].Uri.ToString())! + (_o.Requests.Count > 1 ? $" (+{_o.Requests.Count - 1} more)" : ""),
             Model = _o.IsOpen ? "Open" : "Closed",
-            Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : _o.UsesTls ? "RawSocket/TLS" : "RawSocket") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
+            Engine = _o.UseRaw ? (UseEpoll ? "Epoll" : _o.UsesTls ? "RawSocket/TLS" : "RawSocket") : _o.UseHttp2Engine ? (_o.UsesTls ? "HTTP2/TLS" : "HTTP2") : (_o.Http2 ? "HttpClient/HTTP2" : "HttpClient"),
             StartTime = started,
             EndTime = DateTime.UtcNow,
             Duration = TimeSpan.FromSeconds(Math.Round(runSec, 3)),
