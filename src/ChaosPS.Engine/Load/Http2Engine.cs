@@ -23,6 +23,8 @@ namespace ChaosPS.Load;
 internal sealed class Http2Engine
 {
     public readonly List<Http2Slot> Slots = [];
+    /// <summary>Epoll threads for cleartext connections (Linux x64); null elsewhere (a thread per connection).</summary>
+    public readonly Http2Poller[]? Pollers;
 
     public Http2Engine(LoadTestRunner run, int workers)
     {
@@ -40,11 +42,17 @@ internal sealed class Http2Engine
             blocks[i] = Hpack.EncodeRequest(o.Requests[i]);
         }
         int slots = o.IsOpen ? workers * m : workers;
+        if (LinuxIo.Supported && origins.Any(x => x.Tls is null) && Environment.GetEnvironmentVariable("CHAOSPS_H2_POLL") != "0")
+        {
+            int loops = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_LOAD_THREADS"), out var lt) && lt > 0 ? lt : Math.Max(1, Environment.ProcessorCount / 2);
+            Pollers = Enumerable.Range(0, loops).Select(_ => new Http2Poller()).ToArray();
+        }
         Http2Group? group = null;
         for (int i = 0; i < slots; i++)
         {
-            if (i % m == 0) group = new Http2Group(run, origins.ToArray());
-            var slot = new Http2Slot(run, i, group!, originOf, blocks);
+            if (i % m == 0) group = new Http2Group(run, origins.ToArray(), Pollers);
+            var slot = new Http2Slot(run, i, group!, originOf, blocks, Pollers);
+            if (Pollers is not null) foreach (var pl in Pollers) pl.AddUser();
             group!.Members.Add(slot);
             Slots.Add(slot);
         }
@@ -94,9 +102,12 @@ internal sealed class Http2Group
     private bool _aborted;
     public readonly List<Http2Slot> Members = [];
 
-    public Http2Group(LoadTestRunner run, Http2Origin[] origins)
+    private readonly Http2Poller[]? _pollers;
+
+    public Http2Group(LoadTestRunner run, Http2Origin[] origins, Http2Poller[]? pollers)
     {
         _run = run;
+        _pollers = pollers;
         _origins = origins;
         _conns = new Http2Connection?[origins.Length];
     }
@@ -108,7 +119,7 @@ internal sealed class Http2Group
             var c = _conns[origin];
             if (c is null || c.Unusable)
             {
-                c = _conns[origin] = new Http2Connection(_run, _origins[origin]);
+                c = _conns[origin] = new Http2Connection(_run, _origins[origin], _pollers);
                 if (_aborted) c.Abort(false);
             }
             return c;
@@ -158,10 +169,13 @@ internal sealed class Http2Connection
     private byte _hdrFlags;
     private int _served;
 
-    public Http2Connection(LoadTestRunner run, Http2Origin origin)
+    private readonly Http2Poller[]? _pollers;
+
+    public Http2Connection(LoadTestRunner run, Http2Origin origin, Http2Poller[]? pollers)
     {
         _run = run;
         _origin = origin;
+        _pollers = pollers;
     }
 
     /// <summary>GOAWAY received, failed or closed: no new streams; the group makes a new connection.</summary>
@@ -171,16 +185,30 @@ internal sealed class Http2Connection
     /// <summary>Responses this connection has completed (a request on a connection that served some may be resent once when it dies).</summary>
     public int Served => Volatile.Read(ref _served);
 
+    /// <summary>The connection's thread is started on first use; the task completes once the connection is ready.</summary>
     public Task OpenAsync()
     {
-        lock (_lock) return _open ??= ConnectAsync();
+        lock (_lock)
+        {
+            if (_open is null)
+            {
+                var ready = new TaskCompletionSource();
+                _open = ready.Task;
+                // The connection lives on a thread of its own with blocking I/O: it connects, shakes hands, then reads;
+                // the kernel wakes it when responses arrive, and the requests they free are sent from it before it
+                // reads again. (Async reads pass every read through the thread pool's queue; measured, that hop and
+                // not the parsing bounded the rate at about 0.6x h2load.)
+                new Thread(() => Run(ready), 256 * 1024) { IsBackground = true, Name = "ChaosPS HTTP/2" }.Start();
+            }
+            return _open;
+        }
     }
 
-    private async Task ConnectAsync()
+    private void Run(TaskCompletionSource ready)
     {
         try
         {
-            var ep = await _origin.EndPointAsync().ConfigureAwait(false);
+            var ep = _origin.EndPointAsync().AsTask().GetAwaiter().GetResult();
             var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             lock (_lock)
             {
@@ -188,7 +216,7 @@ internal sealed class Http2Connection
                 _sock = s;
             }
             long c0 = Stopwatch.GetTimestamp();
-            await s.ConnectAsync(ep).ConfigureAwait(false);
+            s.Connect(ep);
             long c1 = Stopwatch.GetTimestamp();
             _run.Record(LoadTestRunner.HConnect, c1 - c0);
             if (_origin.Tls is { } tls)
@@ -199,7 +227,7 @@ internal sealed class Http2Connection
                     if (_dead) { ssl.Dispose(); throw new ObjectDisposedException(nameof(Http2Connection)); }
                     _ssl = ssl;
                 }
-                await ssl.AuthenticateAsClientAsync(tls).ConfigureAwait(false);
+                ssl.AuthenticateAsClient(tls);
                 _run.Record(LoadTestRunner.HTls, Stopwatch.GetTimestamp() - c1);
                 if (ssl.NegotiatedApplicationProtocol != SslApplicationProtocol.Http2)
                     throw new InvalidDataException("the server did not agree to HTTP/2 in the TLS handshake (ALPN)");
@@ -208,16 +236,60 @@ internal sealed class Http2Connection
             {
                 Append(H2.ClientStart());
                 FlushLocked();
-                if (_dead) throw new ObjectDisposedException(nameof(Http2Connection));
+                if (_dead || _sock is null) throw new ObjectDisposedException(nameof(Http2Connection));
             }
-            _ = ReadLoopAsync();
         }
         catch (Exception e)
         {
             Kill(e);
-            throw;
+            ready.TrySetException(e);
+            return;
+        }
+        ready.TrySetResult();
+        if (_origin.Tls is null && _pollers is { Length: > 0 } pollers)
+        {
+            // Cleartext on Linux x64: one epoll thread reads many connections (as h2load's event loop), so a busy
+            // machine wakes one thread for a batch of responses instead of one per connection.
+            lock (_lock)
+            {
+                if (_sock is not { } sock) return;
+                _poller = pollers[(int)(Interlocked.Increment(ref s_next) % pollers.Length)];
+                _pollId = _poller.Add(this, sock);
+            }
+            return;
+        }
+        if (_origin.Tls is not null && Environment.GetEnvironmentVariable("CHAOSPS_H2_TLSTHREAD") != "1")
+        {
+            _ = ReadLoopAsync();
+            return;
+        }
+        ReadLoop();
+    }
+
+    /// <summary>TLS: SslStream reads asynchronously (measured faster than a thread per connection: decryption, not
+    /// the thread pool's hop, dominates, and fewer threads contend for the cores).</summary>
+    private async Task ReadLoopAsync()
+    {
+        var ssl = _ssl;
+        try
+        {
+            if (ssl is null) throw new ObjectDisposedException(nameof(Http2Connection));
+            while (true)
+            {
+                int n = await ssl.ReadAsync(_rbuf.AsMemory(_re)).ConfigureAwait(false);
+                if (n == 0) throw new EndOfStreamException("the server closed the connection");
+                OnReceived(n);
+            }
+        }
+        catch (Exception e)
+        {
+            Kill(e);
         }
     }
+
+    private static long s_next;
+    private Http2Poller? _poller;
+    private long _pollId;
 
     /// <summary>Opens a stream for <paramref name="slot"/>'s request and queues its HEADERS (and DATA).</summary>
     public Start TryStart(Http2Slot slot, byte[] block, byte[]? body)
@@ -330,9 +402,12 @@ internal sealed class Http2Connection
                 while (sent < len) sent += s.Send(_out, sent, len - sent, SocketFlags.None);
             }
         }
-        catch (Exception)
+        catch (Exception e)
         {
+            // The read side may never see it (a polled socket leaves the poll set here): fail the streams from
+            // outside this lock.
             CloseSocketLocked();
+            ThreadPool.UnsafeQueueUserWorkItem(static x => x.Conn.Kill(x.Error), (Conn: this, Error: e), preferLocal: false);
         }
     }
 
@@ -341,11 +416,12 @@ internal sealed class Http2Connection
         _unusable = true;
         var s = _sock; var ssl = _ssl;
         _sock = null; _ssl = null;
+        if (_poller is { } poller && s is not null) { _poller = null; poller.Remove(s, _pollId); }
         if (s is not null) try { s.Dispose(); } catch { /* already gone */ }
         if (ssl is not null) try { ssl.Dispose(); } catch { /* already gone */ }
     }
 
-    private async Task ReadLoopAsync()
+    private void ReadLoop()
     {
         var sock = _sock;
         var ssl = _ssl;
@@ -355,33 +431,80 @@ internal sealed class Http2Connection
             while (true)
             {
                 int n = ssl is not null
-                    ? await ssl.ReadAsync(_rbuf.AsMemory(_re)).ConfigureAwait(false)
-                    : await sock.ReceiveAsync(_rbuf.AsMemory(_re), SocketFlags.None).ConfigureAwait(false);
+                    ? ssl.Read(_rbuf, _re, _rbuf.Length - _re)
+                    : sock.Receive(_rbuf, _re, _rbuf.Length - _re, SocketFlags.None);
                 if (n == 0) throw new EndOfStreamException("the server closed the connection");
-                _re += n;
-                long now = Stopwatch.GetTimestamp();
-                lock (_lock) _batching = true;
-                try { ProcessFrames(now); }
-                finally
-                {
-                    lock (_lock)
-                    {
-                        _batching = false;
-                        FlushLocked();
-                    }
-                }
-                if (_rs == _re) _rs = _re = 0;
-                else if (_rbuf.Length - _re < H2.FrameHeader + H2.DefaultMaxFrame)
-                {
-                    Buffer.BlockCopy(_rbuf, _rs, _rbuf, 0, _re - _rs);
-                    _re -= _rs;
-                    _rs = 0;
-                }
+                OnReceived(n);
             }
         }
         catch (Exception e)
         {
             Kill(e);
+        }
+    }
+
+    /// <summary>Cleartext on Linux x64: the poller calls this when the socket is readable; one non-blocking read.</summary>
+    internal unsafe void OnReadable()
+    {
+        var sock = _sock;
+        if (sock is null) return;
+        try
+        {
+            bool added = false;
+            nint n;
+            int errno = 0;
+            var h = sock.SafeHandle;
+            h.DangerousAddRef(ref added); // the descriptor stays ours (not closed and reused) during the call
+            try
+            {
+                fixed (byte* b = &_rbuf[_re]) n = LinuxIo.recv((int)h.DangerousGetHandle(), b, _rbuf.Length - _re, MsgDontWait);
+                if (n < 0) errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            }
+            finally { if (added) h.DangerousRelease(); }
+            if (n < 0)
+            {
+                if (errno is LinuxIo.EAGAIN or LinuxIo.EINTR) return;
+                throw new SocketException((int)(errno switch
+                {
+                    LinuxIo.ECONNRESET or LinuxIo.EPIPE => SocketError.ConnectionReset,
+                    LinuxIo.ECONNREFUSED => SocketError.ConnectionRefused,
+                    LinuxIo.ETIMEDOUT => SocketError.TimedOut,
+                    _ => SocketError.SocketError,
+                }));
+            }
+            if (n == 0) throw new EndOfStreamException("the server closed the connection");
+            OnReceived((int)n);
+        }
+        catch (Exception e)
+        {
+            Kill(e);
+        }
+    }
+
+    private const int MsgDontWait = 0x40;
+
+    /// <summary>Works through what a read brought: frames are handled and the requests the finished streams free
+    /// are collected, then written at once.</summary>
+    private void OnReceived(int n)
+    {
+        _re += n;
+        long now = Stopwatch.GetTimestamp();
+        lock (_lock) _batching = true;
+        try { ProcessFrames(now); }
+        finally
+        {
+            lock (_lock)
+            {
+                _batching = false;
+                FlushLocked();
+            }
+        }
+        if (_rs == _re) _rs = _re = 0;
+        else if (_rbuf.Length - _re < H2.FrameHeader + H2.DefaultMaxFrame)
+        {
+            Buffer.BlockCopy(_rbuf, _rs, _rbuf, 0, _re - _rs);
+            _re -= _rs;
+            _rs = 0;
         }
     }
 
@@ -697,8 +820,12 @@ internal sealed class Http2Slot : IConnectionWorker, IValueTaskSource<int>
     private string? _kind;
     private bool _retryable;
 
-    public Http2Slot(LoadTestRunner run, int id, Http2Group group, int[] originOf, byte[][] blocks)
+    private readonly Http2Poller[]? _pollers;
+    private int _disposed;
+
+    public Http2Slot(LoadTestRunner run, int id, Http2Group group, int[] originOf, byte[][] blocks, Http2Poller[]? pollers)
     {
+        _pollers = pollers;
         _run = run;
         _id = id;
         _group = group;
@@ -814,10 +941,83 @@ internal sealed class Http2Slot : IConnectionWorker, IValueTaskSource<int>
 
     public void Abort() => _group.Abort();
     public void CloseIdle() => _group.CloseIdle();
-    public void Dispose() => _group.Abort();
+    public void Dispose()
+    {
+        _group.Abort();
+        if (Interlocked.Exchange(ref _disposed, 1) == 0 && _pollers is not null) foreach (var p in _pollers) p.ReleaseUser();
+    }
 
     int IValueTaskSource<int>.GetResult(short token) => _core.GetResult(token);
     ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _core.GetStatus(token);
     void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         => _core.OnCompleted(continuation, state, token, flags);
+}
+
+/// <summary>
+/// An epoll thread that reads cleartext HTTP/2 connections (level-triggered EPOLLIN, one non-blocking read per
+/// event). Connections still write from whichever thread queues their frames (blocking sockets: a write only waits
+/// when the kernel's send buffer is full). It ends when the run's slots are disposed.
+/// </summary>
+internal sealed unsafe class Http2Poller
+{
+    private readonly int _ep;
+    private readonly Dictionary<long, Http2Connection> _conns = [];
+    private long _nextId;
+    private volatile bool _stop;
+    private int _users;
+
+    public Http2Poller()
+    {
+        _ep = LinuxIo.epoll_create1(0x80000); // EPOLL_CLOEXEC
+        if (_ep < 0) throw new SocketException(System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+        new Thread(Run, 256 * 1024) { IsBackground = true, Name = "ChaosPS HTTP/2 poll" }.Start();
+    }
+
+    public void AddUser() => Interlocked.Increment(ref _users);
+
+    public void ReleaseUser()
+    {
+        if (Interlocked.Decrement(ref _users) == 0) _stop = true;
+    }
+
+    public long Add(Http2Connection c, Socket s)
+    {
+        long id;
+        lock (_conns) { id = ++_nextId; _conns[id] = c; }
+        var ev = new LinuxIo.EpollEvent { Events = LinuxIo.EPOLLIN, Data = (ulong)id };
+        if (LinuxIo.epoll_ctl(_ep, LinuxIo.EPOLL_CTL_ADD, (int)s.Handle, &ev) != 0)
+        {
+            int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            lock (_conns) _conns.Remove(id);
+            throw new SocketException(errno);
+        }
+        return id;
+    }
+
+    /// <summary>Called before the socket is closed, so the descriptor leaves the set while it is still this socket's.</summary>
+    public void Remove(Socket s, long id)
+    {
+        try { LinuxIo.epoll_ctl(_ep, LinuxIo.EPOLL_CTL_DEL, (int)s.Handle, null); } catch (ObjectDisposedException) { }
+        lock (_conns) _conns.Remove(id);
+    }
+
+    private void Run()
+    {
+        const int Max = 256;
+        var events = stackalloc LinuxIo.EpollEvent[Max];
+        try
+        {
+            while (!_stop)
+            {
+                int n = LinuxIo.epoll_wait(_ep, events, Max, 100);
+                for (int i = 0; i < n; i++)
+                {
+                    Http2Connection? c;
+                    lock (_conns) c = _conns.GetValueOrDefault((long)events[i].Data);
+                    c?.OnReadable();
+                }
+            }
+        }
+        finally { LinuxIo.close(_ep); }
+    }
 }
