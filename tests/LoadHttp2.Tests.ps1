@@ -129,7 +129,7 @@ Describe 'Start-LoadTest -Http2 against nginx' -Tag 'Load', 'Http2' {
         Clear-Log
         $r = Start-LoadTest "http://127.0.0.1:$pg/" -Http2 -Concurrency 4 -StreamsPerConnection 4 -Iterations 300 -BodyContains 'short-lived'
         $r.Requests | Should -Be 300
-        $r.Failed | Should -Be 0
+        $r.Failed | Should -Be 0 -Because "errors: $($r.ErrorsByKind | ConvertTo-Json -Compress)"
         $r.ChecksPassed | Should -Be 300
         $log = Wait-Log $pg '/' 300
         # keepalive_requests 25: nginx ends each connection with GOAWAY after 25 requests.

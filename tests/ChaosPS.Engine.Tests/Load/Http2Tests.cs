@@ -32,6 +32,26 @@ public sealed class Http2Tests
     public void Huffman_decodes_the_RFC_examples(string hex, string expected) => Assert.Equal(expected, Huff(hex));
 
     [Fact]
+    public void Huffman_code_is_complete_and_matches_the_RFC_table()
+    {
+        // Kraft: the 257 lengths fill the code space exactly (a wrong length breaks this).
+        Assert.Equal(1.0, Huffman.Lengths.Sum(l => Math.Pow(2, -l)), 12);
+        // Spot checks from RFC 7541 Appendix B (code aligned to the LSB, length).
+        (int Sym, uint Code, int Len)[] table =
+        [
+            (0, 0x1ff8, 13), (1, 0x7fffd8, 23), (9, 0xffffea, 24), (10, 0x3ffffffc, 30), (32, 0x14, 6), (39, 0x7fa, 11),
+            (43, 0x7fb, 11), (48, 0x0, 5), (88, 0xfc, 8), (92, 0x7fff0, 19), (124, 0x7fc, 11), (126, 0x1ffd, 13),
+            (127, 0xffffffc, 28), (128, 0xfffe6, 20), (153, 0x1fffdc, 21), (195, 0x7fff1, 19), (203, 0x7ffffde, 27),
+            (220, 0xffffffd, 28), (249, 0xffffffe, 28), (254, 0x7fffff0, 27), (255, 0x3ffffee, 26), (256, 0x3fffffff, 30),
+        ];
+        foreach (var (sym, code, len) in table)
+        {
+            Assert.Equal(len, Huffman.Lengths[sym]);
+            Assert.Equal(code, Huffman.Codes[sym]);
+        }
+    }
+
+    [Fact]
     public void Huffman_round_trips_every_byte_and_rejects_bad_padding_and_EOS()
     {
         var all = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
