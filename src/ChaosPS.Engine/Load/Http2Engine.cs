@@ -42,7 +42,7 @@ internal sealed class Http2Engine
             blocks[i] = Hpack.EncodeRequest(o.Requests[i]);
         }
         int slots = o.IsOpen ? workers * m : workers;
-        if (LinuxIo.Supported && origins.Any(x => x.Tls is null))
+        if (LinuxIo.Supported)
         {
             int loops = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_LOAD_THREADS"), out var lt) && lt > 0 ? lt : Math.Max(1, Environment.ProcessorCount / 2);
             Pollers = Enumerable.Range(0, loops).Select(_ => new Http2Poller()).ToArray();
@@ -194,10 +194,11 @@ internal sealed class Http2Connection
             {
                 var ready = new TaskCompletionSource();
                 _open = ready.Task;
-                // The connection lives on a thread of its own with blocking I/O: it connects, shakes hands, then reads;
-                // the kernel wakes it when responses arrive, and the requests they free are sent from it before it
-                // reads again. (Async reads pass every read through the thread pool's queue; measured, that hop and
-                // not the parsing bounded the rate at about 0.6x h2load.)
+                // A thread connects and shakes hands with blocking calls, then reads the connection (TLS) or hands it
+                // to an epoll thread (cleartext on Linux x64). Whoever reads also sends the requests that the
+                // responses free, before reading again. Async socket reads pass every read through the thread pool's
+                // queue: measured at c50 m1, that version made 0.72x h2load, and the same code with the runtime's
+                // inline socket completions 1.29x, so the hop, not the parsing, was the bound.
                 new Thread(() => Run(ready), 256 * 1024) { IsBackground = true, Name = "ChaosPS HTTP/2" }.Start();
             }
             return _open;
@@ -221,7 +222,8 @@ internal sealed class Http2Connection
             _run.Record(LoadTestRunner.HConnect, c1 - c0);
             if (_origin.Tls is { } tls)
             {
-                var ssl = new SslStream(new NetworkStream(s, ownsSocket: true), leaveInnerStreamOpen: false);
+                Stream inner = _pollers is { Length: > 0 } ? (_polled = new PolledSocketStream(s)) : new NetworkStream(s, ownsSocket: true);
+                var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
                 lock (_lock)
                 {
                     if (_dead) { ssl.Dispose(); throw new ObjectDisposedException(nameof(Http2Connection)); }
@@ -246,8 +248,15 @@ internal sealed class Http2Connection
             return;
         }
         ready.TrySetResult();
-        if (_origin.Tls is null && _pollers is { Length: > 0 } pollers)
+        if (_pollers is { Length: > 0 } pollers)
         {
+            if (_polled is not null)
+            {
+                // TLS on Linux x64: SslStream reads asynchronously from a stream the epoll thread feeds, so the
+                // decryption, the frames and the next requests all run on the epoll thread without a hop.
+                _polled.Polled = true;
+                _ = ReadLoopAsync();
+            }
             // Cleartext on Linux x64: one epoll thread reads many connections (as h2load's event loop), so a busy
             // machine wakes one thread for a batch of responses instead of one per connection.
             try
@@ -263,10 +272,29 @@ internal sealed class Http2Connection
             catch (Exception e) { Kill(e); }
             return;
         }
-        // TLS (and cleartext elsewhere than Linux x64): this thread reads the connection with blocking reads.
-        // Measured against async SslStream reads (medians of 5 interleaved rounds vs h2load, this 2-core machine):
-        // c50 m1 0.85x vs 0.94x, c10 m10 1.79x vs 0.73x (a shared, busy machine: single rounds varied twofold).
+        // Elsewhere than Linux x64: this thread reads the connection with blocking reads.
         ReadLoop();
+    }
+
+    private PolledSocketStream? _polled;
+
+    private async Task ReadLoopAsync()
+    {
+        var ssl = _ssl;
+        try
+        {
+            if (ssl is null) throw new ObjectDisposedException(nameof(Http2Connection));
+            while (true)
+            {
+                int n = await ssl.ReadAsync(_rbuf.AsMemory(_re)).ConfigureAwait(false);
+                if (n == 0) throw new EndOfStreamException("the server closed the connection");
+                OnReceived(n);
+            }
+        }
+        catch (Exception e)
+        {
+            Kill(e);
+        }
     }
 
     private static long s_next;
@@ -428,6 +456,7 @@ internal sealed class Http2Connection
     /// <summary>Cleartext on Linux x64: the poller calls this when the socket is readable; one non-blocking read.</summary>
     internal unsafe void OnReadable()
     {
+        if (_polled is { } polled) { polled.OnReadable(); return; }
         var sock = _sock;
         if (sock is null) return;
         try
@@ -703,7 +732,8 @@ internal sealed class Http2Connection
         if (slot is null) return;
         Interlocked.Increment(ref _served);
         slot.End = now;
-        slot.Finish(Http2Slot.Done, null, false);
+        if (slot.Status == 0) slot.Finish(Http2Slot.Failed, "protocol", false); // the stream ended without a response HEADERS
+        else slot.Finish(Http2Slot.Done, null, false);
         CloseIfGoneAndIdle();
     }
 
@@ -750,6 +780,8 @@ internal sealed class Http2Connection
             if (_open is null) _dead = true;
             CloseSocketLocked();
         }
+        // A polled socket has no blocked reader to notice the close: end its streams here.
+        Kill(new ObjectDisposedException(nameof(Http2Connection)));
     }
 
     /// <summary>The connection failed: every open stream fails with the error's kind; a stream that got nothing on a
@@ -836,7 +868,6 @@ internal sealed class Http2Slot : IConnectionWorker, IValueTaskSource<int>
         Interlocked.Increment(ref _run.InFlight);
         _timedOut = false;
         Volatile.Write(ref _inFlightSince, Stopwatch.GetTimestamp());
-        bool retried = false;
         int resent = 0;
         int gone = 0;
         try
@@ -882,10 +913,11 @@ internal sealed class Http2Slot : IConnectionWorker, IValueTaskSource<int>
                     return;
                 }
                 if (_run.StoppingHard && !_timedOut) return;
-                // The server said it did not process the request (GOAWAY above it, REFUSED_STREAM): it goes again on a
-                // new connection, up to 5 times. A connection that died before the request got any byte: once.
-                if (_unprocessed && !_timedOut && ++resent <= 5) continue;
-                if (_retryable && !retried && !_timedOut) { retried = true; continue; }
+                // The server said it did not process the request (GOAWAY above it, REFUSED_STREAM), or a connection that
+                // had served responses died before this request got any byte (a server closing after GOAWAY resets the
+                // connection when requests are still arriving, and the reset can drop the GOAWAY itself): it goes again
+                // on a new connection, up to 5 times.
+                if ((_unprocessed || _retryable) && !_timedOut && ++resent <= 5) continue;
                 _run.Fail(ri, _timedOut ? "timeout" : _kind ?? "other", intended, Stopwatch.GetTimestamp());
                 return;
             }
@@ -1007,4 +1039,132 @@ internal sealed unsafe class Http2Poller
         }
         finally { LinuxIo.close(_ep); }
     }
+}
+
+/// <summary>
+/// The socket under SslStream for a polled TLS connection: blocking reads during the handshake, then reads the epoll
+/// thread completes (<see cref="OnReadable"/>) through a reusable value-task source whose continuation (SslStream's,
+/// then the connection's read loop) runs inline on that thread. Writes are blocking sends.
+/// </summary>
+internal sealed class PolledSocketStream : Stream, IValueTaskSource<int>
+{
+    private readonly Socket _s;
+    private readonly byte[] _buf = new byte[65536];
+    private int _bs, _be;
+    private Memory<byte> _pending;
+    private bool _hasPending, _eof;
+    private Exception? _error;
+    private ManualResetValueTaskSourceCore<int> _core;
+    public volatile bool Polled;
+
+    public PolledSocketStream(Socket s)
+    {
+        _s = s;
+        _core.RunContinuationsAsynchronously = false;
+    }
+
+    public override bool CanRead => true;
+    public override bool CanWrite => true;
+    public override bool CanSeek => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> d)
+    {
+        lock (this)
+        {
+            if (_be > _bs) return Take(d);
+        }
+        return _s.Receive(d, SocketFlags.None);
+    }
+
+    private int Take(Span<byte> d)
+    {
+        int n = Math.Min(d.Length, _be - _bs);
+        _buf.AsSpan(_bs, n).CopyTo(d);
+        _bs += n;
+        if (_bs == _be) _bs = _be = 0;
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+    public override ValueTask<int> ReadAsync(Memory<byte> d, CancellationToken ct = default)
+    {
+        if (!Polled) return _s.ReceiveAsync(d, SocketFlags.None, ct);
+        lock (this)
+        {
+            if (_be > _bs) return new ValueTask<int>(Take(d.Span));
+            if (_error is not null) return ValueTask.FromException<int>(_error);
+            if (_eof) return new ValueTask<int>(0);
+            _pending = d;
+            _hasPending = true;
+            _core.Reset();
+            return new ValueTask<int>(this, _core.Version);
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override void Write(ReadOnlySpan<byte> b)
+    {
+        while (b.Length > 0) b = b[_s.Send(b, SocketFlags.None)..];
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) { Write(buffer, offset, count); return Task.CompletedTask; }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> b, CancellationToken ct = default) { Write(b.Span); return default; }
+
+    /// <summary>The epoll thread: the socket is readable. One non-blocking read; a waiting read gets the bytes.</summary>
+    public unsafe void OnReadable()
+    {
+        int got = 0;
+        lock (this)
+        {
+            if (_error is not null || _eof) return;
+            if (_be == _buf.Length) return; // nobody is reading: the loop has ended
+            bool added = false;
+            nint n;
+            int errno = 0;
+            var h = _s.SafeHandle;
+            try
+            {
+                h.DangerousAddRef(ref added);
+                fixed (byte* p = &_buf[_be]) n = LinuxIo.recv((int)h.DangerousGetHandle(), p, _buf.Length - _be, 0x40 /* MSG_DONTWAIT */);
+                if (n < 0) errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+            }
+            catch (ObjectDisposedException e) { n = -1; _error = e; }
+            finally { if (added) h.DangerousRelease(); }
+            if (n < 0 && _error is null)
+            {
+                if (errno is LinuxIo.EAGAIN or LinuxIo.EINTR) return;
+                _error = new IOException("TLS connection failed", new SocketException((int)(errno is LinuxIo.ECONNRESET or LinuxIo.EPIPE ? SocketError.ConnectionReset : SocketError.SocketError)));
+            }
+            else if (n == 0) _eof = true;
+            else if (n > 0) _be += (int)n;
+            if (!_hasPending) return;
+            _hasPending = false;
+            if (_be > _bs) got = Take(_pending.Span);
+            _pending = default;
+        }
+        if (got > 0) _core.SetResult(got);
+        else if (_error is not null) _core.SetException(_error);
+        else _core.SetResult(0);
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) try { _s.Dispose(); } catch { /* already gone */ }
+        base.Dispose(disposing);
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _core.GetResult(token);
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _core.GetStatus(token);
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _core.OnCompleted(continuation, state, token, flags);
 }
