@@ -3,7 +3,8 @@ using System.Net;
 namespace ChaosPS.Load;
 
 /// <summary>
-/// Which engine runs a load test. -Engine HttpClient, or HTTP/2 under Auto: <see cref="HttpClientEngine"/>. Otherwise
+/// Which engine runs a load test. -Http2 under Auto: the own <see cref="Http2Engine"/> (h2c by prior knowledge, TLS with
+/// ALPN h2). -Engine HttpClient (also with -Http2): <see cref="HttpClientEngine"/>. Otherwise
 /// raw sockets: the <see cref="EpollEngine"/> where epoll is supported (unless -Engine Raw), for https:// only where
 /// the system's OpenSSL 3 loads too; else the <see cref="AsyncSocketEngine"/> (with SslStream when some request is
 /// https://).
@@ -11,7 +12,7 @@ namespace ChaosPS.Load;
 internal static class LoadEngineSelector
 {
     /// <summary>Engine names, as the result's Engine property shows them.</summary>
-    public const string Epoll = "Epoll", EpollTls = "Epoll/TLS", RawSocket = "RawSocket", RawSocketTls = "RawSocket/TLS", HttpClient = "HttpClient", HttpClientHttp2 = "HttpClient/HTTP2";
+    public const string Epoll = "Epoll", EpollTls = "Epoll/TLS", RawSocket = "RawSocket", RawSocketTls = "RawSocket/TLS", Http2 = "HTTP2", Http2Tls = "HTTP2/TLS", HttpClient = "HttpClient", HttpClientHttp2 = "HttpClient/HTTP2";
 
     /// <summary>
     /// The engine for <paramref name="o"/> (validated before: -Engine Raw/Epoll with HTTP/2, and -Engine Epoll where epoll
@@ -19,6 +20,7 @@ internal static class LoadEngineSelector
     /// </summary>
     public static string Select(LoadTestOptions o, bool epollSupported, bool libSslAvailable)
     {
+        if (o.UseHttp2Engine) return o.UsesTls ? Http2Tls : Http2;
         bool raw = o.Engine switch
         {
             "Raw" or "Epoll" => true,
@@ -36,6 +38,7 @@ internal static class LoadEngineSelector
         var o = run.Options;
         string name = Select(o, EpollEngine.Supported, o.UsesTls && LibSsl.Available);
         if (name is HttpClient or HttpClientHttp2) return new HttpClientEngine(run, connections);
+        if (name is Http2 or Http2Tls) return new Http2Engine(run, connections);
         var eps = await ResolveAsync(o, ct).ConfigureAwait(false);
         if (name is Epoll or EpollTls)
         {

@@ -116,9 +116,15 @@ public sealed class LoadTestOptions
     public int Connections { get; set; }
     /// <summary>Allow requests to hosts other than 127.0.0.0/8, ::1 and localhost.</summary>
     public bool AllowNonLoopback { get; set; }
-    /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere, for https:// with OpenSSL where libssl.so.3 loads / SslStream elsewhere, HttpClient for HTTP/2), Epoll, Raw (async raw sockets), HttpClient.</summary>
+    /// <summary>Auto (epoll fast path on Linux x64 / async raw sockets elsewhere, for https:// with OpenSSL where libssl.so.3 loads / SslStream elsewhere, the own HTTP/2 client for -Http2), Epoll, Raw (async raw sockets), HttpClient.</summary>
     public string Engine { get; set; } = "Auto";
     public bool Http2 { get; set; }
+    /// <summary>HTTP/2: concurrent streams (requests in flight) per connection, as h2load's -m. Closed model: the
+    /// -Concurrency virtual users share ceil(VUs / streams) connections; open model: -Connections connections with
+    /// this many streams each.</summary>
+    public int StreamsPerConnection { get; set; } = 1;
+    /// <summary>Most streams per connection accepted (servers usually allow 100 to 128 at once; more wait for a free one).</summary>
+    public const int MaxStreamsPerConnection = 1000;
     public bool SkipCertificateCheck { get; set; }
     /// <summary>Status codes that count as success (null = 200..399).</summary>
     public HashSet<int>? ExpectStatus { get; set; }
@@ -145,6 +151,9 @@ public sealed class LoadTestOptions
     }
 
     public double PeakLevel => Math.Max(IsOpen ? Rate!.Value : Concurrency ?? 0, Stages.Count > 0 ? Stages.Max(s => s.Target) : 0);
+
+    /// <summary>-Http2 with the Auto engine: the engine's own HTTP/2 client (h2c by prior knowledge, TLS with ALPN h2).</summary>
+    internal bool UseHttp2Engine => Http2 && Engine == "Auto";
 
     /// <summary>Some request is https://: the epoll engine runs TLS through libssl, the async raw engine through SslStream.</summary>
     internal bool UsesTls => Requests.Any(r => r.Uri.Scheme == Uri.UriSchemeHttps);
@@ -173,6 +182,17 @@ public sealed class LoadTestOptions
             throw ChaosException.InvalidArgument("InvalidModel", "The load never rises above zero: give a positive -Rate/-Concurrency or a stage with a positive target.");
         if (!IsOpen && PeakLevel > 100_000)
             throw ChaosException.InvalidArgument("InvalidModel", $"{PeakLevel} virtual users is more than this generator supports (100000).");
+        if (StreamsPerConnection is < 1 or > MaxStreamsPerConnection)
+            throw ChaosException.InvalidArgument("ChaosPS.InvalidStreamsPerConnection",
+                $"-StreamsPerConnection must be from 1 to {MaxStreamsPerConnection}; got {StreamsPerConnection}.", StreamsPerConnection,
+                "Give the number of HTTP/2 streams each connection keeps in flight, such as 10 (h2load's -m).");
+        if (StreamsPerConnection > 1 && !Http2)
+            throw ChaosException.InvalidArgument("ChaosPS.StreamsPerConnectionNeedsHttp2",
+                $"-StreamsPerConnection {StreamsPerConnection} multiplexes HTTP/2 streams; HTTP/1.1 sends one request at a time per connection.", StreamsPerConnection,
+                "Add -Http2, or leave -StreamsPerConnection out and raise -Concurrency/-Connections for HTTP/1.1.");
+        if (StreamsPerConnection > 1 && Engine == "HttpClient")
+            throw ChaosException.InvalidArgument("InvalidEngine",
+                "-StreamsPerConnection needs the engine's own HTTP/2 client (-Engine Auto); HttpClient chooses its own streams per connection.", StreamsPerConnection);
         if (Engine is "Raw" or "Epoll" && Http2)
             throw ChaosException.InvalidArgument("InvalidEngine", $"The {Engine} engine speaks HTTP/1.1 only; use -Engine HttpClient or Auto for HTTP/2.");
         if (Engine == "Epoll" && !EpollEngine.Supported)

@@ -46,6 +46,9 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
 
     [Parameter, ValidateSet("Auto", "Epoll", "Raw", "HttpClient")] public string Engine { get; set; } = "Auto";
     [Parameter] public SwitchParameter Http2 { get; set; }
+    /// <summary>HTTP/2 streams each connection keeps in flight (as h2load's -m; default 1). With -Concurrency the
+    /// virtual users share ceil(VUs / streams) connections; with -Rate each of -Connections connections carries this many.</summary>
+    [Parameter] public int StreamsPerConnection { get; set; } = 1;
     [Parameter] public SwitchParameter SkipCertificateCheck { get; set; }
 
     [Parameter, ValidateNotNullOrEmpty, ValidateRange(100, 599)] public int[]? ExpectStatus { get; set; }
@@ -294,7 +297,7 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
         var o = new LoadTestOptions
         {
             Rate = Rate, Concurrency = Concurrency, Duration = Duration, Iterations = Iterations, Timeout = Timeout, ThinkTime = ThinkTime,
-            Connections = Connections, AllowNonLoopback = AllowNonLoopback, Engine = Engine, Http2 = Http2, SkipCertificateCheck = SkipCertificateCheck, AbortOnFail = AbortOnFail,
+            Connections = Connections, AllowNonLoopback = AllowNonLoopback, Engine = Engine, Http2 = Http2, StreamsPerConnection = StreamsPerConnection, SkipCertificateCheck = SkipCertificateCheck, AbortOnFail = AbortOnFail,
             Thresholds = Threshold?.ToList() ?? [],
         };
         if (LateThreshold is { } lt) o.LateThreshold = lt;

@@ -8,13 +8,14 @@ public class LoadEngineSelectorTests
         => new() { Requests = [new LoadRequest { Uri = new Uri($"{scheme}://127.0.0.1:9/") }], Concurrency = 2, Engine = engine, Http2 = http2 };
 
     [Theory]
-    // Auto: epoll where it runs (https:// only with libssl), async raw sockets elsewhere (SslStream for https://), HttpClient for HTTP/2.
+    // Auto: epoll where it runs (https:// only with libssl), async raw sockets elsewhere (SslStream for https://), the own HTTP/2 engine for -Http2.
     [InlineData("Auto", "http", false, true, "Epoll")]
     [InlineData("Auto", "http", false, false, "RawSocket")]
     [InlineData("Auto", "https", false, true, "Epoll/TLS")]
     [InlineData("Auto", "https", false, false, "RawSocket/TLS")]
-    [InlineData("Auto", "http", true, true, "HttpClient/HTTP2")]
-    [InlineData("Auto", "https", true, true, "HttpClient/HTTP2")]
+    [InlineData("Auto", "http", true, true, "HTTP2")]
+    [InlineData("Auto", "https", true, true, "HTTP2/TLS")]
+    [InlineData("Auto", "http", true, false, "HTTP2")]
     // Asked for by name.
     [InlineData("Raw", "http", false, true, "RawSocket")]
     [InlineData("Raw", "https", false, true, "RawSocket/TLS")]

@@ -1,0 +1,327 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+
+namespace ChaosPS.Load;
+
+/// <summary>HTTP/2 frame types, flags, settings and error codes (RFC 9113) the load engine uses.</summary>
+internal static class H2
+{
+    public const byte Data = 0x0, Headers = 0x1, Priority = 0x2, RstStream = 0x3, Settings = 0x4, PushPromise = 0x5, Ping = 0x6, GoAway = 0x7,
+        WindowUpdate = 0x8, Continuation = 0x9;
+    public const byte FlagEndStream = 0x1, FlagAck = 0x1, FlagEndHeaders = 0x4, FlagPadded = 0x8, FlagPriority = 0x20;
+    public const ushort SettingHeaderTableSize = 0x1, SettingEnablePush = 0x2, SettingMaxConcurrentStreams = 0x3, SettingInitialWindowSize = 0x4,
+        SettingMaxFrameSize = 0x5;
+    public const uint NoError = 0x0, ProtocolError = 0x1, FlowControlError = 0x3, RefusedStream = 0x7, Cancel = 0x8;
+    public const int FrameHeader = 9;
+    public const int DefaultMaxFrame = 16384;
+    /// <summary>The receive window this client gives each stream and the connection (as h2load's default -w/-W 30).</summary>
+    public const int ReceiveWindow = 1 << 30;
+
+    public static ReadOnlySpan<byte> Preface => "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8;
+
+    public static void WriteHeader(Span<byte> to, int length, byte type, byte flags, int stream)
+    {
+        to[0] = (byte)(length >> 16); to[1] = (byte)(length >> 8); to[2] = (byte)length;
+        to[3] = type; to[4] = flags;
+        BinaryPrimitives.WriteInt32BigEndian(to[5..], stream & 0x7fffffff);
+    }
+
+    /// <summary>The connection's first bytes: preface, SETTINGS (no HPACK dynamic table, no push, a 1 GiB stream window)
+    /// and a WINDOW_UPDATE that opens the connection window to 1 GiB too.</summary>
+    public static byte[] ClientStart()
+    {
+        var b = new byte[Preface.Length + FrameHeader + 18 + FrameHeader + 4];
+        Preface.CopyTo(b);
+        var s = b.AsSpan(Preface.Length);
+        WriteHeader(s, 18, Settings, 0, 0);
+        WriteSetting(s[9..], SettingHeaderTableSize, 0);
+        WriteSetting(s[15..], SettingEnablePush, 0);
+        WriteSetting(s[21..], SettingInitialWindowSize, ReceiveWindow);
+        WriteHeader(s[27..], 4, WindowUpdate, 0, 0);
+        BinaryPrimitives.WriteInt32BigEndian(s[36..], ReceiveWindow - 65535);
+        return b;
+    }
+
+    private static void WriteSetting(Span<byte> to, ushort id, int value)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(to, id);
+        BinaryPrimitives.WriteInt32BigEndian(to[2..], value);
+    }
+}
+
+/// <summary>
+/// The HPACK (RFC 7541) this client needs. Requests are encoded once per request template as literals without
+/// indexing and without Huffman (static-table indices for the pseudo-headers), so the server's decoder table never
+/// changes. Responses are read with a decoder whose dynamic table has size 0 (the client's SETTINGS say so): it
+/// parses every representation, reads <c>:status</c> and <c>content-type</c> and skips the rest; an index into the
+/// dynamic table is a protocol error.
+/// </summary>
+internal static class Hpack
+{
+    // Static table entries (RFC 7541 Appendix A) the codec refers to by number.
+    private const int Authority = 1, MethodGet = 2, MethodPost = 3, Method = 2, PathRoot = 4, Path = 4, SchemeHttp = 6, SchemeHttps = 7;
+    private const int ContentTypeIndex = 31;
+    private static readonly string[] StatusByIndex = ["200", "204", "206", "304", "400", "404", "500"]; // static 8..14
+
+    private static readonly HashSet<string> ConnectionSpecific = new(StringComparer.OrdinalIgnoreCase)
+    { "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te", "content-length" };
+
+    /// <summary>The header block of <paramref name="r"/> (pseudo-headers, its headers lower-cased, user-agent,
+    /// content-type and content-length when it has a body); connection-specific HTTP/1.1 headers are left out.</summary>
+    public static byte[] EncodeRequest(LoadRequest r)
+    {
+        var b = new List<byte>(128);
+        if (r.Method == "GET") b.Add(0x80 | MethodGet);
+        else if (r.Method == "POST") b.Add(0x80 | MethodPost);
+        else Literal(b, Method, r.Method);
+        b.Add((byte)(0x80 | (r.Uri.Scheme == Uri.UriSchemeHttps ? SchemeHttps : SchemeHttp)));
+        string path = r.Uri.PathAndQuery;
+        if (path == "/") b.Add(0x80 | PathRoot);
+        else Literal(b, Path, path);
+        string? host = r.Headers.FirstOrDefault(h => h.Key.Equals("Host", StringComparison.OrdinalIgnoreCase)).Value;
+        Literal(b, Authority, host ?? (r.Uri.IsDefaultPort ? r.Uri.Host : $"{r.Uri.Host}:{r.Uri.Port}"));
+        bool ua = false, ctype = false;
+        foreach (var (k, v) in r.Headers)
+        {
+            if (ConnectionSpecific.Contains(k)) continue;
+            if (k.Equals("User-Agent", StringComparison.OrdinalIgnoreCase)) ua = true;
+            if (k.Equals("Content-Type", StringComparison.OrdinalIgnoreCase)) ctype = true;
+            Literal(b, k.ToLowerInvariant(), v);
+        }
+        if (!ua) Literal(b, "user-agent", "ChaosPS-Load/0.1");
+        if (r.Body is { Length: > 0 })
+        {
+            if (!ctype) Literal(b, "content-type", "application/octet-stream");
+            Literal(b, "content-length", r.Body.Length.ToString(CultureInfo.InvariantCulture));
+        }
+        else if (r.Method is "POST" or "PUT" or "PATCH") Literal(b, "content-length", "0");
+        return b.ToArray();
+    }
+
+    /// <summary>Literal header field without indexing, name from the static table.</summary>
+    private static void Literal(List<byte> b, int nameIndex, string value)
+    {
+        Integer(b, 0x00, 4, nameIndex);
+        String(b, value);
+    }
+
+    /// <summary>Literal header field without indexing, new name.</summary>
+    private static void Literal(List<byte> b, string name, string value)
+    {
+        b.Add(0x00);
+        String(b, name);
+        String(b, value);
+    }
+
+    private static void String(List<byte> b, string s)
+    {
+        var bytes = Encoding.Latin1.GetBytes(s);
+        Integer(b, 0x00, 7, bytes.Length); // H = 0: raw octets
+        b.AddRange(bytes);
+    }
+
+    internal static void Integer(List<byte> b, byte firstBits, int prefix, int value)
+    {
+        int max = (1 << prefix) - 1;
+        if (value < max) { b.Add((byte)(firstBits | value)); return; }
+        b.Add((byte)(firstBits | max));
+        value -= max;
+        while (value >= 128) { b.Add((byte)(value % 128 + 128)); value /= 128; }
+        b.Add((byte)value);
+    }
+
+    /// <summary>Reads an HPACK integer with an N-bit prefix; throws InvalidDataException on a truncated or oversized one.</summary>
+    internal static int ReadInteger(ReadOnlySpan<byte> s, ref int pos, int prefix)
+    {
+        if (pos >= s.Length) throw new InvalidDataException("HPACK: truncated integer");
+        int max = (1 << prefix) - 1;
+        int v = s[pos++] & max;
+        if (v < max) return v;
+        int shift = 0;
+        while (true)
+        {
+            if (pos >= s.Length) throw new InvalidDataException("HPACK: truncated integer");
+            byte c = s[pos++];
+            if (shift > 21) throw new InvalidDataException("HPACK: integer too large");
+            v += (c & 0x7f) << shift;
+            shift += 7;
+            if ((c & 0x80) == 0) return v;
+        }
+    }
+
+    /// <summary>Decodes a response header block: the status (0 when none) and whether the content type is text/event-stream.</summary>
+    public static int DecodeResponse(ReadOnlySpan<byte> block, out bool eventStream)
+    {
+        eventStream = false;
+        int status = 0, pos = 0;
+        Span<byte> scratch = stackalloc byte[64];
+        while (pos < block.Length)
+        {
+            byte c = block[pos];
+            if ((c & 0x80) != 0)
+            {
+                // Indexed header field.
+                int idx = ReadInteger(block, ref pos, 7);
+                if (idx == 0 || idx > 61) throw new InvalidDataException($"HPACK: index {idx} is not in the static table (this client's dynamic table has size 0)");
+                if (idx is >= 8 and <= 14) status = ParseStatus(Encoding.ASCII.GetBytes(StatusByIndex[idx - 8]));
+                continue;
+            }
+            if ((c & 0xe0) == 0x20)
+            {
+                // Dynamic table size update: only 0 is allowed (the SETTINGS limit).
+                int size = ReadInteger(block, ref pos, 5);
+                if (size != 0) throw new InvalidDataException($"HPACK: table size update to {size} exceeds the advertised 0");
+                continue;
+            }
+            // Literal: with incremental indexing (01, 6-bit index), without (0000) or never indexed (0001), 4-bit index.
+            int prefix = (c & 0xc0) == 0x40 ? 6 : 4;
+            int nameIdx = ReadInteger(block, ref pos, prefix);
+            bool isStatus, isContentType;
+            if (nameIdx == 0)
+            {
+                var name = ReadString(block, ref pos, scratch, out int nlen);
+                isStatus = name[..nlen].SequenceEqual(":status"u8);
+                isContentType = name[..nlen].SequenceEqual("content-type"u8);
+            }
+            else
+            {
+                if (nameIdx > 61) throw new InvalidDataException($"HPACK: name index {nameIdx} is not in the static table");
+                isStatus = nameIdx is >= 8 and <= 14;
+                isContentType = nameIdx == ContentTypeIndex;
+            }
+            if (isStatus || isContentType)
+            {
+                var value = ReadString(block, ref pos, scratch, out int vlen);
+                if (isStatus) status = ParseStatus(value[..vlen]);
+                else eventStream = vlen >= 17 && Ascii.EqualsIgnoreCase(value[..17], "text/event-stream"u8);
+            }
+            else SkipString(block, ref pos);
+        }
+        return status;
+    }
+
+    private static int ParseStatus(ReadOnlySpan<byte> v)
+    {
+        if (v.Length != 3 || v[0] < '1' || v[0] > '5' || v[1] < '0' || v[1] > '9' || v[2] < '0' || v[2] > '9')
+            throw new InvalidDataException("HTTP/2: malformed :status");
+        return (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+    }
+
+    private static void SkipString(ReadOnlySpan<byte> s, ref int pos)
+    {
+        if (pos >= s.Length) throw new InvalidDataException("HPACK: truncated string");
+        int len = ReadInteger(s, ref pos, 7);
+        if (len > s.Length - pos) throw new InvalidDataException("HPACK: truncated string");
+        pos += len;
+    }
+
+    /// <summary>Reads a string literal into <paramref name="scratch"/> (Huffman-decoded when flagged); at most its
+    /// length is kept (a longer value is cut, which only matters for names this decoder compares).</summary>
+    private static Span<byte> ReadString(ReadOnlySpan<byte> s, ref int pos, Span<byte> scratch, out int length)
+    {
+        if (pos >= s.Length) throw new InvalidDataException("HPACK: truncated string");
+        bool huffman = (s[pos] & 0x80) != 0;
+        int len = ReadInteger(s, ref pos, 7);
+        if (len > s.Length - pos) throw new InvalidDataException("HPACK: truncated string");
+        var raw = s.Slice(pos, len);
+        pos += len;
+        if (huffman) length = Huffman.Decode(raw, scratch);
+        else { length = Math.Min(raw.Length, scratch.Length); raw[..length].CopyTo(scratch); }
+        return scratch;
+    }
+}
+
+/// <summary>
+/// The HPACK Huffman code (RFC 7541 Appendix B). The code is canonical, so it is fully given by each symbol's code
+/// length: codes of one length are consecutive in symbol order, shorter lengths first. Decoding walks the bits with
+/// per-length first-code/count tables (the classic canonical decoder).
+/// </summary>
+internal static class Huffman
+{
+    /// <summary>Code length in bits of symbols 0..255 and EOS (256).</summary>
+    internal static readonly byte[] Lengths =
+    [
+        13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+        6, 10, 10, 12, 13, 6, 8, 11, 10, 10, 8, 11, 8, 6, 6, 6, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 8, 15, 6, 12, 10,
+        13, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 8, 13, 19, 13, 14, 6,
+        15, 5, 6, 5, 6, 5, 6, 6, 6, 5, 7, 7, 6, 6, 6, 5, 6, 7, 6, 5, 5, 6, 7, 7, 7, 7, 7, 15, 11, 14, 13, 28,
+        20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23, 24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,
+        22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
+        26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25, 19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,
+        20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23, 26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,
+        30,
+    ];
+
+    private const int MaxLen = 30;
+    private static readonly int[] Count = new int[MaxLen + 1];
+    private static readonly short[] Symbols = new short[257];
+    internal static readonly uint[] Codes = new uint[257];
+
+    static Huffman()
+    {
+        foreach (var l in Lengths) Count[l]++;
+        int k = 0;
+        for (int len = 1; len <= MaxLen; len++)
+            for (int s = 0; s < 257; s++)
+                if (Lengths[s] == len) Symbols[k++] = (short)s;
+        uint code = 0;
+        for (int len = 1, i = 0; len <= MaxLen; len++)
+        {
+            for (int n = 0; n < Count[len]; n++) Codes[Symbols[i++]] = code++;
+            code <<= 1;
+        }
+    }
+
+    /// <summary>Decodes <paramref name="src"/> into <paramref name="dst"/> (bytes past its end are dropped); returns
+    /// the decoded length. Padding must be the most significant bits of EOS (1s), shorter than 8 bits; EOS itself is
+    /// an error.</summary>
+    public static int Decode(ReadOnlySpan<byte> src, Span<byte> dst)
+    {
+        int n = 0, code = 0, first = 0, index = 0, len = 0;
+        bool allOnes = true;
+        foreach (byte b in src)
+        {
+            for (int bit = 7; bit >= 0; bit--)
+            {
+                int v = (b >> bit) & 1;
+                allOnes &= v == 1;
+                code |= v;
+                len++;
+                int count = Count[len];
+                if (code - count < first)
+                {
+                    int sym = Symbols[index + (code - first)];
+                    if (sym == 256) throw new InvalidDataException("HPACK: EOS in a Huffman string");
+                    if (n < dst.Length) dst[n] = (byte)sym;
+                    n++;
+                    code = first = index = len = 0;
+                    allOnes = true;
+                    continue;
+                }
+                index += count;
+                first += count;
+                first <<= 1;
+                code <<= 1;
+                if (len >= MaxLen) throw new InvalidDataException("HPACK: invalid Huffman code");
+            }
+        }
+        if (len > 7 || !allOnes) throw new InvalidDataException("HPACK: invalid Huffman padding");
+        return Math.Min(n, dst.Length);
+    }
+
+    /// <summary>Encodes (for tests: the client never sends Huffman strings).</summary>
+    internal static byte[] Encode(ReadOnlySpan<byte> src)
+    {
+        var o = new List<byte>();
+        ulong acc = 0; int bits = 0;
+        foreach (var c in src)
+        {
+            acc = (acc << Lengths[c]) | Codes[c];
+            bits += Lengths[c];
+            while (bits >= 8) { bits -= 8; o.Add((byte)(acc >> bits)); }
+        }
+        if (bits > 0) o.Add((byte)((acc << (8 - bits)) | (0xffu >> bits)));
+        return o.ToArray();
+    }
+}
