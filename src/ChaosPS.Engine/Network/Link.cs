@@ -16,7 +16,7 @@ public sealed class Link
     private int _closed;
     private int _directionsDone;
 
-    internal Link(ChaosProxy proxy, Socket client, Socket server, long id)
+    internal Link(ChaosProxy proxy, Socket client, Socket server, long id, RelayLoop? relay)
     {
         _proxy = proxy;
         Client = client;
@@ -25,8 +25,8 @@ public sealed class Link
         ClientEndPoint = client.RemoteEndPoint?.ToString() ?? "";
         Up = new Pipe(this, client, server, upstream: true);
         Down = new Pipe(this, server, client, upstream: false);
-        // Chosen before anything can close the link: from here on only the loop thread closes these sockets.
-        if (proxy.UseRelay) Relay = RelayLoop.Pick();
+        // The loop that dialled the upstream (null: the managed path). From here on only its thread closes these sockets.
+        Relay = relay;
     }
 
     public long Id { get; }

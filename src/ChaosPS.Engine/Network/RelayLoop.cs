@@ -45,6 +45,13 @@ internal sealed unsafe partial class RelayLoop
     /// <summary>The loop the next link goes to (round robin; the threads start on first use and live with the process).</summary>
     public static RelayLoop Pick()
     {
+        var loops = All();
+        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+
+    /// <summary>Every loop (started on first use).</summary>
+    private static RelayLoop[] All()
+    {
         var loops = Volatile.Read(ref s_loops);
         if (loops is null)
             lock (s_create)
@@ -57,24 +64,27 @@ internal sealed unsafe partial class RelayLoop
                     Volatile.Write(ref s_loops, loops);
                 }
             }
-        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+        return loops;
     }
 
     [ThreadStatic] private static RelayLoop? t_current;
     /// <summary>True on this loop's own thread (a link closed from here is unregistered at once).</summary>
     public bool IsCurrent => ReferenceEquals(t_current, this);
 
-    private const ulong WakeTag = ulong.MaxValue, ConnectTag = 1UL << 62;
+    private const ulong WakeTag = ulong.MaxValue, ConnectTag = 1UL << 62, ListenTag = 1UL << 61;
 
     // ------------------------------------------------------------------ state
 
-    private enum Op { Register, Resume, Unregister, Connect, CancelConnect }
+    private enum Op { Register, Resume, Unregister, Connect, CancelConnect, Relisten }
 
-    /// <summary>An upstream dial the loop watches (EPOLLOUT, then SO_ERROR); Done gets 0, an errno, or -1 when cancelled.</summary>
-    private sealed class PendingConnect(Socket socket)
+    /// <summary>
+    /// An upstream dial the loop watches (EPOLLOUT, then SO_ERROR); Done gets 0, an errno, or -1 when cancelled. Its
+    /// continuation runs on the loop thread, inline (it only builds the link and registers it: no hop to the pool).
+    /// </summary>
+    private sealed class PendingConnect(int fd)
     {
-        public readonly int Fd = (int)socket.SafeHandle.DangerousGetHandle();
-        public readonly TaskCompletionSource<int> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly int Fd = fd;
+        public readonly TaskCompletionSource<int> Done = new();
         public long Id;
     }
 
@@ -87,6 +97,7 @@ internal sealed unsafe partial class RelayLoop
     private readonly Stack<int> _free = new();
     private int _used;
     private readonly byte* _buf;
+    private readonly int _index;
 
     private RelayLoop(int index)
     {
@@ -96,13 +107,25 @@ internal sealed unsafe partial class RelayLoop
         var ev = new EpollEvent { Events = EPOLLIN, Data = WakeTag };
         epoll_ctl(_ep, EPOLL_CTL_ADD, _wakeFd, &ev);
         _buf = (byte*)NativeMemory.AlignedAlloc(MaxRead, 4096);
+        _index = index;
         new Thread(Run) { IsBackground = true, Name = $"chaosps-relay-{index}" }.Start();
     }
 
     // ------------------------------------------------------------------ commands (any thread)
 
     /// <summary>Takes a freshly started link: both directions begin on the fast path.</summary>
-    public void Register(Link link) => Post(Op.Register, link);
+    public void Register(Link link)
+    {
+        if (IsCurrent) RegisterLocal(link);
+        else Post(Op.Register, link);
+    }
+
+    /// <summary>
+    /// Takes a freshly started link: both directions begin on the fast path. On the loop's own thread (a link dialled
+    /// there) it is queued behind the event batch, so a slot freed in the batch is not reused while its stale events
+    /// are still read.
+    /// </summary>
+    private void RegisterLocal(Link link) => _commands.Enqueue((Op.Register, link));
 
     /// <summary>A direction paused for a full chain queue has room again: the loop reads it again.</summary>
     public void Resume(Pipe pipe) => Post(Op.Resume, pipe);
@@ -146,6 +169,7 @@ internal sealed unsafe partial class RelayLoop
                 ulong data = events[i].Data;
                 if (data == WakeTag) { wake = true; continue; }
                 if ((data & ConnectTag) != 0) { ConnectEvent((long)(data & ~ConnectTag)); continue; }
+                if ((data & ListenTag) != 0) { ListenEvent((long)(data & ~ListenTag)); continue; }
                 var link = _slots[(int)(data >> 1)];
                 if (link is null || link.IsClosed) continue;
                 try { OnEvent(link, (int)(data & 1), events[i].Events); }
@@ -168,6 +192,7 @@ internal sealed unsafe partial class RelayLoop
                         case Op.Unregister: UnregisterNow((Link)c.Target); break;
                         case Op.Connect: WatchConnect((PendingConnect)c.Target); break;
                         case Op.CancelConnect: EndConnect((PendingConnect)c.Target, -1); break;
+                        case Op.Relisten: ((Listener)c.Target).Watch(this); break;
                     }
                 }
                 catch (Exception e)
@@ -177,6 +202,124 @@ internal sealed unsafe partial class RelayLoop
                     else if (c.Target is PendingConnect pc) pc.Done.TrySetResult(-2);
                 }
             }
+        }
+    }
+
+    /// <summary>Opens a non-blocking TCP socket (TCP_NODELAY) and starts connecting it; err is 0 (connected), EINPROGRESS or the errno.</summary>
+    private static int StartConnect(IPEndPoint ep, out int err)
+    {
+        err = 0;
+        int fd = socket((int)ep.AddressFamily == 23 ? 10 : 2, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); // AF_INET6 : AF_INET
+        if (fd < 0) { err = Marshal.GetLastPInvokeError(); return -1; }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int));
+        var sa = ep.Serialize();
+        int len = sa.Size;
+        byte* addr = stackalloc byte[len];
+        for (int i = 0; i < len; i++) addr[i] = sa[i];
+        if (connect(fd, addr, len) == 0) return fd;
+        err = Marshal.GetLastPInvokeError();
+        if (err == EINPROGRESS) return fd;
+        close(fd);
+        return -1;
+    }
+
+    // ------------------------------------------------------------------ accepting
+
+    /// <summary>
+    /// A proxy's listening socket, watched by every loop (EPOLLEXCLUSIVE: one loop wakes per arrival), so a connection is
+    /// accepted, dialled and relayed on one thread with no hop through the thread pool. The loop that accepts a
+    /// connection hands it to the proxy on its own thread.
+    /// </summary>
+    internal sealed class Listener
+    {
+        private static readonly ConcurrentDictionary<long, Listener> s_all = new();
+        private static long s_nextId;
+        private readonly long _id = Interlocked.Increment(ref s_nextId);
+        internal readonly Socket Socket;
+        internal readonly int Fd;
+        internal readonly Action<Socket, RelayLoop> OnAccept;
+        private volatile bool _closed;
+
+        private Listener(Socket socket, Action<Socket, RelayLoop> onAccept)
+        {
+            Socket = socket;
+            OnAccept = onAccept;
+            socket.Blocking = false;
+            Fd = (int)socket.SafeHandle.DangerousGetHandle();
+        }
+
+        internal bool Closed => _closed;
+
+        /// <summary>Starts accepting on every loop; <paramref name="onAccept"/> runs on the accepting loop's thread.</summary>
+        public static Listener Start(Socket listening, Action<Socket, RelayLoop> onAccept)
+        {
+            var l = new Listener(listening, onAccept);
+            s_all[l._id] = l;
+            foreach (var loop in All()) l.Watch(loop);
+            return l;
+        }
+
+        internal static bool TryGet(long id, out Listener l) => s_all.TryGetValue(id, out l!);
+
+        /// <summary>Adds the socket to a loop's epoll set (epoll_ctl is safe from any thread).</summary>
+        internal void Watch(RelayLoop loop)
+        {
+            if (_closed) return;
+            var ev = new EpollEvent { Events = EPOLLIN | EPOLLEXCLUSIVE, Data = ListenTag | (ulong)_id };
+            epoll_ctl(loop._ep, EPOLL_CTL_ADD, Fd, &ev);
+        }
+
+        /// <summary>
+        /// Stops accepting: out of every epoll set before the caller disposes the socket. A loop that is accepting at this
+        /// moment holds a reference on the handle, so the descriptor is not closed (or reused) under it.
+        /// </summary>
+        public void Close()
+        {
+            _closed = true;
+            s_all.TryRemove(_id, out _);
+            foreach (var loop in All()) epoll_ctl(loop._ep, EPOLL_CTL_DEL, Fd, null);
+        }
+    }
+
+    private const int AcceptBatch = 32;
+
+    private void ListenEvent(long id)
+    {
+        if (!Listener.TryGet(id, out var l) || l.Closed) return;
+        int* fds = stackalloc int[AcceptBatch];
+        int n = 0;
+        bool held = false, backoff = false;
+        try
+        {
+            l.Socket.SafeHandle.DangerousAddRef(ref held);
+            while (n < AcceptBatch && !l.Closed)
+            {
+                int fd = accept4(l.Fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd >= 0) { fds[n++] = fd; continue; }
+                int e = Marshal.GetLastPInvokeError();
+                if (e is EINTR or ECONNABORTED) continue;
+                if (e != EAGAIN)
+                {
+                    // Out of descriptors or memory: level-triggered epoll would report the queue forever, so this loop
+                    // stops watching it for a moment (the connections wait in the backlog meanwhile).
+                    backoff = true;
+                    epoll_ctl(_ep, EPOLL_CTL_DEL, l.Fd, null);
+                }
+                break;
+            }
+        }
+        catch (ObjectDisposedException) { } // closed meanwhile
+        finally { if (held) l.Socket.SafeHandle.DangerousRelease(); }
+        if (backoff) _ = Task.Delay(100).ContinueWith(_ => Post(Op.Relisten, l), TaskScheduler.Default);
+        // Handed on after the reference is released: the proxy takes its lock, under which the listener may be closing.
+        for (int i = 0; i < n; i++)
+        {
+            Socket client;
+            try { client = Adopt(fds[i]); }
+            catch (Exception) { continue; }
+            try { l.OnAccept(client, this); }
+            catch (Exception) { client.Dispose(); }
         }
     }
 
@@ -448,23 +591,33 @@ internal enum PipeMode { Managed, Fast, Ended }
 internal sealed partial class RelayLoop
 {
     /// <summary>
-    /// Connects a new socket without the runtime's socket engine: a non-blocking connect that this loop watches. (A
-    /// socket that ever ran an async operation stays in the runtime's own epoll set, and every byte that arrives then
-    /// wakes two threads: that halved the relay's throughput.) Throws SocketException on failure and
-    /// OperationCanceledException when <paramref name="ct"/> fires first.
+    /// Connects a new socket without the runtime's socket engine: a non-blocking connect(2) on a descriptor of our own
+    /// that this loop watches, handed to the runtime as a connected <see cref="Socket"/> once it succeeded. (A socket
+    /// that ever ran an async operation stays in the runtime's own epoll set, and every byte that arrives then wakes
+    /// two threads: that halved the relay's throughput.) What follows the await runs on this loop's thread. Throws
+    /// SocketException on failure and OperationCanceledException when <paramref name="ct"/> fires first.
     /// </summary>
-    public async Task ConnectAsync(Socket socket, EndPoint endPoint, CancellationToken ct)
+    public async Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken ct)
     {
-        socket.Blocking = false;
-        try { socket.Connect(endPoint); return; }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress) { }
-        var pc = new PendingConnect(socket);
-        Post(Op.Connect, pc);
-        int err;
-        using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
-            err = await pc.Done.Task.ConfigureAwait(false);
-        if (err == -1) throw new OperationCanceledException(ct);
-        if (err != 0) throw new SocketException((int)ToSocketError(err));
-        _ = socket.Connected; // the runtime learns that its non-blocking connect finished
+        int fd = StartConnect(endPoint, out int err);
+        if (fd < 0) throw new SocketException((int)ToSocketError(err));
+        if (err == EINPROGRESS)
+        {
+            var pc = new PendingConnect(fd);
+            if (IsCurrent) WatchConnect(pc);
+            else Post(Op.Connect, pc);
+            using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
+                err = await pc.Done.Task.ConfigureAwait(false);
+            // The loop let go of the descriptor before it answered: it may be closed here.
+            if (err != 0) { close(fd); if (err == -1) throw new OperationCanceledException(ct); throw new SocketException(err == -2 ? (int)SocketError.SocketError : (int)ToSocketError(err)); }
+        }
+        return Adopt(fd);
+    }
+
+    /// <summary>A connected or accepted descriptor as a runtime socket (which learns family, peer and state from it).</summary>
+    internal static Socket Adopt(int fd)
+    {
+        try { return new Socket(new SafeSocketHandle(fd, ownsHandle: true)); }
+        catch { close(fd); throw; }
     }
 }
