@@ -105,10 +105,14 @@ listen bench
     bind 127.0.0.1:$port
     server upstream $Upstream
 "@ | Set-Content "$tmp/haproxy.cfg"
-    $null = Start-Bg $exe '-db', '-f', "$tmp/haproxy.cfg"
+    $p = Start-Bg $exe '-db', '-f', "$tmp/haproxy.cfg"
     Wait-Listen $port
+    $script:LastHaproxyPid = $p.Id
     $port
 }
+
+<# The process id of the haproxy the last Start-BenchHaproxy started (for CPU figures). #>
+function Get-BenchHaproxyPid { $script:LastHaproxyPid }
 
 <# socat forking one process per connection (the classic relay); returns its port. #>
 function Start-BenchSocat([string] $Upstream) {
@@ -144,15 +148,30 @@ function Get-Median([double[]] $v) {
     if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 }
 }
 
+<# CPU time (user + system) a process has used so far, in microseconds (from /proc/<pid>/stat; 0 when unreadable). #>
+function Get-ProcessCpuUs([int] $ProcessId) {
+    try {
+        $f = ([IO.File]::ReadAllText("/proc/$ProcessId/stat") -replace '^.*\) ', '') -split ' '
+        ([double]$f[11] + [double]$f[12]) * 1e6 / 100 # utime, stime in clock ticks (USER_HZ = 100)
+    } catch { 0 }
+}
+
 <#
     wrk against every path in turn, -Rounds times (interleaved, so drift on a shared machine hits every path alike),
-    after a short warm-up each. Returns per path: median req/s and p99, every round's figures, errors.
+    after a short warm-up each. Returns per path: median req/s and p99, every round's figures, errors, and for the
+    paths named in -CpuOf (path -> process id) the proxy's CPU time per request in microseconds (median): on a busy
+    machine that figure is steadier than req/s, which follows whatever else runs.
 #>
-function Invoke-WrkRounds([System.Collections.IDictionary] $Paths, [int] $Rounds, [int] $Connections, [int] $Threads, [int] $Seconds, [switch] $Close) {
+function Invoke-WrkRounds([System.Collections.IDictionary] $Paths, [int] $Rounds, [int] $Connections, [int] $Threads, [int] $Seconds, [switch] $Close, [hashtable] $CpuOf = @{}) {
     foreach ($u in $Paths.Values) { Invoke-Wrk $u $Connections $Threads 1 -Close:$Close | Out-Null } # warm-up (JIT, forks, caches)
     $runs = [ordered]@{}; foreach ($k in $Paths.Keys) { $runs[$k] = [System.Collections.Generic.List[object]]::new() }
     for ($r = 1; $r -le $Rounds; $r++) {
-        foreach ($k in $Paths.Keys) { $runs[$k].Add((Invoke-Wrk $Paths[$k] $Connections $Threads $Seconds -Close:$Close)) }
+        foreach ($k in $Paths.Keys) {
+            $cpu0 = if ($CpuOf[$k]) { Get-ProcessCpuUs $CpuOf[$k] }
+            $w = Invoke-Wrk $Paths[$k] $Connections $Threads $Seconds -Close:$Close
+            if ($CpuOf[$k] -and $w.Requests) { $w | Add-Member CpuUsPerRequest ([math]::Round(((Get-ProcessCpuUs $CpuOf[$k]) - $cpu0) / $w.Requests, 2)) }
+            $runs[$k].Add($w)
+        }
         Write-Host ("   round {0}: {1}" -f $r, (($Paths.Keys | ForEach-Object { '{0} {1:N0}/s' -f $_, $runs[$_][-1].Rps }) -join ' | '))
     }
     $result = [ordered]@{}
@@ -165,6 +184,7 @@ function Invoke-WrkRounds([System.Collections.IDictionary] $Paths, [int] $Rounds
             non2xxShare = if ($req) { [math]::Round($bad / $req, 4) } else { 0 }
             errors = ($runs[$k] | ForEach-Object Errors | Where-Object { $_ } | Select-Object -First 1)
         }
+        if ($CpuOf[$k]) { $result[$k].cpuUsPerRequest = Get-Median ($runs[$k] | ForEach-Object CpuUsPerRequest) }
     }
     $result
 }

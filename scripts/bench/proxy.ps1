@@ -55,17 +55,19 @@ try {
     $up = "127.0.0.1:$nginxPort"
     $proxy = Start-ChaosProxy -Name "bench-$PID" -Upstream $up
     $haproxyPort = Start-BenchHaproxy $up $ProxyThreads
+    $cpuOf = @{ chaosps = $PID; haproxy = Get-BenchHaproxyPid } # CPU per request: this process runs the proxy and idles otherwise
     $socatPort = Start-BenchSocat $up
     $paths = [ordered]@{ direct = "http://${up}/"; chaosps = "http://$($proxy.Listen)/"; haproxy = "http://127.0.0.1:$haproxyPort/"; socat = "http://127.0.0.1:$socatPort/" }
 
     foreach ($mode in 'keepalive', 'close' | Where-Object { $_ -in $Sections }) {
         $close = $mode -eq 'close'
         Write-Host "== $mode`: wrk -t$Threads -c$Connections -d$($Seconds)s$(if ($close) { " -H 'Connection: close'" }) x $Rounds rounds: $($paths.Keys -join ', ')" -ForegroundColor Cyan
-        $r = Invoke-WrkRounds $paths $Rounds $Connections $Threads $Seconds -Close:$close
+        $r = Invoke-WrkRounds $paths $Rounds $Connections $Threads $Seconds -Close:$close -CpuOf $cpuOf
         $r.chaospsVsHaproxy = Ratio $r.chaosps.rps $r.haproxy.rps
         $r.chaospsVsDirect = Ratio $r.chaosps.rps $r.direct.rps
         $r.haproxyVsDirect = Ratio $r.haproxy.rps $r.direct.rps
         $r.chaospsVsSocat = Ratio $r.chaosps.rps $r.socat.rps
+        $r.cpuPerRequestChaospsVsHaproxy = Ratio $r.chaosps.cpuUsPerRequest $r.haproxy.cpuUsPerRequest
         if (-not $close) {
             $toxicProxy = Start-ChaosProxy -Name "bench-toxic-$PID" -Upstream $up
             Add-NetworkFault -Proxy $toxicProxy.Name -Type Latency -Latency 0 -Confirm:$false | Out-Null
@@ -152,9 +154,9 @@ Write-Host "`n== results (ratios are what to quote; this machine is shared) -> $
 $r = $results
 foreach ($mode in 'keepalive', 'close' | Where-Object { $r.Contains($_) }) {
     $m = $r[$mode]
-    "{0}, {1} connections, median of {2} x {3}s, req/s: direct {4:N0} | ChaosPS {5:N0} | haproxy {6:N0} | socat {7:N0} | ChaosPS/haproxy {8}x, ChaosPS/direct {9}x{10}" -f `
+    "{0}, {1} connections, median of {2} x {3}s, req/s: direct {4:N0} | ChaosPS {5:N0} | haproxy {6:N0} | socat {7:N0} | ChaosPS/haproxy {8}x, ChaosPS/direct {9}x | CPU per request: ChaosPS {11} us, haproxy {12} us{10}" -f `
         $mode, $Connections, $Rounds, $Seconds, $m.direct.rps, $m.chaosps.rps, $m.haproxy.rps, $m.socat.rps, $m.chaospsVsHaproxy, $m.chaospsVsDirect,
-        $(if ($m.Contains('chaospsWithLatency0Toxic')) { " | with a 0 ms latency toxic {0:N0} ({1}x direct)" -f $m.chaospsWithLatency0Toxic, $m.toxicPathVsDirect }) | Write-Host
+        $(if ($m.Contains('chaospsWithLatency0Toxic')) { " | with a 0 ms latency toxic {0:N0} ({1}x direct)" -f $m.chaospsWithLatency0Toxic, $m.toxicPathVsDirect }), $m.chaosps.cpuUsPerRequest, $m.haproxy.cpuUsPerRequest | Write-Host
 }
 if ($r.Contains('latency')) {
     foreach ($q in 'p50', 'p90', 'p99') {

@@ -483,7 +483,7 @@ public static class ListenAddress
                     $"Cannot resolve '{host}'.", address, null, e);
             }
         }
-        if (!IPAddress.IsLoopback(ip) && !allowNonLoopback)
+        if (!allowNonLoopback && !Loopback.IsHost(ip.ToString())) // the resolved address, so a name that means loopback passes
             throw new ProxyException(403, $"listen address {address} is not a loopback address; it needs an explicit opt-in (-AllowNonLoopback)",
                 "NonLoopbackListen", ChaosErrorCategory.PermissionDenied,
                 $"Listening on {address} would expose the proxy beyond this machine.", address,
