@@ -244,7 +244,13 @@ public sealed class ChaosProxy
         try
         {
             var (host, port) = ListenAddress.Split(upstream);
-            var addresses = IPAddress.TryParse(host, out var ip) ? [ip] : await Dns.GetHostAddressesAsync(host, cts.Token).ConfigureAwait(false);
+            IPAddress[] addresses;
+            if (IPAddress.TryParse(host, out var ip)) addresses = [ip];
+            else
+            {
+                if (loop is { IsCurrent: true }) await Task.Yield(); // a name lookup may block: not on a relay loop's thread
+                addresses = await Dns.GetHostAddressesAsync(host, cts.Token).ConfigureAwait(false);
+            }
             foreach (var a in addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1))
             {
                 if (UseRelay)

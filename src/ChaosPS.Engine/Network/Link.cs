@@ -99,7 +99,7 @@ public sealed class Link
             try
             {
                 if (reset) s.LingerState = new LingerOption(true, 0);
-                else if (!ended && s.Connected) s.Shutdown(SocketShutdown.Both);
+                else if (!ended) s.Shutdown(SocketShutdown.Both); // not Connected: the relay's dial is a connect(2) the runtime did not see
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         }

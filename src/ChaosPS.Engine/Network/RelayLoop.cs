@@ -205,23 +205,19 @@ internal sealed unsafe partial class RelayLoop
         }
     }
 
-    /// <summary>Opens a non-blocking TCP socket (TCP_NODELAY) and starts connecting it; err is 0 (connected), EINPROGRESS or the errno.</summary>
-    private static int StartConnect(IPEndPoint ep, out int err)
+    /// <summary>
+    /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
+    /// Socket.Connect, which reports "in progress" as an exception on every dial.
+    /// </summary>
+    private static int StartConnect(int fd, IPEndPoint ep)
     {
-        err = 0;
-        int fd = socket((int)ep.AddressFamily == 23 ? 10 : 2, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); // AF_INET6 : AF_INET
-        if (fd < 0) { err = Marshal.GetLastPInvokeError(); return -1; }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int));
         var sa = ep.Serialize();
         int len = sa.Size;
         byte* addr = stackalloc byte[len];
         for (int i = 0; i < len; i++) addr[i] = sa[i];
-        if (connect(fd, addr, len) == 0) return fd;
-        err = Marshal.GetLastPInvokeError();
-        if (err == EINPROGRESS) return fd;
-        close(fd);
-        return -1;
+        if (connect(fd, addr, len) == 0) return 0;
+        int err = Marshal.GetLastPInvokeError();
+        return err == EINTR ? EINPROGRESS : err; // an interrupted non-blocking connect goes on in the background
     }
 
     // ------------------------------------------------------------------ accepting
@@ -282,45 +278,38 @@ internal sealed unsafe partial class RelayLoop
         }
     }
 
-    private const int AcceptBatch = 32;
-
+    /// <summary>
+    /// One connection per event, taken with the runtime's own accept (it wraps the descriptor without asking the kernel
+    /// about it again); the epoll set is level-triggered, so more waiting connections report again at once. Handed to
+    /// the proxy on this thread.
+    /// </summary>
     private void ListenEvent(long id)
     {
         if (!Listener.TryGet(id, out var l) || l.Closed) return;
-        int* fds = stackalloc int[AcceptBatch];
-        int n = 0;
-        bool held = false, backoff = false;
-        try
+        Socket client;
+        try { client = l.Socket.Accept(); }
+        catch (ObjectDisposedException) { return; } // closed meanwhile
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.Interrupted)
         {
-            l.Socket.SafeHandle.DangerousAddRef(ref held);
-            while (n < AcceptBatch && !l.Closed)
+            return; // another loop took it, or the client gave up while it waited
+        }
+        catch (SocketException)
+        {
+            // Out of descriptors or memory: the queue would report forever, so this loop stops watching it for a moment
+            // (the connections wait in the backlog meanwhile). The reference keeps the descriptor from closing under us.
+            bool held = false;
+            try
             {
-                int fd = accept4(l.Fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd >= 0) { fds[n++] = fd; continue; }
-                int e = Marshal.GetLastPInvokeError();
-                if (e is EINTR or ECONNABORTED) continue;
-                if (e != EAGAIN)
-                {
-                    // Out of descriptors or memory: level-triggered epoll would report the queue forever, so this loop
-                    // stops watching it for a moment (the connections wait in the backlog meanwhile).
-                    backoff = true;
-                    epoll_ctl(_ep, EPOLL_CTL_DEL, l.Fd, null);
-                }
-                break;
+                l.Socket.SafeHandle.DangerousAddRef(ref held);
+                epoll_ctl(_ep, EPOLL_CTL_DEL, l.Fd, null);
             }
+            catch (ObjectDisposedException) { return; }
+            finally { if (held) l.Socket.SafeHandle.DangerousRelease(); }
+            _ = Task.Delay(100).ContinueWith(_ => Post(Op.Relisten, l), TaskScheduler.Default);
+            return;
         }
-        catch (ObjectDisposedException) { } // closed meanwhile
-        finally { if (held) l.Socket.SafeHandle.DangerousRelease(); }
-        if (backoff) _ = Task.Delay(100).ContinueWith(_ => Post(Op.Relisten, l), TaskScheduler.Default);
-        // Handed on after the reference is released: the proxy takes its lock, under which the listener may be closing.
-        for (int i = 0; i < n; i++)
-        {
-            Socket client;
-            try { client = Adopt(fds[i]); }
-            catch (Exception) { continue; }
-            try { l.OnAccept(client, this); }
-            catch (Exception) { client.Dispose(); }
-        }
+        try { l.OnAccept(client, this); }
+        catch (Exception) { client.Dispose(); }
     }
 
     private void WatchConnect(PendingConnect pc)
@@ -599,25 +588,27 @@ internal sealed partial class RelayLoop
     /// </summary>
     public async Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken ct)
     {
-        int fd = StartConnect(endPoint, out int err);
-        if (fd < 0) throw new SocketException((int)ToSocketError(err));
-        if (err == EINPROGRESS)
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false, NoDelay = true };
+        try
         {
-            var pc = new PendingConnect(fd);
-            if (IsCurrent) WatchConnect(pc);
-            else Post(Op.Connect, pc);
-            using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
-                err = await pc.Done.Task.ConfigureAwait(false);
-            // The loop let go of the descriptor before it answered: it may be closed here.
-            if (err != 0) { close(fd); if (err == -1) throw new OperationCanceledException(ct); throw new SocketException(err == -2 ? (int)SocketError.SocketError : (int)ToSocketError(err)); }
+            int fd = (int)socket.SafeHandle.DangerousGetHandle();
+            int err = StartConnect(fd, endPoint);
+            if (err == EINPROGRESS)
+            {
+                var pc = new PendingConnect(fd);
+                if (IsCurrent) WatchConnect(pc);
+                else Post(Op.Connect, pc);
+                using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
+                    err = await pc.Done.Task.ConfigureAwait(false); // the loop let go of the descriptor before it answered
+                if (err == -1) throw new OperationCanceledException(ct);
+            }
+            if (err != 0) throw new SocketException(err == -2 ? (int)SocketError.SocketError : (int)ToSocketError(err));
+            return socket;
         }
-        return Adopt(fd);
-    }
-
-    /// <summary>A connected or accepted descriptor as a runtime socket (which learns family, peer and state from it).</summary>
-    internal static Socket Adopt(int fd)
-    {
-        try { return new Socket(new SafeSocketHandle(fd, ownsHandle: true)); }
-        catch { close(fd); throw; }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 }

@@ -29,8 +29,7 @@ public static unsafe partial class LinuxIo
     public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
     public const uint EPOLLEXCLUSIVE = 1u << 28;
     public const int MSG_NOSIGNAL = 0x4000, SHUT_WR = 1;
-    public const int SOCK_STREAM = 1, SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000, IPPROTO_TCP = 6, TCP_NODELAY = 1;
-    public const int ECONNABORTED = 103, EINPROGRESS = 115, ENFILE = 23, ENOBUFS = 105, ENOMEM = 12;
+    public const int EINPROGRESS = 115;
 
     [LibraryImport("libc", SetLastError = true)] public static partial int epoll_create1(int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
@@ -39,10 +38,7 @@ public static unsafe partial class LinuxIo
     [LibraryImport("libc", SetLastError = true)] public static partial nint send(int fd, byte* buf, nint len, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int shutdown(int fd, int how);
     [LibraryImport("libc", SetLastError = true)] public static partial int getsockopt(int fd, int level, int name, int* value, int* len);
-    [LibraryImport("libc", SetLastError = true)] public static partial int setsockopt(int fd, int level, int name, int* value, int len);
-    [LibraryImport("libc", SetLastError = true)] public static partial int socket(int domain, int type, int protocol);
     [LibraryImport("libc", SetLastError = true)] public static partial int connect(int fd, byte* addr, int len);
-    [LibraryImport("libc", SetLastError = true)] public static partial int accept4(int fd, byte* addr, int* len, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int timerfd_create(int clock, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int timerfd_settime(int fd, int flags, ITimerSpec* value, ITimerSpec* old);
     [LibraryImport("libc", SetLastError = true)] public static partial int eventfd(uint initval, int flags);
