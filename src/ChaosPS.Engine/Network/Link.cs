@@ -152,6 +152,13 @@ internal sealed class Pipe
     /// <summary>Bytes the relay read but the destination could not take yet (loop thread only).</summary>
     internal byte[]? PendingBuffer;
     internal int PendingOffset, PendingCount;
+    /// <summary>
+    /// Bulk on the relay: the direction moves through a kernel pipe with splice(2) (no copy through user space); -1 while
+    /// it has none. Bytes left in the pipe count as pending (<see cref="PendingCount"/>, <see cref="PendingBuffer"/>
+    /// null). Loop thread only; closed with the link.
+    /// </summary>
+    internal int SpliceRead = -1, SpliceWrite = -1;
+    internal long SplicedReads;
     private int _processorStarted;
 
     /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
@@ -222,6 +229,13 @@ internal sealed class Pipe
         rest.CopyTo(PendingBuffer);
         PendingOffset = 0;
         PendingCount = rest.Length;
+    }
+
+    /// <summary>Closes the splice pipe, if any (loop thread, after the link left the epoll set).</summary>
+    internal void CloseSplicePipe()
+    {
+        if (SpliceRead >= 0) { LinuxIo.close(SpliceRead); LinuxIo.close(SpliceWrite); }
+        SpliceRead = SpliceWrite = -1;
     }
 
     internal void DropPending()

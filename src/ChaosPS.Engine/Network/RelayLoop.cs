@@ -374,6 +374,8 @@ internal sealed unsafe partial class RelayLoop
             link.Up.DropPending();
             link.Down.DropPending();
         }
+        link.Up.CloseSplicePipe();
+        link.Down.CloseSplicePipe();
         link.DisposeSockets();
     }
 
@@ -428,6 +430,11 @@ internal sealed unsafe partial class RelayLoop
             }
             inline = true;
         }
+        else if (p.SpliceRead >= 0)
+        {
+            Splice(link, p, srcSide, dstSide);
+            return;
+        }
         nint n = recv(link.Fd(srcSide), _buf, p.ReadSize, 0);
         if (n < 0)
         {
@@ -477,6 +484,8 @@ internal sealed unsafe partial class RelayLoop
         {
             if (p.Deferred is { } deferred) { p.Deferred = null; p.EnqueueFromRelay(deferred); }
             if (total == p.ReadSize && p.ReadSize < MaxRead) p.ReadSize *= 2;
+            // Reads fill the buffer: a bulk transfer. Without toxics or an HTTP stage it moves through a pipe from here on.
+            else if (total == MaxRead && !inline && p.InlineStage is null && SplicePipes) OpenSplicePipe(p);
             return;
         }
         // The destination is full: keep the rest, stop reading this direction until it is written.
@@ -518,9 +527,79 @@ internal sealed unsafe partial class RelayLoop
         p.EnqueueFromRelay(new Chunk(buf, 0, (int)n, stamp));
     }
 
+    /// <summary>Bulk relaying through splice(2) is on (CHAOSPS_PROXY_SPLICE=0 turns it off).</summary>
+    internal static bool SplicePipes { get; } = Environment.GetEnvironmentVariable("CHAOSPS_PROXY_SPLICE") != "0";
+
+    private static void OpenSplicePipe(Pipe p)
+    {
+        int* fds = stackalloc int[2];
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return; // out of descriptors: stay on recv/send
+        fcntl(fds[1], F_SETPIPE_SZ, MaxRead); // best effort (pipe-max-size may be lower)
+        p.SpliceRead = fds[0];
+        p.SpliceWrite = fds[1];
+    }
+
+    /// <summary>
+    /// One bulk read through the direction's pipe: source to pipe, pipe to destination, both without a copy through
+    /// user space. What the destination cannot take stays in the pipe as pending (EPOLLOUT), as recv/send's rest does.
+    /// The checks before it (toxics, queued chunks) are the same as for a read, so a toxic added mid-stream takes the
+    /// next read and nothing is lost or reordered.
+    /// </summary>
+    private void Splice(Link link, Pipe p, int srcSide, int dstSide)
+    {
+        nint n = splice(link.Fd(srcSide), null, p.SpliceWrite, null, (nuint)MaxRead, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is EAGAIN or EINTR) return;
+            link.Close($"{SideName(srcSide)} socket: {ErrnoName(errno)}");
+            return;
+        }
+        if (n == 0)
+        {
+            p.Mode = PipeMode.Ended;
+            shutdown(link.Fd(dstSide), SHUT_WR);
+            UpdateInterest(link, srcSide);
+            link.DirectionDone();
+            return;
+        }
+        p.RelayedReads++;
+        p.SplicedReads++;
+        p.AddReceived((int)n);
+        p.PendingCount = (int)n;
+        SpliceOut(link, p, dstSide);
+        if (p.PendingCount > 0 && !link.IsClosed)
+        {
+            UpdateInterest(link, srcSide);
+            UpdateInterest(link, dstSide);
+        }
+    }
+
+    /// <summary>Writes what waits in the pipe to the destination until done or full; closes the link on an error.</summary>
+    private static void SpliceOut(Link link, Pipe p, int dstSide)
+    {
+        while (p.PendingCount > 0)
+        {
+            nint w = splice(p.SpliceRead, null, link.Fd(dstSide), null, (nuint)p.PendingCount, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (w > 0) { p.AddSent((int)w); p.PendingCount -= (int)w; continue; }
+            int e = w < 0 ? Marshal.GetLastPInvokeError() : EPIPE;
+            if (e == EINTR) continue;
+            if (e != EAGAIN) link.Close($"{SideName(dstSide)} socket: {ErrnoName(e)}");
+            return;
+        }
+    }
+
     private void Flush(Link link, Pipe p)
     {
         int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
+        if (p.PendingBuffer is null && p.SpliceRead >= 0)
+        {
+            SpliceOut(link, p, dstSide);
+            if (link.IsClosed || p.PendingCount > 0) return;
+            UpdateInterest(link, srcSide);
+            UpdateInterest(link, dstSide);
+            return;
+        }
         nint sent;
         int err;
         fixed (byte* b = &p.PendingBuffer![p.PendingOffset])
