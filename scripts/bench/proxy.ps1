@@ -103,6 +103,8 @@ try {
             direct = $iperfPort; chaosps = Port $bulkProxy.Listen
             haproxy = Start-BenchHaproxy "127.0.0.1:$iperfPort" $ProxyThreads; socat = Start-BenchSocat "127.0.0.1:$iperfPort"
         }
+        $bulkCpuOf = @{ chaosps = $PID; haproxy = Get-BenchHaproxyPid }
+        $bcpu = @{ chaosps = @(); haproxy = @() }
         function Measure-Iperf([int] $Port) {
             $json = & iperf3 -c 127.0.0.1 -p $Port -n "$($BulkMB)M" -J 2>&1 | Out-String | ConvertFrom-Json
             if ($json.error) { throw "iperf3: $($json.error)" }
@@ -110,7 +112,11 @@ try {
         }
         $bruns = [ordered]@{}; foreach ($k in $bulkPorts.Keys) { $bruns[$k] = @() }
         for ($r = 1; $r -le $Rounds; $r++) {
-            foreach ($k in $bulkPorts.Keys) { $bruns[$k] += Measure-Iperf $bulkPorts[$k] }
+            foreach ($k in $bulkPorts.Keys) {
+                $c0 = if ($bulkCpuOf[$k]) { Get-ProcessCpuUs $bulkCpuOf[$k] }
+                $bruns[$k] += Measure-Iperf $bulkPorts[$k]
+                if ($bulkCpuOf[$k]) { $bcpu[$k] += [math]::Round(((Get-ProcessCpuUs $bulkCpuOf[$k]) - $c0) / 1e3 / ($BulkMB / 1024), 1) } # CPU ms per GiB
+            }
             Write-Host ("   round {0}: {1}" -f $r, (($bulkPorts.Keys | ForEach-Object { '{0} {1} GB/s' -f $_, $bruns[$_][-1] }) -join ' | '))
         }
         $b = [ordered]@{ megabytes = $BulkMB }
@@ -118,6 +124,8 @@ try {
         $b.chaospsVsDirect = Ratio $b.chaospsGBps $b.directGBps
         $b.haproxyVsDirect = Ratio $b.haproxyGBps $b.directGBps
         $b.chaospsVsHaproxy = Ratio $b.chaospsGBps $b.haproxyGBps
+        $b.cpuMsPerGiBChaosps = Get-Median $bcpu.chaosps
+        $b.cpuMsPerGiBHaproxy = Get-Median $bcpu.haproxy
         $b.rounds = $bruns
         $b.proxiedBytes = (Get-ChaosProxy $bulkProxy.Name).BytesUpstream
         $results.bulk = $b
@@ -165,8 +173,8 @@ if ($r.Contains('latency')) {
     }
 }
 if ($r.Contains('bulk')) {
-    "bulk, one {0} MB stream (iperf3), median of {1}: direct {2} GB/s | ChaosPS {3} GB/s ({4}x direct) | haproxy {5} GB/s ({6}x direct) | socat {7} GB/s" -f `
-        $r.bulk.megabytes, $Rounds, $r.bulk.directGBps, $r.bulk.chaospsGBps, $r.bulk.chaospsVsDirect, $r.bulk.haproxyGBps, $r.bulk.haproxyVsDirect, $r.bulk.socatGBps | Write-Host
+    "bulk, one {0} MB stream (iperf3), median of {1}: direct {2} GB/s | ChaosPS {3} GB/s ({4}x direct) | haproxy {5} GB/s ({6}x direct) | socat {7} GB/s | CPU per GiB: ChaosPS {8} ms, haproxy {9} ms" -f `
+        $r.bulk.megabytes, $Rounds, $r.bulk.directGBps, $r.bulk.chaospsGBps, $r.bulk.chaospsVsDirect, $r.bulk.haproxyGBps, $r.bulk.haproxyVsDirect, $r.bulk.socatGBps, $r.bulk.cpuMsPerGiBChaosps, $r.bulk.cpuMsPerGiBHaproxy | Write-Host
 }
 if ($r.Contains('memory')) {
     "memory, 1000 ms latency toxic + fast sender for {0}s: RSS {1} MB -> peak {2} MB (+{3} MB) while delivering {4} MB/s" -f $r.memory.seconds, $r.memory.rssBeforeMB, $r.memory.rssPeakMB, $r.memory.rssGrowthMB, $r.memory.deliveredMBps | Write-Host
