@@ -13,8 +13,8 @@
     FormatsToProcess     = @()
     TypesToProcess       = @()
     CmdletsToExport      = @(
-        'Start-ChaosTarget'
-        'Stop-ChaosTarget'
+        'Start-ChaosTestbed'
+        'Stop-ChaosTestbed'
         'Invoke-ChaosInference'
         'Get-ChaosDockerEngine'
         'Get-ChaosFault'

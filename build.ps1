@@ -63,8 +63,8 @@ function Invoke-Build {
     $engineNames = Get-ChildItem $deps -Filter *.dll | ForEach-Object Name
     Get-ChildItem "$Root/src/ChaosPS/$bin" -Filter *.dll | Where-Object Name -notin $engineNames |
         Copy-Item -Destination $ModuleDir
-    # Helper programs run as their own processes: the embedded target system and the agent (watchdog, stressors, proxy).
-    foreach ($p in 'ChaosPS.Target', 'ChaosPS.Agent') {
+    # Helper programs run as their own processes: the embedded testbed and the agent (watchdog, stressors, proxy).
+    foreach ($p in 'ChaosPS.Testbed', 'ChaosPS.Agent') {
         $src = "$Root/src/$p/$bin"
         if (Test-Path $src) {
             $dst = New-Item -ItemType Directory -Force "$ModuleDir/bin/$p"
@@ -73,7 +73,7 @@ function Invoke-Build {
     }
     # Pester Should operators: a nested script module (registers them when Pester 5 is or gets loaded).
     Copy-Item "$Root/module/ChaosPS.Pester.psm1" $ModuleDir
-    # Docker image context for the embedded target (built by the module on demand, no registry).
+    # Docker image context for the embedded testbed (built by the module on demand, no registry).
     if (Test-Path "$Root/module/docker") { Copy-Item "$Root/module/docker" "$ModuleDir/docker" -Recurse }
     # Experiments shipped with the module (Get-ChaosExperiment lists them).
     if (Test-Path "$Root/module/experiments") { Copy-Item "$Root/module/experiments" "$ModuleDir/experiments" -Recurse }

@@ -1,6 +1,6 @@
 <#
 .SYNOPSIS
-    The ChaosPS demo: starts the embedded target, exercises what the module can do, stops everything.
+    The ChaosPS demo: starts the embedded testbed, exercises what the module can do, stops everything.
     Run it with `dotnet pwsh ./build.ps1 demo`. Each capability adds its own part below, guarded so the demo
     runs whatever is built.
 #>
@@ -22,8 +22,8 @@ Write-Host ("Docker: {0}" -f $(if ($engine.Reachable) { "engine $($engine.Versio
 
 $target = $null
 try {
-    Step 'Start-ChaosTarget -Workers 3 -TokenDelay 10ms'
-    $target = Start-ChaosTarget -Workers 3 -TokenDelay 10ms
+    Step 'Start-ChaosTestbed -Workers 3 -TokenDelay 10ms'
+    $target = Start-ChaosTestbed -Workers 3 -TokenDelay 10ms
     $target | Format-Table | Out-Host
     $target.Workers | Format-Table | Out-Host
 
@@ -51,8 +51,8 @@ try {
     }
 }
 finally {
-    Step 'Stop-ChaosTarget'
-    if ($target) { Stop-ChaosTarget $target }
+    Step 'Stop-ChaosTestbed'
+    if ($target) { Stop-ChaosTestbed $target }
     Write-Host ("active faults left: {0}" -f @(Get-ChaosFault).Count)
 }
 Write-Host ("`nDemo finished in {0:0.0}s. Outputs: {1}" -f $sw.Elapsed.TotalSeconds, $out) -ForegroundColor Green

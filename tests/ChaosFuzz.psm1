@@ -51,8 +51,8 @@ $script:Allowed = [ordered]@{
     'Invoke-WorkerCrash/Count/int:max'              = 'more than there are selects all'
     'Invoke-WorkerCrash/Percent/dbl:0'              = '0% crashes none'
     '*/ThinkTime/ts:zero'                           = 'no think time'
-    'Start-ChaosTarget/StartupDelay/ts:zero'        = 'no startup delay (the default)'
-    'Start-ChaosTarget/TokenDelay/ts:zero'          = 'tokens as fast as possible'
+    'Start-ChaosTestbed/StartupDelay/ts:zero'        = 'no startup delay (the default)'
+    'Start-ChaosTestbed/TokenDelay/ts:zero'          = 'tokens as fast as possible'
     'Invoke-VramExhaustion/Device/int:0'            = 'GPU 0'
     'Test-GracefulDegradation/MaxHangs/int:0'       = 'no hang allowed (the default)'
     'Test-GracefulDegradation/MaxErrorRate/dbl:0'   = 'no error allowed'
@@ -140,7 +140,7 @@ function Get-FuzzDefaultValue([string] $Name, [type] $Type, $Fixture) {
         'System.Management.Automation.SwitchParameter' { return [switch]$true }
     }
     if ($t.Name -eq 'ChaosTarget') { return $Fixture.Target }
-    if ($t.Name -eq 'ChaosTargetSystem') { return $Fixture.System }
+    if ($t.Name -eq 'ChaosTestbed') { return $Fixture.System }
     return 'fuzz'
 }
 
@@ -148,8 +148,8 @@ function Get-FuzzDefaultValue([string] $Name, [type] $Type, $Fixture) {
 function Get-FuzzBases([System.Management.Automation.CommandInfo] $Command, $Fixture) {
     $u = $Fixture.HealthUri; $s = $Fixture.Scratch
     $known = @{
-        'Start-ChaosTarget'            = @(@{ Workers = 1; TokenDelay = '1ms' })
-        'Stop-ChaosTarget'             = @(@{ Id = $Fixture.System.Id }, @{ InputObject = $Fixture.System }, @{ All = $true })
+        'Start-ChaosTestbed'            = @(@{ Workers = 1; TokenDelay = '1ms' })
+        'Stop-ChaosTestbed'             = @(@{ Id = $Fixture.System.Id }, @{ InputObject = $Fixture.System }, @{ All = $true })
         'Invoke-ChaosInference'        = @(@{ Uri = $Fixture.Uri; MaxTokens = 1; Timeout = '5s' })
         'Get-ChaosDockerEngine'        = @(@{})
         'Get-ChaosFault'               = @(@{})
@@ -421,10 +421,10 @@ function Invoke-ChaosFuzz {
     finally { $rs.Dispose() }
 }
 
-# Undoes whatever an accepted call started (only Start-ChaosTarget starts something without -WhatIf).
+# Undoes whatever an accepted call started (only Start-ChaosTestbed starts something without -WhatIf).
 function Clear-FuzzOutput($Output) {
     foreach ($o in @($Output)) {
-        if ($null -ne $o -and $o.GetType().Name -eq 'ChaosTargetSystem') { Stop-ChaosTarget -InputObject $o -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
+        if ($null -ne $o -and $o.GetType().Name -eq 'ChaosTestbed') { Stop-ChaosTestbed -InputObject $o -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
         if ($o -is [System.Management.Automation.Job]) { Stop-Job $o -ErrorAction SilentlyContinue; Remove-Job $o -Force -ErrorAction SilentlyContinue }
     }
 }

@@ -1,4 +1,4 @@
-# A shipped experiment aimed at a system that is NOT the embedded target: busybox httpd containers this test starts
+# A shipped experiment aimed at a system that is NOT the embedded testbed: busybox httpd containers this test starts
 # itself (an image imported from local files, host networking on 127.0.0.1, labelled), an entry container and two
 # worker containers with a restart policy, selected by label through -Configuration. Real Docker, real signals.
 Describe 'Experiment suite on your own system: containers selected by label' -Tag Experiments, ExperimentSuite, Docker {

@@ -1,9 +1,9 @@
 # The shipped experiment suite (module/experiments), proven honest: every experiment runs at a small -Scale against
-# the healthy embedded target (it must pass) and against each deliberate target defect it exists to catch (it must
+# the healthy embedded testbed (it must pass) and against each deliberate target defect it exists to catch (it must
 # fail or deviate, with the evidence in its journal). An experiment that passes against its defect is a bug in the
 # experiment. Real processes, real signals, loopback only; no timed assertions (verdicts and journal contents).
 BeforeDiscovery {
-    # Experiment, the embedded target's options, and the defects it must catch. Scale 0.2 keeps the matrix short.
+    # Experiment, the embedded testbed's options, and the defects it must catch. Scale 0.2 keeps the matrix short.
     $script:matrix = @(
         @{ Experiment = 'worker-crash-during-inference'; With = @{ TokenDelay = '40ms' }; Defects = @('NoRetry', 'UnhealthyAfterRestart') }
         @{ Experiment = 'worker-half-killed'; With = @{ TokenDelay = '40ms' }; Defects = @('NoRestart') }
@@ -27,7 +27,7 @@ BeforeDiscovery {
         @{ Experiment = 'load-breaking-point'; With = @{ MaxConcurrency = 16; TokenDelay = '5ms' }; Config = @{ start_rate = 10; steps = 3; min_rate = 20 }; Defects = @('ErrorEveryNth') }
         # A stress that never reached its target is Inconclusive (a busy CI host), never Passed: the healthy case accepts that, with its reason.
         @{ Experiment = 'stress-cpu'; With = @{}; Config = @{ cpu_percent = 50 }; Healthy = 'PassedOrUnreached'; Defects = @('ErrorEveryNth') }
-        # memory_percent 25: filling 80% of a shared CI host took ~3 minutes per case (measured); the embedded target
+        # memory_percent 25: filling 80% of a shared CI host took ~3 minutes per case (measured); the embedded testbed
         # needs little memory, so what is judged (graceful, no error, real bodies) is the same under the smaller fill.
         @{ Experiment = 'stress-memory'; With = @{}; Config = @{ memory_percent = 25 }; Healthy = 'PassedOrUnreached'; Defects = @('ErrorEveryNth') }
         @{ Experiment = 'stress-fd'; With = @{}; Healthy = 'PassedOrUnreached'; Defects = @('ErrorEveryNth') }
@@ -68,12 +68,12 @@ Describe 'Experiment suite: healthy target passes, each defect is caught' -Tag E
                 $p.DataPath = $mnt
             }
             try {
-                $t = Start-ChaosTarget @p
+                $t = Start-ChaosTestbed @p
                 try {
                     $path = (Get-ChaosExperiment -Name $Experiment).Path
                     $path | Should -Not -BeNullOrEmpty -Because "$Experiment is shipped in the module"
-                    Invoke-ChaosExperiment -Path $path -Target $t -Scale $scale -Configuration $Config -JournalPath (Join-Path $journals "$Experiment-$($Defect ? $Defect : 'healthy').json") -ErrorAction SilentlyContinue -ErrorVariable err
-                } finally { Stop-ChaosTarget $t }
+                    Invoke-ChaosExperiment -Path $path -Testbed $t -Scale $scale -Configuration $Config -JournalPath (Join-Path $journals "$Experiment-$($Defect ? $Defect : 'healthy').json") -ErrorAction SilentlyContinue -ErrorVariable err
+                } finally { Stop-ChaosTestbed $t }
             } finally {
                 if ($mnt) { umount $mnt; Remove-Item $mnt -Recurse -Force -ErrorAction SilentlyContinue }
             }
@@ -121,7 +121,7 @@ Describe 'Experiment suite: one command, non-zero exit when an experiment did no
         # The documented one-liner (README): every shipped experiment whose name matches, against a target, exit 1 unless all passed.
         function Invoke-Suite([string] $Defect) {
             $d = if ($Defect) { "-Defect $Defect" } else { '' }
-            $cmd = "Import-Module '$module'; `$t = Start-ChaosTarget -Workers 2 $d; try { `$j = Invoke-ChaosExperiment -Path (Get-ChaosExperiment -Name inference-answers-under-load, stress-vram).Path -Scale 0.2 -Target `$t -JournalPath ([IO.Path]::GetTempPath()) -ErrorAction SilentlyContinue } finally { Stop-ChaosTarget `$t }; exit [int]([bool](`$j | Where-Object Verdict -in Failed, Deviated, Aborted, Interrupted))"
+            $cmd = "Import-Module '$module'; `$t = Start-ChaosTestbed -Workers 2 $d; try { `$j = Invoke-ChaosExperiment -Path (Get-ChaosExperiment -Name inference-answers-under-load, stress-vram).Path -Scale 0.2 -Testbed `$t -JournalPath ([IO.Path]::GetTempPath()) -ErrorAction SilentlyContinue } finally { Stop-ChaosTestbed `$t }; exit [int]([bool](`$j | Where-Object Verdict -in Failed, Deviated, Aborted, Interrupted))"
             (Invoke-ChildPwsh -Script $cmd).ExitCode
         }
     }

@@ -1,5 +1,5 @@
 # Experiments end to end against the BUILT module: Chaos Toolkit JSON run unchanged (http + process providers), the
-# shipped worker-crash experiment against the embedded target, deviation and failure with a non-zero exit of a child
+# shipped worker-crash experiment against the embedded testbed, deviation and failure with a non-zero exit of a child
 # pwsh, rollbacks, faults restored by the run, a SIGKILLed run undone by the watchdog, -WhatIf and bad input.
 BeforeAll {
     Import-Module $env:CHAOSPS_MODULE -Force
@@ -85,8 +85,8 @@ Describe 'Test-ChaosExperiment and Get-ChaosExperiment' -Tag 'Experiments', 'Uni
 }
 
 Describe 'Chaos Toolkit experiments with http and process providers' -Tag 'Experiments', 'Target' {
-    BeforeAll { $script:t = Start-ChaosTarget -Workers 2 }
-    AfterAll { $t | Stop-ChaosTarget }
+    BeforeAll { $script:t = Start-ChaosTestbed -Workers 2 }
+    AfterAll { $t | Stop-ChaosTestbed }
 
     It 'runs a Chaos Toolkit JSON experiment unchanged; its journal has Chaos Toolkit''s shape' {
         # Written as for `chaos run`: configuration from the environment, http and process providers, tolerances.
@@ -166,13 +166,13 @@ Describe 'Chaos Toolkit experiments with http and process providers' -Tag 'Exper
     }
 }
 
-Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', 'Target' {
-    BeforeAll { $script:t = Start-ChaosTarget -Workers 3 }
-    AfterAll { $t | Stop-ChaosTarget }
+Describe 'ChaosPS experiments against the embedded testbed' -Tag 'Experiments', 'Target' {
+    BeforeAll { $script:t = Start-ChaosTestbed -Workers 3 }
+    AfterAll { $t | Stop-ChaosTestbed }
 
     It 'worker crash under load passes against the healthy target, with load, faults and a timeline in the journal' {
         $path = (Get-ChaosExperiment worker-crash-under-load).Path
-        $j = Invoke-ChaosExperiment $path -Target $t -Scale 0.4 -JournalPath (Join-Path $work 'crash.json')
+        $j = Invoke-ChaosExperiment $path -Testbed $t -Scale 0.4 -JournalPath (Join-Path $work 'crash.json')
         $j.Verdict | Should -Be 'Passed' -Because $j.Reason
         $doc = Get-Content $j.JournalPath -Raw | ConvertFrom-Json -AsHashtable
         $doc.chaosps.scale | Should -Be 0.4
@@ -195,7 +195,7 @@ Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', '
                    provider = @{ type = 'chaosps'; cmdlet = 'Start-LoadTest'; arguments = @{ Uri = '${target_url}/health'; Rate = 5; Stage = @('40s:5'); Threshold = @('http_req_failed: rate==0') } } }
                 @{ type = 'probe'; name = 'data-path'; tolerance = $true; provider = @{ type = 'powershell'; arguments = @{ P = '${data_path}' }; script = { param($P) Test-Path -LiteralPath $P -PathType Container } } }
             ) }
-        $j = Invoke-ChaosExperiment -Experiment $exp -Target $t -Scale 0.05 -JournalPath $work
+        $j = Invoke-ChaosExperiment -Experiment $exp -Testbed $t -Scale 0.05 -JournalPath $work
         $j.Verdict | Should -Be 'Passed' -Because $j.Reason
         $j.Load[0].Requests | Should -BeGreaterThan 0
         $j.Load[0].Requests | Should -BeLessThan 100 -Because 'the 40 s stage ran as 2 s'
@@ -206,19 +206,19 @@ Describe 'ChaosPS experiments against the embedded target' -Tag 'Experiments', '
         # Break the expectation on purpose: p(95) under 1 µs cannot hold for a real HTTP round trip.
         $doc = Get-Content (Get-ChaosExperiment worker-crash-under-load).Path -Raw | ConvertFrom-Json -AsHashtable
         $doc.method[0].provider.arguments.Threshold = @('http_req_duration: p(95)<0.001')
-        $j = Invoke-ChaosExperiment -Experiment $doc -Target $t -Scale 0.3 -JournalPath $work -ErrorVariable errs -ErrorAction SilentlyContinue
+        $j = Invoke-ChaosExperiment -Experiment $doc -Testbed $t -Scale 0.3 -JournalPath $work -ErrorVariable errs -ErrorAction SilentlyContinue
         $j.Verdict | Should -Be 'Deviated'
         $errs[0].FullyQualifiedErrorId | Should -BeLike 'ChaosPS.ExperimentDeviated,*'
         $errs[0].TargetObject.JournalPath | Should -Be $j.JournalPath
     }
 }
 
-Describe 'Latency on the path against the embedded target' -Tag 'Experiments', 'Target', 'Network' {
-    BeforeAll { $script:t = Start-ChaosTarget -Workers 2 }
-    AfterAll { $t | Stop-ChaosTarget }
+Describe 'Latency on the path against the embedded testbed' -Tag 'Experiments', 'Target', 'Network' {
+    BeforeAll { $script:t = Start-ChaosTestbed -Workers 2 }
+    AfterAll { $t | Stop-ChaosTestbed }
 
     It 'p(95) stays within the budget with latency added, and the proxy is gone afterwards' {
-        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -Configuration @{ proxy_listen = "127.0.0.1:$(Get-FreeTcpPort)" } -JournalPath $work
+        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Testbed $t -Scale 0.4 -Configuration @{ proxy_listen = "127.0.0.1:$(Get-FreeTcpPort)" } -JournalPath $work
         $j.Verdict | Should -Be 'Passed' -Because $j.Reason
         $j.Load[0].P95Ms | Should -BeGreaterThan 0
         @($j.Faults | Where-Object Kind -eq 'NetworkFault').Count | Should -Be 1
@@ -228,7 +228,7 @@ Describe 'Latency on the path against the embedded target' -Tag 'Experiments', '
     }
 
     It 'deviates when the latency breaks the budget (the check can fail), and still removes the proxy' {
-        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Target $t -Scale 0.4 -JournalPath $work -ErrorAction SilentlyContinue `
+        $j = Invoke-ChaosExperiment (Get-ChaosExperiment latency-on-the-path).Path -Testbed $t -Scale 0.4 -JournalPath $work -ErrorAction SilentlyContinue `
             -Configuration @{ proxy_listen = "127.0.0.1:$(Get-FreeTcpPort)"; latency = '600ms'; p95_budget_ms = 300 }
         $j.Verdict | Should -Be 'Deviated'
         ($j.Run | Where-Object Name -eq 'load-through-the-proxy').ToleranceMet | Should -BeFalse

@@ -11,7 +11,7 @@ BeforeAll {
     # A fault ledger of this file's own: 'left no fault behind' judges only what the fuzz did.
     $script:outerState = $env:CHAOSPS_STATE_DIR
     $env:CHAOSPS_STATE_DIR = Join-Path $scratch 'state'
-    $script:system = Start-ChaosTarget -Workers 1 -TokenDelay 1ms
+    $script:system = Start-ChaosTestbed -Workers 1 -TokenDelay 1ms
     $worker = $system.Workers[0].ProcessId
     $target = Get-ChaosTarget -ProcessId $worker
     $uri = $system.RouterUri.AbsoluteUri
@@ -40,7 +40,7 @@ BeforeAll {
 AfterAll {
     if ($script:proxyServer) { Stop-ChaosProxyServer -Listen $proxyServer.Listen -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     if ($script:proxy) { Stop-ChaosProxy -Name $proxy.Name -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
-    if ($script:system) { Stop-ChaosTarget -InputObject $system -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
+    if ($script:system) { Stop-ChaosTestbed -InputObject $system -Confirm:$false -ErrorAction SilentlyContinue | Out-Null }
     Get-ChaosProxy -ErrorAction SilentlyContinue | Where-Object Name -like 'fuzz*' | Stop-ChaosProxy -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
     Restore-ChaosFault -All -Confirm:$false -ErrorAction SilentlyContinue | Out-Null
     Stop-TestWatchdog $env:CHAOSPS_STATE_DIR | Out-Null

@@ -81,7 +81,7 @@ Describe 'Destructive cmdlet <Name>' -Tag Unit -ForEach $destructive {
 
 Describe 'Duration and size parameters' -Tag Unit {
     It 'accept 500ms, 30s, 5m and TimeSpans, and reject nonsense with a clear error' {
-        { Start-ChaosTarget -TokenDelay '30x' } | Should -Throw -ExpectedMessage "*'30x'*"
-        { Start-ChaosTarget -TokenDelay '-1s' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ChaosPS.Commands.StartChaosTargetCommand'
+        { Start-ChaosTestbed -TokenDelay '30x' } | Should -Throw -ExpectedMessage "*'30x'*"
+        { Start-ChaosTestbed -TokenDelay '-1s' } | Should -Throw -ErrorId 'ParameterArgumentTransformationError,ChaosPS.Commands.StartChaosTestbedCommand'
     }
 }

@@ -1,11 +1,11 @@
 # Network chaos as users see it: the proxy cmdlets, ledgered faults, the toxiproxy API with a real toxiproxy client,
-# and every fault type end to end against the embedded target's router. All traffic stays on 127.0.0.1.
+# and every fault type end to end against the embedded testbed's router. All traffic stays on 127.0.0.1.
 BeforeAll {
     Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     # The runner sets CHAOSPS_STATE_DIR (a temp ledger) for the whole run; child pwsh processes inherit it.
     if (-not $env:CHAOSPS_STATE_DIR) { $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-net-$PID" }
     Import-Module (Get-ChaosModulePath) -Force
-    $script:target = Start-ChaosTarget -Workers 1 -TokenDelay 1ms
+    $script:target = Start-ChaosTestbed -Workers 1 -TokenDelay 1ms
     $script:routerAddr = '127.0.0.1:{0}' -f $target.RouterPort
 
     function Invoke-Http {
@@ -33,7 +33,7 @@ BeforeAll {
 AfterAll {
     Get-ChaosProxy -ErrorAction SilentlyContinue | Stop-ChaosProxy -Confirm:$false -ErrorAction SilentlyContinue
     Stop-ChaosProxyServer -ErrorAction SilentlyContinue
-    if ($script:target) { $script:target | Stop-ChaosTarget -ErrorAction SilentlyContinue }
+    if ($script:target) { $script:target | Stop-ChaosTestbed -ErrorAction SilentlyContinue }
     Get-ChaosFault | Restore-ChaosFault -ErrorAction SilentlyContinue | Out-Null
 }
 
@@ -215,7 +215,7 @@ Start-Sleep 600
     }
 }
 
-Describe 'Every fault type against the embedded target router' -Tag Network {
+Describe 'Every fault type against the embedded testbed router' -Tag Network {
     BeforeAll { $script:e = New-TestProxy 'e2e' }
     AfterAll { Stop-ChaosProxy e2e -Confirm:$false -ErrorAction SilentlyContinue }
     AfterEach { Remove-NetworkFault -Proxy e2e -All -ErrorAction SilentlyContinue }

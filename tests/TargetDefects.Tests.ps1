@@ -1,4 +1,4 @@
-# The embedded target's deliberate defects (Start-ChaosTarget -Defect). Each test runs the same scenario against a
+# The embedded testbed's deliberate defects (Start-ChaosTestbed -Defect). Each test runs the same scenario against a
 # healthy target and against the defective one and shows the one difference the defect is documented to make, so an
 # experiment aimed at the defect can be proven to catch it. Real processes, real signals, loopback only; no timed
 # assertions (counts and status codes; waits are generous).
@@ -29,9 +29,9 @@ BeforeAll {
         param([Parameter(Mandatory, Position = 0)] [scriptblock] $Scenario, [string[]] $Defect, [hashtable] $With = @{})
         $p = @{} + $With
         if ($Defect) { $p.Defect = $Defect }
-        $t = Start-ChaosTarget @p
+        $t = Start-ChaosTestbed @p
         try { & $Scenario $t }
-        finally { Stop-ChaosTarget $t }
+        finally { Stop-ChaosTestbed $t }
     }
 
     # Sends one slow request through the router in a thread job; returns the job once a worker has it in flight,
@@ -50,15 +50,15 @@ BeforeAll {
     }
 }
 
-Describe 'Start-ChaosTarget -Defect: what the target shows' -Tag Target, TargetDefects {
+Describe 'Start-ChaosTestbed -Defect: what the target shows' -Tag Target, TestbedDefects {
     It 'lists its defects on the object, in its table view, and on the router''s /health and /metrics' {
         Use-Target -Defect noretry, EmptyBody, EmptyBody -With @{ Workers = 1; TokenDelay = 0 } {
             param($t)
             $t.Defects | Should -Be @('NoRetry', 'EmptyBody')   # canonical names, duplicates dropped
             ($t | Out-String -Width 80) | Should -Match 'Defects: NoRetry, EmptyBody'
             ((Invoke-Raw "$($t.RouterUri)health" $null 'GET').Body | ConvertFrom-Json).defects | Should -Be @('EmptyBody', 'NoRetry')
-            Get-Metric $t.RouterUri 'chaosps_target_defect' | Should -Be 2
-            (Get-Metric $t.RouterUri 'chaosps_target_defects') | Should -Be 2
+            Get-Metric $t.RouterUri 'chaosps_testbed_defect' | Should -Be 2
+            (Get-Metric $t.RouterUri 'chaosps_testbed_defects') | Should -Be 2
         }
     }
 
@@ -68,12 +68,12 @@ Describe 'Start-ChaosTarget -Defect: what the target shows' -Tag Target, TargetD
             $t.Defects | Should -HaveCount 0
             ($t | Out-String -Width 80) | Should -Match 'Defects: none'
             ((Invoke-Raw "$($t.RouterUri)health" $null 'GET').Body | ConvertFrom-Json).defects | Should -HaveCount 0
-            Get-Metric $t.RouterUri 'chaosps_target_defects' | Should -Be 0
+            Get-Metric $t.RouterUri 'chaosps_testbed_defects' | Should -Be 0
         }
     }
 }
 
-Describe 'Start-ChaosTarget -Defect: bad input' -Tag Target, TargetDefects, Unit {
+Describe 'Start-ChaosTestbed -Defect: bad input' -Tag Target, TestbedDefects, Unit {
     BeforeAll {
         $script:targetsDir = Join-Path $env:CHAOSPS_STATE_DIR 'targets'
         function Get-RunDirCount { @(Get-ChildItem $targetsDir -Directory -ErrorAction SilentlyContinue).Count }
@@ -81,8 +81,8 @@ Describe 'Start-ChaosTarget -Defect: bad input' -Tag Target, TargetDefects, Unit
 
     It 'rejects an unknown defect at parameter binding, naming the valid ones' {
         $err = $null
-        try { Start-ChaosTarget -Defect NoRetry, Bogus -ErrorAction Stop } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be 'ParameterArgumentValidationError,ChaosPS.Commands.StartChaosTargetCommand'
+        try { Start-ChaosTestbed -Defect NoRetry, Bogus -ErrorAction Stop } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'ParameterArgumentValidationError,ChaosPS.Commands.StartChaosTestbedCommand'
         $err.Exception.Message | Should -Match 'Bogus'
         $err.Exception.Message | Should -Match 'UnhealthyAfterRestart'
     }
@@ -93,12 +93,12 @@ Describe 'Start-ChaosTarget -Defect: bad input' -Tag Target, TargetDefects, Unit
         @{ Case = 'a negative -ErrorEvery'; Params = @{ Defect = 'ErrorEveryNth'; ErrorEvery = -3 }; ErrorId = 'InvalidErrorEvery' }
     ) {
         $before = Get-RunDirCount
-        { Start-ChaosTarget @Params -ErrorAction Stop } | Should -Throw -ErrorId "$ErrorId,ChaosPS.Commands.StartChaosTargetCommand"
+        { Start-ChaosTestbed @Params -ErrorAction Stop } | Should -Throw -ErrorId "$ErrorId,ChaosPS.Commands.StartChaosTestbedCommand"
         Get-RunDirCount | Should -Be $before
     }
 }
 
-Describe 'Start-ChaosTarget -Defect: each defect against the healthy target' -Tag Target, TargetDefects {
+Describe 'Start-ChaosTestbed -Defect: each defect against the healthy target' -Tag Target, TestbedDefects {
     It 'NoRetry: a worker killed mid-request costs the client an error (502) where the healthy router retries' {
         $observe = {
             param($t)
@@ -286,10 +286,10 @@ Describe 'Start-ChaosTarget -Defect: each defect against the healthy target' -Ta
     }
 }
 
-Describe 'Start-ChaosTarget -Defect with -Runtime Docker' -Tag Target, TargetDefects, Docker {
+Describe 'Start-ChaosTestbed -Defect with -Runtime Docker' -Tag Target, TestbedDefects, Docker {
     It 'gives the containers the same defects: ErrorEveryNth answers 500s, NoRestart leaves a killed container exited' {
         Skip-WithoutDocker
-        $t = Start-ChaosTarget -Workers 2 -Runtime Docker -TokenDelay 0 -Defect ErrorEveryNth, NoRestart -ErrorEvery 2
+        $t = Start-ChaosTestbed -Workers 2 -Runtime Docker -TokenDelay 0 -Defect ErrorEveryNth, NoRestart -ErrorEvery 2
         try {
             $c = docker inspect $t.Workers[0].ContainerId | ConvertFrom-Json
             ($c.Config.Cmd -join ' ') | Should -Match '--defects ErrorEveryNth,NoRestart --error-every 2'
@@ -302,12 +302,12 @@ Describe 'Start-ChaosTarget -Defect with -Runtime Docker' -Tag Target, TargetDef
             $null = $t.Refresh()
             $t.Workers[0].Restarts | Should -Be 0
         }
-        finally { Stop-ChaosTarget $t }
+        finally { Stop-ChaosTestbed $t }
     }
 
     It 'UnhealthyAfterRestart: a killed container comes back with a passing /health and fails every request' {
         Skip-WithoutDocker
-        $t = Start-ChaosTarget -Workers 1 -Runtime Docker -TokenDelay 0 -Defect UnhealthyAfterRestart
+        $t = Start-ChaosTestbed -Workers 1 -Runtime Docker -TokenDelay 0 -Defect UnhealthyAfterRestart
         try {
             (Invoke-ChaosInference -Uri $t.RouterUri -MaxTokens 1).StatusCode | Should -Be 200
             docker kill $t.Workers[0].ContainerId | Out-Null
@@ -318,6 +318,6 @@ Describe 'Start-ChaosTarget -Defect with -Runtime Docker' -Tag Target, TargetDef
             $r.StatusCode | Sort-Object -Unique | Should -Be 500
             $r[0].Error | Should -Match 'did not load'
         }
-        finally { Stop-ChaosTarget $t }
+        finally { Stop-ChaosTestbed $t }
     }
 }

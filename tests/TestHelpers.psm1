@@ -101,11 +101,11 @@ function Get-ProcessState {
 }
 
 function Get-TargetProcess {
-    <# Processes whose command line belongs to the embedded target system with this id. #>
-    param([string] $TargetId)
+    <# Processes whose command line belongs to the embedded testbed with this id. #>
+    param([string] $TestbedId)
     Get-ChildItem /proc -Directory -ErrorAction SilentlyContinue | Where-Object Name -match '^\d+$' | ForEach-Object {
         $cmd = (Get-Content "/proc/$($_.Name)/cmdline" -Raw -ErrorAction SilentlyContinue) -replace "`0", ' '
-        if ($cmd -and $cmd -match 'chaosps-target\.dll' -and $cmd -match [regex]::Escape($TargetId)) { [int]$_.Name }
+        if ($cmd -and $cmd -match 'chaosps-testbed\.dll' -and $cmd -match [regex]::Escape($TestbedId)) { [int]$_.Name }
     }
 }
 

@@ -6,7 +6,7 @@ Describe 'Credentials in URIs are redacted' -Tag 'Redaction' {
         $script:outerState = $env:CHAOSPS_STATE_DIR
         $script:state = Join-Path ([IO.Path]::GetTempPath()) "chaosps-redact-$([guid]::NewGuid().ToString('n').Substring(0,8))"
         $env:CHAOSPS_STATE_DIR = $state
-        $script:target = Start-ChaosTarget -Workers 1
+        $script:target = Start-ChaosTestbed -Workers 1
         $script:cred = $target.RouterUri.ToString() -replace '^http://', 'http://admin:s3cr3tpw@'
         $script:reports = Join-Path $state 'reports'
         New-Item -ItemType Directory $reports -Force | Out-Null
@@ -14,7 +14,7 @@ Describe 'Credentials in URIs are redacted' -Tag 'Redaction' {
         function ConvertTo-AllText($InputObject) { $InputObject | ConvertTo-Json -Depth 30 -WarningAction SilentlyContinue }
     }
     AfterAll {
-        if ($target) { $target | Stop-ChaosTarget -ErrorAction SilentlyContinue }
+        if ($target) { $target | Stop-ChaosTestbed -ErrorAction SilentlyContinue }
         $env:CHAOSPS_STATE_DIR = $outerState
         Remove-Item $state -Recurse -Force -ErrorAction SilentlyContinue
     }

@@ -78,7 +78,7 @@ Describe 'Get-ChaosTarget' -Tag 'WorkerChaos', 'Unit' {
         $errs | ForEach-Object { $_.CategoryInfo.Category | Should -Be 'ObjectNotFound' }
     }
 
-    It 'takes ProcessId from piped objects (the target system''s workers)' {
+    It 'takes ProcessId from piped objects (the testbed''s workers)' {
         $s = Start-Sleeper
         $t = [pscustomobject]@{ Id = 'w9'; ProcessId = $s.Id; Uri = 'http://127.0.0.1:1/' } | Get-ChaosTarget
         $t.ProcessId | Should -Be $s.Id
@@ -296,9 +296,9 @@ Describe 'Wait-ChaosRecovery' -Tag 'WorkerChaos' {
     }
 }
 
-Describe 'Worker chaos against the embedded target (Process runtime)' -Tag 'WorkerChaos', 'Target' {
-    BeforeAll { $script:t = Start-ChaosTarget -Workers 4 }
-    AfterAll { if ($t) { Stop-ChaosTarget $t } }
+Describe 'Worker chaos against the embedded testbed (Process runtime)' -Tag 'WorkerChaos', 'Target' {
+    BeforeAll { $script:t = Start-ChaosTestbed -Workers 4 }
+    AfterAll { if ($t) { Stop-ChaosTestbed $t } }
 
     It 'selects workers by listening port and by piping the worker objects' {
         $w = $t.Workers[1]

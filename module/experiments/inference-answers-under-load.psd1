@@ -6,13 +6,13 @@ Proves: under steady load every inference request through the router is answered
 completion (matches answer_match), not just a 2xx status: error count 0 and every body check passed, before, during
 and after the load.
 Catches: EmptyBody (the router answers 200 with an empty body: a status-only check passes, this one fails every body
-check), ErrorEveryNth (one 500 in N requests: the error count is not 0; the healthy embedded target has none).
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+check), ErrorEveryNth (one 500 in N requests: the error count is not 0; the healthy embedded testbed has none).
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('load', 'correctness', 'body')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

@@ -10,12 +10,12 @@ output either way.
 Catches: ErrorEveryNth (errors >= 1% from the first step: it breaks below min_rate), EmptyBody (the steady-state
 inference check). No 'checks' threshold here: the breaking-point detector reads a second without body checks as a
 failed threshold. CI runs it with -Configuration @{ start_rate = 10; steps = 3; min_rate = 20 }.
-Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Start-ChaosTarget; start it with -MaxConcurrency at least peak_vus).
+Own system: -Configuration @{ target_url = 'http://host:port' }, or -Testbed (Start-ChaosTestbed; start it with -MaxConcurrency at least peak_vus).
 '@
     tags        = @('load', 'stress', 'breaking-point')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

@@ -8,12 +8,12 @@ under 500 ms, p(99) under 1000 ms and the error rate under 1%, with every answer
 At CI scale the matrix runs it with fewer users and a shorter hold (-Configuration @{ peak_vus = 40; hold_seconds = 50 }): the 1000-user level is only
 exercised with the default configuration.
 Catches: ErrorEveryNth (5% errors), EmptyBody (body checks), NoShedding under overload (latency bound).
-Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Start-ChaosTarget; start it with -MaxConcurrency at least peak_vus).
+Own system: -Configuration @{ target_url = 'http://host:port' }, or -Testbed (Start-ChaosTestbed; start it with -MaxConcurrency at least peak_vus).
 '@
     tags        = @('load', 'inference')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

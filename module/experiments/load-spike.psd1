@@ -9,12 +9,12 @@ under 1000 ms and the error rate under 1%, bodies checked. At CI scale the matri
 Catches: ErrorEveryNth, EmptyBody. Not NoShedding: with -MaxConcurrency at least peak_vus (needed for the healthy
 target to pass, since a shed request is an error here) no worker ever reaches its bound, so shedding never matters;
 overload-sheds-load is the experiment for that.
-Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Start-ChaosTarget; start it with -MaxConcurrency at least peak_vus).
+Own system: -Configuration @{ target_url = 'http://host:port' }, or -Testbed (Start-ChaosTestbed; start it with -MaxConcurrency at least peak_vus).
 '@
     tags        = @('load', 'spike')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

@@ -12,7 +12,7 @@ where the fault did nothing deviates instead of passing), and after it is remove
 The fault goes through Invoke-NetworkFault (fault ledger: removed at its end, on error, Ctrl+C or a killed pwsh); the
 proxy is stopped by the rollback. Baseline and recovery also catch EmptyBody and ErrorEveryNth (the healthy target
 has no error there, measured).
-Own system: -Configuration @{ target_url = 'http://host:port' } (the proxy goes in front of it; traffic stays on loopback, so the entry point must be on 127.0.0.1 or ::1; proxy_listen picks the proxy's address), or -Target (Start-ChaosTarget).
+Own system: -Configuration @{ target_url = 'http://host:port' } (the proxy goes in front of it; traffic stays on loopback, so the entry point must be on 127.0.0.1 or ::1; proxy_listen picks the proxy's address), or -Testbed (Start-ChaosTestbed).
 '@
     tags        = @('network', 'stall')
     configuration = @{

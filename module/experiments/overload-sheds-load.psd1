@@ -6,14 +6,14 @@ Proves: driven well past its capacity (closed-model load with many more clients 
 the system sheds the excess with fast, clear answers (429/503 with Retry-After) rather than queueing it: p(95) latency
 of all answers stays under max_p95_ms, no request times out, and answers that are 200 carry real completions.
 Catches: NoShedding (workers never answer 429: the excess waits in an unbounded queue and p(95) grows to many times a
-request's service time). The CI matrix starts the embedded target with -MaxConcurrency 2 and -TokenDelay 40ms so one
+request's service time). The CI matrix starts the embedded testbed with -MaxConcurrency 2 and -TokenDelay 40ms so one
 request takes about 650 ms and 2 workers hold 4 at once; 24 clients are 6 times that.
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('load', 'overload', 'shedding')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

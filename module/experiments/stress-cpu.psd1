@@ -5,15 +5,15 @@
 Proves: with every core of the host at cpu_percent for stress_seconds, the entry point keeps answering gracefully.
 Verdict: Test-GracefulDegradation probes the entry point at 10 req/s before, during and after the stress: Graceful
 means only acceptable statuses (200, 429, 503 with Retry-After), no hang, an error rate within max_error_rate (0: the
-healthy embedded target has none here, measured; the old 5% let a worker failing 1 request in 20 pass), and healthy
+healthy embedded testbed has none here, measured; the old 5% let a worker failing 1 request in 20 pass), and healthy
 again within 30 s. A stressor that never reached its target makes the verdict Inconclusive, never Graceful.
 Catches: ErrorEveryNth (any 500 is an error; the bound is 0), EmptyBody (steady-state body checks).
-Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Start-ChaosTarget).
+Own system: -Configuration @{ target_url = 'http://host:port' }, or -Testbed (Start-ChaosTestbed).
 '@
     tags        = @('stress', 'cpu')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

@@ -2,18 +2,18 @@
     version     = '1.0.0'
     title       = 'File-descriptor exhaustion of one worker: the router routes around it (or sheds) and it serves again'
     description = @'
-Proves: with one worker's descriptor limit lowered to what it has open (no headroom) for stress_seconds, the router routes around it, sheds load, or the worker reports it (507: it cannot open its data file; the healthy embedded target does this, measured); no other error, and the worker serves again once the limit is restored (processes only: the worker is chosen from the workers selector and needs a pid).
+Proves: with one worker's descriptor limit lowered to what it has open (no headroom) for stress_seconds, the router routes around it, sheds load, or the worker reports it (507: it cannot open its data file; the healthy embedded testbed does this, measured); no other error, and the worker serves again once the limit is restored (processes only: the worker is chosen from the workers selector and needs a pid).
 Verdict: Test-GracefulDegradation probes the entry point at 10 req/s before, during and after the stress: Graceful
 means only acceptable statuses (200, 429, 503 with Retry-After), no hang, an error rate within max_error_rate (0: the
-healthy embedded target has none here, measured; the old 5% let a worker failing 1 request in 20 pass), and healthy
+healthy embedded testbed has none here, measured; the old 5% let a worker failing 1 request in 20 pass), and healthy
 again within 30 s. A stressor that never reached its target makes the verdict Inconclusive, never Graceful.
 Catches: ErrorEveryNth (any 500 is an error; the bound is 0), EmptyBody (steady-state body checks).
-Own system: -Configuration @{ target_url = 'http://host:port' }, or -Target (Start-ChaosTarget).
+Own system: -Configuration @{ target_url = 'http://host:port' }, or -Testbed (Start-ChaosTestbed).
 '@
     tags        = @('stress', 'fd')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

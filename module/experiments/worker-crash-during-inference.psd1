@@ -8,15 +8,15 @@ body matches answer_match), the killed worker is restarted and answers again wit
 inference requests succeed on every worker (not only the health check).
 Catches: NoRetry (each request in flight on the dead worker becomes a 502: the error count is not 0), NoRestart (the
 worker never comes back), UnhealthyAfterRestart (the restarted worker passes /health but answers 500: the inference
-check after the method fails), EmptyBody (the body check). The healthy embedded target has 0 errors here (measured),
+check after the method fails), EmptyBody (the body check). The healthy embedded testbed has 0 errors here (measured),
 so the bound is 0, not "under 1%": one error in 300 requests slips under 1%.
-Requests ask for 16 tokens so they stay in flight (the CI matrix runs the embedded target with -TokenDelay 40ms).
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Requests ask for 16 tokens so they stay in flight (the CI matrix runs the embedded testbed with -TokenDelay 40ms).
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-crash', 'load', 'recovery')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

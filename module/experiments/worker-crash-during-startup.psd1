@@ -6,15 +6,15 @@ Proves: a worker is SIGKILLed, and its replacement is SIGKILLed again while it i
 its health check). The router never sends traffic to the half-started worker (error count 0, bodies checked), the
 supervisor keeps restarting it, and it is finally back and answering within 60 s (x -Scale, like every recovery window); real inference works on every
 worker after. Inconclusive when the second kill did not land during start-up (the worker was already healthy: the CI
-matrix runs the embedded target with -StartupDelay 3s).
+matrix runs the embedded testbed with -StartupDelay 3s).
 Catches: NoRestart (no replacement ever starts: the activity fails), UnhealthyAfterRestart (inference check after the
 method), NoRetry (requests in flight on the first victim), EmptyBody.
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-crash', 'startup', 'recovery')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

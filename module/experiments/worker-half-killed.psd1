@@ -8,12 +8,12 @@ inference requests succeed on every worker afterwards.
 Catches: NoRetry (requests in flight on the killed workers fail: error count not 0), NoRestart (recovery never
 comes), UnhealthyAfterRestart (inference check after the method), EmptyBody. Bound 0 errors: the healthy embedded
 target has none here (measured); the old scenario's "< 1%" let the never-retrying router pass.
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-crash', 'load', 'recovery')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

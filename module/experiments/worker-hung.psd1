@@ -8,12 +8,12 @@ or waits past request_timeout (error count 0, bodies checked), and the worker se
 Catches: NoAttemptTimeout (requests already sent to the hung worker wait until it wakes: they pass request_timeout and
 fail), EmptyBody. The router's attempt timeout must be shorter than request_timeout (the CI matrix starts the embedded
 target with -AttemptTimeout 1s; its default is 30 s). The suspension is undone on any exit (fault ledger).
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-hang', 'load', 'timeout')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

@@ -8,12 +8,12 @@ containers: the container's limit, processes: a child memory cgroup, and allocat
 bodies checked), the worker is back within 30 s, and real inference works on every worker afterwards.
 Catches: NoRestart (no recovery), NoRetry (requests in flight on the killed worker fail), UnhealthyAfterRestart
 (inference check after the method), EmptyBody.
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-crash', 'oom', 'recovery')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

@@ -6,15 +6,15 @@ Proves: a worker that ignores SIGTERM is SIGKILLed once its grace period has pas
 every request answered meanwhile (error count 0, bodies checked: during the grace the stuck worker still serves or is
 routed around), the worker is restarted and answering within 30 s (x -Scale, like every recovery window), and real inference works on every worker after.
 Verdict Inconclusive (not Passed) when the worker honoured TERM: then nothing about a stuck shutdown was shown (the CI
-matrix runs the embedded target with -IgnoreTerm). Containers are stopped with docker stop -t grace.
+matrix runs the embedded testbed with -IgnoreTerm). Containers are stopped with docker stop -t grace.
 Catches: NoRestart (no recovery), UnhealthyAfterRestart (inference check after the method), NoRetry (requests in
 flight when the KILL lands), EmptyBody.
-Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Target (Start-ChaosTarget) for the embedded one.
+Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ label = 'app=worker' } } (any Get-ChaosTarget selector: name, port, label, commandLine), or -Testbed (Start-ChaosTestbed) for the embedded one.
 '@
     tags        = @('worker-crash', 'term', 'recovery')
     configuration = @{
         target_url   = @{ type = 'env'; key = 'CHAOSPS_TARGET_URL' }
-        workers      = @{ commandLine = '*chaosps-target.dll worker*' }
+        workers      = @{ commandLine = '*chaosps-testbed.dll worker*' }
         health_path  = '/health'
         infer_path   = '/v1/infer'
         answer_match = '"text":"[^"]+'

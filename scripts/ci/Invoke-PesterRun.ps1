@@ -15,7 +15,7 @@ $ErrorActionPreference = 'Stop'
 Import-Module $PesterPath -Force
 # Tests import the built module from here; they never load bin/ output.
 $env:CHAOSPS_MODULE = (Resolve-Path $ModulePath).Path
-# Faults and target systems the tests create are recorded in a ledger of the test run's own, never the user's.
+# Faults and testbeds the tests create are recorded in a ledger of the test run's own, never the user's.
 if (-not $env:CHAOSPS_STATE_DIR) {
     $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-test-state-$PID"
 }

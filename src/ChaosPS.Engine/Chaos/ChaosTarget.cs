@@ -19,7 +19,7 @@ public sealed class ChaosTarget
     public string? ContainerId { get; init; }
     public string? CommandLine { get; init; }
     public int[] Ports { get; init; } = [];
-    /// <summary>The target system's worker id (container label chaosps.worker, or "--id X" on the command line).</summary>
+    /// <summary>The testbed's worker id (container label chaosps.worker, or "--id X" on the command line).</summary>
     public string? WorkerId { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
     public string? Image { get; init; }
@@ -27,7 +27,7 @@ public sealed class ChaosTarget
     public string? State { get; init; }
     /// <summary>The process start stamp, so a reused pid is never mistaken for this target.</summary>
     public string? StartStamp { get; init; }
-    /// <summary>The worker's base URI when known (piped from the target system's worker objects).</summary>
+    /// <summary>The worker's base URI when known (piped from the testbed's worker objects).</summary>
     public string? Uri { get; init; }
     public string? DockerEndpoint { get; init; }
     /// <summary>Why this target is protected (PID 1, this pwsh or a parent, the container engine); null when it is not.</summary>
@@ -89,7 +89,7 @@ public sealed class TargetQuery
         if (IsEmpty && !piped)
             throw ChaosException.InvalidArgument("NoTargetSelector",
                 "Get-ChaosTarget selects nothing by default: give -Name, -Id, -CommandLine, -Regex, -Port or -Label, or pipe workers in.", null,
-                "For example: Get-ChaosTarget -CommandLine '*chaosps-target.dll worker*'");
+                "For example: Get-ChaosTarget -CommandLine '*chaosps-testbed.dll worker*'");
     }
 
     public bool IsEmpty => Name is not { Length: > 0 } && Id is not { Length: > 0 } && string.IsNullOrEmpty(CommandLine)
@@ -137,27 +137,27 @@ public static class TargetSelector
 
     private static string? WorkerIdFromCommandLine(string cmd)
     {
-        var m = System.Text.RegularExpressions.Regex.Match(cmd, @"\bchaosps-target\.dll worker\b.*?--id[ =](\S+)");
+        var m = System.Text.RegularExpressions.Regex.Match(cmd, @"\bchaosps-testbed\.dll worker\b.*?--id[ =](\S+)");
         return m.Success ? m.Groups[1].Value : null;
     }
 
-    private static string? TargetIdFromCommandLine(string? cmd)
+    private static string? TestbedIdFromCommandLine(string? cmd)
     {
         if (cmd is null) return null;
-        var m = System.Text.RegularExpressions.Regex.Match(cmd, @"\bchaosps-target\.dll worker\b.*?--target[ =](\S+)");
+        var m = System.Text.RegularExpressions.Regex.Match(cmd, @"\bchaosps-testbed\.dll worker\b.*?--testbed[ =](\S+)");
         return m.Success ? m.Groups[1].Value : null;
     }
 
     /// <summary>
     /// Whether <paramref name="p"/> is the same worker as a crashed one, come back under a new pid: an embedded-target
-    /// worker by its worker id within the same target system (every system has a w1), any other process by its whole
+    /// worker by its worker id within the same testbed (every system has a w1), any other process by its whole
     /// command line, else (no command line known) by name.
     /// </summary>
     public static bool IsSameWorker(ProcInfo p, string? workerId, string? commandLine, string? name)
     {
         if (workerId is not null)
             return p.Name == name && WorkerIdFromCommandLine(p.CommandLine) == workerId
-                && TargetIdFromCommandLine(p.CommandLine) == TargetIdFromCommandLine(commandLine);
+                && TestbedIdFromCommandLine(p.CommandLine) == TestbedIdFromCommandLine(commandLine);
         if (commandLine is { Length: > 0 }) return p.CommandLine == commandLine;
         return name is not null && p.Name == name;
     }

@@ -373,7 +373,7 @@ public static class Crasher
     /// <summary>
     /// The current incarnation of a target after a crash (chaos-monkey rounds): the same process if alive, else a
     /// process with the same worker id or command line; the same container (restart keeps the id), else one with the
-    /// same chaosps.worker/chaosps.target labels.
+    /// same chaosps.worker/chaosps.testbed labels.
     /// </summary>
     public static async Task<ChaosTarget?> ReresolveAsync(ChaosTarget t, CancellationToken ct)
     {
@@ -391,12 +391,12 @@ public static class Crasher
         using var client = await DockerEngine.ConnectAsync(t.DockerEndpoint, ct).ConfigureAwait(false);
         var c = await TargetSelector.InspectAsync(client, t.ContainerId!, t.DockerEndpoint, ct).ConfigureAwait(false);
         if (c is { State: "running" }) return c;
-        if (t.WorkerId is null || !t.Labels.TryGetValue("chaosps.target", out var sys)) return null;
+        if (t.WorkerId is null || !t.Labels.TryGetValue("chaosps.testbed", out var sys)) return null;
         var list = await client.Containers.ListContainersAsync(new ContainersListParameters
         {
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
-                ["label"] = new Dictionary<string, bool> { [$"chaosps.worker={t.WorkerId}"] = true, [$"chaosps.target={sys}"] = true },
+                ["label"] = new Dictionary<string, bool> { [$"chaosps.worker={t.WorkerId}"] = true, [$"chaosps.testbed={sys}"] = true },
             },
         }, ct).ConfigureAwait(false);
         var first = list.FirstOrDefault();

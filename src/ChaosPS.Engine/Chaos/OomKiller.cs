@@ -144,7 +144,7 @@ public static class OomKiller
 
     private static ChaosException NotSupported(string what, string why) => new("OomNotSupported", ChaosErrorCategory.NotImplemented,
         $"Invoke-WorkerOom cannot OOM-kill {what}: {why}.", what,
-        "Run the worker in a container (Start-ChaosTarget -Runtime Docker) or on Linux as root with cgroup v1, or a v2 hierarchy delegated to you.");
+        "Run the worker in a container (Start-ChaosTestbed -Runtime Docker) or on Linux as root with cgroup v1, or a v2 hierarchy delegated to you.");
 
     private static long ReadLong(string file)
     {

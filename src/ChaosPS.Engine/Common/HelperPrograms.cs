@@ -4,13 +4,13 @@ using System.Runtime.InteropServices;
 namespace ChaosPS;
 
 /// <summary>
-/// Finds and starts ChaosPS's helper programs (the embedded target system, the agent). They are framework-dependent
+/// Finds and starts ChaosPS's helper programs (the embedded testbed, the agent). They are framework-dependent
 /// .NET programs shipped in the module's bin/ folder and run with the same .NET runtime the session uses.
 /// </summary>
 public static class HelperPrograms
 {
     /// <summary>Program names as shipped: bin/&lt;project&gt;/&lt;assembly&gt;.dll beside the module.</summary>
-    public const string Target = "ChaosPS.Target/chaosps-target.dll";
+    public const string Target = "ChaosPS.Testbed/chaosps-testbed.dll";
     public const string Agent = "ChaosPS.Agent/chaosps-agent.dll";
 
     /// <summary>Full path of a helper's entry dll; throws NotInstalled when the module is incomplete.</summary>

@@ -3,7 +3,7 @@ using ChaosPS.Docker;
 namespace ChaosPS.Stress;
 
 /// <summary>A running container a stressor is aimed at: its id, name and main process on the host.</summary>
-public sealed record ContainerTarget(string Id, string Name, int Pid);
+public sealed record ScopedContainer(string Id, string Name, int Pid);
 
 /// <summary>
 /// Puts a host-side stressor "inside" a container the way pumba's --inject-cgroup does: the stressor process joins the
@@ -13,7 +13,7 @@ public sealed record ContainerTarget(string Id, string Name, int Pid);
 /// </summary>
 public static class ContainerScope
 {
-    public static async Task<ContainerTarget> ResolveAsync(string nameOrId, CancellationToken ct)
+    public static async Task<ScopedContainer> ResolveAsync(string nameOrId, CancellationToken ct)
     {
         using var client = await DockerEngine.ConnectAsync(null, ct).ConfigureAwait(false);
         global::Docker.DotNet.Models.ContainerInspectResponse info;
@@ -24,7 +24,7 @@ public static class ContainerScope
         }
         if (info.State is not { Running: true } || info.State.Pid <= 0)
             throw new ChaosException("ContainerNotRunning", ChaosErrorCategory.ResourceUnavailable, $"Container '{nameOrId}' is not running.", nameOrId, "Start the container first.");
-        return new ContainerTarget(info.ID, info.Name.TrimStart('/'), (int)info.State.Pid);
+        return new ScopedContainer(info.ID, info.Name.TrimStart('/'), (int)info.State.Pid);
     }
 
     /// <summary>Moves <paramref name="self"/> into every cgroup of <paramref name="containerPid"/>. Returns the files written.</summary>
@@ -46,5 +46,5 @@ public static class ContainerScope
     public static (long Limit, long Usage)? MemoryOf(int containerPid) => Cgroups.MemoryLimitAndUsage(containerPid);
 
     /// <summary>The host path of <paramref name="pathInContainer"/> in the container's filesystem.</summary>
-    public static string HostPath(ContainerTarget c, string pathInContainer) => $"/proc/{c.Pid}/root/{pathInContainer.TrimStart('/')}";
+    public static string HostPath(ScopedContainer c, string pathInContainer) => $"/proc/{c.Pid}/root/{pathInContainer.TrimStart('/')}";
 }

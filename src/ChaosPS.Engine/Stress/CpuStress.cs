@@ -38,7 +38,7 @@ public static class CpuStress
     {
         Validate(o);
         int cores = o.Cores ?? HostStats.OnlineCpus;
-        ContainerTarget? container = o.Container is null ? null : await ContainerScope.ResolveAsync(o.Container, ct).ConfigureAwait(false);
+        ScopedContainer? container = o.Container is null ? null : await ContainerScope.ResolveAsync(o.Container, ct).ConfigureAwait(false);
         var target = container is null ? "host" : $"container {container.Name}";
         var result = new StressResult
         {

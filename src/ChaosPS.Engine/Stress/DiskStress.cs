@@ -76,7 +76,7 @@ public static class DiskStress
 
     public static async Task<StressResult> RunAsync(DiskStressOptions o, IChaosReporter reporter, CancellationToken ct)
     {
-        ContainerTarget? container = o.Container is null ? null : await ContainerScope.ResolveAsync(o.Container, ct).ConfigureAwait(false);
+        ScopedContainer? container = o.Container is null ? null : await ContainerScope.ResolveAsync(o.Container, ct).ConfigureAwait(false);
         var hostPath = container is null ? System.IO.Path.GetFullPath(o.Path) : ContainerScope.HostPath(container, o.Path);
         var plan = Check(o, hostPath);
         var target = container is null ? System.IO.Path.GetFullPath(o.Path) : $"{o.Path} in container {container.Name}";

@@ -70,7 +70,7 @@ public static class MemoryStress
 
     public static async Task<StressResult> RunAsync(MemoryStressOptions o, IChaosReporter reporter, CancellationToken ct)
     {
-        ContainerTarget? container = o.Container is null ? null : await ContainerScope.ResolveAsync(o.Container, ct).ConfigureAwait(false);
+        ScopedContainer? container = o.Container is null ? null : await ContainerScope.ResolveAsync(o.Container, ct).ConfigureAwait(false);
         var cg = container is null ? null : ContainerScope.MemoryOf(container.Pid);
         var host = HostStats.ReadMemory();
         var (basis, used0, _) = Check(o, host, cg);

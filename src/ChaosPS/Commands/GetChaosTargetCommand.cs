@@ -48,12 +48,12 @@ public sealed class GetChaosTargetCommand : ChaosCmdlet
     [ValidateSet("Process", "Container")]
     public string? Kind { get; set; }
 
-    /// <summary>Process ids from the pipeline (e.g. the embedded target system's workers).</summary>
+    /// <summary>Process ids from the pipeline (e.g. the embedded testbed's workers).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotBlank(AllowNull = true), ValidateRange(0, int.MaxValue)]
     public int[]? ProcessId { get; set; }
 
-    /// <summary>Container ids from the pipeline (e.g. the embedded target system's workers in the Docker runtime).</summary>
+    /// <summary>Container ids from the pipeline (e.g. the embedded testbed's workers in the Docker runtime).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidateNotBlank(AllowNull = true), ValidateContainer]
     public string[]? ContainerId { get; set; }

@@ -32,13 +32,13 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
     public Hashtable? Configuration { get; set; }
 
     /// <summary>
-    /// The embedded target system (from Start-ChaosTarget) to aim at: sets the configuration values target_url (its
+    /// The embedded testbed (from Start-ChaosTestbed) to aim at: sets the configuration values target_url (its
     /// router, no trailing slash), target_address (its router as host:port), workers (a Get-ChaosTarget selector of its
     /// worker processes), worker_url (its first worker, no trailing slash) and data_path (that worker's data folder)
     /// unless -Configuration gives them.
     /// </summary>
     [Parameter]
-    public ChaosPS.Targets.ChaosTargetSystem? Target { get; set; }
+    public ChaosPS.Testbed.ChaosTestbed? Target { get; set; }
 
     /// <summary>
     /// Multiplies pauses, the durations of chaosps activities (Duration, Interval, HoldFor, RampUp, RampDown, ThinkTime,
@@ -141,7 +141,7 @@ public sealed class InvokeChaosExperimentCommand : ChaosCmdlet
             overrides.TryAdd("target_address", System.Text.Json.Nodes.JsonValue.Create($"{Target.RouterUri.Host}:{Target.RouterPort}"));
             // Workers keep their ports (processes) and labels (containers) across restarts, so the selector still holds after a crash.
             overrides.TryAdd("workers", Target.Runtime == "Docker"
-                ? new System.Text.Json.Nodes.JsonObject { ["label"] = new System.Text.Json.Nodes.JsonArray($"chaosps.target={Target.Id}", "chaosps.worker") }
+                ? new System.Text.Json.Nodes.JsonObject { ["label"] = new System.Text.Json.Nodes.JsonArray($"chaosps.testbed={Target.Id}", "chaosps.worker") }
                 : new System.Text.Json.Nodes.JsonObject { ["port"] = new System.Text.Json.Nodes.JsonArray(Target.Workers.Select(w => (System.Text.Json.Nodes.JsonNode?)System.Text.Json.Nodes.JsonValue.Create(w.Port)).ToArray()) });
             // One worker probed directly, and its data folder (the disk-full experiment fills the filesystem under it).
             if (Target.Workers.FirstOrDefault() is { } first)

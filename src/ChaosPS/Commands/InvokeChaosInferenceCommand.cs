@@ -1,5 +1,5 @@
 using System.Management.Automation;
-using ChaosPS.Targets;
+using ChaosPS.Testbed;
 
 namespace ChaosPS.Commands;
 
@@ -8,7 +8,7 @@ namespace ChaosPS.Commands;
 [OutputType(typeof(InferenceResult))]
 public sealed class InvokeChaosInferenceCommand : ChaosCmdlet
 {
-    /// <summary>The router or worker base URI; binds RouterUri from Start-ChaosTarget output, or Uri from a worker.</summary>
+    /// <summary>The router or worker base URI; binds RouterUri from Start-ChaosTestbed output, or Uri from a worker.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [Alias("RouterUri")]
     public Uri Uri { get; set; } = null!;

@@ -147,8 +147,8 @@ public class TargetRulesTests
     public void Nothing_ignored_means_no_warning(string action, bool signal, bool grace)
         => Assert.Empty(Crasher.IgnoredForContainers(action, signal, grace));
 
-    private static ProcInfo Worker(int pid, string id, string target)
-        => new(pid, 1, "dotnet", $"/usr/bin/dotnet /x/chaosps-target.dll worker --id {id} --port 4000 --target {target} --data /d", 'S', "1");
+    private static ProcInfo Worker(int pid, string id, string testbed)
+        => new(pid, 1, "dotnet", $"/usr/bin/dotnet /x/chaosps-testbed.dll worker --id {id} --port 4000 --testbed {testbed} --data /d", 'S', "1");
 
     [Fact]
     public void A_worker_comes_back_only_as_the_same_worker_of_the_same_target_system()

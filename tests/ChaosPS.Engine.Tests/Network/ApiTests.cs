@@ -30,7 +30,7 @@ public sealed class ApiTests : IAsyncLifetime
         _proxies.Clear();
     }
 
-    private static int FreePort() => ChaosPS.Targets.TargetLauncher.FreePorts(1)[0];
+    private static int FreePort() => ChaosPS.Testbed.TestbedLauncher.FreePorts(1)[0];
 
     private async Task<(int Status, string Body, HttpResponseMessage Resp)> Send(string method, string path, string? json = null)
     {
@@ -170,7 +170,7 @@ public sealed class ApiTests : IAsyncLifetime
     [Fact]
     public async Task Populate_creates_is_idempotent_and_validates_first()
     {
-        var ports = ChaosPS.Targets.TargetLauncher.FreePorts(2);   // held together: never the same port twice
+        var ports = ChaosPS.Testbed.TestbedLauncher.FreePorts(2);   // held together: never the same port twice
         int a = ports[0], b = ports[1];
         var body = $"[{{\"name\":\"one\",\"listen\":\"localhost:{a}\",\"upstream\":\"localhost:1\"}},{{\"name\":\"two\",\"listen\":\"localhost:{b}\",\"upstream\":\"localhost:2\",\"enabled\":false}}]";
         var r = await Send("POST", "/populate", body);

@@ -135,8 +135,8 @@ public sealed class ProcStatTests : IDisposable
     [Fact]
     public void A_long_comm_is_shown_as_the_executables_file_name()
     {
-        Assert.Equal("chaosps-target-worker", ProcessTable.DisplayName("chaosps-target-", "/opt/x/chaosps-target-worker --port 1"));
-        Assert.Equal("chaosps-target-", ProcessTable.DisplayName("chaosps-target-", "/opt/x/dotnet app.dll"));
+        Assert.Equal("chaosps-testbed-worker", ProcessTable.DisplayName("chaosps-testbed-", "/opt/x/chaosps-testbed-worker --port 1"));
+        Assert.Equal("chaosps-testbed-", ProcessTable.DisplayName("chaosps-testbed-", "/opt/x/dotnet app.dll"));
         Assert.Equal("sleep", ProcessTable.DisplayName("sleep", "/usr/bin/sleep-longer-than-fifteen 1"));
     }
 }

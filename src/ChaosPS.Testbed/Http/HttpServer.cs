@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace ChaosPS.Target.Http;
+namespace ChaosPS.Testbed.Http;
 
 /// <summary>An HTTP/1.1 request as the target's handlers see it.</summary>
 public sealed class HttpRequest
@@ -96,7 +96,7 @@ public sealed class HttpResponse(Stream stream, HttpRequest request)
 
 /// <summary>
 /// A small HTTP/1.1 server on raw sockets: keep-alive, pipelined requests, Content-Length bodies, chunked
-/// responses for server-sent events. Enough for the embedded target, with no ASP.NET dependency, so the
+/// responses for server-sent events. Enough for the embedded testbed, with no ASP.NET dependency, so the
 /// target runs anywhere the .NET runtime does (a container built from the host's runtime included).
 /// </summary>
 public sealed class HttpServer : IAsyncDisposable

@@ -5,17 +5,17 @@ using System.Security.Cryptography;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
-namespace ChaosPS.Targets;
+namespace ChaosPS.Testbed;
 
 /// <summary>
-/// Builds the container image for the embedded target's workers without a registry: a root filesystem made of the
+/// Builds the container image for the embedded testbed's workers without a registry: a root filesystem made of the
 /// target program, the .NET runtime this session runs on, and the shared libraries those need (found with ldd),
 /// imported through the Docker API (`docker import`). The tag is a hash of the contents, so an image is built once
 /// per module build and reused after.
 /// </summary>
-public static class TargetImage
+public static class TestbedImage
 {
-    public const string Repository = "chaosps/target";
+    public const string Repository = "chaosps/testbed";
 
     public static async Task<string> EnsureAsync(DockerClient docker, string targetDll, IChaosReporter reporter, CancellationToken ct)
     {
@@ -38,8 +38,8 @@ public static class TargetImage
         }, ct).ConfigureAwait(false);
         if (existing.Count > 0) return image;
 
-        reporter.Progress(new ProgressInfo("Start-ChaosTarget", $"Building image {image} (no registry: from the local .NET runtime)", ActivityId: 2));
-        var tarPath = Path.Combine(Path.GetTempPath(), $"chaosps-target-{tag}-{Environment.ProcessId}.tar");
+        reporter.Progress(new ProgressInfo("Start-ChaosTestbed", $"Building image {image} (no registry: from the local .NET runtime)", ActivityId: 2));
+        var tarPath = Path.Combine(Path.GetTempPath(), $"chaosps-testbed-{tag}-{Environment.ProcessId}.tar");
         try
         {
             WriteRootFs(tarPath, appDir, dotnetRoot, runtimeDir, fxr);
@@ -50,7 +50,7 @@ public static class TargetImage
         finally
         {
             File.Delete(tarPath);
-            reporter.Progress(new ProgressInfo("Start-ChaosTarget", "image built", Completed: true, ActivityId: 2));
+            reporter.Progress(new ProgressInfo("Start-ChaosTestbed", "image built", Completed: true, ActivityId: 2));
         }
         return image;
     }

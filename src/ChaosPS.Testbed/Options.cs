@@ -1,4 +1,4 @@
-namespace ChaosPS.Target;
+namespace ChaosPS.Testbed;
 
 /// <summary>Command-line options: `--name value` pairs and `--flag` switches.</summary>
 public sealed class Options

@@ -1,12 +1,12 @@
 using System.Management.Automation;
-using ChaosPS.Targets;
+using ChaosPS.Testbed;
 
 namespace ChaosPS.Commands;
 
-/// <summary>Starts the embedded target system: a router, a supervisor and N inference workers on 127.0.0.1.</summary>
+/// <summary>Starts the embedded testbed: a router, a supervisor and N inference workers on 127.0.0.1.</summary>
 [Cmdlet(VerbsLifecycle.Start, "ChaosTarget")]
-[OutputType(typeof(ChaosTargetSystem))]
-public sealed class StartChaosTargetCommand : ChaosCmdlet
+[OutputType(typeof(ChaosTestbed))]
+public sealed class StartChaosTestbedCommand : ChaosCmdlet
 {
     [Parameter(Position = 0)]
     public int Workers { get; set; } = 3;
@@ -43,7 +43,7 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
 
     /// <summary>
     /// Deliberate defects, to prove an experiment catches the bug it exists for (see the help for what each breaks).
-    /// The names are TargetDefects.All; ValidateSet needs constants, so they are repeated here.
+    /// The names are TestbedDefects.All; ValidateSet needs constants, so they are repeated here.
     /// </summary>
     [Parameter]
     [ValidateSet("NoRetry", "NoRestart", "NoShedding", "IgnoreDiskFull", "NoAttemptTimeout", "UnhealthyAfterRestart", "EmptyBody", "ErrorEveryNth", IgnoreCase = true)]
@@ -55,7 +55,7 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
 
     protected override void EndProcessing()
     {
-        var options = new TargetOptions
+        var options = new TestbedOptions
         {
             Workers = Workers,
             Runtime = char.ToUpperInvariant(Runtime[0]) + Runtime[1..].ToLowerInvariant(),
@@ -69,8 +69,8 @@ public sealed class StartChaosTargetCommand : ChaosCmdlet
             Defects = Defect ?? [],
             ErrorEvery = MyInvocation.BoundParameters.ContainsKey(nameof(ErrorEvery)) ? ErrorEvery : null,
         };
-        try { TargetLauncher.Validate(options); }
+        try { TestbedLauncher.Validate(options); }
         catch (ChaosException e) { ThrowChaosError(e); }
-        WriteObject(RunEngine((r, ct) => TargetLauncher.StartAsync(options, r, ct)));
+        WriteObject(RunEngine((r, ct) => TestbedLauncher.StartAsync(options, r, ct)));
     }
 }

@@ -1,9 +1,9 @@
-using ChaosPS.Target;
+using ChaosPS.Testbed;
 
-// chaosps-target <supervisor|router|worker> [--option value ...]: the embedded system under test.
+// chaosps-testbed <supervisor|router|worker> [--option value ...]: the embedded system under test.
 if (args.Length == 0 || args[0] is not ("supervisor" or "router" or "worker"))
 {
-    Console.Error.WriteLine("usage: chaosps-target <supervisor|router|worker> [--option value ...]");
+    Console.Error.WriteLine("usage: chaosps-testbed <supervisor|router|worker> [--option value ...]");
     return 64;
 }
 using var cts = new CancellationTokenSource();
@@ -17,7 +17,7 @@ return args[0] switch
     _ => await Worker.RunAsync(options, cts.Token),
 };
 
-namespace ChaosPS.Target
+namespace ChaosPS.Testbed
 {
     internal static class ExitCodes
     {

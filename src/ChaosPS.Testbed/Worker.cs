@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using ChaosPS.Target.Http;
+using ChaosPS.Testbed.Http;
 
-namespace ChaosPS.Target;
+namespace ChaosPS.Testbed;
 
 /// <summary>
 /// An inference worker: `worker --id w1 --port N [--token-delay-ms 20] [--max-concurrency 64] [--data DIR]
@@ -12,7 +12,7 @@ namespace ChaosPS.Target;
 /// delay, as JSON or server-sent events; past --max-concurrency it answers 429; when it cannot write its data folder
 /// (a full disk) it answers 507; malformed input gets a 400 with a JSON error. GET /health, GET /metrics.
 /// POST /admin/allocate {"mb":N} makes it allocate (and touch) memory, to let OOM faults hit the worker itself.
-/// Deliberate defects (`--defects A,B`, see <see cref="ChaosPS.Targets.TargetDefects"/>): NoShedding queues past
+/// Deliberate defects (`--defects A,B`, see <see cref="ChaosPS.Testbed.TestbedDefects"/>): NoShedding queues past
 /// --max-concurrency instead of answering 429; IgnoreDiskFull answers 200 when the data folder cannot be written;
 /// ErrorEveryNth answers 500 to every --error-every'th inference request; UnhealthyAfterRestart makes a worker that
 /// finds its start marker in its data folder (so: started before, a restart) answer /health 200 but 500 to every
@@ -49,11 +49,11 @@ public sealed class Worker
         _maxConcurrency = o.Int("max-concurrency", 64);
         _dataDir = o.Get("data");
         _readyAt = Environment.TickCount64 + o.Int("startup-ms", 0);
-        _defects = ChaosPS.Targets.TargetDefects.Parse(o.Get("defects"));
-        if (_defects.Contains(ChaosPS.Targets.TargetDefects.NoShedding)) _queue = new SemaphoreSlim(_maxConcurrency, _maxConcurrency);
-        _ignoreDiskFull = _defects.Contains(ChaosPS.Targets.TargetDefects.IgnoreDiskFull);
-        if (_defects.Contains(ChaosPS.Targets.TargetDefects.ErrorEveryNth)) _errorEvery = Math.Max(2, o.Int("error-every", ChaosPS.Targets.TargetDefects.DefaultErrorEvery));
-        if (_defects.Contains(ChaosPS.Targets.TargetDefects.UnhealthyAfterRestart)) _brokenModel = StartedBefore();
+        _defects = ChaosPS.Testbed.TestbedDefects.Parse(o.Get("defects"));
+        if (_defects.Contains(ChaosPS.Testbed.TestbedDefects.NoShedding)) _queue = new SemaphoreSlim(_maxConcurrency, _maxConcurrency);
+        _ignoreDiskFull = _defects.Contains(ChaosPS.Testbed.TestbedDefects.IgnoreDiskFull);
+        if (_defects.Contains(ChaosPS.Testbed.TestbedDefects.ErrorEveryNth)) _errorEvery = Math.Max(2, o.Int("error-every", ChaosPS.Testbed.TestbedDefects.DefaultErrorEvery));
+        if (_defects.Contains(ChaosPS.Testbed.TestbedDefects.UnhealthyAfterRestart)) _brokenModel = StartedBefore();
     }
 
     /// <summary>

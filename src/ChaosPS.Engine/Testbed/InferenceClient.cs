@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 
-namespace ChaosPS.Targets;
+namespace ChaosPS.Testbed;
 
 /// <summary>One inference request as Invoke-ChaosInference reports it.</summary>
 public sealed class InferenceResult

@@ -1,5 +1,5 @@
-# The embedded target system, as users drive it: Start-ChaosTarget, real inference requests, a worker killed by
-# hand, the supervisor bringing it back, the router routing around it, and Stop-ChaosTarget leaving nothing behind.
+# The embedded testbed, as users drive it: Start-ChaosTestbed, real inference requests, a worker killed by
+# hand, the supervisor bringing it back, the router routing around it, and Stop-ChaosTestbed leaving nothing behind.
 BeforeAll {
     Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     Import-Module (Get-ChaosModulePath) -Force
@@ -12,16 +12,16 @@ BeforeAll {
     }
 }
 
-Describe 'Start-ChaosTarget -Runtime Process' -Tag Target {
+Describe 'Start-ChaosTestbed -Runtime Process' -Tag Target {
     BeforeAll {
-        $script:t = Start-ChaosTarget -Workers 3 -TokenDelay 10ms
+        $script:t = Start-ChaosTestbed -Workers 3 -TokenDelay 10ms
     }
     AfterAll {
-        if ($t) { Stop-ChaosTarget $t }
+        if ($t) { Stop-ChaosTestbed $t }
     }
 
     It 'returns the router, the supervisor and each worker with a pid and a URI on 127.0.0.1' {
-        $t.GetType().FullName | Should -Be 'ChaosPS.Targets.ChaosTargetSystem'
+        $t.GetType().FullName | Should -Be 'ChaosPS.Testbed.ChaosTestbed'
         $t.RouterUri.Host | Should -Be '127.0.0.1'
         $t.SupervisorProcessId | Should -BeGreaterThan 0
         $t.Workers | Should -HaveCount 3
@@ -119,10 +119,10 @@ Describe 'Start-ChaosTarget -Runtime Process' -Tag Target {
         finally { if ($squatter) { $squatter.Stop() } }
     }
 
-    It 'leaves no process behind after Stop-ChaosTarget' {
+    It 'leaves no process behind after Stop-ChaosTestbed' {
         $id = $t.Id
         @(Get-TargetProcess $id).Count | Should -BeGreaterOrEqual 5   # supervisor, router, 3 workers
-        Stop-ChaosTarget $t
+        Stop-ChaosTestbed $t
         Wait-Until { @(Get-TargetProcess $id).Count -eq 0 } -TimeoutSeconds 20 | Should -BeTrue
         Test-Path $t.RunDirectory | Should -BeFalse
         $script:t = $null
@@ -131,7 +131,7 @@ Describe 'Start-ChaosTarget -Runtime Process' -Tag Target {
 
 Describe 'Worker back-pressure and disk' -Tag Target {
     It 'answers 429 past its concurrency limit' {
-        $t = Start-ChaosTarget -Workers 1 -MaxConcurrency 1 -TokenDelay 100ms
+        $t = Start-ChaosTestbed -Workers 1 -MaxConcurrency 1 -TokenDelay 100ms
         try {
             $w = $t.Workers[0].Uri
             $jobs = 1..4 | ForEach-Object { Start-ThreadJob { param($u) (Invoke-WebRequest "$($u)v1/infer" -Method Post -Body '{"prompt":"x","max_tokens":5}' -ContentType application/json -SkipHttpErrorCheck).StatusCode } -ArgumentList $w }
@@ -139,7 +139,7 @@ Describe 'Worker back-pressure and disk' -Tag Target {
             $codes | Should -Contain 200
             $codes | Should -Contain 429
         }
-        finally { Stop-ChaosTarget $t }
+        finally { Stop-ChaosTestbed $t }
     }
 
     It 'answers 507 when it cannot write its disk, and 200 again once there is room' {
@@ -149,7 +149,7 @@ Describe 'Worker back-pressure and disk' -Tag Target {
         & mount -t tmpfs -o size=1m tmpfs $mnt
         $LASTEXITCODE | Should -Be 0
         try {
-            $t = Start-ChaosTarget -Workers 1 -DataPath $mnt -TokenDelay 0
+            $t = Start-ChaosTestbed -Workers 1 -DataPath $mnt -TokenDelay 0
             try {
                 $w = $t.Workers[0]
                 (Invoke-ChaosInference -Uri $w.Uri -MaxTokens 1).StatusCode | Should -Be 200
@@ -159,7 +159,7 @@ Describe 'Worker back-pressure and disk' -Tag Target {
                 Remove-Item $fill
                 (Invoke-ChaosInference -Uri $w.Uri -MaxTokens 1).StatusCode | Should -Be 200
             }
-            finally { Stop-ChaosTarget $t }
+            finally { Stop-ChaosTestbed $t }
             # The worker's data folder was ChaosPS's own: gone with the system, nothing left on the user's disk.
             @(Get-ChildItem $mnt -Force) | Should -HaveCount 0
         }
@@ -167,7 +167,7 @@ Describe 'Worker back-pressure and disk' -Tag Target {
     }
 }
 
-Describe 'Start-ChaosTarget bad input' -Tag Target, Unit {
+Describe 'Start-ChaosTestbed bad input' -Tag Target, Unit {
     BeforeAll {
         $script:targetsDir = Join-Path $env:CHAOSPS_STATE_DIR 'targets'
         function Get-RunDirCount { @(Get-ChildItem $targetsDir -Directory -ErrorAction SilentlyContinue).Count }
@@ -179,19 +179,19 @@ Describe 'Start-ChaosTarget bad input' -Tag Target, Unit {
         @{ Case = 'a missing data path'; Params = @{ DataPath = '/nonexistent/chaosps' }; ErrorId = 'DataPathNotFound' }
     ) {
         $before = Get-RunDirCount
-        { Start-ChaosTarget @Params -ErrorAction Stop } | Should -Throw -ErrorId "$ErrorId,ChaosPS.Commands.StartChaosTargetCommand"
+        { Start-ChaosTestbed @Params -ErrorAction Stop } | Should -Throw -ErrorId "$ErrorId,ChaosPS.Commands.StartChaosTestbedCommand"
         Get-RunDirCount | Should -Be $before
     }
 
     It 'rejects an unknown runtime at parameter binding' {
-        { Start-ChaosTarget -Runtime Podman } | Should -Throw -ErrorId 'ParameterArgumentValidationError,ChaosPS.Commands.StartChaosTargetCommand'
+        { Start-ChaosTestbed -Runtime Podman } | Should -Throw -ErrorId 'ParameterArgumentValidationError,ChaosPS.Commands.StartChaosTestbedCommand'
     }
 
     It 'names the Docker endpoint it tried and what to do when Docker is unreachable' {
         $before = Get-RunDirCount
         $err = $null
-        try { Start-ChaosTarget -Runtime Docker -DockerEndpoint 'unix:///nonexistent/docker.sock' -ErrorAction Stop } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be 'DockerUnreachable,ChaosPS.Commands.StartChaosTargetCommand'
+        try { Start-ChaosTestbed -Runtime Docker -DockerEndpoint 'unix:///nonexistent/docker.sock' -ErrorAction Stop } catch { $err = $_ }
+        $err.FullyQualifiedErrorId | Should -Be 'DockerUnreachable,ChaosPS.Commands.StartChaosTestbedCommand'
         $err.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
         $err.Exception.Message | Should -Match 'unix:///nonexistent/docker\.sock'
         $err.ErrorDetails.RecommendedAction | Should -Match 'dockerd'
@@ -202,7 +202,7 @@ Describe 'Start-ChaosTarget bad input' -Tag Target, Unit {
 Describe 'A target whose owner dies' -Tag Target {
     It 'stops itself when the pwsh that started it is SIGKILLed' {
         $m = Get-ChaosModulePath
-        $p = Invoke-ChildPwsh -NoWait -Script "Import-Module '$m'; `$t = Start-ChaosTarget -Workers 2; 'TARGET=' + `$t.Id; Start-Sleep 600"
+        $p = Invoke-ChildPwsh -NoWait -Script "Import-Module '$m'; `$t = Start-ChaosTestbed -Workers 2; 'TARGET=' + `$t.Id; Start-Sleep 600"
         $id = $null
         while (-not $id -and -not $p.HasExited) {
             $line = $p.StandardOutput.ReadLine()
@@ -215,12 +215,12 @@ Describe 'A target whose owner dies' -Tag Target {
     }
 }
 
-Describe 'Start-ChaosTarget -Runtime Docker' -Tag Target, Docker {
+Describe 'Start-ChaosTestbed -Runtime Docker' -Tag Target, Docker {
     BeforeAll {
         $script:t = $null
-        if (Test-DockerEngine) { $script:t = Start-ChaosTarget -Workers 2 -Runtime Docker -TokenDelay 5ms }
+        if (Test-DockerEngine) { $script:t = Start-ChaosTestbed -Workers 2 -Runtime Docker -TokenDelay 5ms }
     }
-    AfterAll { if ($t) { Stop-ChaosTarget $t } }
+    AfterAll { if ($t) { Stop-ChaosTestbed $t } }
 
     It 'runs the workers as real containers on host networking and answers through the router' {
         Skip-WithoutDocker
@@ -229,7 +229,7 @@ Describe 'Start-ChaosTarget -Runtime Docker' -Tag Target, Docker {
             $c = docker inspect $w.ContainerId | ConvertFrom-Json
             $c.State.Running | Should -BeTrue
             $c.HostConfig.NetworkMode | Should -Be 'host'
-            $c.Config.Labels.'chaosps.target' | Should -Be $t.Id
+            $c.Config.Labels.'chaosps.testbed' | Should -Be $t.Id
         }
         $r = Invoke-ChaosInference -Uri $t.RouterUri -Count 6 -Concurrency 2 -MaxTokens 3
         $r.StatusCode | Sort-Object -Unique | Should -Be 200
@@ -246,12 +246,12 @@ Describe 'Start-ChaosTarget -Runtime Docker' -Tag Target, Docker {
         (docker inspect $victim.ContainerId | ConvertFrom-Json).State.Running | Should -BeTrue
     }
 
-    It 'removes every container on Stop-ChaosTarget' {
+    It 'removes every container on Stop-ChaosTestbed' {
         Skip-WithoutDocker
         $id = $t.Id
-        Stop-ChaosTarget $t
+        Stop-ChaosTestbed $t
         $script:t = $null
-        docker ps -aq --filter "label=chaosps.target=$id" | Should -BeNullOrEmpty
+        docker ps -aq --filter "label=chaosps.testbed=$id" | Should -BeNullOrEmpty
         @(Get-TargetProcess $id).Count | Should -Be 0
     }
 }

@@ -1,14 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace ChaosPS.Targets;
+namespace ChaosPS.Testbed;
 
 /// <summary>
-/// Deliberate defects of the embedded target (Start-ChaosTarget -Defect): each is the absence of one good behaviour,
+/// Deliberate defects of the embedded testbed (Start-ChaosTestbed -Defect): each is the absence of one good behaviour,
 /// so an experiment can be proven to catch the bug it exists for. Every process of the system gets the whole list
 /// (`--defects A,B`) and acts on the ones that concern it.
 /// </summary>
-public static class TargetDefects
+public static class TestbedDefects
 {
     /// <summary>The router answers the first attempt's failure (502) instead of retrying on another worker.</summary>
     public const string NoRetry = "NoRetry";
@@ -39,8 +39,8 @@ public static class TargetDefects
         new((csv ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Canonical).OfType<string>(), StringComparer.OrdinalIgnoreCase);
 }
 
-/// <summary>How Start-ChaosTarget asks the supervisor to lay out the system (RunDirectory/config.json).</summary>
-public sealed class TargetConfig
+/// <summary>How Start-ChaosTestbed asks the supervisor to lay out the system (RunDirectory/config.json).</summary>
+public sealed class TestbedConfig
 {
     public string Id { get; set; } = "";
     public string Runtime { get; set; } = "Process";
@@ -60,10 +60,10 @@ public sealed class TargetConfig
     public string? DockerApiVersion { get; set; }
     public string TargetDll { get; set; } = "";
     public string DotnetHost { get; set; } = "";
-    /// <summary>Deliberate defects (TargetDefects names); empty for the healthy system.</summary>
+    /// <summary>Deliberate defects (TestbedDefects names); empty for the healthy system.</summary>
     public List<string> Defects { get; set; } = [];
     /// <summary>With ErrorEveryNth: each worker answers 500 to every Nth inference request.</summary>
-    public int ErrorEvery { get; set; } = TargetDefects.DefaultErrorEvery;
+    public int ErrorEvery { get; set; } = TestbedDefects.DefaultErrorEvery;
 }
 
 public sealed class WorkerConfig
@@ -75,7 +75,7 @@ public sealed class WorkerConfig
 }
 
 /// <summary>What the supervisor reports (RunDirectory/state.json), rewritten on every change.</summary>
-public sealed class TargetState
+public sealed class TestbedState
 {
     public int SupervisorPid { get; set; }
     public string? SupervisorStartStamp { get; set; }
@@ -103,7 +103,7 @@ public sealed class WorkerState
     public DateTimeOffset? LastStartAt { get; set; }
 }
 
-public static class TargetFiles
+public static class TestbedFiles
 {
     public static readonly JsonSerializerOptions Json = new()
     {

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
-using ChaosPS.Target.Http;
+using ChaosPS.Testbed.Http;
 
-namespace ChaosPS.Target;
+namespace ChaosPS.Testbed;
 
 /// <summary>
 /// The router: `router --port N --workers w1=http://127.0.0.1:P1,w2=... [--attempt-timeout-ms 30000]`.
@@ -11,7 +11,7 @@ namespace ChaosPS.Target;
 /// fails before answering (connection refused or reset, a hung worker past the attempt timeout, 503, 429), and answers
 /// 503 with Retry-After when no worker can take the request. Health is probed every 250 ms and a failed forward marks
 /// the worker down at once. GET /health, GET /metrics (Prometheus text), GET /workers (JSON).
-/// Deliberate defects (`--defects A,B`, see <see cref="ChaosPS.Targets.TargetDefects"/>): NoRetry makes one attempt
+/// Deliberate defects (`--defects A,B`, see <see cref="ChaosPS.Testbed.TestbedDefects"/>): NoRetry makes one attempt
 /// only and answers its failure (502 when the worker failed before answering); NoAttemptTimeout waits on a worker
 /// without limit; EmptyBody answers 200 with an empty body. /health and /metrics list every defect of the system.
 /// </summary>
@@ -51,10 +51,10 @@ public sealed class Router
     {
         _backends = o.Require("workers").Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(s => s.Split('=', 2)).Select(p => new Backend(p[0], new Uri(p[1]))).ToArray();
-        _defects = ChaosPS.Targets.TargetDefects.Parse(o.Get("defects"));
-        _noRetry = _defects.Contains(ChaosPS.Targets.TargetDefects.NoRetry);
-        _emptyBody = _defects.Contains(ChaosPS.Targets.TargetDefects.EmptyBody);
-        _attemptTimeout = _defects.Contains(ChaosPS.Targets.TargetDefects.NoAttemptTimeout)
+        _defects = ChaosPS.Testbed.TestbedDefects.Parse(o.Get("defects"));
+        _noRetry = _defects.Contains(ChaosPS.Testbed.TestbedDefects.NoRetry);
+        _emptyBody = _defects.Contains(ChaosPS.Testbed.TestbedDefects.EmptyBody);
+        _attemptTimeout = _defects.Contains(ChaosPS.Testbed.TestbedDefects.NoAttemptTimeout)
             ? Timeout.InfiniteTimeSpan
             : TimeSpan.FromMilliseconds(o.Int("attempt-timeout-ms", 30000));
         _statePath = o.Get("state");
@@ -111,7 +111,7 @@ public sealed class Router
             var seen = File.GetLastWriteTimeUtc(_statePath);
             if (seen == _stateSeen) return;
             _stateSeen = seen;
-            var state = ChaosPS.Targets.TargetFiles.Read<ChaosPS.Targets.TargetState>(_statePath);
+            var state = ChaosPS.Testbed.TestbedFiles.Read<ChaosPS.Testbed.TestbedState>(_statePath);
             if (state is null) return;
             foreach (var b in _backends)
             {
@@ -184,10 +184,10 @@ public sealed class Router
         foreach (var (code, n) in _byStatus.OrderBy(kv => kv.Key)) sb.Append($"chaosps_router_responses_total{{code=\"{code}\"}} {n}\n");
         sb.Append($"chaosps_router_retries_total {Interlocked.Read(ref _retries)}\n");
         sb.Append($"chaosps_router_no_worker_total {Interlocked.Read(ref _noWorker)}\n");
-        sb.Append("# HELP chaosps_target_defect A deliberate defect of this target system (Start-ChaosTarget -Defect).\n");
-        sb.Append("# TYPE chaosps_target_defect gauge\n");
-        foreach (var d in _defects.Order(StringComparer.Ordinal)) sb.Append($"chaosps_target_defect{{defect=\"{d}\"}} 1\n");
-        sb.Append($"chaosps_target_defects {_defects.Count}\n");
+        sb.Append("# HELP chaosps_testbed_defect A deliberate defect of this testbed (Start-ChaosTestbed -Defect).\n");
+        sb.Append("# TYPE chaosps_testbed_defect gauge\n");
+        foreach (var d in _defects.Order(StringComparer.Ordinal)) sb.Append($"chaosps_testbed_defect{{defect=\"{d}\"}} 1\n");
+        sb.Append($"chaosps_testbed_defects {_defects.Count}\n");
         sb.Append($"chaosps_router_failed_without_retry_total {Interlocked.Read(ref _failedNoRetry)}\n");
         sb.Append($"chaosps_router_emptied_total {Interlocked.Read(ref _emptied)}\n");
         foreach (var b in _backends)

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using ChaosPS.Docker;
-using ChaosPS.Targets;
+using ChaosPS.Testbed;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
-namespace ChaosPS.Target;
+namespace ChaosPS.Testbed;
 
 /// <summary>
 /// The supervisor: `supervisor --run DIR` reads DIR/config.json, starts the router and the workers (host processes,
@@ -16,8 +16,8 @@ namespace ChaosPS.Target;
 /// </summary>
 public sealed class Supervisor
 {
-    private readonly TargetConfig _cfg;
-    private readonly TargetState _state = new();
+    private readonly TestbedConfig _cfg;
+    private readonly TestbedState _state = new();
     private readonly object _gate = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly string _logDir;
@@ -25,7 +25,7 @@ public sealed class Supervisor
     private DockerClient? _docker;
     private readonly bool _noRestart;
 
-    private Supervisor(TargetConfig cfg)
+    private Supervisor(TestbedConfig cfg)
     {
         _cfg = cfg;
         _logDir = Path.Combine(cfg.RunDirectory, "logs");
@@ -34,13 +34,13 @@ public sealed class Supervisor
         _state.SupervisorStartStamp = ProcessIdentity.StartStamp(Environment.ProcessId);
         foreach (var w in cfg.Workers) _state.Workers.Add(new WorkerState { Id = w.Id, Port = w.Port });
         _state.RouterPort = cfg.RouterPort;
-        _noRestart = cfg.Defects.Contains(TargetDefects.NoRestart, StringComparer.OrdinalIgnoreCase);
+        _noRestart = cfg.Defects.Contains(TestbedDefects.NoRestart, StringComparer.OrdinalIgnoreCase);
     }
 
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
     {
         var run = o.Require("run");
-        var cfg = TargetFiles.Read<TargetConfig>(Path.Combine(run, "config.json")) ?? throw new ArgumentException($"no config.json in {run}");
+        var cfg = TestbedFiles.Read<TestbedConfig>(Path.Combine(run, "config.json")) ?? throw new ArgumentException($"no config.json in {run}");
         var s = new Supervisor(cfg);
         using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; s._stopping.Cancel(); });
         using var reg = ct.Register(() => s._stopping.Cancel());
@@ -84,7 +84,7 @@ public sealed class Supervisor
     {
         var a = new List<string> { "worker", "--id", w.Id, "--port", w.Port.ToString(), "--bind", bind,
             "--token-delay-ms", _cfg.TokenDelayMs.ToString(), "--max-concurrency", _cfg.MaxConcurrency.ToString(),
-            "--startup-ms", _cfg.StartupMs.ToString(), "--target", _cfg.Id };
+            "--startup-ms", _cfg.StartupMs.ToString(), "--testbed", _cfg.Id };
         if (!string.IsNullOrEmpty(w.DataPath)) { a.Add("--data"); a.Add(_cfg.Runtime == "Docker" ? "/data" : w.DataPath); }
         if (w.IgnoreTerm) a.Add("--ignore-term");
         AddDefects(a);
@@ -96,12 +96,12 @@ public sealed class Supervisor
     {
         if (_cfg.Defects.Count == 0) return;
         a.Add("--defects"); a.Add(string.Join(",", _cfg.Defects));
-        if (_cfg.Defects.Contains(TargetDefects.ErrorEveryNth, StringComparer.OrdinalIgnoreCase)) { a.Add("--error-every"); a.Add(_cfg.ErrorEvery.ToString()); }
+        if (_cfg.Defects.Contains(TestbedDefects.ErrorEveryNth, StringComparer.OrdinalIgnoreCase)) { a.Add("--error-every"); a.Add(_cfg.ErrorEvery.ToString()); }
     }
 
     private List<string> RouterArgs()
     {
-        List<string> a = ["router", "--port", _cfg.RouterPort.ToString(), "--attempt-timeout-ms", _cfg.AttemptTimeoutMs.ToString(), "--target", _cfg.Id,
+        List<string> a = ["router", "--port", _cfg.RouterPort.ToString(), "--attempt-timeout-ms", _cfg.AttemptTimeoutMs.ToString(), "--testbed", _cfg.Id,
          "--state", Path.Combine(_cfg.RunDirectory, "state.json"),
          "--workers", string.Join(",", _cfg.Workers.Select(w => $"{w.Id}=http://127.0.0.1:{w.Port}"))];
         AddDefects(a);
@@ -112,7 +112,7 @@ public sealed class Supervisor
     private void MoveWorker(WorkerConfig w)
     {
         int old = w.Port;
-        w.Port = TargetLauncher.FreePorts(1)[0];
+        w.Port = TestbedLauncher.FreePorts(1)[0];
         SetWorker(w.Id, ws => ws.Port = w.Port);
         Log($"{w.Id}: port {old} is taken; moving to {w.Port}");
     }
@@ -120,7 +120,7 @@ public sealed class Supervisor
     private void MoveRouter()
     {
         int old = _cfg.RouterPort;
-        _cfg.RouterPort = TargetLauncher.FreePorts(1)[0];
+        _cfg.RouterPort = TestbedLauncher.FreePorts(1)[0];
         lock (_gate) _state.RouterPort = _cfg.RouterPort;
         Log($"router: port {old} is taken; moving to {_cfg.RouterPort}");
     }
@@ -200,7 +200,7 @@ public sealed class Supervisor
                         Image = _cfg.Image,
                         Cmd = cmd,
                         Env = ["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1", "DOTNET_gcServer=0", "DOTNET_CLI_TELEMETRY_OPTOUT=1"],
-                        Labels = new Dictionary<string, string> { ["chaosps.target"] = _cfg.Id, ["chaosps.worker"] = w.Id, ["chaosps.owner-pid"] = _cfg.OwnerPid.ToString() },
+                        Labels = new Dictionary<string, string> { ["chaosps.testbed"] = _cfg.Id, ["chaosps.worker"] = w.Id, ["chaosps.owner-pid"] = _cfg.OwnerPid.ToString() },
                         HostConfig = new HostConfig
                         {
                             NetworkMode = "host",
@@ -314,7 +314,7 @@ public sealed class Supervisor
         lock (_gate)
         {
             _state.UpdatedAt = DateTimeOffset.UtcNow;
-            TargetFiles.WriteAtomic(Path.Combine(_cfg.RunDirectory, "state.json"), _state);
+            TestbedFiles.WriteAtomic(Path.Combine(_cfg.RunDirectory, "state.json"), _state);
         }
     }
 

@@ -6,13 +6,13 @@ using ChaosPS.Docker;
 using ChaosPS.Faults;
 using Docker.DotNet.Models;
 
-namespace ChaosPS.Targets;
+namespace ChaosPS.Testbed;
 
-/// <summary>One worker of an embedded target system, as Start-ChaosTarget returns it.</summary>
-public sealed class TargetWorker
+/// <summary>One worker of an embedded testbed, as Start-ChaosTestbed returns it.</summary>
+public sealed class TestbedWorker
 {
     public string Id { get; set; } = "";
-    public string TargetId { get; set; } = "";
+    public string TestbedId { get; set; } = "";
     public string Runtime { get; set; } = "";
     /// <summary>The worker's host process id (for containers, the container's main process as the host sees it); 0 while it restarts.</summary>
     public int ProcessId { get; set; }
@@ -24,11 +24,11 @@ public sealed class TargetWorker
     public int Restarts { get; set; }
     public string State { get; set; } = "";
     public int? LastExitCode { get; set; }
-    public string Name => $"{TargetId}/{Id}";
+    public string Name => $"{TestbedId}/{Id}";
 }
 
-/// <summary>A running embedded target system (router, supervisor, workers), as Start-ChaosTarget returns it.</summary>
-public sealed class ChaosTargetSystem
+/// <summary>A running embedded testbed (router, supervisor, workers), as Start-ChaosTestbed returns it.</summary>
+public sealed class ChaosTestbed
 {
     public string Id { get; set; } = "";
     public string Runtime { get; set; } = "Process";
@@ -36,7 +36,7 @@ public sealed class ChaosTargetSystem
     public int RouterPort { get; set; }
     public int RouterProcessId { get; set; }
     public int SupervisorProcessId { get; set; }
-    public TargetWorker[] Workers { get; set; } = [];
+    public TestbedWorker[] Workers { get; set; } = [];
     public TimeSpan TokenDelay { get; set; }
     public int MaxConcurrency { get; set; }
     public string? Image { get; set; }
@@ -45,17 +45,17 @@ public sealed class ChaosTargetSystem
     public DateTimeOffset StartedAt { get; set; }
     public TimeSpan StartupTime { get; set; }
     public string Status { get; set; } = "";
-    /// <summary>Deliberate defects the system was started with (Start-ChaosTarget -Defect); empty when it is healthy.</summary>
+    /// <summary>Deliberate defects the system was started with (Start-ChaosTestbed -Defect); empty when it is healthy.</summary>
     public string[] Defects { get; set; } = [];
     /// <summary>With the ErrorEveryNth defect: each worker answers 500 to every Nth request; 0 otherwise.</summary>
     public int ErrorEvery { get; set; }
-    /// <summary>Alias so `$target | Stop-ChaosTarget` and by-property binding use the same name everywhere.</summary>
-    public string TargetId => Id;
+    /// <summary>Alias so `$target | Stop-ChaosTestbed` and by-property binding use the same name everywhere.</summary>
+    public string TestbedId => Id;
 
     /// <summary>Re-reads the supervisor's state (new worker pids after restarts, restart counts) and returns this object.</summary>
-    public ChaosTargetSystem Refresh()
+    public ChaosTestbed Refresh()
     {
-        var state = TargetFiles.Read<TargetState>(Path.Combine(RunDirectory, "state.json"));
+        var state = TestbedFiles.Read<TestbedState>(Path.Combine(RunDirectory, "state.json"));
         if (state is null) { Status = "stopped"; return this; }
         Status = state.Status;
         RouterProcessId = state.RouterPid;
@@ -77,8 +77,8 @@ public sealed class ChaosTargetSystem
     }
 }
 
-/// <summary>Everything Start-ChaosTarget can ask for.</summary>
-public sealed class TargetOptions
+/// <summary>Everything Start-ChaosTestbed can ask for.</summary>
+public sealed class TestbedOptions
 {
     public int Workers { get; set; } = 3;
     public string Runtime { get; set; } = "Process";
@@ -91,19 +91,19 @@ public sealed class TargetOptions
     public bool IgnoreTerm { get; set; }
     public string? DockerEndpoint { get; set; }
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(90);
-    /// <summary>Deliberate defects (<see cref="TargetDefects"/> names, any case); normalised by Validate.</summary>
+    /// <summary>Deliberate defects (<see cref="TestbedDefects"/> names, any case); normalised by Validate.</summary>
     public string[] Defects { get; set; } = [];
     /// <summary>With ErrorEveryNth: every how many requests a worker fails; null = 20. Only valid with that defect.</summary>
     public int? ErrorEvery { get; set; }
 }
 
-/// <summary>Starts and stops embedded target systems. Each lives in &lt;state&gt;/targets/&lt;id&gt; while it runs.</summary>
-public static class TargetLauncher
+/// <summary>Starts and stops embedded testbeds. Each lives in &lt;state&gt;/targets/&lt;id&gt; while it runs.</summary>
+public static class TestbedLauncher
 {
-    public static string TargetsDirectory => Path.Combine(FaultLedger.Default.StateDirectory, "targets");
+    public static string TestbedsDirectory => Path.Combine(FaultLedger.Default.StateDirectory, "targets");
 
     /// <summary>Checks options before anything starts; throws ChaosException(InvalidArgument) naming the bad one.</summary>
-    public static void Validate(TargetOptions o)
+    public static void Validate(TestbedOptions o)
     {
         if (o.Workers is < 1 or > 64)
             throw ChaosException.InvalidArgument("InvalidWorkerCount", $"-Workers must be from 1 to 64 (got {o.Workers}).", o.Workers);
@@ -125,14 +125,14 @@ public static class TargetLauncher
         var defects = new List<string>();
         foreach (var d in o.Defects ?? [])
         {
-            var canonical = TargetDefects.Canonical(d ?? "")
-                ?? throw ChaosException.InvalidArgument("UnknownDefect", $"Unknown defect '{d}'. Use one of: {string.Join(", ", TargetDefects.All)}.", d);
+            var canonical = TestbedDefects.Canonical(d ?? "")
+                ?? throw ChaosException.InvalidArgument("UnknownDefect", $"Unknown defect '{d}'. Use one of: {string.Join(", ", TestbedDefects.All)}.", d);
             if (!defects.Contains(canonical)) defects.Add(canonical);
         }
         o.Defects = defects.ToArray();
         if (o.ErrorEvery is { } every)
         {
-            if (!defects.Contains(TargetDefects.ErrorEveryNth))
+            if (!defects.Contains(TestbedDefects.ErrorEveryNth))
                 throw ChaosException.InvalidArgument("ErrorEveryWithoutDefect", "-ErrorEvery only applies with -Defect ErrorEveryNth.", every);
             if (every is < 2 or > 1_000_000)
                 throw ChaosException.InvalidArgument("InvalidErrorEvery", $"-ErrorEvery must be from 2 to 1000000 (got {every}).", every);
@@ -141,14 +141,14 @@ public static class TargetLauncher
             throw new ChaosException("DockerRuntimeNotSupported", ChaosErrorCategory.NotImplemented, "-Runtime Docker needs a Linux host (containers use host networking).", o.Runtime);
     }
 
-    public static async Task<ChaosTargetSystem> StartAsync(TargetOptions o, IChaosReporter reporter, CancellationToken ct)
+    public static async Task<ChaosTestbed> StartAsync(TestbedOptions o, IChaosReporter reporter, CancellationToken ct)
     {
         Validate(o);
         var sw = Stopwatch.StartNew();
         var id = "t" + Convert.ToHexString(RandomNumberGenerator.GetBytes(3)).ToLowerInvariant();
         var targetDll = HelperPrograms.Locate(HelperPrograms.Target);
         var host = HelperPrograms.DotnetHost;
-        const string activity = "Start-ChaosTarget";
+        const string activity = "Start-ChaosTestbed";
 
         string? image = null, apiVersion = null;
         if (o.Runtime == "Docker")
@@ -158,22 +158,22 @@ public static class TargetLauncher
             if (!info.Reachable) throw DockerEngine.Unreachable(info.Endpoint, info.Error);
             apiVersion = info.ApiVersion;
             using var docker = DockerEngine.CreateClient(info.Endpoint, apiVersion: apiVersion);
-            image = await TargetImage.EnsureAsync(docker, targetDll, reporter, ct).ConfigureAwait(false);
+            image = await TestbedImage.EnsureAsync(docker, targetDll, reporter, ct).ConfigureAwait(false);
         }
 
-        var runDir = Path.Combine(TargetsDirectory, id);
+        var runDir = Path.Combine(TestbedsDirectory, id);
         // The state folder is the fault ledger's too: create it private (0700) whatever the umask, or the ledger refuses it.
         if (!OperatingSystem.IsWindows()) Directory.CreateDirectory(FaultLedger.Default.StateDirectory, LedgerTrust.FolderMode);
         Directory.CreateDirectory(runDir);
-        var system = new ChaosTargetSystem
+        var system = new ChaosTestbed
         {
             Id = id, Runtime = o.Runtime, RunDirectory = runDir, TokenDelay = o.TokenDelay, MaxConcurrency = o.MaxConcurrency, Image = image, StartedAt = DateTimeOffset.UtcNow,
-            Defects = [.. o.Defects], ErrorEvery = o.Defects.Contains(TargetDefects.ErrorEveryNth) ? o.ErrorEvery ?? TargetDefects.DefaultErrorEvery : 0,
+            Defects = [.. o.Defects], ErrorEvery = o.Defects.Contains(TestbedDefects.ErrorEveryNth) ? o.ErrorEvery ?? TestbedDefects.DefaultErrorEvery : 0,
         };
         try
         {
             var ports = FreePorts(o.Workers + 1);
-            var cfg = new TargetConfig
+            var cfg = new TestbedConfig
             {
                 Id = id, Runtime = o.Runtime, RunDirectory = runDir, RouterPort = ports[0],
                 TokenDelayMs = (int)o.TokenDelay.TotalMilliseconds, MaxConcurrency = o.MaxConcurrency,
@@ -181,7 +181,7 @@ public static class TargetLauncher
                 OwnerPid = Environment.ProcessId, OwnerStartStamp = ProcessIdentity.StartStamp(Environment.ProcessId),
                 Image = image, DockerEndpoint = o.DockerEndpoint ?? DockerEngine.DefaultEndpoint, DockerApiVersion = apiVersion,
                 TargetDll = targetDll, DotnetHost = host,
-                Defects = [.. o.Defects], ErrorEvery = o.ErrorEvery ?? TargetDefects.DefaultErrorEvery,
+                Defects = [.. o.Defects], ErrorEvery = o.ErrorEvery ?? TestbedDefects.DefaultErrorEvery,
             };
             for (int i = 0; i < o.Workers; i++)
             {
@@ -190,12 +190,12 @@ public static class TargetLauncher
                 Directory.CreateDirectory(data);
                 cfg.Workers.Add(new WorkerConfig { Id = wid, Port = ports[i + 1], DataPath = data, IgnoreTerm = o.IgnoreTerm });
             }
-            TargetFiles.WriteAtomic(Path.Combine(runDir, "config.json"), cfg);
+            TestbedFiles.WriteAtomic(Path.Combine(runDir, "config.json"), cfg);
             system.RouterPort = cfg.RouterPort;
             system.RouterUri = new Uri($"http://127.0.0.1:{cfg.RouterPort}/");
-            system.Workers = cfg.Workers.Select(w => new TargetWorker
+            system.Workers = cfg.Workers.Select(w => new TestbedWorker
             {
-                Id = w.Id, TargetId = id, Runtime = o.Runtime, Port = w.Port, DataPath = w.DataPath, Uri = new Uri($"http://127.0.0.1:{w.Port}/"),
+                Id = w.Id, TestbedId = id, Runtime = o.Runtime, Port = w.Port, DataPath = w.DataPath, Uri = new Uri($"http://127.0.0.1:{w.Port}/"),
             }).ToArray();
 
             reporter.Progress(new ProgressInfo(activity, $"Starting supervisor for {id}"));
@@ -227,7 +227,7 @@ public static class TargetLauncher
         p.WaitForExit(5000);
     }
 
-    private static async Task WaitHealthyAsync(ChaosTargetSystem system, TimeSpan timeout, IChaosReporter reporter, CancellationToken ct)
+    private static async Task WaitHealthyAsync(ChaosTestbed system, TimeSpan timeout, IChaosReporter reporter, CancellationToken ct)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var sw = Stopwatch.StartNew();
@@ -235,7 +235,7 @@ public static class TargetLauncher
         while (sw.Elapsed < timeout)
         {
             ct.ThrowIfCancellationRequested();
-            var state = TargetFiles.Read<TargetState>(Path.Combine(system.RunDirectory, "state.json"));
+            var state = TestbedFiles.Read<TestbedState>(Path.Combine(system.RunDirectory, "state.json"));
             if (state is not null)
             {
                 system.Refresh();   // ports may have moved if one was taken meanwhile
@@ -254,13 +254,13 @@ public static class TargetLauncher
                     last = "router not answering yet";
                 }
             }
-            reporter.Progress(new ProgressInfo("Start-ChaosTarget", $"{system.Id}: {last}", (int)(100 * sw.Elapsed / timeout)));
+            reporter.Progress(new ProgressInfo("Start-ChaosTestbed", $"{system.Id}: {last}", (int)(100 * sw.Elapsed / timeout)));
             await Task.Delay(100, ct).ConfigureAwait(false);
         }
         throw Failed(system, $"not healthy within {DurationParser.Format(timeout)}: {last}");
     }
 
-    private static ChaosException Failed(ChaosTargetSystem s, string why)
+    private static ChaosException Failed(ChaosTestbed s, string why)
     {
         string tail = "";
         foreach (var log in new[] { Path.Combine(s.RunDirectory, "supervisor.log") }.Concat(Directory.Exists(s.LogDirectory) ? Directory.GetFiles(s.LogDirectory) : []))
@@ -289,21 +289,21 @@ public static class TargetLauncher
     }
 
     /// <summary>Running systems found in the state folder (those whose supervisor is alive).</summary>
-    public static IReadOnlyList<ChaosTargetSystem> List()
+    public static IReadOnlyList<ChaosTestbed> List()
     {
-        if (!Directory.Exists(TargetsDirectory)) return [];
-        var list = new List<ChaosTargetSystem>();
-        foreach (var dir in Directory.GetDirectories(TargetsDirectory))
+        if (!Directory.Exists(TestbedsDirectory)) return [];
+        var list = new List<ChaosTestbed>();
+        foreach (var dir in Directory.GetDirectories(TestbedsDirectory))
         {
-            var cfg = TargetFiles.Read<TargetConfig>(Path.Combine(dir, "config.json"));
+            var cfg = TestbedFiles.Read<TestbedConfig>(Path.Combine(dir, "config.json"));
             if (cfg is null) continue;
-            var s = new ChaosTargetSystem
+            var s = new ChaosTestbed
             {
                 Id = cfg.Id, Runtime = cfg.Runtime, RunDirectory = dir, RouterPort = cfg.RouterPort, Image = cfg.Image,
                 RouterUri = new Uri($"http://127.0.0.1:{cfg.RouterPort}/"), TokenDelay = TimeSpan.FromMilliseconds(cfg.TokenDelayMs), MaxConcurrency = cfg.MaxConcurrency,
                 StartedAt = new DirectoryInfo(dir).CreationTimeUtc,
-                Defects = [.. cfg.Defects], ErrorEvery = cfg.Defects.Contains(TargetDefects.ErrorEveryNth) ? cfg.ErrorEvery : 0,
-                Workers = cfg.Workers.Select(w => new TargetWorker { Id = w.Id, TargetId = cfg.Id, Runtime = cfg.Runtime, Port = w.Port, DataPath = w.DataPath, Uri = new Uri($"http://127.0.0.1:{w.Port}/") }).ToArray(),
+                Defects = [.. cfg.Defects], ErrorEvery = cfg.Defects.Contains(TestbedDefects.ErrorEveryNth) ? cfg.ErrorEvery : 0,
+                Workers = cfg.Workers.Select(w => new TestbedWorker { Id = w.Id, TestbedId = cfg.Id, Runtime = cfg.Runtime, Port = w.Port, DataPath = w.DataPath, Uri = new Uri($"http://127.0.0.1:{w.Port}/") }).ToArray(),
             };
             list.Add(s.Refresh());
         }
@@ -315,11 +315,11 @@ public static class TargetLauncher
     /// (supervisor, router, worker processes) and removes its containers by label, and deletes its run folder.
     /// Runs to the end even when the caller is being cancelled.
     /// </summary>
-    public static async Task<ChaosTargetSystem> StopAsync(ChaosTargetSystem system, IChaosReporter reporter)
+    public static async Task<ChaosTestbed> StopAsync(ChaosTestbed system, IChaosReporter reporter)
     {
         var statePath = Path.Combine(system.RunDirectory, "state.json");
-        var state = TargetFiles.Read<TargetState>(statePath);
-        reporter.Progress(new ProgressInfo("Stop-ChaosTarget", $"Stopping {system.Id}"));
+        var state = TestbedFiles.Read<TestbedState>(statePath);
+        reporter.Progress(new ProgressInfo("Stop-ChaosTestbed", $"Stopping {system.Id}"));
         if (state is not null && ProcessIdentity.IsAlive(state.SupervisorPid, state.SupervisorStartStamp))
         {
             PosixSignals.Send(state.SupervisorPid, 15);
@@ -329,7 +329,7 @@ public static class TargetLauncher
             if (ProcessIdentity.IsAlive(state.SupervisorPid, state.SupervisorStartStamp)) PosixSignals.Send(state.SupervisorPid, 9);
         }
         // Whatever the supervisor could not stop (or when it was killed itself): processes by pid, containers by label.
-        state = TargetFiles.Read<TargetState>(statePath) ?? state;
+        state = TestbedFiles.Read<TestbedState>(statePath) ?? state;
         foreach (var pid in KnownPids(system, state))
             if (pid > 0 && IsTargetProcess(pid, system.Id)) PosixSignals.Send(pid, 9);
         if (system.Runtime == "Docker") await RemoveContainersAsync(system.Id).ConfigureAwait(false);
@@ -347,11 +347,11 @@ public static class TargetLauncher
         system.Status = "stopped";
         foreach (var w in system.Workers) { w.State = "stopped"; w.ProcessId = 0; }
         system.RouterProcessId = 0; system.SupervisorProcessId = 0;
-        reporter.Progress(new ProgressInfo("Stop-ChaosTarget", "stopped", Completed: true));
+        reporter.Progress(new ProgressInfo("Stop-ChaosTestbed", "stopped", Completed: true));
         return system;
     }
 
-    private static IEnumerable<int> KnownPids(ChaosTargetSystem system, TargetState? state)
+    private static IEnumerable<int> KnownPids(ChaosTestbed system, TestbedState? state)
     {
         if (state is not null)
         {
@@ -370,7 +370,7 @@ public static class TargetLauncher
     {
         if (!OperatingSystem.IsLinux()) return true;
         var cmd = Procfs.CommandLine(pid);
-        return cmd is not null && cmd.Any(a => a.EndsWith("chaosps-target.dll", StringComparison.Ordinal)) &&
+        return cmd is not null && cmd.Any(a => a.EndsWith("chaosps-testbed.dll", StringComparison.Ordinal)) &&
                (cmd.Contains(targetId) || cmd.Any(a => a.Contains(Path.Combine("targets", targetId), StringComparison.Ordinal)));
     }
 
@@ -382,7 +382,7 @@ public static class TargetLauncher
         var list = await docker.Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"chaosps.target={targetId}"] = true } },
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"chaosps.testbed={targetId}"] = true } },
         }).ConfigureAwait(false);
         foreach (var c in list)
         {
