@@ -23,7 +23,8 @@ param(
     [string] $Filter,
     # Skip the build step (test/demo/bench against what is already in out/).
     [switch] $NoBuild,
-    # Benchmarks to run (bench task): names of scripts/bench/*.ps1 without extension; all when empty.
+    # Benchmarks to run (bench task): names of scripts/bench/*.ps1 without extension; all when empty. They need the
+    # reference tools (Debian: nginx wrk hey socat iperf3 haproxy stress-ng; see README.md).
     [string[]] $Bench
 )
 

@@ -5,9 +5,9 @@ using System.Text.Json;
 namespace ChaosPS.Network;
 
 /// <summary>
-/// A fault-injecting TCP proxy with toxiproxy's semantics: an async accept loop, an async upstream dial with a connect
-/// timeout (a slow upstream never holds up other accepts), per-direction toxic chains applied to live links in creation
-/// order, and live metrics. Every control operation is a short critical section that never waits on I/O, so the
+/// A fault-injecting TCP proxy with toxiproxy's semantics: connections accepted and dialled on the relay loops (x64
+/// Linux; elsewhere an async accept loop), a non-blocking upstream dial with a connect timeout (a slow upstream never
+/// holds up other accepts), per-direction toxic chains applied to live links in creation order, and live metrics. Every control operation is a short critical section that never waits on I/O, so the
 /// control plane cannot hang (toxiproxy#558).
 /// </summary>
 public sealed class ChaosProxy
@@ -16,6 +16,7 @@ public sealed class ChaosProxy
     private readonly List<ToxicSpec> _toxics = [];
     private readonly HashSet<Link> _links = [];
     private Socket? _listener;
+    private RelayLoop.Listener? _relayListener;
     private CancellationTokenSource? _acceptCts;
     private long _nextLinkId;
 
@@ -137,6 +138,12 @@ public sealed class ChaosProxy
         }
         Listen = ListenAddress.Format((IPEndPoint)s.LocalEndPoint!);
         _listener = s;
+        if (UseRelay)
+        {
+            // Accepted on a relay loop's thread, which dials and relays the connection too (no thread-pool hop).
+            _relayListener = RelayLoop.Listener.Start(s, (client, loop) => _ = HandleAsync(client, loop));
+            return;
+        }
         _acceptCts = new CancellationTokenSource();
         var ct = _acceptCts.Token;
         _ = Task.Run(() => AcceptLoopAsync(s, ct));
@@ -144,6 +151,8 @@ public sealed class ChaosProxy
 
     private void CloseListener()
     {
+        _relayListener?.Close(); // out of the loops' epoll sets before the socket is closed
+        _relayListener = null;
         _acceptCts?.Cancel();
         _listener?.Dispose();
         _listener = null;
@@ -162,11 +171,15 @@ public sealed class ChaosProxy
                 if (e is SocketException { SocketErrorCode: SocketError.ConnectionAborted or SocketError.ConnectionReset }) continue;
                 return;
             }
-            _ = Task.Run(() => HandleAsync(client));
+            _ = Task.Run(() => HandleAsync(client, null));
         }
     }
 
-    private async Task HandleAsync(Socket client)
+    /// <summary>
+    /// One accepted connection: reset_on_connect, the dial, the link and its chains. <paramref name="loop"/> is the relay
+    /// loop that accepted it (null: the managed accept loop); the link is relayed by the loop that dialled it.
+    /// </summary>
+    private async Task HandleAsync(Socket client, RelayLoop? loop)
     {
         client.NoDelay = true;
         Interlocked.Increment(ref MetricsCore.ConnectionsTotal);
@@ -181,7 +194,7 @@ public sealed class ChaosProxy
             client.Dispose();
             return;
         }
-        var server = await DialAsync().ConfigureAwait(false);
+        var (server, relay) = await DialAsync(loop).ConfigureAwait(false);
         if (server is null)
         {
             // toxiproxy closes the client when the upstream cannot be reached: the client sees EOF.
@@ -190,8 +203,8 @@ public sealed class ChaosProxy
             client.Dispose();
             return;
         }
-        server.NoDelay = true;
-        var link = new Link(this, client, server, Interlocked.Increment(ref _nextLinkId));
+        if (relay is null) server.NoDelay = true; // the relay's dial set TCP_NODELAY already
+        var link = new Link(this, client, server, Interlocked.Increment(ref _nextLinkId), relay);
         lock (_lock)
         {
             if (!Enabled)
@@ -222,7 +235,8 @@ public sealed class ChaosProxy
         link.Start();
     }
 
-    private async Task<Socket?> DialAsync()
+    /// <summary>The upstream socket (null when it cannot be reached in time) and the relay loop that dialled it (null: managed).</summary>
+    private async Task<(Socket?, RelayLoop?)> DialAsync(RelayLoop? loop)
     {
         string upstream;
         lock (_lock) upstream = Upstream;
@@ -230,25 +244,40 @@ public sealed class ChaosProxy
         try
         {
             var (host, port) = ListenAddress.Split(upstream);
-            var addresses = IPAddress.TryParse(host, out var ip) ? [ip] : await Dns.GetHostAddressesAsync(host, cts.Token).ConfigureAwait(false);
+            IPAddress[] addresses;
+            if (IPAddress.TryParse(host, out var ip)) addresses = [ip];
+            else
+            {
+                if (loop is { IsCurrent: true }) await Task.Yield(); // a name lookup may block: not on a relay loop's thread
+                addresses = await Dns.GetHostAddressesAsync(host, cts.Token).ConfigureAwait(false);
+            }
             foreach (var a in addresses.OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1))
             {
+                if (UseRelay)
+                {
+                    var relay = loop ?? RelayLoop.Pick();
+                    try { return (await relay.ConnectAsync(new IPEndPoint(a, port), cts.Token).ConfigureAwait(false), relay); }
+                    catch (Exception e) when (e is SocketException or OperationCanceledException)
+                    {
+                        if (cts.IsCancellationRequested) return (null, null);
+                    }
+                    continue;
+                }
                 var s = new Socket(a.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 try
                 {
-                    if (UseRelay) await RelayLoop.Pick().ConnectAsync(s, new IPEndPoint(a, port), cts.Token).ConfigureAwait(false);
-                    else await s.ConnectAsync(new IPEndPoint(a, port), cts.Token).ConfigureAwait(false);
-                    return s;
+                    await s.ConnectAsync(new IPEndPoint(a, port), cts.Token).ConfigureAwait(false);
+                    return (s, null);
                 }
                 catch (Exception e) when (e is SocketException or OperationCanceledException)
                 {
                     s.Dispose();
-                    if (cts.IsCancellationRequested) return null;
+                    if (cts.IsCancellationRequested) return (null, null);
                 }
             }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or FormatException or ChaosException) { }
-        return null;
+        return (null, null);
     }
 
     internal void LinkClosed(Link link)
@@ -460,7 +489,7 @@ public static class ListenAddress
                     $"Cannot resolve '{host}'.", address, null, e);
             }
         }
-        if (!IPAddress.IsLoopback(ip) && !allowNonLoopback)
+        if (!allowNonLoopback && !Loopback.IsHost(ip.ToString())) // the resolved address, so a name that means loopback passes
             throw new ProxyException(403, $"listen address {address} is not a loopback address; it needs an explicit opt-in (-AllowNonLoopback)",
                 "NonLoopbackListen", ChaosErrorCategory.PermissionDenied,
                 $"Listening on {address} would expose the proxy beyond this machine.", address,

@@ -16,7 +16,7 @@ public sealed class Link
     private int _closed;
     private int _directionsDone;
 
-    internal Link(ChaosProxy proxy, Socket client, Socket server, long id)
+    internal Link(ChaosProxy proxy, Socket client, Socket server, long id, RelayLoop? relay)
     {
         _proxy = proxy;
         Client = client;
@@ -25,8 +25,8 @@ public sealed class Link
         ClientEndPoint = client.RemoteEndPoint?.ToString() ?? "";
         Up = new Pipe(this, client, server, upstream: true);
         Down = new Pipe(this, server, client, upstream: false);
-        // Chosen before anything can close the link: from here on only the loop thread closes these sockets.
-        if (proxy.UseRelay) Relay = RelayLoop.Pick();
+        // The loop that dialled the upstream (null: the managed path). From here on only its thread closes these sockets.
+        Relay = relay;
     }
 
     public long Id { get; }
@@ -99,7 +99,7 @@ public sealed class Link
             try
             {
                 if (reset) s.LingerState = new LingerOption(true, 0);
-                else if (!ended && s.Connected) s.Shutdown(SocketShutdown.Both);
+                else if (!ended) s.Shutdown(SocketShutdown.Both); // not Connected: the relay's dial is a connect(2) the runtime did not see
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         }
@@ -152,6 +152,13 @@ internal sealed class Pipe
     /// <summary>Bytes the relay read but the destination could not take yet (loop thread only).</summary>
     internal byte[]? PendingBuffer;
     internal int PendingOffset, PendingCount;
+    /// <summary>
+    /// Bulk on the relay: the direction moves through a kernel pipe with splice(2) (no copy through user space); -1 while
+    /// it has none. Bytes left in the pipe count as pending (<see cref="PendingCount"/>, <see cref="PendingBuffer"/>
+    /// null). Loop thread only; closed with the link.
+    /// </summary>
+    internal int SpliceRead = -1, SpliceWrite = -1;
+    internal long SplicedReads;
     private int _processorStarted;
 
     /// <summary>The toxics this direction runs, in creation order. Replaced (never mutated) under the proxy lock.</summary>
@@ -222,6 +229,13 @@ internal sealed class Pipe
         rest.CopyTo(PendingBuffer);
         PendingOffset = 0;
         PendingCount = rest.Length;
+    }
+
+    /// <summary>Closes the splice pipe, if any (loop thread, after the link left the epoll set).</summary>
+    internal void CloseSplicePipe()
+    {
+        if (SpliceRead >= 0) { LinuxIo.close(SpliceRead); LinuxIo.close(SpliceWrite); }
+        SpliceRead = SpliceWrite = -1;
     }
 
     internal void DropPending()

@@ -45,6 +45,13 @@ internal sealed unsafe partial class RelayLoop
     /// <summary>The loop the next link goes to (round robin; the threads start on first use and live with the process).</summary>
     public static RelayLoop Pick()
     {
+        var loops = All();
+        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+    }
+
+    /// <summary>Every loop (started on first use).</summary>
+    private static RelayLoop[] All()
+    {
         var loops = Volatile.Read(ref s_loops);
         if (loops is null)
             lock (s_create)
@@ -57,24 +64,27 @@ internal sealed unsafe partial class RelayLoop
                     Volatile.Write(ref s_loops, loops);
                 }
             }
-        return loops[(int)((uint)Interlocked.Increment(ref s_next) % (uint)loops.Length)];
+        return loops;
     }
 
     [ThreadStatic] private static RelayLoop? t_current;
     /// <summary>True on this loop's own thread (a link closed from here is unregistered at once).</summary>
     public bool IsCurrent => ReferenceEquals(t_current, this);
 
-    private const ulong WakeTag = ulong.MaxValue, ConnectTag = 1UL << 62;
+    private const ulong WakeTag = ulong.MaxValue, ConnectTag = 1UL << 62, ListenTag = 1UL << 61;
 
     // ------------------------------------------------------------------ state
 
-    private enum Op { Register, Resume, Unregister, Connect, CancelConnect }
+    private enum Op { Register, Resume, Unregister, Connect, CancelConnect, Relisten }
 
-    /// <summary>An upstream dial the loop watches (EPOLLOUT, then SO_ERROR); Done gets 0, an errno, or -1 when cancelled.</summary>
-    private sealed class PendingConnect(Socket socket)
+    /// <summary>
+    /// An upstream dial the loop watches (EPOLLOUT, then SO_ERROR); Done gets 0, an errno, or -1 when cancelled. Its
+    /// continuation runs on the loop thread, inline (it only builds the link and registers it: no hop to the pool).
+    /// </summary>
+    private sealed class PendingConnect(int fd)
     {
-        public readonly int Fd = (int)socket.SafeHandle.DangerousGetHandle();
-        public readonly TaskCompletionSource<int> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly int Fd = fd;
+        public readonly TaskCompletionSource<int> Done = new();
         public long Id;
     }
 
@@ -87,6 +97,7 @@ internal sealed unsafe partial class RelayLoop
     private readonly Stack<int> _free = new();
     private int _used;
     private readonly byte* _buf;
+    private readonly int _index;
 
     private RelayLoop(int index)
     {
@@ -96,13 +107,25 @@ internal sealed unsafe partial class RelayLoop
         var ev = new EpollEvent { Events = EPOLLIN, Data = WakeTag };
         epoll_ctl(_ep, EPOLL_CTL_ADD, _wakeFd, &ev);
         _buf = (byte*)NativeMemory.AlignedAlloc(MaxRead, 4096);
+        _index = index;
         new Thread(Run) { IsBackground = true, Name = $"chaosps-relay-{index}" }.Start();
     }
 
     // ------------------------------------------------------------------ commands (any thread)
 
     /// <summary>Takes a freshly started link: both directions begin on the fast path.</summary>
-    public void Register(Link link) => Post(Op.Register, link);
+    public void Register(Link link)
+    {
+        if (IsCurrent) RegisterLocal(link);
+        else Post(Op.Register, link);
+    }
+
+    /// <summary>
+    /// Takes a freshly started link: both directions begin on the fast path. On the loop's own thread (a link dialled
+    /// there) it is queued behind the event batch, so a slot freed in the batch is not reused while its stale events
+    /// are still read.
+    /// </summary>
+    private void RegisterLocal(Link link) => _commands.Enqueue((Op.Register, link));
 
     /// <summary>A direction paused for a full chain queue has room again: the loop reads it again.</summary>
     public void Resume(Pipe pipe) => Post(Op.Resume, pipe);
@@ -146,6 +169,7 @@ internal sealed unsafe partial class RelayLoop
                 ulong data = events[i].Data;
                 if (data == WakeTag) { wake = true; continue; }
                 if ((data & ConnectTag) != 0) { ConnectEvent((long)(data & ~ConnectTag)); continue; }
+                if ((data & ListenTag) != 0) { ListenEvent((long)(data & ~ListenTag)); continue; }
                 var link = _slots[(int)(data >> 1)];
                 if (link is null || link.IsClosed) continue;
                 try { OnEvent(link, (int)(data & 1), events[i].Events); }
@@ -168,6 +192,7 @@ internal sealed unsafe partial class RelayLoop
                         case Op.Unregister: UnregisterNow((Link)c.Target); break;
                         case Op.Connect: WatchConnect((PendingConnect)c.Target); break;
                         case Op.CancelConnect: EndConnect((PendingConnect)c.Target, -1); break;
+                        case Op.Relisten: ((Listener)c.Target).Watch(this); break;
                     }
                 }
                 catch (Exception e)
@@ -178,6 +203,113 @@ internal sealed unsafe partial class RelayLoop
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
+    /// Socket.Connect, which reports "in progress" as an exception on every dial.
+    /// </summary>
+    private static int StartConnect(int fd, IPEndPoint ep)
+    {
+        var sa = ep.Serialize();
+        int len = sa.Size;
+        byte* addr = stackalloc byte[len];
+        for (int i = 0; i < len; i++) addr[i] = sa[i];
+        if (connect(fd, addr, len) == 0) return 0;
+        int err = Marshal.GetLastPInvokeError();
+        return err == EINTR ? EINPROGRESS : err; // an interrupted non-blocking connect goes on in the background
+    }
+
+    // ------------------------------------------------------------------ accepting
+
+    /// <summary>
+    /// A proxy's listening socket, watched by every loop (EPOLLEXCLUSIVE: one loop wakes per arrival), so a connection is
+    /// accepted, dialled and relayed on one thread with no hop through the thread pool. The loop that accepts a
+    /// connection hands it to the proxy on its own thread.
+    /// </summary>
+    internal sealed class Listener
+    {
+        private static readonly ConcurrentDictionary<long, Listener> s_all = new();
+        private static long s_nextId;
+        private readonly long _id = Interlocked.Increment(ref s_nextId);
+        internal readonly Socket Socket;
+        internal readonly int Fd;
+        internal readonly Action<Socket, RelayLoop> OnAccept;
+        private volatile bool _closed;
+
+        private Listener(Socket socket, Action<Socket, RelayLoop> onAccept)
+        {
+            Socket = socket;
+            OnAccept = onAccept;
+            socket.Blocking = false;
+            Fd = (int)socket.SafeHandle.DangerousGetHandle();
+        }
+
+        internal bool Closed => _closed;
+
+        /// <summary>Starts accepting on every loop; <paramref name="onAccept"/> runs on the accepting loop's thread.</summary>
+        public static Listener Start(Socket listening, Action<Socket, RelayLoop> onAccept)
+        {
+            var l = new Listener(listening, onAccept);
+            s_all[l._id] = l;
+            foreach (var loop in All()) l.Watch(loop);
+            return l;
+        }
+
+        internal static bool TryGet(long id, out Listener l) => s_all.TryGetValue(id, out l!);
+
+        /// <summary>Adds the socket to a loop's epoll set (epoll_ctl is safe from any thread).</summary>
+        internal void Watch(RelayLoop loop)
+        {
+            if (_closed) return;
+            var ev = new EpollEvent { Events = EPOLLIN | EPOLLEXCLUSIVE, Data = ListenTag | (ulong)_id };
+            epoll_ctl(loop._ep, EPOLL_CTL_ADD, Fd, &ev);
+        }
+
+        /// <summary>
+        /// Stops accepting: out of every epoll set before the caller disposes the socket. A loop that is accepting at this
+        /// moment holds a reference on the handle, so the descriptor is not closed (or reused) under it.
+        /// </summary>
+        public void Close()
+        {
+            _closed = true;
+            s_all.TryRemove(_id, out _);
+            foreach (var loop in All()) epoll_ctl(loop._ep, EPOLL_CTL_DEL, Fd, null);
+        }
+    }
+
+    /// <summary>
+    /// One connection per event, taken with the runtime's own accept (it wraps the descriptor without asking the kernel
+    /// about it again); the epoll set is level-triggered, so more waiting connections report again at once. Handed to
+    /// the proxy on this thread.
+    /// </summary>
+    private void ListenEvent(long id)
+    {
+        if (!Listener.TryGet(id, out var l) || l.Closed) return;
+        Socket client;
+        try { client = l.Socket.Accept(); }
+        catch (ObjectDisposedException) { return; } // closed meanwhile
+        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.Interrupted)
+        {
+            return; // another loop took it, or the client gave up while it waited
+        }
+        catch (SocketException)
+        {
+            // Out of descriptors or memory: the queue would report forever, so this loop stops watching it for a moment
+            // (the connections wait in the backlog meanwhile). The reference keeps the descriptor from closing under us.
+            bool held = false;
+            try
+            {
+                l.Socket.SafeHandle.DangerousAddRef(ref held);
+                epoll_ctl(_ep, EPOLL_CTL_DEL, l.Fd, null);
+            }
+            catch (ObjectDisposedException) { return; }
+            finally { if (held) l.Socket.SafeHandle.DangerousRelease(); }
+            _ = Task.Delay(100).ContinueWith(_ => Post(Op.Relisten, l), TaskScheduler.Default);
+            return;
+        }
+        try { l.OnAccept(client, this); }
+        catch (Exception) { client.Dispose(); }
     }
 
     private void WatchConnect(PendingConnect pc)
@@ -242,6 +374,8 @@ internal sealed unsafe partial class RelayLoop
             link.Up.DropPending();
             link.Down.DropPending();
         }
+        link.Up.CloseSplicePipe();
+        link.Down.CloseSplicePipe();
         link.DisposeSockets();
     }
 
@@ -296,6 +430,11 @@ internal sealed unsafe partial class RelayLoop
             }
             inline = true;
         }
+        else if (p.SpliceRead >= 0)
+        {
+            Splice(link, p, srcSide, dstSide);
+            return;
+        }
         nint n = recv(link.Fd(srcSide), _buf, p.ReadSize, 0);
         if (n < 0)
         {
@@ -345,6 +484,8 @@ internal sealed unsafe partial class RelayLoop
         {
             if (p.Deferred is { } deferred) { p.Deferred = null; p.EnqueueFromRelay(deferred); }
             if (total == p.ReadSize && p.ReadSize < MaxRead) p.ReadSize *= 2;
+            // Reads fill the buffer: a bulk transfer. Without toxics or an HTTP stage it moves through a pipe from here on.
+            else if (total == MaxRead && !inline && p.InlineStage is null && SplicePipes) OpenSplicePipe(p);
             return;
         }
         // The destination is full: keep the rest, stop reading this direction until it is written.
@@ -386,9 +527,79 @@ internal sealed unsafe partial class RelayLoop
         p.EnqueueFromRelay(new Chunk(buf, 0, (int)n, stamp));
     }
 
+    /// <summary>Bulk relaying through splice(2) is on (CHAOSPS_PROXY_SPLICE=0 turns it off).</summary>
+    internal static bool SplicePipes { get; } = Environment.GetEnvironmentVariable("CHAOSPS_PROXY_SPLICE") != "0";
+
+    private static void OpenSplicePipe(Pipe p)
+    {
+        int* fds = stackalloc int[2];
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return; // out of descriptors: stay on recv/send
+        fcntl(fds[1], F_SETPIPE_SZ, MaxRead); // best effort (pipe-max-size may be lower)
+        p.SpliceRead = fds[0];
+        p.SpliceWrite = fds[1];
+    }
+
+    /// <summary>
+    /// One bulk read through the direction's pipe: source to pipe, pipe to destination, both without a copy through
+    /// user space. What the destination cannot take stays in the pipe as pending (EPOLLOUT), as recv/send's rest does.
+    /// The checks before it (toxics, queued chunks) are the same as for a read, so a toxic added mid-stream takes the
+    /// next read and nothing is lost or reordered.
+    /// </summary>
+    private void Splice(Link link, Pipe p, int srcSide, int dstSide)
+    {
+        nint n = splice(link.Fd(srcSide), null, p.SpliceWrite, null, (nuint)MaxRead, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is EAGAIN or EINTR) return;
+            link.Close($"{SideName(srcSide)} socket: {ErrnoName(errno)}");
+            return;
+        }
+        if (n == 0)
+        {
+            p.Mode = PipeMode.Ended;
+            shutdown(link.Fd(dstSide), SHUT_WR);
+            UpdateInterest(link, srcSide);
+            link.DirectionDone();
+            return;
+        }
+        p.RelayedReads++;
+        p.SplicedReads++;
+        p.AddReceived((int)n);
+        p.PendingCount = (int)n;
+        SpliceOut(link, p, dstSide);
+        if (p.PendingCount > 0 && !link.IsClosed)
+        {
+            UpdateInterest(link, srcSide);
+            UpdateInterest(link, dstSide);
+        }
+    }
+
+    /// <summary>Writes what waits in the pipe to the destination until done or full; closes the link on an error.</summary>
+    private static void SpliceOut(Link link, Pipe p, int dstSide)
+    {
+        while (p.PendingCount > 0)
+        {
+            nint w = splice(p.SpliceRead, null, link.Fd(dstSide), null, (nuint)p.PendingCount, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (w > 0) { p.AddSent((int)w); p.PendingCount -= (int)w; continue; }
+            int e = w < 0 ? Marshal.GetLastPInvokeError() : EPIPE;
+            if (e == EINTR) continue;
+            if (e != EAGAIN) link.Close($"{SideName(dstSide)} socket: {ErrnoName(e)}");
+            return;
+        }
+    }
+
     private void Flush(Link link, Pipe p)
     {
         int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
+        if (p.PendingBuffer is null && p.SpliceRead >= 0)
+        {
+            SpliceOut(link, p, dstSide);
+            if (link.IsClosed || p.PendingCount > 0) return;
+            UpdateInterest(link, srcSide);
+            UpdateInterest(link, dstSide);
+            return;
+        }
         nint sent;
         int err;
         fixed (byte* b = &p.PendingBuffer![p.PendingOffset])
@@ -448,23 +659,35 @@ internal enum PipeMode { Managed, Fast, Ended }
 internal sealed partial class RelayLoop
 {
     /// <summary>
-    /// Connects a new socket without the runtime's socket engine: a non-blocking connect that this loop watches. (A
-    /// socket that ever ran an async operation stays in the runtime's own epoll set, and every byte that arrives then
-    /// wakes two threads: that halved the relay's throughput.) Throws SocketException on failure and
-    /// OperationCanceledException when <paramref name="ct"/> fires first.
+    /// Connects a new socket without the runtime's socket engine: a non-blocking connect(2) on a descriptor of our own
+    /// that this loop watches, handed to the runtime as a connected <see cref="Socket"/> once it succeeded. (A socket
+    /// that ever ran an async operation stays in the runtime's own epoll set, and every byte that arrives then wakes
+    /// two threads: that halved the relay's throughput.) What follows the await runs on this loop's thread. Throws
+    /// SocketException on failure and OperationCanceledException when <paramref name="ct"/> fires first.
     /// </summary>
-    public async Task ConnectAsync(Socket socket, EndPoint endPoint, CancellationToken ct)
+    public async Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken ct)
     {
-        socket.Blocking = false;
-        try { socket.Connect(endPoint); return; }
-        catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress) { }
-        var pc = new PendingConnect(socket);
-        Post(Op.Connect, pc);
-        int err;
-        using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
-            err = await pc.Done.Task.ConfigureAwait(false);
-        if (err == -1) throw new OperationCanceledException(ct);
-        if (err != 0) throw new SocketException((int)ToSocketError(err));
-        _ = socket.Connected; // the runtime learns that its non-blocking connect finished
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false, NoDelay = true };
+        try
+        {
+            int fd = (int)socket.SafeHandle.DangerousGetHandle();
+            int err = StartConnect(fd, endPoint);
+            if (err == EINPROGRESS)
+            {
+                var pc = new PendingConnect(fd);
+                if (IsCurrent) WatchConnect(pc);
+                else Post(Op.Connect, pc);
+                using (ct.UnsafeRegister(static o => { var (loop, p) = ((RelayLoop, PendingConnect))o!; loop.Post(Op.CancelConnect, p); }, (this, pc)))
+                    err = await pc.Done.Task.ConfigureAwait(false); // the loop let go of the descriptor before it answered
+                if (err == -1) throw new OperationCanceledException(ct);
+            }
+            if (err != 0) throw new SocketException(err == -2 ? (int)SocketError.SocketError : (int)ToSocketError(err));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 }

@@ -27,7 +27,9 @@ public static unsafe partial class LinuxIo
 
     public const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
     public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    public const uint EPOLLEXCLUSIVE = 1u << 28;
     public const int MSG_NOSIGNAL = 0x4000, SHUT_WR = 1;
+    public const int EINPROGRESS = 115;
 
     [LibraryImport("libc", SetLastError = true)] public static partial int epoll_create1(int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int epoll_ctl(int epfd, int op, int fd, EpollEvent* ev);
@@ -36,6 +38,13 @@ public static unsafe partial class LinuxIo
     [LibraryImport("libc", SetLastError = true)] public static partial nint send(int fd, byte* buf, nint len, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int shutdown(int fd, int how);
     [LibraryImport("libc", SetLastError = true)] public static partial int getsockopt(int fd, int level, int name, int* value, int* len);
+    [LibraryImport("libc", SetLastError = true)] public static partial int connect(int fd, byte* addr, int len);
+    [LibraryImport("libc", SetLastError = true)] public static partial int pipe2(int* fds, int flags);
+    [LibraryImport("libc", SetLastError = true)] public static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
+    /// <summary>fcntl(2) with an int argument (F_SETPIPE_SZ and the like).</summary>
+    [LibraryImport("libc", SetLastError = true)] public static partial int fcntl(int fd, int cmd, int arg);
+    public const int O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000, F_SETPIPE_SZ = 1031;
+    public const uint SPLICE_F_MOVE = 1, SPLICE_F_NONBLOCK = 2;
     [LibraryImport("libc", SetLastError = true)] public static partial int timerfd_create(int clock, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int timerfd_settime(int fd, int flags, ITimerSpec* value, ITimerSpec* old);
     [LibraryImport("libc", SetLastError = true)] public static partial int eventfd(uint initval, int flags);

@@ -158,6 +158,27 @@ public sealed class RelayTests : IDisposable
         Assert.True(rounds > 10, $"only {rounds} toxic rounds ran during the transfer");
     }
 
+    [Fact]
+    public async Task A_bulk_stream_moves_through_a_splice_pipe_and_a_toxic_added_mid_stream_takes_it_back_to_the_chain()
+    {
+        if (!RelayLoop.Supported || !RelayLoop.SplicePipes) return;
+        const long Total = 96L * 1024 * 1024;
+        using var server = PatternSource(Total);
+        var p = _fx.Create(server.Address);
+        using var c = await ProxyFixture.ConnectAsync(p.Listen);
+        var reading = Task.Run(() => ReadPatternSlowlyAsync(c, pauseEvery: int.MaxValue));
+        var link = Assert.Single(p.Links);
+        await Net.EventuallyAsync(() => link.Down.SplicedReads > 0 || reading.IsCompleted, 60000, "bulk reads went through the pipe");
+        Assert.True(link.Down.SplicedReads > 0, "the transfer ended before it was spliced");
+        // A toxic joins mid-stream: the next reads go through the chain (what waits in the pipe is written first).
+        p.AddToxic(ToxicSpec.Create("latency", "downstream", 1, new Dictionary<string, long> { ["latency"] = 1 }, "lat"));
+        await Net.EventuallyAsync(() => link.Down.ChainedReads > 0 || reading.IsCompleted, 60000, "reads went to the chain");
+        p.RemoveToxic("lat");
+        Assert.Equal(Total, await reading);
+        Assert.True(link.Down.ChainedReads > 0, "the toxic never saw a read");
+        await Net.EventuallyAsync(() => p.Snapshot().BytesDownstream == Total, what: "every byte counted");
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

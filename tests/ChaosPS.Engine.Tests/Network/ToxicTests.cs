@@ -328,7 +328,7 @@ public sealed class ToxicTests : IDisposable
         var col = new ProxyCollection();
         var proxy = col.Create("detached", "127.0.0.1:0", "127.0.0.1:1", enabled: false);
         return new Link(proxy, new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp),
-            new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), 1);
+            new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp), 1, relay: null);
     }
 
     /// <summary>Runs data through one toxic as 32 KB chunks (toxiproxy's pipe-level tests) and counts the chunks out.</summary>
