@@ -138,10 +138,8 @@ Describe 'Fault types the network cmdlets offer' -Tag Unit {
 Describe 'Parameter help is written once' -Tag Unit {
     It 'has no /// comment on a [Parameter] property in src/ChaosPS/Commands (module/help/Verb-Noun.md is the one place)' {
         # The shipped help is built from module/help/<Cmdlet>.md; a /// comment on a parameter is a second copy that
-        # drifts from it. Files other helpers still have open are listed here until their comments are moved.
-        $pending = @('StartLoadTestCommand.cs')
+        # drifts from it.
         $found = foreach ($file in Get-ChildItem "$PSScriptRoot/../src/ChaosPS/Commands" -Filter *.cs) {
-            if ($file.Name -in $pending) { continue }
             $text = Get-Content $file.FullName -Raw
             $cmdlet = if ($text -match '\[Cmdlet\(\s*Verbs\w+\.(\w+)\s*,\s*"(\w+)"') { "$($Matches[1])-$($Matches[2])" } else { $null }
             # One member at a time: the lines from the end of the previous member (a code line ending in ; { or })

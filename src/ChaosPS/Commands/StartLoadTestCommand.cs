@@ -26,9 +26,7 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
     public string? RequestFile { get; set; }
 
     [Parameter, ValidateNotNullOrEmpty] public string Method { get; set; } = "GET";
-    /// <summary>'Name: value' strings or a hashtable.</summary>
     [Parameter, ValidateNotNullOrEmpty] public object[]? Header { get; set; }
-    /// <summary>A string, bytes, or an object (sent as JSON).</summary>
     [Parameter, ValidateNotNull] public object? Body { get; set; }
     [Parameter, ValidateNotBlank] public string? BodyFile { get; set; }
     [Parameter, ValidateNotBlank] public string? ContentType { get; set; }
@@ -37,7 +35,6 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
     [Parameter, ValidateRange(0, 100_000)] public int? Concurrency { get; set; }
     [Parameter, ValidateNotBlank] public string[]? Stage { get; set; }
     [Parameter, DurationTransform] public TimeSpan? Duration { get; set; }
-    /// <summary>Requests to send in all (1 to 100 million); with -Duration, whichever ends first.</summary>
     [Parameter, ValidateRange(1L, 100_000_000L)] public long? Iterations { get; set; }
     [Parameter, DurationTransform] public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(30);
     [Parameter, DurationTransform(RequireUnit = true)] public TimeSpan ThinkTime { get; set; }
@@ -46,34 +43,26 @@ public sealed class StartLoadTestCommand : ChaosCmdlet
 
     [Parameter, ValidateSet("Auto", "Epoll", "Raw", "HttpClient")] public string Engine { get; set; } = "Auto";
     [Parameter] public SwitchParameter Http2 { get; set; }
-    /// <summary>HTTP/2 streams each connection keeps in flight (as h2load's -m; default 1). With -Concurrency the
-    /// virtual users share ceil(VUs / streams) connections; with -Rate each of -Connections connections carries this many.</summary>
     [Parameter] public int StreamsPerConnection { get; set; } = 1;
     [Parameter] public SwitchParameter SkipCertificateCheck { get; set; }
 
     [Parameter, ValidateNotNullOrEmpty, ValidateRange(100, 599)] public int[]? ExpectStatus { get; set; }
     [Parameter, ValidateNotNullOrEmpty] public string[]? BodyContains { get; set; }
     [Parameter, ValidateNotNullOrEmpty] public string[]? BodyMatch { get; set; }
-    /// <summary>JSON path → expected value, e.g. @{ '$.status' = 'ok' }.</summary>
     [Parameter, ValidateNotNullOrEmpty] public Hashtable? JsonPath { get; set; }
 
     [Parameter, ValidateNotBlank] public string[]? Threshold { get; set; }
     [Parameter] public SwitchParameter AbortOnFail { get; set; }
     [Parameter, ValidateNotBlank] public string? Name { get; set; }
     [Parameter] public SwitchParameter AsJob { get; set; }
-    /// <summary>Allow a target that is not on this machine (127.0.0.0/8, ::1, localhost).</summary>
     [Parameter] public SwitchParameter AllowNonLoopback { get; set; }
 
-    /// <summary>Generator hosts as open PowerShell sessions (New-PSSession -HostName ...): the load is split across them and the results merged.</summary>
     [Parameter, ValidateNotNullOrEmpty] public System.Management.Automation.Runspaces.PSSession[]? Session { get; set; }
-    /// <summary>Generator hosts to reach over SSH (PowerShell remoting); sessions are opened and closed by the cmdlet.</summary>
     [Parameter, ValidateNotNullOrEmpty, ValidateNotBlank] public string[]? HostName { get; set; }
     [Parameter, ValidateNotBlank] public string? UserName { get; set; }
     [Parameter, ValidateNotBlank] public string? KeyFilePath { get; set; }
     [Parameter, ValidateRange(1, 65535)] public int Port { get; set; }
-    /// <summary>ssh -o options for -HostName, e.g. @{ StrictHostKeyChecking = 'yes'; UserKnownHostsFile = '~/.ssh/lab_hosts' }.</summary>
     [Parameter, ValidateNotNullOrEmpty] public Hashtable? SshOption { get; set; }
-    /// <summary>Relative share of each host (same order as -Session/-HostName); even when omitted.</summary>
     [Parameter, ValidateNotNullOrEmpty] public double[]? Weight { get; set; }
 
     protected override void ProcessRecord()
