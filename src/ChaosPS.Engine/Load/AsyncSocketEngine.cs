@@ -5,7 +5,7 @@ namespace ChaosPS.Load;
 
 /// <summary>
 /// The async raw-socket engine: one <see cref="IConnectionWorker"/> per connection, each a single async loop over its
-/// own keep-alive socket — <see cref="RawWorker"/> for plain http://, <see cref="TlsWorker"/> (SslStream) when some
+/// own keep-alive socket (<see cref="ConnectionWorker"/>): <see cref="RawWorker"/> for plain http://, <see cref="TlsWorker"/> (SslStream) when some
 /// request is https://. A 50 ms timer checks every worker for a request past -Timeout (no per-request timers).
 /// </summary>
 internal sealed class AsyncSocketEngine : ILoadEngine
