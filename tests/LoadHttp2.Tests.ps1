@@ -5,21 +5,14 @@
 
 BeforeAll {
     Import-Module $env:CHAOSPS_MODULE -Force
+    Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     $PSDefaultParameterValues['Start-LoadTest:ProgressAction'] = 'SilentlyContinue'
     $script:dir = Join-Path ([IO.Path]::GetTempPath()) "chaosps-h2-$PID"
     New-Item -ItemType Directory -Force $dir | Out-Null
-    $key = [Security.Cryptography.RSA]::Create(2048)
-    $req = [Security.Cryptography.X509Certificates.CertificateRequest]::new('CN=localhost', $key, 'SHA256', [Security.Cryptography.RSASignaturePadding]::Pkcs1)
-    $san = [Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder]::new()
-    $san.AddIpAddress([Net.IPAddress]::Loopback); $san.AddDnsName('localhost')
-    $req.CertificateExtensions.Add($san.Build())
-    $cert = $req.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddDays(2))
-    Set-Content "$dir/cert.pem" $cert.ExportCertificatePem()
-    Set-Content "$dir/key.pem" $key.ExportPkcs8PrivateKeyPem()
+    New-TestCertificate -Directory $dir
     New-Item -ItemType Directory -Force "$dir/www" | Out-Null
     [IO.File]::WriteAllBytes("$dir/www/big.bin", [byte[]]::new(256KB))
-    function Get-FreePort { $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $p = $l.LocalEndpoint.Port; $l.Stop(); $p }
-    $script:pc = Get-FreePort; $script:pt = Get-FreePort; $script:pg = Get-FreePort; $script:p1 = Get-FreePort
+    $script:pc = Get-FreeTcpPort; $script:pt = Get-FreeTcpPort; $script:pg = Get-FreeTcpPort; $script:p1 = Get-FreeTcpPort
     # 'listen ... http2' is the form nginx 1.22 (Debian 12) knows. $connection is nginx's connection serial number.
     @"
 worker_processes 1;
@@ -170,7 +163,7 @@ Describe 'Start-LoadTest -Http2 against nginx' -Tag 'Load', 'Http2' {
     }
 
     It 'reports a server that is down as refused' {
-        $down = Get-FreePort
+        $down = Get-FreeTcpPort
         $r = Start-LoadTest "http://127.0.0.1:$down/" -Http2 -Concurrency 2 -StreamsPerConnection 2 -Iterations 8
         $r.Requests | Should -Be 8
         $r.Failed | Should -Be 8

@@ -4,19 +4,12 @@
 
 BeforeAll {
     Import-Module $env:CHAOSPS_MODULE -Force
+    Import-Module "$PSScriptRoot/TestHelpers.psm1" -Force
     $PSDefaultParameterValues['Start-LoadTest:ProgressAction'] = 'SilentlyContinue'
     $script:dir = Join-Path ([IO.Path]::GetTempPath()) "chaosps-https-$PID"
     New-Item -ItemType Directory -Force $dir | Out-Null
-    $key = [Security.Cryptography.RSA]::Create(2048)
-    $req = [Security.Cryptography.X509Certificates.CertificateRequest]::new('CN=localhost', $key, 'SHA256', [Security.Cryptography.RSASignaturePadding]::Pkcs1)
-    $san = [Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder]::new()
-    $san.AddIpAddress([Net.IPAddress]::Loopback); $san.AddDnsName('localhost')
-    $req.CertificateExtensions.Add($san.Build())
-    $cert = $req.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddDays(2))
-    Set-Content "$dir/cert.pem" $cert.ExportCertificatePem()
-    Set-Content "$dir/key.pem" $key.ExportPkcs8PrivateKeyPem()
-    function Get-FreePort { $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start(); $p = $l.LocalEndpoint.Port; $l.Stop(); $p }
-    $script:p12 = Get-FreePort; $script:p13 = Get-FreePort
+    New-TestCertificate -Directory $dir
+    $script:p12 = Get-FreeTcpPort; $script:p13 = Get-FreeTcpPort
     @"
 worker_processes 1;
 pid $dir/nginx.pid;
@@ -37,7 +30,6 @@ http {
     function Get-Log([int] $port, [string] $uri) { @(Get-Content "$dir/access.log" -ErrorAction SilentlyContinue | Where-Object { $_ -like "$port *" -and (-not $uri -or $_ -like "* $uri") }) }
     # nginx writes its access log line after the response; wait until a run's lines are all there.
     function Wait-Log([int] $port, [string] $uri, [int] $count) { Wait-Until { (Get-Log $port $uri).Count -ge $count } -TimeoutSeconds 10 | Out-Null; Get-Log $port $uri }
-    Import-Module (Join-Path $PSScriptRoot TestHelpers.psm1) -Force
     # Where the epoll engine can speak TLS: Linux x64 with OpenSSL 3's libssl.so.3 in the loader's cache.
     $script:epollTls = $IsLinux -and [Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture -eq 'X64' -and
         [bool] (ldconfig -p 2>$null | Select-String -SimpleMatch 'libssl.so.3 ') -and $env:CHAOSPS_LIBSSL -ne 'off'

@@ -111,6 +111,19 @@ function Get-TargetProcess {
 
 # A TCP port free on 127.0.0.1 right now, chosen by the kernel (a random pick can collide with a port in use, or with
 # a connection's ephemeral source port, and a listener started on it then fails or dies).
+function New-TestCertificate {
+    <# A self-signed certificate for localhost and 127.0.0.1, written as cert.pem and key.pem into $Directory. #>
+    param([Parameter(Mandatory)] [string] $Directory)
+    $key = [Security.Cryptography.RSA]::Create(2048)
+    $req = [Security.Cryptography.X509Certificates.CertificateRequest]::new('CN=localhost', $key, 'SHA256', [Security.Cryptography.RSASignaturePadding]::Pkcs1)
+    $san = [Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder]::new()
+    $san.AddIpAddress([Net.IPAddress]::Loopback); $san.AddDnsName('localhost')
+    $req.CertificateExtensions.Add($san.Build())
+    $cert = $req.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddDays(2))
+    Set-Content (Join-Path $Directory 'cert.pem') $cert.ExportCertificatePem()
+    Set-Content (Join-Path $Directory 'key.pem') $key.ExportPkcs8PrivateKeyPem()
+}
+
 function Get-FreeTcpPort {
     $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0)
     $l.Start()
