@@ -182,8 +182,30 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private long _timerArmedFor;
         private int _live; // connections not Done
         private readonly int _index;
+        // Per request template, read once: its wire bytes, whether it is HEAD, whether it closes its connection.
+        private readonly byte[][] _wire;
+        private readonly bool[] _head, _close;
+        private readonly bool _open;
+        // This loop's share of the run's InFlight and BytesOut, added to the shared counters once per turn (before
+        // epoll_wait) instead of with an interlocked operation per request; the ticker reads them at most one turn late.
+        private long _inFlightDelta, _bytesOutDelta;
 
-        public Loop(EpollEngine e, int index) { _e = e; _run = e._run; _index = index; }
+        public Loop(EpollEngine e, int index)
+        {
+            _e = e; _run = e._run; _index = index;
+            var reqs = _run.Options.Requests;
+            _wire = reqs.Select(r => r.Wire).ToArray();
+            _head = reqs.Select(r => r.Method == "HEAD").ToArray();
+            _close = reqs.Select(r => r.CloseConnection).ToArray();
+            _open = _run.Options.IsOpen;
+        }
+
+        /// <summary>Adds this loop's pending InFlight and BytesOut changes to the run's counters.</summary>
+        private void Publish()
+        {
+            if (_inFlightDelta != 0) { Interlocked.Add(ref _run.InFlight, _inFlightDelta); _inFlightDelta = 0; }
+            if (_bytesOutDelta != 0) { Interlocked.Add(ref _run.BytesOut, _bytesOutDelta); _bytesOutDelta = 0; }
+        }
 
         public void Add(int id)
         {
@@ -225,6 +247,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                         if (delta <= 0) timeoutMs = 0;
                         else if (delta < 50L * Stopwatch.Frequency / 1000) { ArmTimer(nextWake, delta); }
                     }
+                    Publish();
                     int n = epoll_wait(_ep, events, 256, timeoutMs);
                     if (n < 0) { if (Marshal.GetLastPInvokeError() == EINTR) continue; throw new InvalidOperationException($"epoll_wait failed: errno {Marshal.GetLastPInvokeError()}"); }
                     long t = Stopwatch.GetTimestamp();
@@ -247,6 +270,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             {
                 Interlocked.Add(ref _e.LoopAllocatedBytes, GC.GetAllocatedBytesForCurrentThread() - allocated0);
                 foreach (var c in _conns) CloseSocket(c);
+                Publish();
                 close(_timer);
                 close(_ep);
             }
@@ -268,7 +292,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private long Dispatch(long now)
         {
             long next = long.MaxValue;
-            if (_run.Options.IsOpen)
+            if (_open)
             {
                 while (_idle.Count > 0)
                 {
@@ -323,7 +347,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             c.Intended = intended;
             c.Since = now;
             c.Retried = false;
-            Interlocked.Increment(ref _run.InFlight);
+            _inFlightDelta++;
             var ep = _e._eps[ri];
             int host = _e._hostOf[ri];
             if (c.Sock is null || !Equals(c.Ep, ep) || c.Host != host) { CloseSocket(c); c.Host = host; BeginConnect(c, ep); return; }
@@ -430,14 +454,14 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             c.SendOffset = 0;
             c.FirstByte = 0;
             c.SentAt = now;
-            c.Parser.Reset(_run.Options.Requests[c.Request].Method == "HEAD");
+            c.Parser.Reset(_head[c.Request]);
             TrySend(c, now);
         }
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void TrySend(Conn c, long now)
         {
-            var wire = _run.Options.Requests[c.Request].Wire;
+            var wire = _wire[c.Request];
             if (c.Ssl != 0)
             {
                 while (c.SendOffset < wire.Length)
@@ -467,7 +491,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                 return;
             }
             if (c.WantOut) SetOut(c, false);
-            Interlocked.Add(ref _run.BytesOut, wire.Length);
+            _bytesOutDelta += wire.Length;
             c.State = St.Receiving; // epoll (level-triggered) reports the response
         }
 
@@ -481,11 +505,12 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void OnReadable(Conn c, long now)
         {
+            long arrived = now; // when the bytes in the buffer were read (bytes left from an earlier read: this event's time)
             while (true)
             {
                 if (c.Start < c.End)
                 {
-                    c.Start += c.Parser.Parse(c.Buf.AsSpan(c.Start, c.End - c.Start), Stopwatch.GetTimestamp());
+                    c.Start += c.Parser.Parse(c.Buf.AsSpan(c.Start, c.End - c.Start), arrived);
                     if (c.Parser.Done) { Completed(c); return; }
                 }
                 if (c.Start == c.End) c.Start = c.End = 0;
@@ -507,7 +532,8 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                 }
                 if (n > 0)
                 {
-                    if (c.FirstByte == 0) c.FirstByte = Stopwatch.GetTimestamp();
+                    arrived = Stopwatch.GetTimestamp();
+                    if (c.FirstByte == 0) c.FirstByte = arrived;
                     c.End += (int)n;
                     continue;
                 }
@@ -551,16 +577,16 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         {
             long end = Stopwatch.GetTimestamp();
             if (c.Ssl != 0 && !c.SessionTaken) { c.SessionTaken = true; _e.KeepSession(c.Ssl, c.Host); }
-            try { _run.Complete(c.Request, c.Parser.Status, c.Intended, c.SentAt, c.FirstByte, end, c.Parser); }
-            finally { Interlocked.Decrement(ref _run.InFlight); }
-            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd || _run.Options.Requests[c.Request].CloseConnection) CloseSocket(c, clean: true);
+            _inFlightDelta--;
+            _run.Complete(c.Request, c.Parser.Status, c.Intended, c.SentAt, c.FirstByte, end, c.Parser);
+            if (c.Parser.ConnectionClose || c.Parser.ReadsToEnd || _close[c.Request]) CloseSocket(c, clean: true);
             AfterRequest(c, end);
         }
 
         private void AfterRequest(Conn c, long now)
         {
+            if (_open) { c.State = St.Idle; c.IdleSince = now; _idle.Push(c); return; }
             var think = _run.Options.ThinkTime;
-            if (_run.Options.IsOpen) { c.State = St.Idle; c.IdleSince = now; _idle.Push(c); return; }
             if (think > TimeSpan.Zero) { Sleep(c, now + (long)(think.TotalSeconds * Stopwatch.Frequency)); return; }
             c.State = St.Idle;
             TryStartClosed(c, now);
@@ -570,7 +596,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         {
             bool firstByte = c.FirstByte != 0;
             CloseSocket(c);
-            if (_run.StoppingHard) { Interlocked.Decrement(ref _run.InFlight); c.State = St.Done; _live--; return; }
+            if (_run.StoppingHard) { _inFlightDelta--; c.State = St.Done; _live--; return; }
             // A kept-alive connection the server closed while idle: resend once on a fresh connection.
             if (c.Reused && !firstByte && !c.Retried && (errno is -1 or ECONNRESET or EPIPE))
             {
@@ -585,7 +611,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private void EndRequestFailed(Conn c, string kind, long now)
         {
             _run.Fail(c.Request, kind, c.Intended, now);
-            Interlocked.Decrement(ref _run.InFlight);
+            _inFlightDelta--;
             AfterRequest(c, now);
         }
 
@@ -628,7 +654,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private void Finish(Conn c)
         {
             if (c.State == St.Done) return;
-            if (c.State is St.Sending or St.Receiving or St.Connecting or St.Handshaking) Interlocked.Decrement(ref _run.InFlight);
+            if (c.State is St.Sending or St.Receiving or St.Connecting or St.Handshaking) _inFlightDelta--;
             CloseSocket(c);
             c.State = St.Done;
             _live--;

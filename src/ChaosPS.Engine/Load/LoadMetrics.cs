@@ -29,6 +29,9 @@ internal sealed class LoadMetrics
     private readonly string[] _names;
     private readonly int[] _nameOfRequest;
     private readonly long[] _nameReq, _nameFail;
+    // One request name (the common case): its histogram is the latency histogram and its counts are Requests and
+    // Failed, so nothing per name is recorded per request; Fold and CopyCountersTo derive them.
+    private readonly bool _singleName;
     private readonly double _usPerTick = 1_000_000.0 / Stopwatch.Frequency;
     private readonly bool[] _ok;
 
@@ -48,6 +51,7 @@ internal sealed class LoadMetrics
         _nameReq = new long[_names.Length];
         _nameFail = new long[_names.Length];
         _ok = OkStatuses(options);
+        _singleName = _names.Length == 1;
     }
 
     /// <summary>Which status codes (0..599) count as success: -ExpectStatus, or 200..399.</summary>
@@ -78,16 +82,13 @@ internal sealed class LoadMetrics
         Record(HLatency, end - intended);
         Record(HService, end - sent);
         if (firstByte > 0) { Record(HTtfb, firstByte - sent); Record(HReceive, end - firstByte); }
-        int name = _nameOfRequest[request];
-        long us = (long)((end - intended) * _usPerTick);
-        _nameRec[name].RecordValue(HistogramCodec.Clamp(us));
         Interlocked.Increment(ref Status[status]);
-        Interlocked.Increment(ref _nameReq[name]);
-        Interlocked.Add(ref BytesIn, body.BodyBytes);
+        if (body.BodyBytes != 0) Interlocked.Add(ref BytesIn, body.BodyBytes);
         if (body.Events > 0) Interlocked.Add(ref Events, body.Events);
         if (body.IsStreaming) Interlocked.Increment(ref Streaming);
         bool ok = _ok[status];
-        if (!ok) { Interlocked.Increment(ref Failed); Interlocked.Increment(ref _nameFail[name]); }
+        if (!_singleName) PerName(request, end - intended, !ok);
+        if (!ok) Interlocked.Increment(ref Failed);
         Interlocked.Increment(ref Requests);
     }
 
@@ -95,10 +96,7 @@ internal sealed class LoadMetrics
     internal void Fail(int request, string kind, long intended, long end)
     {
         Record(HLatency, end - intended);
-        int name = _nameOfRequest[request];
-        _nameRec[name].RecordValue(HistogramCodec.Clamp((long)((end - intended) * _usPerTick)));
-        Interlocked.Increment(ref _nameReq[name]);
-        Interlocked.Increment(ref _nameFail[name]);
+        if (!_singleName) PerName(request, end - intended, failed: true);
         Interlocked.Increment(ref Failed);
         Interlocked.Increment(ref Requests);
         switch (kind)
@@ -111,6 +109,15 @@ internal sealed class LoadMetrics
             case "tls": Interlocked.Increment(ref Tls); break;
             default: Interlocked.Increment(ref Other); break;
         }
+    }
+
+    /// <summary>Several request names: the request's name histogram (latency, µs) and counts.</summary>
+    private void PerName(int request, long latencyTicks, bool failed)
+    {
+        int name = _nameOfRequest[request];
+        _nameRec[name].RecordValue(HistogramCodec.Clamp((long)(latencyTicks * _usPerTick)));
+        Interlocked.Increment(ref _nameReq[name]);
+        if (failed) Interlocked.Increment(ref _nameFail[name]);
     }
 
     /// <summary>The kind of a transport failure: refused, reset, timeout, unreachable, protocol, tls or other.</summary>
@@ -147,11 +154,13 @@ internal sealed class LoadMetrics
             cumulative.Hist(LoadHistograms.Names[i]).Add(_recycle[i]!);
             window.Histograms[LoadHistograms.Names[i]] = _recycle[i]!;
         }
-        for (int i = 0; i < _names.Length; i++)
-        {
-            _nameRecycle[i] = _nameRec[i].GetIntervalHistogram(_nameRecycle[i]);
-            cumulative.Hist(LoadHistograms.NamePrefix + _names[i]).Add(_nameRecycle[i]!);
-        }
+        if (_singleName) cumulative.Hist(LoadHistograms.NamePrefix + _names[0]).Add(_recycle[HLatency]!);
+        else
+            for (int i = 0; i < _names.Length; i++)
+            {
+                _nameRecycle[i] = _nameRec[i].GetIntervalHistogram(_nameRecycle[i]);
+                cumulative.Hist(LoadHistograms.NamePrefix + _names[i]).Add(_nameRecycle[i]!);
+            }
         return _recycle[HLatency]!;
     }
 
@@ -171,7 +180,8 @@ internal sealed class LoadMetrics
             s.StatusCodes[i.ToString(CultureInfo.InvariantCulture)] = v;
             if (!_ok[i]) s.Errors["status_" + i.ToString(CultureInfo.InvariantCulture)] = v;
         }
-        for (int i = 0; i < _names.Length; i++) s.PerName[_names[i]] = [Interlocked.Read(ref _nameReq[i]), Interlocked.Read(ref _nameFail[i])];
+        if (_singleName) s.PerName[_names[0]] = [Interlocked.Read(ref Requests), Interlocked.Read(ref Failed)];
+        else for (int i = 0; i < _names.Length; i++) s.PerName[_names[i]] = [Interlocked.Read(ref _nameReq[i]), Interlocked.Read(ref _nameFail[i])];
     }
 
     internal static bool LateIsSaturation(long lateGenerator, long requests)

@@ -91,7 +91,8 @@ public class LoadMetricsTests
     [Fact]
     public void Folding_second_by_second_adds_up_to_the_exact_percentiles_of_the_whole_run()
     {
-        var m = new LoadMetrics(Opts("a"));
+        // Two names: each has its own recorder (with one name, the latency histogram is the name's, see below).
+        var m = new LoadMetrics(Opts("a", "b"));
         var all = HistogramCodec.New();
         var cumulative = new LoadStats();
         var rnd = new Random(11);
@@ -116,6 +117,36 @@ public class LoadMetricsTests
             Assert.Equal(all.GetValueAtPercentile(p), run.GetValueAtPercentile(p));
         Assert.Null(cumulative.Find(LoadHistograms.Connect)); // nothing recorded there
         Assert.Null(cumulative.Find(LoadHistograms.NamePrefix + "a")); // a timing is not a request: nothing per name
+    }
+
+    [Fact]
+    public void With_one_name_its_histogram_and_counts_are_the_runs_latency_and_totals()
+    {
+        // One name over two templates: nothing per name is recorded per request, Fold and CopyCountersTo derive it.
+        var m = new LoadMetrics(Opts("a", "a"));
+        var rnd = new Random(5);
+        var cumulative = new LoadStats();
+        for (int second = 0; second < 2; second++)
+        {
+            for (int i = 0; i < 3000; i++)
+            {
+                long intended = rnd.Next(0, 1000) * Ms, end = intended + 1 + (long)(Math.Exp(rnd.NextDouble() * 10) * Ms / 1000);
+                if (i % 10 == 3) m.Fail(i % 2, "reset", intended, end);
+                else m.Complete(i % 2, i % 7 == 0 ? 503 : 200, intended, intended + (end - intended) / 2, 0, end, Response(200));
+            }
+            m.Fold(cumulative, new LoadStats());
+        }
+        var name = cumulative.Find(LoadHistograms.NamePrefix + "a")!;
+        var latency = cumulative.Find(LoadHistograms.Latency)!;
+        Assert.Equal(6000, name.TotalCount);
+        Assert.Equal(latency.TotalCount, name.TotalCount);
+        foreach (var p in new[] { 0.0, 50, 90, 99, 99.9, 100 })
+            Assert.Equal(latency.GetValueAtPercentile(p), name.GetValueAtPercentile(p));
+        m.CopyCountersTo(cumulative);
+        Assert.Equal([m.Requests, m.Failed], cumulative.PerName["a"]);
+        Assert.Equal(6000, m.Requests);
+        Assert.True(m.Failed > 600);
+        Assert.Single(cumulative.PerName);
     }
 
     [Fact]
