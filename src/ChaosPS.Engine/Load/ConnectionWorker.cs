@@ -42,7 +42,7 @@ internal abstract class ConnectionWorker : IConnectionWorker
         _endpoints = endpoints;
         _buf = ArrayPool<byte>.Shared.Rent(bufferSize);
         _parser = new Http1ResponseParser { CaptureBody = run.NeedsBody };
-        _parser.OnEvent = (now, prev) => Run.Record(prev == 0 ? LoadTestRunner.HFirstEvent : LoadTestRunner.HInterEvent, now - (prev == 0 ? _sentAt : prev));
+        _parser.OnEvent = (now, prev) => Run.Record(prev == 0 ? LoadMetrics.HFirstEvent : LoadMetrics.HInterEvent, now - (prev == 0 ? _sentAt : prev));
     }
 
     /// <summary>An open connection that request <paramref name="request"/> (to <paramref name="ep"/>) can reuse.</summary>
@@ -154,7 +154,7 @@ internal abstract class ConnectionWorker : IConnectionWorker
                     retried = true;
                     goto again;
                 }
-                string kind = _timedOut ? "timeout" : IsOwnClose(e) ? "other" : LoadTestRunner.Classify(e);
+                string kind = _timedOut ? "timeout" : IsOwnClose(e) ? "other" : LoadMetrics.Classify(e);
                 Run.Fail(ri, kind, intended, Stopwatch.GetTimestamp());
             }
         }

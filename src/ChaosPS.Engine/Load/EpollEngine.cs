@@ -211,7 +211,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         {
             var c = new Conn { Id = id, Slot = _conns.Count };
             c.Parser.CaptureBody = _run.NeedsBody;
-            c.Parser.OnEvent = (now, prev) => _run.Record(prev == 0 ? LoadTestRunner.HFirstEvent : LoadTestRunner.HInterEvent, now - (prev == 0 ? c.SentAt : prev));
+            c.Parser.OnEvent = (now, prev) => _run.Record(prev == 0 ? LoadMetrics.HFirstEvent : LoadMetrics.HInterEvent, now - (prev == 0 ? c.SentAt : prev));
             _conns.Add(c);
         }
 
@@ -297,8 +297,8 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                 while (_idle.Count > 0)
                 {
                     var r = _run.TryClaimOpen(now, _idle.Peek().IdleSince, out long intended, out int ri, out long due);
-                    if (r == LoadTestRunner.Claim.Go) { StartRequest(_idle.Pop(), ri, intended, now); continue; }
-                    if (r == LoadTestRunner.Claim.NotYet) next = due;
+                    if (r == LoadClaim.Go) { StartRequest(_idle.Pop(), ri, intended, now); continue; }
+                    if (r == LoadClaim.NotYet) next = due;
                     else while (_idle.Count > 0) Finish(_idle.Pop());
                     break;
                 }
@@ -331,8 +331,8 @@ internal sealed unsafe class EpollEngine : ILoadEngine
         private void TryStartClosed(Conn c, long now)
         {
             var r = _run.TryClaimClosed(c.Id, now, out int ri);
-            if (r == LoadTestRunner.Claim.Go) StartRequest(c, ri, now, now);
-            else if (r == LoadTestRunner.Claim.NotYet)
+            if (r == LoadClaim.Go) StartRequest(c, ri, now, now);
+            else if (r == LoadClaim.NotYet)
             {
                 if (c.Sock is not null) CloseSocket(c, clean: true); // ramped down: release the connection
                 Sleep(c, now + Stopwatch.Frequency / 10);
@@ -364,13 +364,13 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             c.ConnectStart = now;
             Socket s;
             try { s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false }; }
-            catch (SocketException e) { EndRequestFailed(c, LoadTestRunner.Classify(e), now); return; }
+            catch (SocketException e) { EndRequestFailed(c, LoadMetrics.Classify(e), now); return; }
             c.Sock = s;
             c.Fd = (int)s.Handle;
             bool done;
             try { s.Connect(ep); done = true; }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress or SocketError.AlreadyInProgress) { done = false; }
-            catch (SocketException e) { CloseSocket(c); EndRequestFailed(c, LoadTestRunner.Classify(e), now); return; }
+            catch (SocketException e) { CloseSocket(c); EndRequestFailed(c, LoadMetrics.Classify(e), now); return; }
             var ev = new EpollEvent { Events = EPOLLIN | EPOLLRDHUP | (done ? 0 : EPOLLOUT), Data = (ulong)c.Slot };
             if (epoll_ctl(_ep, EPOLL_CTL_ADD, c.Fd, &ev) != 0) { CloseSocket(c); EndRequestFailed(c, "other", now); return; }
             c.WantOut = !done;
@@ -389,7 +389,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
                 string kind = err switch
                 {
                     ECONNREFUSED => "refused", ETIMEDOUT => "timeout", 113 or 101 => "unreachable", ECONNRESET => "reset",
-                    > 10000 => LoadTestRunner.Classify(new SocketException(err)),
+                    > 10000 => LoadMetrics.Classify(new SocketException(err)),
                     _ => "other",
                 };
                 EndRequestFailed(c, kind, now);
@@ -401,7 +401,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
 
         private void Connected(Conn c, long now)
         {
-            _run.Record(LoadTestRunner.HConnect, now - c.ConnectStart);
+            _run.Record(LoadMetrics.HConnect, now - c.ConnectStart);
             c.Start = c.End = 0;
             c.Reused = false;
             if (c.Host >= 0) BeginHandshake(c, now);
@@ -431,7 +431,7 @@ internal sealed unsafe class EpollEngine : ILoadEngine
             {
                 if (c.WantOut) SetOut(c, false);
                 long t = Stopwatch.GetTimestamp();
-                _run.Record(LoadTestRunner.HTls, t - c.HandshakeStart);
+                _run.Record(LoadMetrics.HTls, t - c.HandshakeStart);
                 BeginSend(c, t);
                 return;
             }

@@ -253,7 +253,7 @@ internal sealed class Http2Connection
             long c0 = Stopwatch.GetTimestamp();
             s.Connect(ep);
             long c1 = Stopwatch.GetTimestamp();
-            _run.Record(LoadTestRunner.HConnect, c1 - c0);
+            _run.Record(LoadMetrics.HConnect, c1 - c0);
             if (_origin.Tls is { } tls)
             {
                 Stream inner = _pollers is { Length: > 0 } ? (_polled = new PolledSocketStream(s)) : new NetworkStream(s, ownsSocket: true);
@@ -264,7 +264,7 @@ internal sealed class Http2Connection
                     _ssl = ssl;
                 }
                 ssl.AuthenticateAsClient(tls);
-                _run.Record(LoadTestRunner.HTls, Stopwatch.GetTimestamp() - c1);
+                _run.Record(LoadMetrics.HTls, Stopwatch.GetTimestamp() - c1);
                 if (ssl.NegotiatedApplicationProtocol != SslApplicationProtocol.Http2)
                     throw new InvalidDataException("the server did not agree to HTTP/2 in the TLS handshake (ALPN)");
             }
@@ -881,7 +881,7 @@ internal sealed class Http2Slot : IConnectionWorker, IValueTaskSource<int>
         _blocks = blocks;
         _core.RunContinuationsAsynchronously = false;
         Parser = new Http1ResponseParser { CaptureBody = run.NeedsBody };
-        Parser.OnEvent = (now, prev) => _run.Record(prev == 0 ? LoadTestRunner.HFirstEvent : LoadTestRunner.HInterEvent, now - (prev == 0 ? _sentAt : prev));
+        Parser.OnEvent = (now, prev) => _run.Record(prev == 0 ? LoadMetrics.HFirstEvent : LoadMetrics.HInterEvent, now - (prev == 0 ? _sentAt : prev));
     }
 
     public async Task RunAsync()
@@ -978,7 +978,7 @@ internal sealed class Http2Slot : IConnectionWorker, IValueTaskSource<int>
         ObjectDisposedException => "other",
         AuthenticationException => "tls",
         InvalidDataException => "protocol",
-        _ => LoadTestRunner.Classify(e),
+        _ => LoadMetrics.Classify(e),
     };
 
     /// <summary>Called by the runner's ticker: a request in flight longer than -Timeout is cancelled.</summary>

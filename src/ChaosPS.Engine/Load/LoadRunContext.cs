@@ -53,11 +53,11 @@ internal sealed class LoadRunContext
     public ValueTask<(bool Go, long Intended, int Request)> NextAsync(int worker) => _scheduler.NextAsync(worker);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public LoadTestRunner.Claim TryClaimOpen(long now, long freeAt, out long intended, out int request, out long due)
+    public LoadClaim TryClaimOpen(long now, long freeAt, out long intended, out int request, out long due)
         => _scheduler.TryClaimOpen(now, freeAt, out intended, out request, out due);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public LoadTestRunner.Claim TryClaimClosed(int worker, long now, out int request) => _scheduler.TryClaimClosed(worker, now, out request);
+    public LoadClaim TryClaimClosed(int worker, long now, out int request) => _scheduler.TryClaimClosed(worker, now, out request);
 
     public ValueTask ThinkAsync() => _scheduler.ThinkAsync();
 

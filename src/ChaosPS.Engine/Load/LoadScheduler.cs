@@ -3,6 +3,9 @@ using System.Runtime.CompilerServices;
 
 namespace ChaosPS.Load;
 
+/// <summary>What a claim for work without waiting gets: a request to send now, nothing due yet, or the end.</summary>
+internal enum LoadClaim { Go, NotYet, Exit }
+
 /// <summary>
 /// Pacing and claims. Open model (-Rate): request n is due at its intended time from the rate profile; a connection
 /// claims the next due request (waiting for it in <see cref="NextAsync"/>, or without waiting in
@@ -127,40 +130,40 @@ internal sealed class LoadScheduler
 
     /// <summary>Open model, without waiting: the next request if it is due by <paramref name="now"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal LoadTestRunner.Claim TryClaimOpen(long now, long freeAt, out long intended, out int request, out long due)
+    internal LoadClaim TryClaimOpen(long now, long freeAt, out long intended, out int request, out long due)
     {
         intended = 0; request = 0; due = 0;
         while (true)
         {
             // Requests due before the end may still go out up to -LateThreshold after it (then they count as dropped).
-            if (_stopping || now >= _endTicks + LateTicks) return LoadTestRunner.Claim.Exit;
+            if (_stopping || now >= _endTicks + LateTicks) return LoadClaim.Exit;
             long ticket = Volatile.Read(ref _ticket);
-            if (_o.Iterations is { } it && ticket >= it) return LoadTestRunner.Claim.Exit;
+            if (_o.Iterations is { } it && ticket >= it) return LoadClaim.Exit;
             double t = Profile.TimeOf(ticket);
-            if (double.IsPositiveInfinity(t)) return LoadTestRunner.Claim.Exit;
+            if (double.IsPositiveInfinity(t)) return LoadClaim.Exit;
             long at = _t0 + (long)(t * Stopwatch.Frequency);
-            if (at >= _endTicks) return LoadTestRunner.Claim.Exit;
-            if (at > now) { due = at; return LoadTestRunner.Claim.NotYet; }
+            if (at >= _endTicks) return LoadClaim.Exit;
+            if (at > now) { due = at; return LoadClaim.NotYet; }
             if (Interlocked.CompareExchange(ref _ticket, ticket + 1, ticket) != ticket) continue;
             CountLate(now, at, freeAt);
             intended = at;
             request = (int)(ticket % _o.Requests.Count);
-            return LoadTestRunner.Claim.Go;
+            return LoadClaim.Go;
         }
     }
 
     /// <summary>Closed model, without waiting: may virtual user <paramref name="worker"/> send now?</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal LoadTestRunner.Claim TryClaimClosed(int worker, long now, out int request)
+    internal LoadClaim TryClaimClosed(int worker, long now, out int request)
     {
         request = 0;
-        if (_stopping || now >= _endTicks) return LoadTestRunner.Claim.Exit;
+        if (_stopping || now >= _endTicks) return LoadClaim.Exit;
         double level = Profile.LevelAt((now - _t0) / (double)Stopwatch.Frequency);
-        if (worker >= (int)Math.Round(level)) return LoadTestRunner.Claim.NotYet;
+        if (worker >= (int)Math.Round(level)) return LoadClaim.NotYet;
         long ticket = Interlocked.Increment(ref _ticket) - 1;
-        if (_o.Iterations is { } it && ticket >= it) return LoadTestRunner.Claim.Exit;
+        if (_o.Iterations is { } it && ticket >= it) return LoadClaim.Exit;
         request = (int)(ticket % _o.Requests.Count);
-        return LoadTestRunner.Claim.Go;
+        return LoadClaim.Go;
     }
 
     internal async ValueTask ThinkAsync()

@@ -15,15 +15,6 @@ namespace ChaosPS.Load;
 /// </summary>
 public sealed class LoadTestRunner
 {
-    // The engines' names for the histogram slots, claim outcomes and error kinds (kept here so they compile unchanged).
-    internal const int HLatency = LoadMetrics.HLatency, HService = LoadMetrics.HService, HTtfb = LoadMetrics.HTtfb, HConnect = LoadMetrics.HConnect,
-        HTls = LoadMetrics.HTls, HReceive = LoadMetrics.HReceive, HFirstEvent = LoadMetrics.HFirstEvent, HInterEvent = LoadMetrics.HInterEvent;
-
-    /// <summary>What a claim for work without waiting gets: a request to send now, nothing due yet, or the end.</summary>
-    internal enum Claim { Go, NotYet, Exit }
-
-    internal static string Classify(Exception e) => LoadMetrics.Classify(e);
-
     private readonly LoadTestOptions _o;
     private readonly IChaosReporter _reporter;
     private readonly LoadStats _stats = new();

@@ -24,7 +24,7 @@ internal sealed class RawWorker(LoadRunContext run, int id, EndPoint[] endpoints
         _sock = s;
         long c0 = Stopwatch.GetTimestamp();
         await s.ConnectAsync(ep).ConfigureAwait(false);
-        Run.Record(LoadTestRunner.HConnect, Stopwatch.GetTimestamp() - c0);
+        Run.Record(LoadMetrics.HConnect, Stopwatch.GetTimestamp() - c0);
         _connectedTo = ep;
     }
 

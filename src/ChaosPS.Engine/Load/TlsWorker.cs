@@ -60,14 +60,14 @@ internal sealed class TlsWorker(LoadRunContext run, int id, EndPoint[] endpoints
         long c0 = Stopwatch.GetTimestamp();
         await s.ConnectAsync(ep).ConfigureAwait(false);
         long c1 = Stopwatch.GetTimestamp();
-        Run.Record(LoadTestRunner.HConnect, c1 - c0);
+        Run.Record(LoadMetrics.HConnect, c1 - c0);
         var ns = new NetworkStream(s, ownsSocket: true);
         if (tls is not null)
         {
             var ssl = new SslStream(ns, leaveInnerStreamOpen: false);
             _stream = ssl;
             await ssl.AuthenticateAsClientAsync(tls).ConfigureAwait(false);
-            Run.Record(LoadTestRunner.HTls, Stopwatch.GetTimestamp() - c1);
+            Run.Record(LoadMetrics.HTls, Stopwatch.GetTimestamp() - c1);
         }
         else _stream = ns;
         _connectedTo = ep;

@@ -27,13 +27,13 @@ public class LoadSchedulerTests
     public void Open_model_hands_out_each_request_at_its_intended_time_and_rotates_the_requests()
     {
         var s = Open(1000, 10);
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimOpen(T0, T0, out long intended, out int request, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimOpen(T0, T0, out long intended, out int request, out _));
         Assert.Equal(T0, intended);
         Assert.Equal(0, request);
         // The next one is due 1 ms later: not yet, and the answer says when.
-        Assert.Equal(LoadTestRunner.Claim.NotYet, s.TryClaimOpen(T0, T0, out _, out _, out long due));
+        Assert.Equal(LoadClaim.NotYet, s.TryClaimOpen(T0, T0, out _, out _, out long due));
         Assert.Equal(At(1000, 1), due);
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimOpen(due, T0, out intended, out request, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimOpen(due, T0, out intended, out request, out _));
         Assert.Equal(due, intended);
         Assert.Equal(1, request);
         Assert.Equal(0, s.Late);
@@ -44,7 +44,7 @@ public class LoadSchedulerTests
     {
         var s = Open(1000, 10);
         long now = T0 + 50 * Ms; // request 0 was due at T0; the connection was free since T0
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimOpen(now, T0, out long intended, out _, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimOpen(now, T0, out long intended, out _, out _));
         Assert.Equal(T0, intended);
         Assert.Equal(1, s.Late);
         Assert.Equal(1, s.LateGenerator);
@@ -55,11 +55,11 @@ public class LoadSchedulerTests
     {
         var s = Open(1000, 10);
         long now = T0 + 100 * Ms, freeAt = T0 + 95 * Ms; // the only connection came free 95 ms late, sent 5 ms after that
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimOpen(now, freeAt, out _, out _, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimOpen(now, freeAt, out _, out _, out _));
         Assert.Equal(1, s.Late);
         Assert.Equal(0, s.LateGenerator);
         // Within the threshold (10 ms) is on time.
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimOpen(At(1000, 1) + 9 * Ms, T0, out _, out _, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimOpen(At(1000, 1) + 9 * Ms, T0, out _, out _, out _));
         Assert.Equal(1, s.Late);
     }
 
@@ -67,20 +67,20 @@ public class LoadSchedulerTests
     public void Open_model_ends_at_the_run_time_the_iterations_or_a_stop()
     {
         var s = Open(10, 1); // 10 requests, the last due at 0.9 s
-        Assert.Equal(LoadTestRunner.Claim.Exit, s.TryClaimOpen(s.EndTicks + s.LateTicks, T0, out _, out _, out _));
+        Assert.Equal(LoadClaim.Exit, s.TryClaimOpen(s.EndTicks + s.LateTicks, T0, out _, out _, out _));
         int go = 0;
-        while (s.TryClaimOpen(s.EndTicks, T0, out _, out _, out _) == LoadTestRunner.Claim.Go) go++;
+        while (s.TryClaimOpen(s.EndTicks, T0, out _, out _, out _) == LoadClaim.Go) go++;
         Assert.Equal(10, go);
 
         var it = Open(1000, 10, iterations: 3);
-        for (int i = 0; i < 3; i++) Assert.Equal(LoadTestRunner.Claim.Go, it.TryClaimOpen(T0 + Stopwatch.Frequency, T0, out _, out _, out _));
-        Assert.Equal(LoadTestRunner.Claim.Exit, it.TryClaimOpen(T0 + Stopwatch.Frequency, T0, out _, out _, out _));
+        for (int i = 0; i < 3; i++) Assert.Equal(LoadClaim.Go, it.TryClaimOpen(T0 + Stopwatch.Frequency, T0, out _, out _, out _));
+        Assert.Equal(LoadClaim.Exit, it.TryClaimOpen(T0 + Stopwatch.Frequency, T0, out _, out _, out _));
 
         var st = Open(1000, 10);
         Assert.False(st.Stop(hard: false));
         Assert.True(st.StopRequested);
         Assert.False(st.StoppingHard);
-        Assert.Equal(LoadTestRunner.Claim.Exit, st.TryClaimOpen(T0, T0, out _, out _, out _));
+        Assert.Equal(LoadClaim.Exit, st.TryClaimOpen(T0, T0, out _, out _, out _));
         Assert.True(st.Stop(hard: true));
         Assert.True(st.StopToken.IsCancellationRequested);
         Assert.False(st.Stop(hard: true)); // the hard stop begins once
@@ -115,12 +115,12 @@ public class LoadSchedulerTests
         var o = new LoadTestOptions { Requests = [new LoadRequest { Uri = new Uri("http://127.0.0.1:9/") }], Concurrency = 2, Duration = TimeSpan.FromSeconds(10), Iterations = 3 };
         var s = new LoadScheduler(o);
         s.Begin(T0);
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimClosed(0, T0, out _));
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimClosed(1, T0, out _));
-        Assert.Equal(LoadTestRunner.Claim.NotYet, s.TryClaimClosed(2, T0, out _));
-        Assert.Equal(LoadTestRunner.Claim.Go, s.TryClaimClosed(0, T0, out _));
-        Assert.Equal(LoadTestRunner.Claim.Exit, s.TryClaimClosed(0, T0, out _)); // -Iterations 3 used up
-        Assert.Equal(LoadTestRunner.Claim.Exit, s.TryClaimClosed(0, s.EndTicks, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimClosed(0, T0, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimClosed(1, T0, out _));
+        Assert.Equal(LoadClaim.NotYet, s.TryClaimClosed(2, T0, out _));
+        Assert.Equal(LoadClaim.Go, s.TryClaimClosed(0, T0, out _));
+        Assert.Equal(LoadClaim.Exit, s.TryClaimClosed(0, T0, out _)); // -Iterations 3 used up
+        Assert.Equal(LoadClaim.Exit, s.TryClaimClosed(0, s.EndTicks, out _));
     }
 
     [Fact]
