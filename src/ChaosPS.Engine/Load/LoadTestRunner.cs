@@ -71,7 +71,7 @@ public sealed class LoadTestRunner
         // Ticker: every second fold the recorders, report progress, check thresholds, detect the breaking point.
         var all = Task.WhenAll(workers);
         var cpuPrev = proc.TotalProcessorTime;
-        long prevReq = 0, prevFail = 0, prevBytes = 0, prevLate = 0;
+        long prevFail = 0, prevBytes = 0, prevLate = 0;
         var tickPrev = Stopwatch.GetTimestamp();
         double cpuMax = 0;
         string? breaking = null;
@@ -84,7 +84,6 @@ public sealed class LoadTestRunner
             double elapsed = (now - t0) / (double)Stopwatch.Frequency;
             double wall = (now - tickPrev) / (double)Stopwatch.Frequency;
             tickPrev = now;
-            if (wall <= 0.05 && done) { /* final tick right after the last one */ }
             proc.Refresh();
             var cpuNow = proc.TotalProcessorTime;
             double cpuPct = wall > 0 ? (cpuNow - cpuPrev).TotalSeconds / wall / Environment.ProcessorCount * 100 : 0;
@@ -134,7 +133,7 @@ public sealed class LoadTestRunner
                                    string.Join("; ", failedNow.Select(f => $"{f.Metric}: {f.Expression} (was {(f.Actual is { } a ? a.ToString("0.###", CultureInfo.InvariantCulture) : "no data")})"));
                     }
                 }
-                prevReq = req; prevFail += winFail; prevBytes = bytes; prevLate = late;
+                prevFail += winFail; prevBytes = bytes; prevLate = late;
             }
             if (_o.AbortOnFail && thresholdSpecs.Count > 0 && !done && !_scheduler.StopRequested)
             {
