@@ -119,7 +119,7 @@ public sealed class HttpServer : IAsyncDisposable
                 }
                 HttpRequest? req;
                 try { req = await reader.ReadAsync(ct).ConfigureAwait(false); }
-                catch (BadRequestException e) { await Reject(stream, e.Status, e.Message).ConfigureAwait(false); return; }
+                catch (BadRequestException e) { await Reject(stream, e.Status, e.Message).ConfigureAwait(false); await LingerAsync(socket).ConfigureAwait(false); return; }
                 finally { idle?.Dispose(); }
                 if (req is null) return;
                 var resp = new HttpResponse(stream, req);
@@ -156,6 +156,30 @@ public sealed class HttpServer : IAsyncDisposable
     {
         var (type, body) = ErrorBody(status, message);
         await new HttpResponse(stream, new HttpRequest { KeepAlive = false }).SendAsync(status, type, body).ConfigureAwait(false);
+    }
+
+    /// <summary>After an error answer to a request whose rest is still arriving: close our side, then read and drop
+    /// what the client still sends (up to 1 MiB or 1 s), so that closing does not reset the connection before the client
+    /// has read the answer (as Go's net/http does).</summary>
+    private static async Task LingerAsync(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            var sink = ArrayPool<byte>.Shared.Rent(16 * 1024);
+            try
+            {
+                for (int total = 0; total < 1024 * 1024;)
+                {
+                    int n = await socket.ReceiveAsync(sink, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                    if (n == 0) break;
+                    total += n;
+                }
+            }
+            finally { ArrayPool<byte>.Shared.Return(sink); }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException) { }
     }
 
     /// <summary>
