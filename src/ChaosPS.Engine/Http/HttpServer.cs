@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace ChaosPS.Http;
@@ -222,7 +223,8 @@ public sealed class HttpServer : IAsyncDisposable
         }
 
         /// <summary>The next request, or null when the peer closed the connection between requests or mid-request.</summary>
-        public async Task<HttpRequest?> ReadAsync(CancellationToken ct)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))] // per request: no allocation when it waits
+        public async ValueTask<HttpRequest?> ReadAsync(CancellationToken ct)
         {
             // Blank lines before a request line are ignored (RFC 9112 2.2).
             while (true)
@@ -303,7 +305,8 @@ public sealed class HttpServer : IAsyncDisposable
             }
         }
 
-        private async Task<bool> ReadExactAsync(byte[] into, CancellationToken ct)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<bool> ReadExactAsync(byte[] into, CancellationToken ct)
         {
             int have = Math.Min(into.Length, _end - _start);
             Buffer.BlockCopy(_buf, _start, into, 0, have);
@@ -323,7 +326,8 @@ public sealed class HttpServer : IAsyncDisposable
             return i < 0 ? -1 : _start + i;
         }
 
-        private async Task<bool> FillAsync(CancellationToken ct)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<bool> FillAsync(CancellationToken ct)
         {
             if (_end == _buf.Length)
             {
