@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
-using ChaosPS.Testbed.Http;
+using ChaosPS.Http;
 
 namespace ChaosPS.Testbed;
 
@@ -17,6 +17,9 @@ namespace ChaosPS.Testbed;
 /// </summary>
 public sealed class Router
 {
+    /// <summary>The server stops when the program ends; requests in flight are not waited for (as before: the router exits at once).</summary>
+    private static readonly HttpServerOptions StopAtOnce = new() { DrainTimeout = TimeSpan.Zero };
+
     private sealed class Backend(string id, Uri uri)
     {
         public string Id { get; } = id;
@@ -74,8 +77,8 @@ public sealed class Router
     {
         var r = new Router(o);
         HttpServer server;
-        try { server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), o.Int("port", 0)), r.Handle); }
-        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        try { server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), o.Int("port", 0)), r.Handle, StopAtOnce); }
+        catch (ChaosException e) when (e.ErrorId == "ListenAddressInUse")
         {
             Console.WriteLine($"router: port {o.Int("port", 0)} is already in use");
             return ExitCodes.AddressInUse;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using ChaosPS.Testbed.Http;
+using ChaosPS.Http;
 
 namespace ChaosPS.Testbed;
 
@@ -20,6 +20,9 @@ namespace ChaosPS.Testbed;
 /// </summary>
 public sealed class Worker
 {
+    /// <summary>The server stops when the program ends; requests in flight are not waited for (the worker drained them already).</summary>
+    private static readonly HttpServerOptions StopAtOnce = new() { DrainTimeout = TimeSpan.Zero };
+
     private static readonly string[] Vocabulary =
         ("the a of to and in is it that for on with as was at by an be this from or are not have but all " +
          "system worker router token stream chaos load stress recover latency probe signal memory disk network " +
@@ -76,8 +79,8 @@ public sealed class Worker
         var port = o.Int("port", 0);
         var ignoreTerm = o.Flag("ignore-term");
         HttpServer server;
-        try { server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), port), w.Handle); }
-        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        try { server = new HttpServer(new IPEndPoint(IPAddress.Parse(o.Get("bind") ?? "127.0.0.1"), port), w.Handle, StopAtOnce); }
+        catch (ChaosException e) when (e.ErrorId == "ListenAddressInUse")
         {
             Console.WriteLine($"worker {w._id}: port {port} is already in use");
             return ExitCodes.AddressInUse;

@@ -36,6 +36,39 @@ public sealed class ToxiproxyApiServerTests : ToxiproxyApiFixture
         catch (SocketException) { return false; }
     }
 
+    /// <summary>One raw request with "Connection: close"; the whole answer as text.</summary>
+    private async Task<string> Raw(string request)
+    {
+        using var c = new TcpClient();
+        await c.ConnectAsync(IPAddress.Loopback, new Uri(Server.Uri.ToString()).Port);
+        var s = c.GetStream();
+        await s.WriteAsync(Encoding.Latin1.GetBytes(request));
+        using var ms = new MemoryStream();
+        await s.CopyToAsync(ms).WaitAsync(TimeSpan.FromSeconds(30));
+        return Encoding.Latin1.GetString(ms.ToArray());
+    }
+
+    [Fact]
+    public async Task Chunked_request_bodies_are_accepted_and_answers_carry_toxiproxys_headers()
+    {
+        var json = "{\"name\":\"chunky\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:1\"}";
+        var answer = await Raw("POST /proxies HTTP/1.1\r\nHost: t\r\nUser-Agent: toxiproxy-cli\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+            $"{10:x}\r\n{json[..10]}\r\n{json.Length - 10:x}\r\n{json[10..]}\r\n0\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 201 Created\r\n", answer);
+        Assert.Matches("\r\nX-Toxiproxy-Request-Id: [0-9a-f]{12}\r\n", answer);
+        Assert.Contains("\r\nDate: ", answer);
+        Assert.Contains("\r\nConnection: close\r\n", answer);
+        Assert.NotNull(Proxies.Get("chunky"));
+    }
+
+    [Fact]
+    public async Task Oversized_headers_are_answered_431_in_toxiproxys_error_shape()
+    {
+        var answer = await Raw($"GET /proxies HTTP/1.1\r\nX-Big: {new string('x', 20 * 1024)}\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 431 ", answer);
+        Assert.EndsWith("\r\n\r\n{\"error\":\"request headers too large\",\"status\":431}\n", answer);
+    }
+
     [Fact]
     public async Task Index_is_empty_then_lists_proxies_and_version_is_exact()
     {
