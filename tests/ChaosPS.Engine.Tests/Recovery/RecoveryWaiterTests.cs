@@ -264,4 +264,45 @@ public sealed class RecoveryWaiterTests
         r = await RecoveryWaiter.WaitAsync(o, NullReporter.Instance, CancellationToken.None);
         Assert.True(r.Recovered);
     }
+    [Fact]
+    public async Task A_max_latency_turns_a_slow_answer_away()
+    {
+        using var server = new TestHttpServer();
+        var o = Options(TimeSpan.FromSeconds(1));
+        o.HttpUris.Add($"{server.Base}/slow?ms=1500");
+        o.MaxLatency = TimeSpan.FromMilliseconds(100);
+        var r = await RecoveryWaiter.WaitAsync(o, NullReporter.Instance, CancellationToken.None);
+        Assert.False(r.Recovered);
+        Assert.Contains("slower than", r.LastProbe);
+
+        o = Options(Generous);
+        o.HttpUris.Add($"{server.Base}/ok");
+        o.MaxLatency = TimeSpan.FromSeconds(30);
+        Assert.True((await RecoveryWaiter.WaitAsync(o, NullReporter.Instance, CancellationToken.None)).Recovered);
+    }
+
+    [Fact]
+    public async Task A_process_that_survived_the_signal_counts_as_healthy_and_the_probe_says_it_survived()
+    {
+        // Documents the rule: a "crash" that did not take (the target ignored SIGTERM) leaves nothing to recover from;
+        // the probe is healthy on the evidence that the same pid still runs, and says so.
+        using var child = ChildProcess.TermIgnoringSleep("614.25");
+        var crash = await Crasher.CrashAsync(child.Target(), new Crasher.Options("TERM", null, "Signal", TimeSpan.FromSeconds(1), null),
+            NullReporter.Instance, CancellationToken.None);
+        Assert.StartsWith("running", crash.ObservedState);
+        var o = Options(Generous);
+        o.Crashes.Add(crash);
+        var r = await RecoveryWaiter.WaitAsync(o, NullReporter.Instance, CancellationToken.None);
+        Assert.True(r.Recovered);
+        Assert.Contains($"pid {child.Pid} survived the signal", r.LastProbe);
+    }
+
+    [Fact]
+    public async Task Cancelling_the_wait_throws_instead_of_reporting_a_verdict()
+    {
+        var o = Options(Generous);
+        o.TcpEndpoints.Add(("127.0.0.1", TestServer.FreePort()));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => RecoveryWaiter.WaitAsync(o, NullReporter.Instance, cts.Token));
+    }
 }
