@@ -101,7 +101,7 @@ public sealed class CrasherTests
 
         Assert.Equal(2, results.Count);
         Assert.All(results, r => Assert.Equal("exited", r.ObservedState));
-        Assert.Equal([a.Pid, b.Pid], results.Select(r => r.ProcessId!.Value).Order().ToArray() is var pids ? pids : null);
+        Assert.Equal(new[] { a.Pid, b.Pid }.Order(), results.Select(r => r.ProcessId!.Value).Order());
         Assert.Equal("TargetNotFound", Assert.Single(rep.Errors).ErrorId);
     }
 
