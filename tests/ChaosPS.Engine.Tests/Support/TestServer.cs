@@ -20,10 +20,13 @@ public sealed class TestServer : IDisposable
     private readonly CancellationTokenSource _cts = new();
     private readonly List<Socket> _accepted = new();
 
-    /// <summary>Throws SocketException when <paramref name="address"/> cannot be bound (e.g. ::1 on a host without IPv6).</summary>
-    public TestServer(Func<Socket, Task> handler, IPAddress? address = null, int? backlog = null)
+    /// <summary>
+    /// Throws SocketException when <paramref name="address"/> cannot be bound (e.g. ::1 on a host without IPv6).
+    /// <paramref name="port"/> 0 lets the system pick; a fixed one brings a server "back up" on a port a test chose.
+    /// </summary>
+    public TestServer(Func<Socket, Task> handler, IPAddress? address = null, int? backlog = null, int port = 0)
     {
-        _listener = new TcpListener(address ?? IPAddress.Loopback, 0);
+        _listener = new TcpListener(address ?? IPAddress.Loopback, port);
         if (backlog is { } b) _listener.Start(b); else _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _ = Task.Run(async () =>
