@@ -9,8 +9,11 @@ BeforeAll {
     $env:CHAOSPS_STATE_DIR = $state
     $script:started = [System.Collections.Generic.List[Diagnostics.Process]]::new()
     function Start-Sleeper([string] $Seconds = '600') {
-        $p = Start-Process sleep -ArgumentList $Seconds -PassThru
+        # env --default-signal: a shell that started the test run in the background (without job control) makes its
+        # children ignore SIGINT and SIGQUIT, and an ignored signal survives exec; the signal tests need the defaults.
+        $p = Start-Process env -ArgumentList '--default-signal=INT,QUIT', (Get-Command sleep -CommandType Application)[0].Source, $Seconds -PassThru
         $started.Add($p)
+        Wait-Until { (Get-Content "/proc/$($p.Id)/comm" -ErrorAction SilentlyContinue) -eq 'sleep' } 10 | Out-Null
         $p
     }
     # A process that ignores SIGTERM (the ignored disposition survives exec).
