@@ -451,15 +451,7 @@ internal sealed unsafe partial class RelayLoop
             p.EnqueueFromRelay(new Chunk(null, 0, 0, System.Diagnostics.Stopwatch.GetTimestamp(), eof: true));
             return;
         }
-        if (n == 0)
-        {
-            // EOF: pass it on as a half-close; the link closes once both directions ended.
-            p.Mode = PipeMode.Ended;
-            shutdown(link.Fd(dstSide), SHUT_WR);
-            UpdateInterest(link, srcSide);
-            link.DirectionDone();
-            return;
-        }
+        if (n == 0) { EndDirection(link, p, srcSide, dstSide); return; }
         p.RelayedReads++;
         p.AddReceived((int)n);
         nint total = n;
@@ -545,6 +537,15 @@ internal sealed unsafe partial class RelayLoop
     /// The checks before it (toxics, queued chunks) are the same as for a read, so a toxic added mid-stream takes the
     /// next read and nothing is lost or reordered.
     /// </summary>
+    /// <summary>EOF from the source: pass it on as a half-close; the link closes once both directions ended.</summary>
+    private void EndDirection(Link link, Pipe p, int srcSide, int dstSide)
+    {
+        p.Mode = PipeMode.Ended;
+        shutdown(link.Fd(dstSide), SHUT_WR);
+        UpdateInterest(link, srcSide);
+        link.DirectionDone();
+    }
+
     private void Splice(Link link, Pipe p, int srcSide, int dstSide)
     {
         nint n = splice(link.Fd(srcSide), null, p.SpliceWrite, null, (nuint)MaxRead, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -555,14 +556,7 @@ internal sealed unsafe partial class RelayLoop
             link.Close($"{SideName(srcSide)} socket: {ErrnoName(errno)}");
             return;
         }
-        if (n == 0)
-        {
-            p.Mode = PipeMode.Ended;
-            shutdown(link.Fd(dstSide), SHUT_WR);
-            UpdateInterest(link, srcSide);
-            link.DirectionDone();
-            return;
-        }
+        if (n == 0) { EndDirection(link, p, srcSide, dstSide); return; }
         p.RelayedReads++;
         p.SplicedReads++;
         p.AddReceived((int)n);
