@@ -4,8 +4,8 @@
     memory at 1000 connections; open-model rate accuracy at 10,000 req/s; the coordinated-omission experiment.
 .DESCRIPTION
     1. nginx with a throwaway config in a temp dir (return 200 "hello world", access log off).
-    2. For 50 and 1000 connections: wrk -t1, hey, and ChaosPS (closed model, raw-socket engine) for -Seconds each, one
-       after the other in the same run; req/s and the ratio ChaosPS/wrk and ChaosPS/hey. ChaosPS runs in a fresh pwsh
+    2. For 50 and 1000 connections: -Rounds interleaved rounds of wrk -t1, hey, and ChaosPS (closed model, Auto engine)
+       for -Seconds each; medians of req/s and the ratios ChaosPS/wrk and ChaosPS/hey. ChaosPS runs in a fresh pwsh
        child so its peak RSS (VmHWM) is the generator's alone; a child that only imports the module gives the baseline.
     2b. HTTPS (TLS, HTTP/1.1, self-signed certificate made with openssl for this run): for each -Connections, -Rounds
        interleaved rounds of wrk -t1, ChaosPS -Engine Epoll (the epoll loop with OpenSSL, what Auto picks on Linux
@@ -21,13 +21,15 @@
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [int] $Seconds = 8,
-    [int[]] $Connections = @(50, 1000),
+    # A list (-Connections 50,1000); under pwsh -File it arrives as one string, split here.
+    [string[]] $Connections = @('50', '1000'),
     [double] $OpenRate = 10000,
     [int] $Rounds = 3,
     [switch] $HttpsOnly,
     [string] $OutFile
 )
 $ErrorActionPreference = 'Stop'
+$Connections = @($Connections | ForEach-Object { "$_" -split '[,\s]+' } | Where-Object { $_ } | ForEach-Object { [int]$_ })
 if (-not $OutFile) {
     $benchDir = New-Item -ItemType Directory -Force (Join-Path $PSScriptRoot '../../out/bench')
     $OutFile = Join-Path $benchDir "load-$((Get-Date).ToUniversalTime().ToString('yyyyMMdd-HHmmss')).json"
@@ -125,20 +127,27 @@ catch { @{ Rps = 0; Failed = 0; Engine = "`$(`$_.FullyQualifiedErrorId)"; TlsP50
     if (-not $HttpsOnly) {
 
     foreach ($c in $Connections) {
-        $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $url 2>&1
-        $wrkRps = [double](($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
-        $wrkErr = ($wrkOut | Select-String 'Socket errors|Non-2xx') -join '; '
-        $heyOut = hey -c $c -z "${Seconds}s" $url 2>&1
-        $heyRps = [double](($heyOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
-        $cp = Invoke-Child @"
+        # -Rounds interleaved rounds (wrk, hey, ChaosPS), medians: the machine's noise hits all three alike.
+        $w = @(); $hy = @(); $cps = @(); $last = $null; $wrkErr = ''
+        for ($i = 0; $i -lt $Rounds; $i++) {
+            $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $url 2>&1
+            $w += [double](($wrkOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
+            $wrkErr = ($wrkOut | Select-String 'Socket errors|Non-2xx') -join '; '
+            $heyOut = hey -c $c -z "${Seconds}s" $url 2>&1
+            $hy += [double](($heyOut | Select-String 'Requests/sec:\s+([\d.]+)').Matches[0].Groups[1].Value)
+            $last = Invoke-Child @"
 Import-Module '$ModulePath'
 `$r = Start-LoadTest '$url' -Concurrency $c -Duration ${Seconds}s -ProgressAction SilentlyContinue
-@{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Errors = (`$r.ErrorsByKind | ConvertTo-Json -Compress); P99 = `$r.Latency.P99; PeakMB = `$r.Generator.PeakWorkingSetMB; Cpu = `$r.Generator.CpuAvgPercent } | ConvertTo-Json -Compress
+@{ Rps = `$r.RequestsPerSecond; Failed = `$r.Failed; Errors = (`$r.ErrorsByKind | ConvertTo-Json -Compress); P99 = `$r.Latency.P99; PeakMB = `$r.Generator.PeakWorkingSetMB; Cpu = `$r.Generator.CpuAvgPercent; Engine = `$r.Engine } | ConvertTo-Json -Compress
 "@
+            $cps += [double]$last.Rps
+        }
+        $wrkRps = Median $w; $heyRps = Median $hy; $cpRps = Median $cps
         $rows.Add([pscustomobject]@{
-            Connections = $c; WrkRps = $wrkRps; HeyRps = $heyRps; ChaosPSRps = $cp.Rps
-            VsWrk = [math]::Round($cp.Rps / [math]::Max($wrkRps, 1), 2); VsHey = [math]::Round($cp.Rps / [math]::Max($heyRps, 1), 2)
-            ChaosPSFailed = $cp.Failed; ChaosPSErrors = $cp.Errors; ChaosPSP99ms = $cp.P99; ChaosPSPeakRssMB = $cp.PeakMB; ChaosPSCpuPct = $cp.Cpu; WrkErrors = $wrkErr
+            Connections = $c; Rounds = $Rounds; WrkRps = $wrkRps; HeyRps = $heyRps; ChaosPSRps = $cpRps; Engine = $last.Engine
+            VsWrk = [math]::Round($cpRps / [math]::Max($wrkRps, 1), 2); VsHey = [math]::Round($cpRps / [math]::Max($heyRps, 1), 2)
+            ChaosPSFailed = $last.Failed; ChaosPSErrors = $last.Errors; ChaosPSP99ms = $last.P99; ChaosPSPeakRssMB = $last.PeakMB; ChaosPSCpuPct = $last.Cpu; WrkErrors = $wrkErr
+            WrkAll = $w -join ' '; HeyAll = $hy -join ' '; ChaosPSAll = $cps -join ' '
         })
     }
     $report.Throughput = $rows
@@ -182,8 +191,9 @@ $report.LoadAvgAfter = (Get-Content /proc/loadavg)
 $httpsRows | Format-Table Connections, WrkRps, ChaosPSEpollTlsRps, EpollTlsVsWrk, ChaosPSTlsRps, TlsVsWrk, ChaosPSHttpClientRps, HttpClientVsWrk, EpollFailed, ChaosPSFailed, EpollHandshakeP50ms, HandshakeP50ms, EpollPeakRssMB, TlsPeakRssMB -AutoSize | Out-String -Width 250
 $httpsRows | Format-List Connections, EpollEngine, WrkAll, EpollTlsAll, ChaosPSTlsAll, HttpClientAll | Out-String
 if ($HttpsOnly) { "load average before: $($report.LoadAvg)  after: $($report.LoadAvgAfter)"; $report | ConvertTo-Json -Depth 5 | Set-Content $OutFile; "JSON: $OutFile"; return }
-"== Throughput (req/s, same run; ratios are ChaosPS / tool)"
-$rows | Format-Table Connections, WrkRps, HeyRps, ChaosPSRps, VsWrk, VsHey, ChaosPSFailed, ChaosPSPeakRssMB, ChaosPSCpuPct -AutoSize | Out-String
+"== Throughput, HTTP/1.1 keep-alive (req/s, medians of $Rounds interleaved rounds; ratios are ChaosPS / tool)"
+$rows | Format-Table Connections, WrkRps, HeyRps, ChaosPSRps, VsWrk, VsHey, Engine, ChaosPSFailed, ChaosPSPeakRssMB, ChaosPSCpuPct -AutoSize | Out-String -Width 250
+$rows | Format-List Connections, WrkAll, HeyAll, ChaosPSAll | Out-String
 "pwsh + module baseline peak RSS: $($report.PwshBaselinePeakMB) MB"
 "== Open model at $OpenRate req/s for 10 s"
 $report.OpenModel | Format-List | Out-String
