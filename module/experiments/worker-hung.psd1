@@ -57,11 +57,16 @@ Own system: -Configuration @{ target_url = 'http://host:port'; workers = @{ labe
                    Rate = '${load_rate}'; Duration = '${load_duration}'; Timeout = '${request_timeout}'; ExpectStatus = 200; BodyMatch = '${answer_match}'
                    Threshold = @('http_req_failed: count==0', 'checks: rate==1') } } }
         @{ type = 'action'; name = 'suspend-one-worker'; pauses = @{ before = 5 }
-           provider = @{ type = 'powershell'; arguments = @{ Workers = '${workers}'; Seconds = '${hang_seconds}' }
+           provider = @{ type = 'powershell'; arguments = @{ Workers = '${workers}'; Seconds = '${hang_seconds}'; RequestTimeout = '${request_timeout}' }
                script = {
-                   param($Workers, $Seconds, $Scale)
-                   # Held for hang_seconds x -Scale (the engine passes -Scale to scripts that declare it).
-                   $d = [TimeSpan]::FromSeconds([double]$Seconds * $Scale)
+                   param($Workers, $Seconds, $RequestTimeout, $Scale)
+                   # Held for hang_seconds x -Scale (the engine passes -Scale to scripts that declare it), and never
+                   # less than twice request_timeout: a hang no longer than the client waits cannot show a router
+                   # without an attempt timeout (the requests caught in it would still answer in time).
+                   $t = if ("$RequestTimeout" -match '^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$') {
+                       [double]$Matches[1] * @{ ms = 0.001; s = 1; m = 60 }[$(if ($Matches[2]) { $Matches[2] } else { 's' })]
+                   } else { 0 }
+                   $d = [TimeSpan]::FromSeconds([math]::Max([double]$Seconds * $Scale, 2 * $t))
                    Get-ChaosTarget @Workers -Count 1 -Seed 7 | Suspend-ChaosTarget -Duration $d -Confirm:$false
                } } }
     )
