@@ -11,7 +11,8 @@
 #>
 param(
     [string] $ModulePath = "$PSScriptRoot/../../out/ChaosPS/0.1.0/ChaosPS.psd1",
-    [int[]] $CpuPercents = @(25, 50, 75, 100),
+    # A list (-CpuPercents 25,100); under pwsh -File it arrives as one string, split here.
+    [string[]] $CpuPercents = @('25', '50', '75', '100'),
     [int] $CpuSeconds = 8,
     [int] $CpuRounds = 3,
     [double] $FillGB = 2,
@@ -30,6 +31,7 @@ param(
     [string] $OutFile = "$PSScriptRoot/../../out/bench/stress.json"
 )
 $ErrorActionPreference = 'Stop'
+$CpuPercents = @($CpuPercents | ForEach-Object { "$_" -split '[,\s]+' } | Where-Object { $_ } | ForEach-Object { [int]$_ })
 Import-Module $ModulePath -Force
 foreach ($tool in 'stress-ng', 'cc') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { apt-get install -y -qq ($tool -eq 'cc' ? 'gcc' : $tool) | Out-Null }

@@ -75,9 +75,11 @@ public sealed class StressorProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts `chaosps-agent role args --fault ID --owner PID --owner-start STAMP --deadline UNIXMS` and adds its
-    /// kill-process undo step to <paramref name="fault"/> at once.
+    /// kill-process undo step to <paramref name="fault"/> at once. <paramref name="environment"/> adds variables to the
+    /// stressor's environment (runtime settings a role needs).
     /// </summary>
-    public static StressorProcess Start(ActiveFault fault, string role, IEnumerable<string> args, TimeSpan duration, TimeSpan? allowance = null)
+    public static StressorProcess Start(ActiveFault fault, string role, IEnumerable<string> args, TimeSpan duration, TimeSpan? allowance = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var deadline = DateTimeOffset.UtcNow + duration + (allowance ?? StartAllowance) + TimeSpan.FromSeconds(10);
         var all = new List<string> { role };
@@ -87,6 +89,7 @@ public sealed class StressorProcess : IAsyncDisposable
         var psi = HelperPrograms.StartInfo(HelperPrograms.Agent, all);
         psi.Environment["DOTNET_gcServer"] = "0";
         psi.Environment["CHAOSPS_FAULT_ID"] = fault.Id;
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var p = Process.Start(psi) ?? throw new ChaosException("StressorStartFailed", ChaosErrorCategory.InvalidOperation, $"Could not start the {role} stressor.", role);
         fault.AddUndo(KillProcessUndo.Step(p.Id, $"kill {role} stressor {p.Id}"));
         return new StressorProcess(p);
