@@ -29,7 +29,7 @@ param(
     [string] $OutFile
 )
 $ErrorActionPreference = 'Stop'
-$Connections = @($Connections | ForEach-Object { "$_" -split '[,\s]+' } | Where-Object { $_ } | ForEach-Object { [int]$_ })
+$connectionCounts = @($Connections | ForEach-Object { "$_" -split '[,\s]+' } | Where-Object { $_ } | ForEach-Object { [int]$_ })
 if (-not $OutFile) {
     $benchDir = New-Item -ItemType Directory -Force (Join-Path $PSScriptRoot '../../out/bench')
     $OutFile = Join-Path $benchDir "load-$((Get-Date).ToUniversalTime().ToString('yyyyMMdd-HHmmss')).json"
@@ -90,7 +90,7 @@ try {
     $tlsUrl = "https://127.0.0.1:$tlsPort/"
     function Median([double[]] $v) { $s = @($v | Sort-Object); if ($s.Count % 2) { $s[[int][math]::Floor($s.Count / 2)] } else { ($s[$s.Count / 2 - 1] + $s[$s.Count / 2]) / 2 } }
     $httpsRows = [Collections.Generic.List[object]]::new()
-    foreach ($c in $Connections) {
+    foreach ($c in $connectionCounts) {
         $w = @(); $t = @(); $e = @(); $h = @(); $tFailed = 0; $eFailed = 0; $tlsP50 = @(); $eTlsP50 = @(); $eEngine = $null; $ePeak = @(); $tPeak = @()
         for ($i = 0; $i -lt $Rounds; $i++) {
             $wrkOut = wrk -t1 "-c$c" "-d${Seconds}s" --timeout 10s $tlsUrl 2>&1
@@ -126,7 +126,7 @@ catch { @{ Rps = 0; Failed = 0; Engine = "`$(`$_.FullyQualifiedErrorId)"; TlsP50
     $report.Https = $httpsRows
     if (-not $HttpsOnly) {
 
-    foreach ($c in $Connections) {
+    foreach ($c in $connectionCounts) {
         # -Rounds interleaved rounds (wrk, hey, ChaosPS), medians: the machine's noise hits all three alike.
         $w = @(); $hy = @(); $cps = @(); $last = $null; $wrkErr = ''
         for ($i = 0; $i -lt $Rounds; $i++) {

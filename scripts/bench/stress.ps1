@@ -31,7 +31,7 @@ param(
     [string] $OutFile = "$PSScriptRoot/../../out/bench/stress.json"
 )
 $ErrorActionPreference = 'Stop'
-$CpuPercents = @($CpuPercents | ForEach-Object { "$_" -split '[,\s]+' } | Where-Object { $_ } | ForEach-Object { [int]$_ })
+$cpuTargets = @($CpuPercents | ForEach-Object { "$_" -split '[,\s]+' } | Where-Object { $_ } | ForEach-Object { [int]$_ })
 Import-Module $ModulePath -Force
 foreach ($tool in 'stress-ng', 'cc') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { apt-get install -y -qq ($tool -eq 'cc' ? 'gcc' : $tool) | Out-Null }
@@ -89,7 +89,7 @@ function Measure-Cpu([int] $Root, [double] $Settle, [double] $Window) {
     }
 }
 $window = [math]::Max(2, $CpuSeconds - 3)
-$cpuRows = foreach ($p in $CpuPercents) {
+$cpuRows = foreach ($p in $cpuTargets) {
     $rounds = foreach ($round in 1..$CpuRounds) {
         $order = ($round % 2) ? @('ChaosPS', 'StressNg') : @('StressNg', 'ChaosPS')
         $row = [ordered]@{ Round = $round; LoadAvg = LoadAvg }
