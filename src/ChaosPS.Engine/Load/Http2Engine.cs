@@ -48,7 +48,10 @@ internal sealed class Http2Engine : ILoadEngine
         if (LinuxIo.Supported)
         {
             int loops = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_LOAD_THREADS"), out var lt) && lt > 0 ? lt : Math.Max(1, Environment.ProcessorCount / 2);
-            Pollers = Enumerable.Range(0, loops).Select(_ => new Http2Poller()).ToArray();
+            // CHAOSPS_H2_REPOLL (for the h2 bench's before/after rows): -1 writes after each connection's read as
+            // before, 0 at the end of each epoll turn, N (default 1) after up to N more non-blocking polls.
+            int repoll = int.TryParse(Environment.GetEnvironmentVariable("CHAOSPS_H2_REPOLL"), out var rp) && rp >= -1 ? rp : 1;
+            Pollers = Enumerable.Range(0, loops).Select(_ => new Http2Poller(repoll)).ToArray();
         }
         Http2Group? group = null;
         for (int i = 0; i < slots; i++)
@@ -527,6 +530,18 @@ internal sealed class Http2Connection
     }
 
     private const int MsgDontWait = 0x40;
+    private bool _flushQueued;
+
+    /// <summary>The epoll thread, after a turn: writes what <see cref="OnReceived"/> left queued (whatever another
+    /// thread has not flushed since).</summary>
+    internal void FlushQueued()
+    {
+        lock (_lock)
+        {
+            _flushQueued = false;
+            if (!_batching) FlushLocked();
+        }
+    }
 
     /// <summary>Works through what a read brought: frames are handled and the requests the finished streams free
     /// are collected, then written at once.</summary>
@@ -538,10 +553,15 @@ internal sealed class Http2Connection
         try { ProcessFrames(now); }
         finally
         {
+            var poller = Http2Poller.Current;
             lock (_lock)
             {
                 _batching = false;
-                FlushLocked();
+                // On an epoll thread the write waits until the thread has worked through every connection that
+                // epoll_wait reported (as h2load writes in the loop's next turn): responses that arrive meanwhile
+                // join the batch, so the server gets fewer, larger writes (TLS: fewer records to decrypt).
+                if (poller is null) FlushLocked();
+                else if (_outLen > 0 && !_flushQueued) { _flushQueued = true; poller.QueueFlush(this); }
             }
         }
         if (_rs == _re) _rs = _re = 0;
@@ -1019,8 +1039,9 @@ internal sealed unsafe class Http2Poller
     private volatile bool _stop;
     private int _users;
 
-    public Http2Poller()
+    public Http2Poller(int repollTurns = 1)
     {
+        _repollTurns = repollTurns;
         _ep = LinuxIo.epoll_create1(0x80000); // EPOLL_CLOEXEC
         if (_ep < 0) throw new SocketException(System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
         new Thread(Run, 256 * 1024) { IsBackground = true, Name = "ChaosPS HTTP/2 poll" }.Start();
@@ -1058,20 +1079,49 @@ internal sealed unsafe class Http2Poller
     {
         const int Max = 256;
         var events = stackalloc LinuxIo.EpollEvent[Max];
+        s_current = _repollTurns >= 0 ? this : null;
         try
         {
             while (!_stop)
             {
                 int n = LinuxIo.epoll_wait(_ep, events, Max, 100);
-                for (int i = 0; i < n; i++)
+                for (int turn = 0; n > 0; turn++)
                 {
-                    Http2Connection? c;
-                    lock (_conns) c = _conns.GetValueOrDefault((long)events[i].Data);
-                    c?.OnReadable();
+                    for (int i = 0; i < n; i++)
+                    {
+                        Http2Connection? c;
+                        lock (_conns) c = _conns.GetValueOrDefault((long)events[i].Data);
+                        c?.OnReadable();
+                    }
+                    if (_flush.Count == 0 || turn >= _repollTurns) break;
+                    n = LinuxIo.epoll_wait(_ep, events, Max, 0);
                 }
+                FlushQueued();
             }
         }
-        finally { LinuxIo.close(_ep); }
+        finally
+        {
+            FlushQueued();
+            s_current = null;
+            LinuxIo.close(_ep);
+        }
+    }
+
+    private readonly int _repollTurns;
+    [ThreadStatic] private static Http2Poller? s_current;
+    private readonly List<Http2Connection> _flush = [];
+
+    /// <summary>The poller whose thread this is (null on any other thread).</summary>
+    internal static Http2Poller? Current => s_current;
+
+    /// <summary>On this poller's thread: <paramref name="c"/> writes its batch at the end of the turn.</summary>
+    internal void QueueFlush(Http2Connection c) => _flush.Add(c);
+
+    private void FlushQueued()
+    {
+        // By index: a flush that fails queues nothing, but keep the loop robust to additions all the same.
+        for (int i = 0; i < _flush.Count; i++) _flush[i].FlushQueued();
+        _flush.Clear();
     }
 }
 
