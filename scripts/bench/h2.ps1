@@ -27,6 +27,7 @@ param(
     [string] $OutFile = "$PSScriptRoot/../../out/bench/h2.json"
 )
 $ErrorActionPreference = 'Stop'
+$Repoll = @($Repoll | ForEach-Object { $_ -split ',' } | ForEach-Object Trim | Where-Object { $_ })
 foreach ($tool in 'nginx', 'h2load', 'openssl') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is not installed (apt-get install -y nginx nghttp2-client openssl)" }
 }

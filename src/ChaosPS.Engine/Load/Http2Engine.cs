@@ -15,7 +15,9 @@ namespace ChaosPS.Load;
 /// the HTTP/1.1 workers (NextAsync → send → response → ThinkAsync); -StreamsPerConnection slots share one connection
 /// per origin and multiplex their requests on it as concurrent streams. One read loop per connection parses frames,
 /// completes streams and, while it works through a read, collects what the slots it wakes send, so a read of many
-/// responses is answered by one write of as many requests. The request header block is encoded once per request
+/// responses is answered by one write of as many requests; on an epoll thread that write waits until the thread has
+/// read every connection that was ready (and polled once more), as h2load writes in its event loop's next turn. The
+/// request header block is encoded once per request
 /// template; the server is told to keep no HPACK dynamic table, so responses are decoded without one.
 /// Closed model: -Concurrency slots on ceil(VUs / streams) connections. Open model: -Connections connections with
 /// -StreamsPerConnection slots each.
@@ -1027,9 +1029,13 @@ internal sealed class Http2Slot : IConnectionWorker, IValueTaskSource<int>
 }
 
 /// <summary>
-/// An epoll thread that reads cleartext HTTP/2 connections (level-triggered EPOLLIN, one non-blocking read per
-/// event). Connections still write from whichever thread queues their frames (blocking sockets: a write only waits
-/// when the kernel's send buffer is full). It ends when the run's slots are disposed.
+/// An epoll thread that reads HTTP/2 connections (level-triggered EPOLLIN, one non-blocking read per event; TLS
+/// through <see cref="PolledSocketStream"/>). What a read frees (the next requests, acknowledgements) is written once
+/// per turn: after every ready connection was read and, when something waits to be written, after one more
+/// non-blocking epoll_wait whose connections are read too. Responses that arrive meanwhile join the batch, so the server
+/// gets fewer, larger writes (over TLS fewer records), which is what let h2load keep nginx busier per request.
+/// Other threads (open-model senders, timeouts, the connecting thread) still write at once. Writes are blocking sends
+/// (they only wait when the kernel's send buffer is full). It ends when the run's slots are disposed.
 /// </summary>
 internal sealed unsafe class Http2Poller
 {
