@@ -22,7 +22,7 @@ param(
     [switch] $NoHttpClient,
     # Extra ChaosPS rows in the same interleaved rounds, one per value of CHAOSPS_H2_REPOLL (the epoll thread's write
     # batching: -1 writes after each connection's read, as before batching per turn; 0 at the end of each epoll turn;
-    # N after up to N more non-blocking polls; the default is 1): before/after figures from one run.
+    # N after up to N more non-blocking polls; the default is 3): before/after figures from one run.
     [string[]] $Repoll = @(),
     [string] $OutFile = "$PSScriptRoot/../../out/bench/h2.json"
 )
