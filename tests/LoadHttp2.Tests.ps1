@@ -109,6 +109,30 @@ Describe 'Start-LoadTest -Http2 against nginx' -Tag 'Load', 'Http2' {
         $overlaps | Should -BeGreaterOrEqual 5
     }
 
+    It 'answers every request when one epoll thread batches the writes of many connections (h2c and TLS)' {
+        # The epoll thread writes each connection's requests once per turn, after it has read every ready connection:
+        # a connection left out of that flush would leave its streams unsent until -Timeout.
+        $saved = $env:CHAOSPS_LOAD_THREADS
+        $env:CHAOSPS_LOAD_THREADS = '1'
+        try {
+            foreach ($u in "http://127.0.0.1:$pc/", "https://127.0.0.1:$pt/") {
+                Clear-Log
+                $port = ([uri]$u).Port
+                # A run of a few seconds rather than a number of requests: broken, it ends with its streams timed out
+                # (or never answered) instead of waiting out -Timeout for every request.
+                $r = Start-LoadTest $u -Http2 -Concurrency 60 -StreamsPerConnection 6 -Duration 3s -Timeout 10s -SkipCertificateCheck -BodyContains 'hello h2'
+                $r.Failed | Should -Be 0 -Because "$u errors: $($r.ErrorsByKind | ConvertTo-Json -Compress)"
+                $r.Requests | Should -BeGreaterThan 3000 # 50 per virtual user: every connection was written to again and again
+                $r.ChecksPassed | Should -Be $r.Requests
+                $r.Connect.Count | Should -Be 10
+                $log = Wait-Log $port '/' $r.Requests
+                @($log | Where-Object { $_ -like "$port * HTTP/2.0 200 *" }).Count | Should -Be $r.Requests
+                @($log | Group-Object { ($_ -split ' ')[1] }).Count | Should -Be 10
+            }
+        }
+        finally { $env:CHAOSPS_LOAD_THREADS = $saved }
+    }
+
     It 'sends request bodies in DATA frames' {
         $body = 'x' * 70000 # more than the server's initial 64 KiB stream window: needs its WINDOW_UPDATEs
         $r = Start-LoadTest "http://127.0.0.1:$pc/echo" -Http2 -Method POST -Body $body -Concurrency 2 -StreamsPerConnection 2 -Iterations 6 -BodyContains 'got it'

@@ -20,9 +20,14 @@ param(
     [int] $Rounds = 5,
     [string[]] $Case = @('h2c c50 m1', 'h2c c10 m10', 'tls c50 m1', 'tls c10 m10'),
     [switch] $NoHttpClient,
+    # Extra ChaosPS rows in the same interleaved rounds, one per value of CHAOSPS_H2_REPOLL (the epoll thread's write
+    # batching: -1 writes after each connection's read, as before batching per turn; 0 at the end of each epoll turn;
+    # N after up to N more non-blocking polls; the default is 3): before/after figures from one run.
+    [string[]] $Repoll = @(),
     [string] $OutFile = "$PSScriptRoot/../../out/bench/h2.json"
 )
 $ErrorActionPreference = 'Stop'
+$Repoll = @($Repoll | ForEach-Object { $_ -split ',' } | ForEach-Object Trim | Where-Object { $_ })
 foreach ($tool in 'nginx', 'h2load', 'openssl') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is not installed (apt-get install -y nginx nghttp2-client openssl)" }
 }
@@ -81,6 +86,7 @@ try {
         $url = if ($tls) { "https://127.0.0.1:$tlsPort/" } else { "http://127.0.0.1:$port/" }
         $withClient = -not $NoHttpClient -and $m -eq 1
         $h = @(); $o = @(); $hc = @(); $cpu = @(); $failed = 0; $hFailed = 0; $engine = $null
+        $vr = [ordered]@{}; foreach ($v in $Repoll) { $vr[$v] = @() }
         for ($i = 0; $i -lt $Rounds; $i++) {
             # Interleaved, and the first tool alternates, so neither always runs first after a pause.
             $order = if ($i % 2) { 'chaosps', 'h2load' } else { 'h2load', 'chaosps' }
@@ -89,17 +95,26 @@ try {
                 else { $x = Invoke-ChaosPS $url $c $m 'Auto'; $o += $x.Rps; $cpu += $x.Cpu; $failed += $x.Failed; $engine = $x.Engine }
             }
             if ($withClient) { $x = Invoke-ChaosPS $url $c $m 'HttpClient'; $hc += $x.Rps; $failed += $x.Failed }
+            foreach ($v in $Repoll) {
+                $env:CHAOSPS_H2_REPOLL = $v
+                try { $x = Invoke-ChaosPS $url $c $m 'Auto'; $vr[$v] += $x.Rps; $failed += $x.Failed }
+                finally { Remove-Item Env:CHAOSPS_H2_REPOLL -ErrorAction SilentlyContinue }
+            }
         }
+        $rep = if ($Repoll) { [ordered]@{} } else { $null }
+        foreach ($v in $Repoll) { $rep[$v] = [ordered]@{ Rps = (Median $vr[$v]); Ratio = [math]::Round((Median $vr[$v]) / (Median $h), 2); Rounds = $vr[$v] } }
         $row = [ordered]@{
             Case = $name; Connections = $c; StreamsPerConnection = $m; H2loadRps = (Median $h); ChaosPSRps = (Median $o)
             Ratio = [math]::Round((Median $o) / (Median $h), 2); HttpClientRps = if ($withClient) { Median $hc } else { $null }
             HttpClientRatio = if ($withClient) { [math]::Round((Median $hc) / (Median $h), 2) } else { $null }
             ChaosPSFailed = $failed; H2loadFailed = $hFailed; ChaosPSCpuPercent = (Median $cpu); Engine = $engine
             H2loadRounds = $h; ChaosPSRounds = $o; HttpClientRounds = $hc
+            Repoll = $rep
         }
         $report.Rows.Add([pscustomobject]$row)
         Write-Host ("{0,-12} h2load {1,9:0} req/s   ChaosPS {2,9:0} req/s  ({3:0.00}x)   HttpClient {4,9}   failed {5}" -f $name, $row.H2loadRps, $row.ChaosPSRps, $row.Ratio,
             $(if ($withClient) { '{0:0} ({1:0.00}x)' -f $row.HttpClientRps, $row.HttpClientRatio } else { '-' }), $failed)
+        foreach ($v in $Repoll) { Write-Host ("{0,-12}   CHAOSPS_H2_REPOLL={1,-3} ChaosPS {2,9:0} req/s  ({3:0.00}x)" -f '', $v, $row.Repoll[$v].Rps, $row.Repoll[$v].Ratio) }
     }
 }
 finally {
