@@ -79,8 +79,9 @@ internal sealed unsafe partial class RelayLoop
     /// </summary>
     private const int SlotBits = 24, GenShift = SlotBits + 1;
     private const ulong SlotMask = (1UL << SlotBits) - 1;
-    /// <summary>InEpoll value of an upstream socket still in the set from its dial (EPOLLONESHOT: never wanted by a link).</summary>
-    internal const uint Parked = 1u << 30;
+    private const uint EPOLLONESHOT = 1u << 30;
+    /// <summary>InEpoll value of an upstream socket still in the set from its (one-shot) dial; a link never wants it.</summary>
+    internal const uint Parked = EPOLLONESHOT;
     private const int ENOENT = 2;
 
     // ------------------------------------------------------------------ state
@@ -336,7 +337,8 @@ internal sealed unsafe partial class RelayLoop
     {
         pc.Id = ++_nextConnect;
         _parked.Remove(pc.Fd); // a number a closed, never registered socket left behind
-        var ev = new EpollEvent { Events = EPOLLOUT, Data = ConnectTag | (ulong)pc.Id };
+        // One-shot: after its one report the socket stays in the set, silent, until its link re-arms it with one MOD.
+        var ev = new EpollEvent { Events = EPOLLOUT | EPOLLONESHOT, Data = ConnectTag | (ulong)pc.Id };
         if (epoll_ctl(_ep, EPOLL_CTL_ADD, pc.Fd, &ev) < 0) { pc.Done.TrySetResult(Marshal.GetLastPInvokeError()); return; }
         _connects[pc.Id] = pc;
     }
