@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
@@ -22,6 +23,8 @@ public sealed class Link
         Client = client;
         Server = server;
         Id = id;
+        try { _clientRemote = client.RemoteEndPoint; } // kept from the accept: no system call, no copy
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         Up = new Pipe(this, client, server, upstream: true);
         Down = new Pipe(this, server, client, upstream: false);
         // The loop that dialled the upstream (null: the managed path). From here on only its thread closes these sockets.
@@ -30,14 +33,9 @@ public sealed class Link
 
     public long Id { get; }
     /// <summary>The client's address (formatted on first use: most links never show it).</summary>
-    public string ClientEndPoint => _clientEndPoint ??= RemoteOf(Client);
+    public string ClientEndPoint => _clientEndPoint ??= _clientRemote?.ToString() ?? "";
+    private readonly EndPoint? _clientRemote;
     private string? _clientEndPoint;
-
-    private static string RemoteOf(Socket s)
-    {
-        try { return s.RemoteEndPoint?.ToString() ?? ""; }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException) { return ""; }
-    }
     public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
     internal Socket Client { get; }
     internal Socket Server { get; }

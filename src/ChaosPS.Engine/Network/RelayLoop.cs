@@ -219,10 +219,6 @@ internal sealed unsafe partial class RelayLoop
         }
     }
 
-    /// <summary>
-    /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
-    /// Socket.Connect, which reports "in progress" as an exception on every dial.
-    /// </summary>
     /// <summary>O_NONBLOCK in one ioctl(FIONBIO) (the Blocking property costs fcntl F_GETFL + F_SETFL); false if it failed.</summary>
     internal static bool SetNonBlocking(int fd)
     {
@@ -230,6 +226,10 @@ internal sealed unsafe partial class RelayLoop
         return ioctl(fd, FIONBIO, &on) == 0;
     }
 
+    /// <summary>
+    /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
+    /// Socket.Connect, which reports "in progress" as an exception on every dial.
+    /// </summary>
     private static int StartConnect(int fd, IPEndPoint ep)
     {
         var sa = ep.Serialize();
