@@ -381,6 +381,9 @@ internal sealed unsafe partial class RelayLoop
         link.Down.Mode = PipeMode.Fast;
         UpdateInterest(link, 0);
         UpdateInterest(link, 1);
+        // The client usually spoke while its upstream was dialled: read it now rather than after another epoll_wait
+        // (what haproxy does too). Nothing there: one recv that answers EAGAIN, and the event comes as usual.
+        if (!link.IsClosed && !link.Up.NeedsChain && link.Up.InlineStage is null) Forward(link, link.Up, EPOLLIN);
     }
 
     private void ResumeNow(Pipe p)
