@@ -250,8 +250,7 @@ public sealed class ChaosProxy
         if (UseRelay && _upstreamEndPoint is { } cached && ReferenceEquals(cached.Address, upstream))
         {
             var relay = loop ?? RelayLoop.Pick();
-            using var dialCts = new CancellationTokenSource(ConnectTimeout);
-            try { return (await relay.ConnectAsync(cached.EndPoint, dialCts.Token).ConfigureAwait(false), relay); }
+            try { return (await relay.ConnectAsync(cached.EndPoint, ConnectTimeout).ConfigureAwait(false), relay); }
             catch (Exception e) when (e is SocketException or OperationCanceledException) { return (null, null); }
         }
         using var cts = new CancellationTokenSource(ConnectTimeout);

@@ -230,6 +230,21 @@ internal sealed unsafe partial class RelayLoop
     /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
     /// Socket.Connect, which reports "in progress" as an exception on every dial.
     /// </summary>
+    /// <summary>
+    /// Whether a dial that answered EINPROGRESS is done already (on loopback the handshake usually completes inside
+    /// connect(2)): one poll(2) with no wait; 0 when connected, the errno when it failed, EINPROGRESS while it goes on.
+    /// Done: no epoll registration, no event and no loop round for the dial.
+    /// </summary>
+    private static int ConnectedNow(int fd)
+    {
+        var pfd = new PollFd { Fd = fd, Events = POLLOUT };
+        if (poll(&pfd, 1, 0) != 1) return EINPROGRESS;
+        if ((pfd.Revents & (POLLERR | POLLHUP)) == 0) return (pfd.Revents & POLLOUT) != 0 ? 0 : EINPROGRESS;
+        int err = 0, len = sizeof(int);
+        if (getsockopt(fd, 1, 4, &err, &len) < 0) err = Marshal.GetLastPInvokeError(); // SOL_SOCKET, SO_ERROR
+        return err == 0 ? EINPROGRESS : err;
+    }
+
     private static int StartConnect(int fd, IPEndPoint ep)
     {
         var sa = ep.Serialize();
@@ -710,16 +725,27 @@ internal sealed partial class RelayLoop
     /// two threads: that halved the relay's throughput.) What follows the await runs on this loop's thread. Throws
     /// SocketException on failure and OperationCanceledException when <paramref name="ct"/> fires first.
     /// </summary>
-    public async Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken ct)
+    public Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken ct) => ConnectCoreAsync(endPoint, ct, null);
+
+    /// <summary>
+    /// As <see cref="ConnectAsync(IPEndPoint, CancellationToken)"/>, cancelled after <paramref name="timeout"/>; the
+    /// timer exists only while the dial waits (a loopback dial is usually connected before connect(2) returns).
+    /// </summary>
+    public Task<Socket> ConnectAsync(IPEndPoint endPoint, TimeSpan timeout) => ConnectCoreAsync(endPoint, default, timeout);
+
+    private async Task<Socket> ConnectCoreAsync(IPEndPoint endPoint, CancellationToken ct, TimeSpan? timeout)
     {
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        CancellationTokenSource? timer = null;
         try
         {
             int fd = (int)socket.SafeHandle.DangerousGetHandle();
             if (!SetNonBlocking(fd)) socket.Blocking = false;
             int err = StartConnect(fd, endPoint);
+            if (err == EINPROGRESS) err = ConnectedNow(fd);
             if (err == EINPROGRESS)
             {
+                if (timeout is { } t) { timer = new CancellationTokenSource(t); ct = timer.Token; }
                 var pc = new PendingConnect(fd);
                 if (IsCurrent) WatchConnect(pc);
                 else Post(Op.Connect, pc);
@@ -734,6 +760,10 @@ internal sealed partial class RelayLoop
         {
             socket.Dispose();
             throw;
+        }
+        finally
+        {
+            timer?.Dispose();
         }
     }
 }
