@@ -80,7 +80,7 @@ public sealed class Link
         Down.Start();
     }
 
-    /// <summary>Closes both sockets (the relay loop calls this once they left its epoll set).</summary>
+    /// <summary>Closes both sockets (on the relay loop's thread for a relayed link; close(2) takes them out of its epoll set).</summary>
     internal void DisposeSockets()
     {
         try { Client.Dispose(); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
