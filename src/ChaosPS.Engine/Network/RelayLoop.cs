@@ -235,6 +235,9 @@ internal sealed unsafe partial class RelayLoop
     /// connect(2)): one poll(2) with no wait; 0 when connected, the errno when it failed, EINPROGRESS while it goes on.
     /// Done: no epoll registration, no event and no loop round for the dial.
     /// </summary>
+    /// <summary>Tests turn this off so loopback dials take the waiting path (one-shot registration, then MOD) too.</summary>
+    internal static bool CheckDialAtOnce = true;
+
     private static int ConnectedNow(int fd)
     {
         var pfd = new PollFd { Fd = fd, Events = POLLOUT };
@@ -742,7 +745,7 @@ internal sealed partial class RelayLoop
             int fd = (int)socket.SafeHandle.DangerousGetHandle();
             if (!SetNonBlocking(fd)) socket.Blocking = false;
             int err = StartConnect(fd, endPoint);
-            if (err == EINPROGRESS) err = ConnectedNow(fd);
+            if (err == EINPROGRESS && CheckDialAtOnce) err = ConnectedNow(fd);
             if (err == EINPROGRESS)
             {
                 if (timeout is { } t) { timer = new CancellationTokenSource(t); ct = timer.Token; }
