@@ -125,6 +125,8 @@ public sealed class ChaosProxy
         try
         {
             ListenAddress.AllowTimeWaitReuse(s);
+            // Accepted sockets inherit TCP_NODELAY from the listener on Linux (one setsockopt per proxy, not per connection).
+            if (UseRelay) s.NoDelay = true;
             s.Bind(ep);
             s.Listen(1024);
         }
@@ -181,11 +183,13 @@ public sealed class ChaosProxy
     /// </summary>
     private async Task HandleAsync(Socket client, RelayLoop? loop)
     {
-        client.NoDelay = true;
+        if (loop is null) client.NoDelay = true; // a relay loop's listener has it, and accepted sockets inherit it
         Interlocked.Increment(ref MetricsCore.ConnectionsTotal);
         // reset_on_connect (ChaosPS): a "connection reset" partition, decided per connection by toxicity.
-        ToxicSpec? resetOnConnect;
-        lock (_lock) resetOnConnect = _toxics.FirstOrDefault(t => t.Type == ResetOnConnectToxic.Name);
+        ToxicSpec? resetOnConnect = null;
+        lock (_lock)
+            foreach (var t in _toxics)
+                if (t.Type == ResetOnConnectToxic.Name) { resetOnConnect = t; break; }
         if (resetOnConnect is not null && (resetOnConnect.Toxicity >= 1 || Random.Shared.NextDouble() < resetOnConnect.Toxicity))
         {
             Interlocked.Increment(ref resetOnConnect.ActivationCount);
@@ -221,6 +225,8 @@ public sealed class ChaosProxy
                 http = new HttpExchange(this) { Down = link.Down };
                 _httpStageSpec ??= new ToxicSpec { Name = "(http)", Type = "noop", Stream = "both", StreamAsSent = "both" };
             }
+            // No toxics and tcp mode (the common case): no chain to build.
+            if (http is not null || _toxics.Count > 0)
             foreach (bool up in new[] { true, false })
             {
                 var toxics = _toxics.Where(t => t.AppliesTo(up) && ToxicTypes.RunsInChain(t.Type)).Select(t => LinkToxic.Create(t, link, up));
@@ -240,10 +246,18 @@ public sealed class ChaosProxy
     {
         string upstream;
         lock (_lock) upstream = Upstream;
+        // An IP literal upstream (the usual case) is parsed once and dialled without a lookup.
+        if (UseRelay && _upstreamEndPoint is { } cached && ReferenceEquals(cached.Address, upstream))
+        {
+            var relay = loop ?? RelayLoop.Pick();
+            try { return (await relay.ConnectAsync(cached.EndPoint, ConnectTimeout).ConfigureAwait(false), relay); }
+            catch (Exception e) when (e is SocketException or OperationCanceledException) { return (null, null); }
+        }
         using var cts = new CancellationTokenSource(ConnectTimeout);
         try
         {
             var (host, port) = ListenAddress.Split(upstream);
+            if (UseRelay && IPAddress.TryParse(host, out var literal)) _upstreamEndPoint = new(upstream, new IPEndPoint(literal, port));
             IPAddress[] addresses;
             if (IPAddress.TryParse(host, out var ip)) addresses = [ip];
             else
@@ -279,6 +293,10 @@ public sealed class ChaosProxy
         catch (Exception e) when (e is SocketException or OperationCanceledException or FormatException or ChaosException) { }
         return (null, null);
     }
+
+    /// <summary>The parsed upstream, while it is an IP literal (keyed by the string it was parsed from).</summary>
+    private volatile UpstreamEndPoint? _upstreamEndPoint;
+    private sealed record UpstreamEndPoint(string Address, IPEndPoint EndPoint);
 
     internal void LinkClosed(Link link)
     {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
@@ -22,7 +23,8 @@ public sealed class Link
         Client = client;
         Server = server;
         Id = id;
-        ClientEndPoint = client.RemoteEndPoint?.ToString() ?? "";
+        try { _clientRemote = client.RemoteEndPoint; } // kept from the accept: no system call, no copy
+        catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         Up = new Pipe(this, client, server, upstream: true);
         Down = new Pipe(this, server, client, upstream: false);
         // The loop that dialled the upstream (null: the managed path). From here on only its thread closes these sockets.
@@ -30,7 +32,10 @@ public sealed class Link
     }
 
     public long Id { get; }
-    public string ClientEndPoint { get; }
+    /// <summary>The client's address (formatted on first use: most links never show it).</summary>
+    public string ClientEndPoint => _clientEndPoint ??= _clientRemote?.ToString() ?? "";
+    private readonly EndPoint? _clientRemote;
+    private string? _clientEndPoint;
     public DateTimeOffset OpenedAt { get; } = DateTimeOffset.UtcNow;
     internal Socket Client { get; }
     internal Socket Server { get; }
@@ -46,6 +51,8 @@ public sealed class Link
     internal RelayLoop? Relay { get; }
     /// <summary>The link's slot in its loop (-1 when not registered); loop thread only.</summary>
     internal int RelaySlot = -1;
+    /// <summary>The loop's registration number for this link (its events carry it); loop thread only.</summary>
+    internal uint RelayGen;
     /// <summary>The epoll events each side is registered for (0: not in the set); loop thread only.</summary>
     internal readonly uint[] InEpoll = new uint[2];
     private int _clientFd = -1, _serverFd = -1;
@@ -57,10 +64,13 @@ public sealed class Link
         {
             try
             {
-                Client.Blocking = false;
-                Server.Blocking = false;
                 _clientFd = (int)Client.SafeHandle.DangerousGetHandle();
                 _serverFd = (int)Server.SafeHandle.DangerousGetHandle();
+                // The relay's dial made the upstream socket non-blocking, and the runtime makes a socket accepted from
+                // a non-blocking listener non-blocking. A client from elsewhere gets one ioctl (the Blocking property
+                // takes fcntl F_GETFL + F_SETFL); only the loop's plain recv/send and the chain's async sends (which keep
+                // the descriptor non-blocking) use these sockets, never a blocking call of the runtime.
+                if (Client.Blocking && !RelayLoop.SetNonBlocking(_clientFd)) Client.Blocking = false;
             }
             catch (ObjectDisposedException) { return; } // closed before it started (the loop closed the sockets)
             relay.Register(this); // a link closed meanwhile is not registered, only closed
@@ -70,12 +80,15 @@ public sealed class Link
         Down.Start();
     }
 
-    /// <summary>Closes both sockets (the relay loop calls this once they left its epoll set).</summary>
+    /// <summary>Closes both sockets (on the relay loop's thread for a relayed link; close(2) takes them out of its epoll set).</summary>
     internal void DisposeSockets()
     {
-        foreach (var s in new[] { Client, Server })
-            try { s.Dispose(); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        try { Client.Dispose(); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+        try { Server.Dispose(); } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
     }
+
+    /// <summary>Directions that ended so far (0, 1 or 2).</summary>
+    internal int DirectionsDone => Volatile.Read(ref _directionsDone);
 
     internal void DirectionDone()
     {
@@ -94,15 +107,17 @@ public sealed class Link
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         CloseReason = reason;
         if (reset) Interlocked.Increment(ref Metrics.Resets);
-        foreach (var s in new[] { Client, Server })
-        {
-            try
+        if (reset || !ended)
+            for (int i = 0; i < 2; i++)
             {
-                if (reset) s.LingerState = new LingerOption(true, 0);
-                else if (!ended) s.Shutdown(SocketShutdown.Both); // not Connected: the relay's dial is a connect(2) the runtime did not see
+                var s = i == 0 ? Client : Server;
+                try
+                {
+                    if (reset) s.LingerState = new LingerOption(true, 0);
+                    else s.Shutdown(SocketShutdown.Both); // not Connected: the relay's dial is a connect(2) the runtime did not see
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
-        }
         // A relayed link's sockets are closed by its loop once they left the epoll set (no descriptor reuse under it).
         if (Relay is { } relay) relay.Unregister(this);
         else DisposeSockets();
@@ -128,8 +143,9 @@ internal sealed class Pipe
 
     private readonly Link _link;
     private readonly Socket _src, _dst;
-    private readonly Channel<Chunk> _queue;
-    private readonly CancellationTokenSource _cts = new();
+    /// <summary>The chain's queue and the direction's cancellation: made on first use (a toxic-free relayed link never needs them).</summary>
+    private Channel<Chunk>? _queue;
+    private CancellationTokenSource? _cts;
     private int _inflight;
     private volatile string? _sourceError;
 
@@ -139,9 +155,34 @@ internal sealed class Pipe
         _src = src;
         _dst = dst;
         IsUpstream = upstream;
-        _queue = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(QueueCapacity)
-        { SingleReader = true, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait }); // HTTP mode also injects (Inject)
     }
+
+    private Channel<Chunk> Queue => Volatile.Read(ref _queue) ?? CreateQueue();
+
+    private Channel<Chunk> CreateQueue()
+    {
+        var q = Channel.CreateBounded<Chunk>(new BoundedChannelOptions(QueueCapacity)
+        { SingleReader = true, SingleWriter = false, FullMode = BoundedChannelFullMode.Wait }); // HTTP mode also injects (Inject)
+        return Interlocked.CompareExchange(ref _queue, q, null) ?? q;
+    }
+
+    /// <summary>Cancelled when the link closes (a source made after the close is cancelled at once).</summary>
+    private CancellationToken Token => (Volatile.Read(ref _cts) ?? CreateCts()).Token;
+
+    private CancellationTokenSource CreateCts()
+    {
+        var c = new CancellationTokenSource();
+        var had = Interlocked.CompareExchange(ref _cts, c, null);
+        if (had is not null) { c.Dispose(); return had; }
+        if (_link.IsClosed) c.Cancel(); // Closed() ran before this source existed
+        return c;
+    }
+
+    /// <summary>The chain's processor runs (or ran): another thread may use this direction's sockets.</summary>
+    internal bool ProcessorStarted => Volatile.Read(ref _processorStarted) != 0;
+
+    /// <summary>The chain's queue exists (tests: a toxic-free relayed link never makes one).</summary>
+    internal bool HasQueue => Volatile.Read(ref _queue) is not null;
 
     public bool IsUpstream { get; }
     internal Link Link => _link;
@@ -195,7 +236,7 @@ internal sealed class Pipe
     {
         if (Volatile.Read(ref _processorStarted) == 0 && Interlocked.Exchange(ref _processorStarted, 1) == 0) _ = Task.Run(ProcessLoopAsync);
         Interlocked.Increment(ref _inflight);
-        if (!_queue.Writer.TryWrite(c))
+        if (!Queue.Writer.TryWrite(c))
         {
             Interlocked.Decrement(ref _inflight);
             if (c.Buffer is not null) ArrayPool<byte>.Shared.Return(c.Buffer);
@@ -211,7 +252,7 @@ internal sealed class Pipe
         if (_link.IsClosed) return;
         if (Volatile.Read(ref _processorStarted) == 0 && Interlocked.Exchange(ref _processorStarted, 1) == 0) _ = Task.Run(ProcessLoopAsync);
         Interlocked.Increment(ref _inflight);
-        if (!_queue.Writer.TryWrite(new Chunk(null, 0, 0, Stopwatch.GetTimestamp()))) Interlocked.Decrement(ref _inflight);
+        if (!Queue.Writer.TryWrite(new Chunk(null, 0, 0, Stopwatch.GetTimestamp()))) Interlocked.Decrement(ref _inflight);
     }
 
     /// <summary>The source failed while the chain is in use: deliver what was read, then close (as the managed reader does).</summary>
@@ -249,13 +290,13 @@ internal sealed class Pipe
 
     public void Closed()
     {
-        try { _cts.Cancel(); } catch (ObjectDisposedException) { }
+        try { Volatile.Read(ref _cts)?.Cancel(); } catch (ObjectDisposedException) { }
         foreach (var t in Chain) t.LinkClosed();
     }
 
     private async Task ReadLoopAsync()
     {
-        var ct = _cts.Token;
+        var ct = Token;
         byte[] buf = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
@@ -269,7 +310,7 @@ internal sealed class Pipe
                     // (toxiproxy drains its stubs the same way).
                     _sourceError = se.SocketErrorCode.ToString();
                     Interlocked.Increment(ref _inflight);
-                    await _queue.Writer.WriteAsync(new Chunk(null, 0, 0, Stopwatch.GetTimestamp(), eof: true), ct).ConfigureAwait(false);
+                    await Queue.Writer.WriteAsync(new Chunk(null, 0, 0, Stopwatch.GetTimestamp(), eof: true), ct).ConfigureAwait(false);
                     return;
                 }
                 long stamp = Stopwatch.GetTimestamp();
@@ -283,10 +324,10 @@ internal sealed class Pipe
                 Interlocked.Increment(ref _inflight);
                 if (n == 0)
                 {
-                    await _queue.Writer.WriteAsync(new Chunk(null, 0, 0, stamp, eof: true), ct).ConfigureAwait(false);
+                    await Queue.Writer.WriteAsync(new Chunk(null, 0, 0, stamp, eof: true), ct).ConfigureAwait(false);
                     return;
                 }
-                await _queue.Writer.WriteAsync(new Chunk(buf, 0, n, stamp), ct).ConfigureAwait(false);
+                await Queue.Writer.WriteAsync(new Chunk(buf, 0, n, stamp), ct).ConfigureAwait(false);
                 buf = ArrayPool<byte>.Shared.Rent(BufferSize); // the chunk owns the old buffer now
             }
         }
@@ -303,12 +344,13 @@ internal sealed class Pipe
 
     private async Task ProcessLoopAsync()
     {
-        var ct = _cts.Token;
+        var ct = Token;
+        var queue = Queue;
         try
         {
-            while (await _queue.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            while (await queue.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
             {
-                while (_queue.Reader.TryRead(out var chunk))
+                while (queue.Reader.TryRead(out var chunk))
                 {
                     var owned = chunk.Buffer;
                     try
@@ -333,7 +375,7 @@ internal sealed class Pipe
         finally
         {
             // Give back what is still queued (the link is closing).
-            while (_queue.Reader.TryRead(out var left))
+            while (queue.Reader.TryRead(out var left))
                 if (left.Buffer is not null) ArrayPool<byte>.Shared.Return(left.Buffer);
         }
     }
@@ -355,7 +397,7 @@ internal sealed class Pipe
     {
         if (c.Eof && _sourceError is { } err) { _link.Close($"{(IsUpstream ? "client" : "upstream")} socket: {err}"); return; }
         if (c.Eof) { EndOfStream(); return; }
-        if (c.Count > 0) await SendAllAsync(c.Memory, _cts.Token).ConfigureAwait(false);
+        if (c.Count > 0) await SendAllAsync(c.Memory, Token).ConfigureAwait(false);
     }
 
     private async ValueTask SendAllAsync(ReadOnlyMemory<byte> data, CancellationToken ct)

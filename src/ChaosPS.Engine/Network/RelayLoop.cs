@@ -72,6 +72,17 @@ internal sealed unsafe partial class RelayLoop
     public bool IsCurrent => ReferenceEquals(t_current, this);
 
     private const ulong WakeTag = ulong.MaxValue, ConnectTag = 1UL << 62, ListenTag = 1UL << 61;
+    /// <summary>
+    /// A link's epoll data: side in bit 0, slot in bits 1-24, the link's generation in bits 25-56. Sockets are closed
+    /// without EPOLL_CTL_DEL where nothing else holds them (close(2) takes them out of the set), so an event already
+    /// queued for a closed socket may name a slot a newer link took; the generation tells them apart.
+    /// </summary>
+    private const int SlotBits = 24, GenShift = SlotBits + 1;
+    private const ulong SlotMask = (1UL << SlotBits) - 1;
+    private const uint EPOLLONESHOT = 1u << 30;
+    /// <summary>InEpoll value of an upstream socket still in the set from its (one-shot) dial; a link never wants it.</summary>
+    internal const uint Parked = EPOLLONESHOT;
+    private const int ENOENT = 2;
 
     // ------------------------------------------------------------------ state
 
@@ -91,6 +102,9 @@ internal sealed unsafe partial class RelayLoop
     private readonly int _ep, _wakeFd;
     private readonly ConcurrentQueue<(Op Op, object Target)> _commands = new();
     private readonly Dictionary<long, PendingConnect> _connects = [];
+    /// <summary>Upstream sockets whose dial succeeded: still in the epoll set, so registering the link is one EPOLL_CTL_MOD.</summary>
+    private readonly HashSet<int> _parked = [];
+    private uint _gen;
     private long _nextConnect;
     private int _wakePending;
     private Link?[] _slots = new Link?[64];
@@ -170,8 +184,8 @@ internal sealed unsafe partial class RelayLoop
                 if (data == WakeTag) { wake = true; continue; }
                 if ((data & ConnectTag) != 0) { ConnectEvent((long)(data & ~ConnectTag)); continue; }
                 if ((data & ListenTag) != 0) { ListenEvent((long)(data & ~ListenTag)); continue; }
-                var link = _slots[(int)(data >> 1)];
-                if (link is null || link.IsClosed) continue;
+                var link = _slots[(int)((data >> 1) & SlotMask)];
+                if (link is null || link.IsClosed || link.RelayGen != (uint)(data >> GenShift)) continue;
                 try { OnEvent(link, (int)(data & 1), events[i].Events); }
                 catch (Exception e) { link.Close($"internal error: {e.GetType().Name}: {e.Message}"); }
             }
@@ -205,10 +219,35 @@ internal sealed unsafe partial class RelayLoop
         }
     }
 
+    /// <summary>O_NONBLOCK in one ioctl(FIONBIO) (the Blocking property costs fcntl F_GETFL + F_SETFL); false if it failed.</summary>
+    internal static bool SetNonBlocking(int fd)
+    {
+        int on = 1;
+        return ioctl(fd, FIONBIO, &on) == 0;
+    }
+
     /// <summary>
     /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
     /// Socket.Connect, which reports "in progress" as an exception on every dial.
     /// </summary>
+    /// <summary>
+    /// Whether a dial that answered EINPROGRESS is done already (on loopback the handshake usually completes inside
+    /// connect(2)): one poll(2) with no wait; 0 when connected, the errno when it failed, EINPROGRESS while it goes on.
+    /// Done: no epoll registration, no event and no loop round for the dial.
+    /// </summary>
+    /// <summary>Tests turn this off so loopback dials take the waiting path (one-shot registration, then MOD) too.</summary>
+    internal static bool CheckDialAtOnce = true;
+
+    private static int ConnectedNow(int fd)
+    {
+        var pfd = new PollFd { Fd = fd, Events = POLLOUT };
+        if (poll(&pfd, 1, 0) != 1) return EINPROGRESS;
+        if ((pfd.Revents & (POLLERR | POLLHUP)) == 0) return (pfd.Revents & POLLOUT) != 0 ? 0 : EINPROGRESS;
+        int err = 0, len = sizeof(int);
+        if (getsockopt(fd, 1, 4, &err, &len) < 0) err = Marshal.GetLastPInvokeError(); // SOL_SOCKET, SO_ERROR
+        return err == 0 ? EINPROGRESS : err;
+    }
+
     private static int StartConnect(int fd, IPEndPoint ep)
     {
         var sa = ep.Serialize();
@@ -315,7 +354,9 @@ internal sealed unsafe partial class RelayLoop
     private void WatchConnect(PendingConnect pc)
     {
         pc.Id = ++_nextConnect;
-        var ev = new EpollEvent { Events = EPOLLOUT, Data = ConnectTag | (ulong)pc.Id };
+        _parked.Remove(pc.Fd); // a number a closed, never registered socket left behind
+        // One-shot: after its one report the socket stays in the set, silent, until its link re-arms it with one MOD.
+        var ev = new EpollEvent { Events = EPOLLOUT | EPOLLONESHOT, Data = ConnectTag | (ulong)pc.Id };
         if (epoll_ctl(_ep, EPOLL_CTL_ADD, pc.Fd, &ev) < 0) { pc.Done.TrySetResult(Marshal.GetLastPInvokeError()); return; }
         _connects[pc.Id] = pc;
     }
@@ -332,26 +373,35 @@ internal sealed unsafe partial class RelayLoop
     private void EndConnect(PendingConnect pc, int result)
     {
         if (!_connects.Remove(pc.Id)) return;
-        epoll_ctl(_ep, EPOLL_CTL_DEL, pc.Fd, null);
+        // Connected: the socket stays in the set (its events are ignored until the link takes it over with one MOD).
+        if (result == 0) _parked.Add(pc.Fd);
+        else epoll_ctl(_ep, EPOLL_CTL_DEL, pc.Fd, null);
         pc.Done.TrySetResult(result);
     }
 
     private void RegisterNow(Link link)
     {
+        bool parked = _parked.Remove(link.Fd(1));
         if (link.IsClosed) { link.DisposeSockets(); return; }
         int slot;
         if (_free.Count > 0) slot = _free.Pop();
         else
         {
+            if (_used > (int)SlotMask) { link.Close("relay loop: too many links"); link.DisposeSockets(); return; }
             if (_used == _slots.Length) Array.Resize(ref _slots, _slots.Length * 2);
             slot = _used++;
         }
         _slots[slot] = link;
         link.RelaySlot = slot;
+        link.RelayGen = ++_gen;
+        if (parked) link.InEpoll[1] = Parked;
         link.Up.Mode = PipeMode.Fast;
         link.Down.Mode = PipeMode.Fast;
         UpdateInterest(link, 0);
         UpdateInterest(link, 1);
+        // The client usually spoke while its upstream was dialled: read it now rather than after another epoll_wait
+        // (what haproxy does too). Nothing there: one recv that answers EAGAIN, and the event comes as usual.
+        if (!link.IsClosed && !link.Up.NeedsChain && link.Up.InlineStage is null) Forward(link, link.Up, EPOLLIN);
     }
 
     private void ResumeNow(Pipe p)
@@ -366,8 +416,14 @@ internal sealed unsafe partial class RelayLoop
         int slot = link.RelaySlot;
         if (slot >= 0)
         {
+            // The sockets are closed below, which takes them out of the set. Only where another thread may still hold
+            // one (a toxic chain wrote to it), they leave the set first: a socket that stayed open would report forever.
+            bool shared = link.Up.ProcessorStarted || link.Down.ProcessorStarted;
             for (int side = 0; side < 2; side++)
-                if (link.InEpoll[side] != 0) { epoll_ctl(_ep, EPOLL_CTL_DEL, link.Fd(side), null); link.InEpoll[side] = 0; }
+            {
+                if (shared && link.InEpoll[side] != 0) epoll_ctl(_ep, EPOLL_CTL_DEL, link.Fd(side), null);
+                link.InEpoll[side] = 0;
+            }
             _slots[slot] = null;
             _free.Push(slot);
             link.RelaySlot = -1;
@@ -393,9 +449,12 @@ internal sealed unsafe partial class RelayLoop
         if (dst.Mode == PipeMode.Fast && dst.PendingCount > 0) want |= EPOLLOUT;
         uint have = link.InEpoll[side];
         if (want == have) return;
-        var ev = new EpollEvent { Events = want, Data = ((ulong)link.RelaySlot << 1) | (uint)side };
-        int rc = want == 0 ? epoll_ctl(_ep, EPOLL_CTL_DEL, link.Fd(side), null)
-            : epoll_ctl(_ep, have == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, link.Fd(side), &ev);
+        var ev = new EpollEvent { Events = want, Data = ((ulong)link.RelayGen << GenShift) | ((ulong)link.RelaySlot << 1) | (uint)side };
+        int fd = link.Fd(side);
+        int rc = want == 0 ? epoll_ctl(_ep, EPOLL_CTL_DEL, fd, null)
+            : epoll_ctl(_ep, have == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+        if (rc < 0 && have == Parked && Marshal.GetLastPInvokeError() == ENOENT)
+            rc = want == 0 ? 0 : epoll_ctl(_ep, EPOLL_CTL_ADD, fd, &ev); // not in the set after all
         if (rc < 0) throw new InvalidOperationException($"epoll_ctl failed (errno {Marshal.GetLastPInvokeError()})");
         link.InEpoll[side] = want;
     }
@@ -410,14 +469,14 @@ internal sealed unsafe partial class RelayLoop
             if (link.IsClosed) return;
         }
         if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) != 0 && src.Mode == PipeMode.Fast && src.PendingCount == 0)
-            Forward(link, src);
+            Forward(link, src, ev);
     }
 
     /// <summary>
     /// One read from the direction's source. With no toxics and nothing queued it is written straight on (the rest,
     /// if any, waits for EPOLLOUT); otherwise it becomes a chunk for the direction's toxic chain.
     /// </summary>
-    private void Forward(Link link, Pipe p)
+    private void Forward(Link link, Pipe p, uint ev)
     {
         int srcSide = p.IsUpstream ? 0 : 1, dstSide = 1 - srcSide;
         bool inline = false;
@@ -435,7 +494,8 @@ internal sealed unsafe partial class RelayLoop
             Splice(link, p, srcSide, dstSide);
             return;
         }
-        nint n = recv(link.Fd(srcSide), _buf, p.ReadSize, 0);
+        int asked = p.ReadSize;
+        nint n = recv(link.Fd(srcSide), _buf, asked, 0);
         if (n < 0)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -475,6 +535,13 @@ internal sealed unsafe partial class RelayLoop
         if (sent == n)
         {
             if (p.Deferred is { } deferred) { p.Deferred = null; p.EnqueueFromRelay(deferred); }
+            // The peer had shut down before this read (EPOLLRDHUP) and the read did not fill the buffer: it took
+            // everything before the FIN, so the next read would return 0. End the direction now and save that call.
+            else if (!inline && total < asked && (ev & EPOLLRDHUP) != 0 && (ev & (EPOLLERR | EPOLLHUP)) == 0)
+            {
+                EndDirection(link, p, srcSide, dstSide);
+                return;
+            }
             if (total == p.ReadSize && p.ReadSize < MaxRead) p.ReadSize *= 2;
             // Reads fill the buffer: a bulk transfer. Without toxics or an HTTP stage it moves through a pipe from here on.
             else if (total == MaxRead && !inline && p.InlineStage is null && SplicePipes) OpenSplicePipe(p);
@@ -541,6 +608,8 @@ internal sealed unsafe partial class RelayLoop
     private void EndDirection(Link link, Pipe p, int srcSide, int dstSide)
     {
         p.Mode = PipeMode.Ended;
+        // The other direction ended already: the link closes now, and close(2) sends the FIN and leaves the epoll set.
+        if (link.DirectionsDone == 1) { link.DirectionDone(); return; }
         shutdown(link.Fd(dstSide), SHUT_WR);
         UpdateInterest(link, srcSide);
         link.DirectionDone();
@@ -659,15 +728,27 @@ internal sealed partial class RelayLoop
     /// two threads: that halved the relay's throughput.) What follows the await runs on this loop's thread. Throws
     /// SocketException on failure and OperationCanceledException when <paramref name="ct"/> fires first.
     /// </summary>
-    public async Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken ct)
+    public Task<Socket> ConnectAsync(IPEndPoint endPoint, CancellationToken ct) => ConnectCoreAsync(endPoint, ct, null);
+
+    /// <summary>
+    /// As <see cref="ConnectAsync(IPEndPoint, CancellationToken)"/>, cancelled after <paramref name="timeout"/>; the
+    /// timer exists only while the dial waits (a loopback dial is usually connected before connect(2) returns).
+    /// </summary>
+    public Task<Socket> ConnectAsync(IPEndPoint endPoint, TimeSpan timeout) => ConnectCoreAsync(endPoint, default, timeout);
+
+    private async Task<Socket> ConnectCoreAsync(IPEndPoint endPoint, CancellationToken ct, TimeSpan? timeout)
     {
-        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { Blocking = false, NoDelay = true };
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        CancellationTokenSource? timer = null;
         try
         {
             int fd = (int)socket.SafeHandle.DangerousGetHandle();
+            if (!SetNonBlocking(fd)) socket.Blocking = false;
             int err = StartConnect(fd, endPoint);
+            if (err == EINPROGRESS && CheckDialAtOnce) err = ConnectedNow(fd);
             if (err == EINPROGRESS)
             {
+                if (timeout is { } t) { timer = new CancellationTokenSource(t); ct = timer.Token; }
                 var pc = new PendingConnect(fd);
                 if (IsCurrent) WatchConnect(pc);
                 else Post(Op.Connect, pc);
@@ -682,6 +763,10 @@ internal sealed partial class RelayLoop
         {
             socket.Dispose();
             throw;
+        }
+        finally
+        {
+            timer?.Dispose();
         }
     }
 }

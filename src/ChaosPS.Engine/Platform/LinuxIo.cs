@@ -44,6 +44,12 @@ public static unsafe partial class LinuxIo
     /// <summary>fcntl(2) with an int argument (F_SETPIPE_SZ and the like).</summary>
     [LibraryImport("libc", SetLastError = true)] public static partial int fcntl(int fd, int cmd, int arg);
     public const int O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000, F_SETPIPE_SZ = 1031;
+    /// <summary>ioctl(2) with an int* argument (FIONBIO: non-blocking in one call, where fcntl takes F_GETFL + F_SETFL).</summary>
+    [LibraryImport("libc", SetLastError = true)] public static partial int ioctl(int fd, nuint request, int* arg);
+    public const nuint FIONBIO = 0x5421;
+    [LibraryImport("libc", SetLastError = true)] public static partial int poll(PollFd* fds, nuint count, int timeoutMs);
+    public const short POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10;
+    [StructLayout(LayoutKind.Sequential)] public struct PollFd { public int Fd; public short Events, Revents; }
     public const uint SPLICE_F_MOVE = 1, SPLICE_F_NONBLOCK = 2;
     [LibraryImport("libc", SetLastError = true)] public static partial int timerfd_create(int clock, int flags);
     [LibraryImport("libc", SetLastError = true)] public static partial int timerfd_settime(int fd, int flags, ITimerSpec* value, ITimerSpec* old);

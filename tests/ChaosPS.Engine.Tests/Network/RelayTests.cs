@@ -68,6 +68,11 @@ public sealed class RelayTests : IDisposable
         Assert.NotNull(link.Relay);
         Assert.Equal((1L, 0L), (link.Up.RelayedReads, link.Up.ChainedReads));
         Assert.Equal((1L, 0L), (link.Down.RelayedReads, link.Down.ChainedReads));
+        // A toxic-free link makes no chain queue (it is made when a toxic first needs it, below).
+        Assert.False(link.Up.HasQueue || link.Down.HasQueue, "a toxic-free relayed link made a chain queue");
+        // The client socket inherits TCP_NODELAY from the listener (no setsockopt per connection); the dial sets it upstream.
+        Assert.True(link.Client.NoDelay, "TCP_NODELAY on the client socket");
+        Assert.True(link.Server.NoDelay, "TCP_NODELAY on the upstream socket");
 
         p.AddToxic(ToxicSpec.Create("latency", "downstream", 1, new Dictionary<string, long> { ["latency"] = 20 }, "lat"));
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -75,6 +80,7 @@ public sealed class RelayTests : IDisposable
         Slack.AtLeast(Net.Ms(t0), 20, "latency toxic on a relayed link");
         Assert.Equal((2L, 0L), (link.Up.RelayedReads, link.Up.ChainedReads));
         Assert.Equal((1L, 1L), (link.Down.RelayedReads, link.Down.ChainedReads));
+        Assert.True(link.Down.HasQueue && !link.Up.HasQueue, "only the toxic's direction made a queue");
 
         p.RemoveToxic("lat");
         await Net.EventuallyAsync(() => !link.Down.NeedsChain, what: "the chain's queue drained");
@@ -196,6 +202,99 @@ public sealed class RelayTests : IDisposable
         c.Shutdown(SocketShutdown.Send);
         Assert.Equal("got 100000 bytes", Encoding.ASCII.GetString(await Net.ReadToEndAsync(c)));
         await Net.EventuallyAsync(() => p.Snapshot().ActiveConnections == 0, what: "the link closed after both directions ended");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // every dial waits for its epoll event: the one-shot registration the link takes over with a MOD
+    public async Task Short_links_in_a_row_each_get_their_own_bytes_and_end_as_the_peers_close(bool dialDoneAtOnce)
+    {
+        RelayLoop.CheckDialAtOnce = dialDoneAtOnce;
+        try { await ShortLinksInARow(); }
+        finally { RelayLoop.CheckDialAtOnce = true; }
+    }
+
+    private async Task ShortLinksInARow()
+    {
+        // Every link reuses the descriptor numbers and slot of the one before it: the upstream socket joins the epoll
+        // set at its dial, and a closing link's sockets leave it by close(2). A stale registration or event reaching a
+        // newer link would cross or cut its bytes here. Both orders of closing: the upstream first, then the client.
+        using var server = new TestServer(async s =>
+        {
+            var got = await Net.ReadExactlyAsync(s, 8);
+            await Net.SendAllAsync(s, got.Concat(got).ToArray());
+            s.Shutdown(SocketShutdown.Send); // the upstream ends first (Connection: close)
+            await Net.ReadToEndAsync(s);
+        });
+        var p = _fx.Create(server.Address);
+        for (int i = 0; i < 200; i++)
+        {
+            using var c = await ProxyFixture.ConnectAsync(p.Listen);
+            var mine = Encoding.ASCII.GetBytes($"link{i:D4}");
+            await Net.SendAllAsync(c, mine);
+            var back = await Net.ReadToEndAsync(c); // all of the answer, then EOF from the upstream's FIN
+            Assert.Equal(Encoding.ASCII.GetString(mine.Concat(mine).ToArray()), Encoding.ASCII.GetString(back));
+            if (i % 2 == 0) c.Shutdown(SocketShutdown.Send); // odd links: the client just closes
+        }
+        await Net.EventuallyAsync(() => p.Snapshot().ActiveConnections == 0, what: "every link closed");
+        Assert.Equal(200L * 8, p.Snapshot().BytesUpstream);
+        Assert.Equal(200L * 16, p.Snapshot().BytesDownstream);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)] private static extern int dup(int fd);
+    [System.Runtime.InteropServices.DllImport("libc")] private static extern int close(int fd);
+
+    [Fact]
+    public async Task An_event_left_by_a_closed_link_never_reaches_the_link_that_takes_its_slot()
+    {
+        // A closing link's sockets leave the epoll set by close(2); while another descriptor still holds one (here a dup,
+        // in life a child process between fork and exec) its registration stays, and it keeps reporting under the old
+        // link's slot. The slot's next link must not be disturbed: no bytes lost, no direction ended early. (The loop
+        // drops such events by the link's generation; the old socket is fully shut down by then, so its events carry
+        // EPOLLHUP, which the EOF-from-EPOLLRDHUP shortcut also refuses: this guards the pair.)
+        if (!RelayLoop.Supported) return;
+        using var server = TestServer.Echo();
+        var p = _fx.Create(server.Address);
+        var c1 = await ProxyFixture.ConnectAsync(p.Listen);
+        await Net.SendAllAsync(c1, Encoding.ASCII.GetBytes("old"));
+        await Net.ReadExactlyAsync(c1, 3);
+        var old = Assert.Single(p.Links);
+        int oldSlot = old.RelaySlot;
+        // The upstream socket: the side whose direction ends last, so it is closed while still in the set.
+        int held = dup(old.Fd(1));
+        Assert.True(held >= 0, "dup failed");
+        var open = new List<Socket>();
+        try
+        {
+            c1.Shutdown(SocketShutdown.Send); // the echo server ends in turn, and the link closes
+            await Net.EventuallyAsync(() => old.IsClosed && old.RelaySlot < 0, what: "the old link closed");
+            // A link on the same loop and slot (one loop: the next link; several: one of the next few).
+            Link? heir = null;
+            for (int i = 0; i < 16 && heir is null; i++)
+            {
+                var c = await ProxyFixture.ConnectAsync(p.Listen);
+                open.Add(c);
+                await Net.SendAllAsync(c, Encoding.ASCII.GetBytes("hi"));
+                await Net.ReadExactlyAsync(c, 2);
+                var l = p.Links.Single(x => !x.IsClosed && x.ClientEndPoint == c.LocalEndPoint!.ToString());
+                if (ReferenceEquals(l.Relay, old.Relay) && l.RelaySlot == oldSlot) heir = l;
+            }
+            if (heir is null) return; // the loops spread them elsewhere: nothing to check on this machine
+            var mine = open[^1];
+            for (int i = 0; i < 50; i++)
+            {
+                var text = $"round {i:D3}";
+                await Net.SendAllAsync(mine, Encoding.ASCII.GetBytes(text));
+                Assert.Equal(text, Encoding.ASCII.GetString(await Net.ReadExactlyAsync(mine, text.Length)));
+                Assert.False(heir.IsClosed, $"the new link closed after round {i}: {heir.CloseReason}");
+            }
+        }
+        finally
+        {
+            close(held);
+            foreach (var c in open) c.Dispose();
+            c1.Dispose();
+        }
     }
 
     [Fact]
