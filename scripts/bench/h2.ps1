@@ -104,20 +104,24 @@ try {
         $withClient = -not $NoHttpClient -and $m -eq 1
         $h = @(); $o = @(); $hc = @(); $cpu = @(); $failed = 0; $hFailed = 0; $engine = $null; $hn = @(); $on = @()
         $vr = [ordered]@{}; $vn = [ordered]@{}; foreach ($v in $Variant) { $vr[$v] = @(); $vn[$v] = @() }
+        function Invoke-Variants {
+            foreach ($v in $Variant) {
+                $vname, $vvalue = $v -split '=', 2
+                [Environment]::SetEnvironmentVariable($vname, $vvalue)
+                try { $x = Invoke-ChaosPS $url $c $m 'Auto'; $vr[$v] += $x.Rps; $vn[$v] += $x.NginxUs; $script:failed += $x.Failed }
+                finally { [Environment]::SetEnvironmentVariable($vname, $null) }
+            }
+        }
         for ($i = 0; $i -lt $Rounds; $i++) {
-            # Interleaved, and the first tool alternates, so neither always runs first after a pause.
-            $order = if ($i % 2) { 'chaosps', 'h2load' } else { 'h2load', 'chaosps' }
+            # Interleaved, and the first tool alternates, so neither always runs first after a pause; the variant rows
+            # run last in even rounds and first in odd ones, so neither side of a before/after pair always runs later.
+            $order = if ($i % 2) { 'variants', 'chaosps', 'h2load' } else { 'h2load', 'chaosps', 'variants' }
             foreach ($t in $order) {
+                if ($t -eq 'variants') { Invoke-Variants; continue }
                 if ($t -eq 'h2load') { $x = Invoke-H2load $url $c $m; $h += $x.Rps; $hFailed += $x.Failed; $hn += $x.NginxUs }
                 else { $x = Invoke-ChaosPS $url $c $m 'Auto'; $o += $x.Rps; $cpu += $x.Cpu; $failed += $x.Failed; $engine = $x.Engine; $on += $x.NginxUs }
             }
             if ($withClient) { $x = Invoke-ChaosPS $url $c $m 'HttpClient'; $hc += $x.Rps; $failed += $x.Failed }
-            foreach ($v in $Variant) {
-                $vname, $vvalue = $v -split '=', 2
-                [Environment]::SetEnvironmentVariable($vname, $vvalue)
-                try { $x = Invoke-ChaosPS $url $c $m 'Auto'; $vr[$v] += $x.Rps; $vn[$v] += $x.NginxUs; $failed += $x.Failed }
-                finally { [Environment]::SetEnvironmentVariable($vname, $null) }
-            }
         }
         $rep = if ($Variant) { [ordered]@{} } else { $null }
         foreach ($v in $Variant) { $rep[$v] = [ordered]@{ Rps = (Median $vr[$v]); Ratio = [math]::Round((Median $vr[$v]) / (Median $h), 2); NginxUsPerRequest = (Median $vn[$v]); Rounds = $vr[$v]; NginxUsRounds = $vn[$v] } }
