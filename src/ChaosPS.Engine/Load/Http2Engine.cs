@@ -39,7 +39,8 @@ internal sealed class Http2Engine : ILoadEngine
         var origins = new List<Http2Origin>();
         var originOf = new int[o.Requests.Count];
         // CHAOSPS_H2_HPACK_INDEX=0 (for the h2 bench's before/after rows) sends every field as a literal without
-        // indexing, as before the encoder used the server's dynamic table.
+        // indexing, as before the encoder used the server's dynamic table. Measured at h2c c10 m10 against nginx:
+        // 14 bytes sent per request instead of 58; nginx's CPU per request moved by less than the machine's noise.
         var fieldTable = new HpackFieldTable(Environment.GetEnvironmentVariable("CHAOSPS_H2_HPACK_INDEX") == "0" ? 0 : 4096);
         var blocks = new HpackTemplate[o.Requests.Count];
         for (int i = 0; i < o.Requests.Count; i++)
