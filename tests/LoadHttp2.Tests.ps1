@@ -12,7 +12,7 @@ BeforeAll {
     New-TestCertificate -Directory $dir
     New-Item -ItemType Directory -Force "$dir/www" | Out-Null
     [IO.File]::WriteAllBytes("$dir/www/big.bin", [byte[]]::new(256KB))
-    $script:pc = Get-FreeTcpPort; $script:pt = Get-FreeTcpPort; $script:pg = Get-FreeTcpPort; $script:p1 = Get-FreeTcpPort
+    $script:pc = Get-FreeTcpPort; $script:pt = Get-FreeTcpPort; $script:pg = Get-FreeTcpPort; $script:p1 = Get-FreeTcpPort; $script:ph = Get-FreeTcpPort
     # 'listen ... http2' is the form nginx 1.22 (Debian 12) knows. $connection is nginx's connection serial number.
     @"
 worker_processes 1;
@@ -36,6 +36,10 @@ http {
   server { listen 127.0.0.1:$pt ssl http2; location / { return 200 "hello h2 tls\n"; } }
   server { listen 127.0.0.1:$pg http2; keepalive_requests 25; location / { return 200 "short-lived\n"; } }
   server { listen 127.0.0.1:$p1; location /sink { return 200 "got it\n"; } }
+  # The request headers as nginx decoded them (HPACK), per connection: keepalive_requests 40 ends each connection
+  # with GOAWAY, so the run's requests go over several connections whose HPACK tables start empty.
+  log_format hdr '`$connection|`$connection_requests|`$request_method|`$uri|`$args|`$http_host|`$http_user_agent|`$http_x_tmpl|`$http_x_shared|`$content_length';
+  server { listen 127.0.0.1:$ph http2; keepalive_requests 40; access_log $dir/headers.log hdr; location /hdr { return 200 "hdr\n"; } }
 }
 "@ | Set-Content "$dir/nginx.conf"
     nginx -c "$dir/nginx.conf"
@@ -140,6 +144,40 @@ Describe 'Start-LoadTest -Http2 against nginx' -Tag 'Load', 'Http2' {
         $r.Failed | Should -Be 0
         $r.ChecksPassed | Should -Be 6
         $r.BytesSent | Should -BeGreaterThan (6 * 70000)
+    }
+
+    It 'sends every request with its own headers, repeated on one connection and after GOAWAY (HPACK dynamic table)' {
+        # Three request templates interleaved on each connection: the encoder indexes a field the first time a
+        # connection sends it and refers to it by index later, so a wrong index would show as another template's
+        # header (or an HPACK error) in nginx's log.
+        $f = Join-Path $dir 'hdr.jsonl'
+        @(
+            '{"name":"a","uri":"/hdr/a","headers":{"X-Tmpl":"a","X-Shared":"s"}}'
+            '{"name":"b","method":"POST","uri":"/hdr/b","headers":{"X-Tmpl":"b","X-Shared":"s","User-Agent":"probe/2"},"body":"hello"}'
+            '{"name":"c","uri":"/hdr/c?q=1","headers":{"X-Tmpl":"c"}}'
+        ) | Set-Content $f
+        $r = Start-LoadTest -Uri "http://127.0.0.1:$ph" -RequestFile $f -Http2 -Concurrency 6 -StreamsPerConnection 3 -Iterations 300 -BodyContains 'hdr'
+        $r.Failed | Should -Be 0 -Because "errors: $($r.ErrorsByKind | ConvertTo-Json -Compress)"
+        $r.ChecksPassed | Should -Be 300
+        Wait-Until { @(Get-Content "$dir/headers.log" -ErrorAction SilentlyContinue).Count -ge 300 } -TimeoutSeconds 10 | Out-Null
+        $lines = @(Get-Content "$dir/headers.log")
+        $lines.Count | Should -Be 300
+        $expected = @{
+            a = "GET|/hdr/a|-|127.0.0.1:$ph|ChaosPS-Load/0.1|a|s|-"
+            b = "POST|/hdr/b|-|127.0.0.1:$ph|probe/2|b|s|5"
+            c = "GET|/hdr/c|q=1|127.0.0.1:$ph|ChaosPS-Load/0.1|c|-|-"
+        }
+        foreach ($l in $lines) {
+            $x = $l -split '\|'
+            $name = $x[3].Substring(5)
+            $expected.ContainsKey($name) | Should -BeTrue -Because $l
+            ($x[2..9] -join '|') | Should -Be $expected[$name]
+        }
+        foreach ($n in 'a', 'b', 'c') { @($lines | Where-Object { ($_ -split '\|')[3] -eq "/hdr/$n" }).Count | Should -Be 100 }
+        # Several connections (GOAWAY after 40 requests), each carrying many requests.
+        $byConn = @($lines | Group-Object { ($_ -split '\|')[0] })
+        $byConn.Count | Should -BeGreaterOrEqual 8
+        ($lines | ForEach-Object { [int](($_ -split '\|')[1]) } | Measure-Object -Maximum).Maximum | Should -Be 40
     }
 
     It 'opens a new connection after GOAWAY without failing a request' {

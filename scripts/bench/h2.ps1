@@ -22,12 +22,18 @@ param(
     [switch] $NoHttpClient,
     # Extra ChaosPS rows in the same interleaved rounds, one per value of CHAOSPS_H2_REPOLL (the epoll thread's write
     # batching: -1 writes after each connection's read, as before batching per turn; 0 at the end of each epoll turn;
-    # N after up to N more non-blocking polls; the default is 3): before/after figures from one run.
+    # N after up to N more non-blocking polls; the default is 3): before/after figures from one run. Each row also
+    # gives nginx's worker CPU time per request (/proc/PID/stat).
     [string[]] $Repoll = @(),
+    # Extra ChaosPS rows, one per 'NAME=VALUE' environment setting (e.g. CHAOSPS_H2_HPACK_INDEX=0: request headers
+    # as plain literals, without the server's HPACK dynamic table), in the same interleaved rounds.
+    [string[]] $Variant = @(),
     [string] $OutFile = "$PSScriptRoot/../../out/bench/h2.json"
 )
 $ErrorActionPreference = 'Stop'
 $Repoll = @($Repoll | ForEach-Object { $_ -split ',' } | ForEach-Object Trim | Where-Object { $_ })
+$Variant = @(@($Repoll | ForEach-Object { "CHAOSPS_H2_REPOLL=$_" }) + @($Variant | ForEach-Object { $_ -split ',' } | ForEach-Object Trim | Where-Object { $_ }))
+foreach ($v in $Variant) { if ($v -notmatch '^CHAOSPS_[A-Z0-9_]+=') { throw "variant '$v' is not 'CHAOSPS_NAME=VALUE'" } }
 foreach ($tool in 'nginx', 'h2load', 'openssl') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is not installed (apt-get install -y nginx nghttp2-client openssl)" }
 }
@@ -60,18 +66,29 @@ http {
 nginx -c "$dir/nginx.conf"
 if ($LASTEXITCODE) { throw "nginx did not start: $(Get-Content "$dir/error.log" -Raw)" }
 Start-Sleep -Milliseconds 500
+# nginx's one worker: its CPU time per request served is the server's cost of each client's requests, which a shared
+# machine disturbs far less than req/s.
+$nginxMaster = [int](Get-Content "$dir/nginx.pid")
+$nginxWorker = [int]((Get-Content "/proc/$nginxMaster/task/$nginxMaster/children") -split ' ' | Where-Object { $_ } | Select-Object -First 1)
+$tick = 1e6 / [double]((getconf CLK_TCK) | Select-Object -First 1)
+function Get-NginxTicks { $f = (Get-Content "/proc/$nginxWorker/stat") -replace '^.*\) ', '' -split ' '; [long]$f[11] + [long]$f[12] }
 
 function Invoke-H2load([string] $url, [int] $c, [int] $m) {
+    $t0 = Get-NginxTicks
     $out = h2load -D $Seconds -c $c -m $m $url 2>&1 | Out-String
+    $dt = (Get-NginxTicks) - $t0
     if ($out -notmatch 'finished in [^,]+, ([0-9.]+) req/s') { throw "h2load gave no rate: $out" }
     $rps = [double]$Matches[1]
-    if ($out -match 'requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed') { $failed = [long]$Matches[1] } else { $failed = -1 }
-    [pscustomobject]@{ Rps = $rps; Failed = $failed }
+    if ($out -match 'requests: \d+ total, \d+ started, (\d+) done, \d+ succeeded, (\d+) failed') { $done = [long]$Matches[1]; $failed = [long]$Matches[2] } else { $done = 0; $failed = -1 }
+    [pscustomobject]@{ Rps = $rps; Failed = $failed; NginxUs = if ($done) { [math]::Round($dt * $tick / $done, 2) } else { $null } }
 }
 
 function Invoke-ChaosPS([string] $url, [int] $c, [int] $m, [string] $engine) {
+    $t0 = Get-NginxTicks
     $r = Start-LoadTest $url -Http2 -Engine $engine -Concurrency ($c * $m) -StreamsPerConnection $m -Duration "$($Seconds)s" -SkipCertificateCheck -Name "h2 bench"
-    [pscustomobject]@{ Rps = [math]::Round($r.Requests / $r.Duration.TotalSeconds, 1); Failed = $r.Failed; Cpu = $r.Generator.CpuAvgPercent; Engine = $r.Engine }
+    $dt = (Get-NginxTicks) - $t0
+    [pscustomobject]@{ Rps = [math]::Round($r.Requests / $r.Duration.TotalSeconds, 1); Failed = $r.Failed; Cpu = $r.Generator.CpuAvgPercent; Engine = $r.Engine
+        NginxUs = if ($r.Requests) { [math]::Round($dt * $tick / $r.Requests, 2) } else { $null } }
 }
 
 $report = [ordered]@{
@@ -85,36 +102,42 @@ try {
         $tls = $Matches[1] -eq 'tls'; $c = [int]$Matches[2]; $m = [int]$Matches[3]
         $url = if ($tls) { "https://127.0.0.1:$tlsPort/" } else { "http://127.0.0.1:$port/" }
         $withClient = -not $NoHttpClient -and $m -eq 1
-        $h = @(); $o = @(); $hc = @(); $cpu = @(); $failed = 0; $hFailed = 0; $engine = $null
-        $vr = [ordered]@{}; foreach ($v in $Repoll) { $vr[$v] = @() }
-        for ($i = 0; $i -lt $Rounds; $i++) {
-            # Interleaved, and the first tool alternates, so neither always runs first after a pause.
-            $order = if ($i % 2) { 'chaosps', 'h2load' } else { 'h2load', 'chaosps' }
-            foreach ($t in $order) {
-                if ($t -eq 'h2load') { $x = Invoke-H2load $url $c $m; $h += $x.Rps; $hFailed += $x.Failed }
-                else { $x = Invoke-ChaosPS $url $c $m 'Auto'; $o += $x.Rps; $cpu += $x.Cpu; $failed += $x.Failed; $engine = $x.Engine }
-            }
-            if ($withClient) { $x = Invoke-ChaosPS $url $c $m 'HttpClient'; $hc += $x.Rps; $failed += $x.Failed }
-            foreach ($v in $Repoll) {
-                $env:CHAOSPS_H2_REPOLL = $v
-                try { $x = Invoke-ChaosPS $url $c $m 'Auto'; $vr[$v] += $x.Rps; $failed += $x.Failed }
-                finally { Remove-Item Env:CHAOSPS_H2_REPOLL -ErrorAction SilentlyContinue }
+        $h = @(); $o = @(); $hc = @(); $cpu = @(); $failed = 0; $hFailed = 0; $engine = $null; $hn = @(); $on = @()
+        $vr = [ordered]@{}; $vn = [ordered]@{}; foreach ($v in $Variant) { $vr[$v] = @(); $vn[$v] = @() }
+        function Invoke-Variants {
+            foreach ($v in $Variant) {
+                $vname, $vvalue = $v -split '=', 2
+                [Environment]::SetEnvironmentVariable($vname, $vvalue)
+                try { $x = Invoke-ChaosPS $url $c $m 'Auto'; $vr[$v] += $x.Rps; $vn[$v] += $x.NginxUs; $script:failed += $x.Failed }
+                finally { [Environment]::SetEnvironmentVariable($vname, $null) }
             }
         }
-        $rep = if ($Repoll) { [ordered]@{} } else { $null }
-        foreach ($v in $Repoll) { $rep[$v] = [ordered]@{ Rps = (Median $vr[$v]); Ratio = [math]::Round((Median $vr[$v]) / (Median $h), 2); Rounds = $vr[$v] } }
+        for ($i = 0; $i -lt $Rounds; $i++) {
+            # Interleaved, and the first tool alternates, so neither always runs first after a pause; the variant rows
+            # run last in even rounds and first in odd ones, so neither side of a before/after pair always runs later.
+            $order = if ($i % 2) { 'variants', 'chaosps', 'h2load' } else { 'h2load', 'chaosps', 'variants' }
+            foreach ($t in $order) {
+                if ($t -eq 'variants') { Invoke-Variants; continue }
+                if ($t -eq 'h2load') { $x = Invoke-H2load $url $c $m; $h += $x.Rps; $hFailed += $x.Failed; $hn += $x.NginxUs }
+                else { $x = Invoke-ChaosPS $url $c $m 'Auto'; $o += $x.Rps; $cpu += $x.Cpu; $failed += $x.Failed; $engine = $x.Engine; $on += $x.NginxUs }
+            }
+            if ($withClient) { $x = Invoke-ChaosPS $url $c $m 'HttpClient'; $hc += $x.Rps; $failed += $x.Failed }
+        }
+        $rep = if ($Variant) { [ordered]@{} } else { $null }
+        foreach ($v in $Variant) { $rep[$v] = [ordered]@{ Rps = (Median $vr[$v]); Ratio = [math]::Round((Median $vr[$v]) / (Median $h), 2); NginxUsPerRequest = (Median $vn[$v]); Rounds = $vr[$v]; NginxUsRounds = $vn[$v] } }
         $row = [ordered]@{
             Case = $name; Connections = $c; StreamsPerConnection = $m; H2loadRps = (Median $h); ChaosPSRps = (Median $o)
             Ratio = [math]::Round((Median $o) / (Median $h), 2); HttpClientRps = if ($withClient) { Median $hc } else { $null }
             HttpClientRatio = if ($withClient) { [math]::Round((Median $hc) / (Median $h), 2) } else { $null }
             ChaosPSFailed = $failed; H2loadFailed = $hFailed; ChaosPSCpuPercent = (Median $cpu); Engine = $engine
             H2loadRounds = $h; ChaosPSRounds = $o; HttpClientRounds = $hc
-            Repoll = $rep
+            H2loadNginxUs = (Median $hn); ChaosPSNginxUs = (Median $on); H2loadNginxUsRounds = $hn; ChaosPSNginxUsRounds = $on
+            Variants = $rep
         }
         $report.Rows.Add([pscustomobject]$row)
-        Write-Host ("{0,-12} h2load {1,9:0} req/s   ChaosPS {2,9:0} req/s  ({3:0.00}x)   HttpClient {4,9}   failed {5}" -f $name, $row.H2loadRps, $row.ChaosPSRps, $row.Ratio,
-            $(if ($withClient) { '{0:0} ({1:0.00}x)' -f $row.HttpClientRps, $row.HttpClientRatio } else { '-' }), $failed)
-        foreach ($v in $Repoll) { Write-Host ("{0,-12}   CHAOSPS_H2_REPOLL={1,-3} ChaosPS {2,9:0} req/s  ({3:0.00}x)" -f '', $v, $row.Repoll[$v].Rps, $row.Repoll[$v].Ratio) }
+        Write-Host ("{0,-12} h2load {1,9:0} req/s ({6:0.00} us nginx/req)   ChaosPS {2,9:0} req/s  ({3:0.00}x, {7:0.00} us nginx/req)   HttpClient {4,9}   failed {5}" -f $name, $row.H2loadRps, $row.ChaosPSRps, $row.Ratio,
+            $(if ($withClient) { '{0:0} ({1:0.00}x)' -f $row.HttpClientRps, $row.HttpClientRatio } else { '-' }), $failed, $row.H2loadNginxUs, $row.ChaosPSNginxUs)
+        foreach ($v in $Variant) { Write-Host ("{0,-12}   {1,-26} ChaosPS {2,9:0} req/s  ({3:0.00}x, {4:0.00} us nginx/req)" -f '', $v, $row.Variants[$v].Rps, $row.Variants[$v].Ratio, $row.Variants[$v].NginxUsPerRequest) }
     }
 }
 finally {
@@ -124,7 +147,7 @@ finally {
 }
 $report.LoadAvgAfter = (Get-Content /proc/loadavg)
 "== HTTP/2 vs h2load (req/s, medians of $Rounds interleaved rounds of $Seconds s; ratio = ChaosPS / h2load)"
-$report.Rows | Format-Table Case, H2loadRps, ChaosPSRps, Ratio, HttpClientRps, HttpClientRatio, ChaosPSFailed, ChaosPSCpuPercent -AutoSize | Out-String -Width 200
+$report.Rows | Format-Table Case, H2loadRps, ChaosPSRps, Ratio, HttpClientRps, HttpClientRatio, ChaosPSFailed, ChaosPSCpuPercent, H2loadNginxUs, ChaosPSNginxUs -AutoSize | Out-String -Width 200
 "load average before: $($report.LoadAvgBefore)  after: $($report.LoadAvgAfter)"
 if ($OutFile) {
     New-Item -ItemType Directory -Force (Split-Path $OutFile) | Out-Null

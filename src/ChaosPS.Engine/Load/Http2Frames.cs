@@ -51,11 +51,12 @@ internal static class H2
 }
 
 /// <summary>
-/// The HPACK (RFC 7541) this client needs. Requests are encoded once per request template as literals without
-/// indexing and without Huffman (static-table indices for the pseudo-headers), so the server's decoder table never
-/// changes. Responses are read with a decoder whose dynamic table has size 0 (the client's SETTINGS say so): it
-/// parses every representation, reads <c>:status</c> and <c>content-type</c> and skips the rest; an index into the
-/// dynamic table is a protocol error.
+/// The HPACK (RFC 7541) this client needs. A request template's header block is split into fields once
+/// (<see cref="HpackFieldTable"/>, static-table indices for the pseudo-headers, raw octets without Huffman); each
+/// connection's <see cref="HpackEncoder"/> sends a field with incremental indexing the first time it uses it and by
+/// its dynamic-table index afterwards, and never evicts. Responses are read with a decoder whose dynamic table has
+/// size 0 (the client's SETTINGS say so): it parses every representation, reads <c>:status</c> and
+/// <c>content-type</c> and skips the rest; an index into the dynamic table is a protocol error.
 /// </summary>
 internal static class Hpack
 {
@@ -67,52 +68,76 @@ internal static class Hpack
     private static readonly HashSet<string> ConnectionSpecific = new(StringComparer.OrdinalIgnoreCase)
     { "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host", "te", "content-length" };
 
-    /// <summary>The header block of <paramref name="r"/> (pseudo-headers, its headers lower-cased, user-agent,
-    /// content-type and content-length when it has a body); connection-specific HTTP/1.1 headers are left out.</summary>
-    public static byte[] EncodeRequest(LoadRequest r)
+    /// <summary>One header field of a request: a static-table index (<paramref name="Value"/> null), or a literal
+    /// whose name is a static-table index (<paramref name="NameIndex"/> &gt; 0) or the string <paramref name="Name"/>.</summary>
+    internal readonly record struct Field(int StaticIndex, int NameIndex, string? Name, string? Value);
+
+    /// <summary>The header fields of <paramref name="r"/> in order (pseudo-headers, its headers lower-cased,
+    /// user-agent, content-type and content-length when it has a body); connection-specific HTTP/1.1 headers are
+    /// left out.</summary>
+    internal static List<Field> RequestFields(LoadRequest r)
     {
-        var b = new List<byte>(128);
-        if (r.Method == "GET") b.Add(0x80 | MethodGet);
-        else if (r.Method == "POST") b.Add(0x80 | MethodPost);
-        else Literal(b, Method, r.Method);
-        b.Add((byte)(0x80 | (r.Uri.Scheme == Uri.UriSchemeHttps ? SchemeHttps : SchemeHttp)));
+        var f = new List<Field>(8);
+        if (r.Method == "GET") f.Add(new(MethodGet, 0, null, null));
+        else if (r.Method == "POST") f.Add(new(MethodPost, 0, null, null));
+        else f.Add(new(0, Method, null, r.Method));
+        f.Add(new(r.Uri.Scheme == Uri.UriSchemeHttps ? SchemeHttps : SchemeHttp, 0, null, null));
         string path = r.Uri.PathAndQuery;
-        if (path == "/") b.Add(0x80 | PathRoot);
-        else Literal(b, Path, path);
+        if (path == "/") f.Add(new(PathRoot, 0, null, null));
+        else f.Add(new(0, Path, null, path));
         string? host = r.Headers.FirstOrDefault(h => h.Key.Equals("Host", StringComparison.OrdinalIgnoreCase)).Value;
-        Literal(b, Authority, host ?? (r.Uri.IsDefaultPort ? r.Uri.Host : $"{r.Uri.Host}:{r.Uri.Port}"));
+        f.Add(new(0, Authority, null, host ?? (r.Uri.IsDefaultPort ? r.Uri.Host : $"{r.Uri.Host}:{r.Uri.Port}")));
         bool ua = false, ctype = false;
         foreach (var (k, v) in r.Headers)
         {
             if (ConnectionSpecific.Contains(k)) continue;
             if (k.Equals("User-Agent", StringComparison.OrdinalIgnoreCase)) ua = true;
             if (k.Equals("Content-Type", StringComparison.OrdinalIgnoreCase)) ctype = true;
-            Literal(b, k.ToLowerInvariant(), v);
+            f.Add(new(0, 0, k.ToLowerInvariant(), v));
         }
-        if (!ua) Literal(b, "user-agent", "ChaosPS-Load/0.1");
+        if (!ua) f.Add(new(0, 0, "user-agent", "ChaosPS-Load/0.1"));
         if (r.Body is { Length: > 0 })
         {
-            if (!ctype) Literal(b, "content-type", "application/octet-stream");
-            Literal(b, "content-length", r.Body.Length.ToString(CultureInfo.InvariantCulture));
+            if (!ctype) f.Add(new(0, 0, "content-type", "application/octet-stream"));
+            f.Add(new(0, 0, "content-length", r.Body.Length.ToString(CultureInfo.InvariantCulture)));
         }
-        else if (r.Method is "POST" or "PUT" or "PATCH") Literal(b, "content-length", "0");
+        else if (r.Method is "POST" or "PUT" or "PATCH") f.Add(new(0, 0, "content-length", "0"));
+        return f;
+    }
+
+    /// <summary>The header block of <paramref name="r"/> with every field a literal without indexing (what a
+    /// connection sends when it indexes nothing).</summary>
+    public static byte[] EncodeRequest(LoadRequest r)
+    {
+        var b = new List<byte>(128);
+        foreach (var f in RequestFields(r)) b.AddRange(Encode(f, indexing: false));
         return b.ToArray();
     }
 
-    /// <summary>Literal header field without indexing, name from the static table.</summary>
-    private static void Literal(List<byte> b, int nameIndex, string value)
+    /// <summary>One field's representation: indexed (static), or a literal without indexing (0000 prefix) or with
+    /// incremental indexing (01 prefix, RFC 7541 §6.2.1).</summary>
+    internal static byte[] Encode(Field f, bool indexing)
     {
-        Integer(b, 0x00, 4, nameIndex);
-        String(b, value);
+        var b = new List<byte>(f.Value is null ? 1 : 64);
+        if (f.Value is null) { Integer(b, 0x80, 7, f.StaticIndex); return b.ToArray(); }
+        if (indexing) Integer(b, 0x40, 6, f.NameIndex);
+        else Integer(b, 0x00, 4, f.NameIndex);
+        if (f.NameIndex == 0) String(b, f.Name!);
+        String(b, f.Value);
+        return b.ToArray();
     }
 
-    /// <summary>Literal header field without indexing, new name.</summary>
-    private static void Literal(List<byte> b, string name, string value)
+    /// <summary>A field's size in the dynamic table: name and value octets plus 32 (RFC 7541 §4.1).</summary>
+    internal static int EntrySize(Field f) =>
+        (f.NameIndex > 0 ? Encoding.Latin1.GetByteCount(StaticName(f.NameIndex)) : Encoding.Latin1.GetByteCount(f.Name!)) + Encoding.Latin1.GetByteCount(f.Value!) + 32;
+
+    private static string StaticName(int index) => index switch
     {
-        b.Add(0x00);
-        String(b, name);
-        String(b, value);
-    }
+        Authority => ":authority",
+        Method => ":method",
+        Path => ":path",
+        _ => throw new ArgumentOutOfRangeException(nameof(index)),
+    };
 
     private static void String(List<byte> b, string s)
     {
@@ -129,6 +154,19 @@ internal static class Hpack
         value -= max;
         while (value >= 128) { b.Add((byte)(value % 128 + 128)); value /= 128; }
         b.Add((byte)value);
+    }
+
+    /// <summary><see cref="Integer(List{byte}, byte, int, int)"/> into a span; returns the octets written.</summary>
+    internal static int Integer(Span<byte> to, byte firstBits, int prefix, int value)
+    {
+        int max = (1 << prefix) - 1;
+        if (value < max) { to[0] = (byte)(firstBits | value); return 1; }
+        to[0] = (byte)(firstBits | max);
+        value -= max;
+        int n = 1;
+        while (value >= 128) { to[n++] = (byte)(value % 128 + 128); value /= 128; }
+        to[n++] = (byte)value;
+        return n;
     }
 
     /// <summary>Reads an HPACK integer with an N-bit prefix; throws InvalidDataException on a truncated or oversized one.</summary>
@@ -323,5 +361,125 @@ internal static class Huffman
         }
         if (bits > 0) o.Add((byte)((acc << (8 - bits)) | (0xffu >> bits)));
         return o.ToArray();
+    }
+}
+
+/// <summary>The header fields of a run's request templates, each distinct field once (a field that several
+/// templates share, such as the authority or user-agent, has one id), with its representations precomputed.</summary>
+internal sealed class HpackFieldTable
+{
+    /// <summary>The encoded field without indexing (or the static index), and with incremental indexing (null for a
+    /// static index: never added to the dynamic table).</summary>
+    internal readonly List<byte[]> Plain = [];
+    internal readonly List<byte[]?> Indexing = [];
+    internal readonly List<int> Sizes = [];
+    private readonly Dictionary<Hpack.Field, int> _ids = [];
+
+    /// <param name="limit">The most dynamic-table octets a connection's encoder uses (at most 4096, the HTTP/2
+    /// default; 0 indexes nothing).</param>
+    public HpackFieldTable(int limit) => Limit = Math.Clamp(limit, 0, 4096);
+
+    public int Limit { get; }
+
+    /// <summary>The template of <paramref name="r"/>: its field ids in order.</summary>
+    public HpackTemplate Add(LoadRequest r)
+    {
+        var fields = Hpack.RequestFields(r);
+        var ids = new int[fields.Count];
+        // The longest block: each field's longest form, plus two table size updates (RFC 7541 §6.3) of 6 octets.
+        int max = 12;
+        for (int i = 0; i < fields.Count; i++)
+        {
+            var f = fields[i];
+            if (!_ids.TryGetValue(f, out int id))
+            {
+                id = _ids[f] = Plain.Count;
+                Plain.Add(Hpack.Encode(f, indexing: false));
+                Indexing.Add(f.Value is null ? null : Hpack.Encode(f, indexing: true));
+                Sizes.Add(f.Value is null ? 0 : Hpack.EntrySize(f));
+            }
+            ids[i] = id;
+            max += Math.Max(Math.Max(Plain[id].Length, Indexing[id]?.Length ?? 0), 6);
+        }
+        return new HpackTemplate(ids, max);
+    }
+}
+
+/// <summary>A request's header fields (ids in an <see cref="HpackFieldTable"/>) and the longest block they encode to.</summary>
+internal sealed record HpackTemplate(int[] Fields, int MaxLength);
+
+/// <summary>
+/// One connection's request header encoder (RFC 7541). The first time the connection sends a field that fits in
+/// what is left of the table, it is sent as a literal with incremental indexing; later blocks refer to it by index
+/// (62 for the newest entry, counting back to the oldest). Nothing is ever evicted, so an entry's place from the
+/// oldest end never moves: the field inserted k-th (from 1) of n has index 62 + n - k. A field that does not fit is
+/// sent as a literal without indexing. If the server lowers SETTINGS_HEADER_TABLE_SIZE below the size in use, the
+/// next block starts with size updates to 0 (which empties the server's table) and to the new size, and the
+/// encoder starts over. Used under the connection's lock, in the order the blocks are written.
+/// </summary>
+internal sealed class HpackEncoder
+{
+    private readonly HpackFieldTable _table;
+    private readonly int[] _inserted; // per field id: its insertion number (from 1), 0 when not in the table
+    private int _count, _used, _limit;
+    private bool _sizeUpdate;
+
+    public HpackEncoder(HpackFieldTable table)
+    {
+        _table = table;
+        _inserted = new int[table.Plain.Count];
+        _limit = table.Limit;
+    }
+
+    /// <summary>The server's SETTINGS_HEADER_TABLE_SIZE: a value below the size this encoder may use lowers it.</summary>
+    public void PeerTableSize(uint size)
+    {
+        if (size >= (uint)_limit) return;
+        _limit = (int)size;
+        _sizeUpdate = true;
+        Array.Clear(_inserted);
+        _count = 0;
+        _used = 0;
+    }
+
+    /// <summary>Entries in the connection's table (for tests).</summary>
+    internal int Count => _count;
+
+    /// <summary>Encodes <paramref name="t"/>'s block into <paramref name="to"/> (at least <see cref="HpackTemplate.MaxLength"/>
+    /// octets); returns its length.</summary>
+    public int Encode(HpackTemplate t, Span<byte> to)
+    {
+        int n = 0;
+        if (_sizeUpdate)
+        {
+            _sizeUpdate = false;
+            n += Hpack.Integer(to, 0x20, 5, 0);
+            if (_limit > 0) n += Hpack.Integer(to[n..], 0x20, 5, _limit);
+        }
+        foreach (int id in t.Fields)
+        {
+            int k = _inserted[id];
+            if (k > 0)
+            {
+                n += Hpack.Integer(to[n..], 0x80, 7, 62 + _count - k);
+                continue;
+            }
+            byte[]? indexing = _table.Indexing[id];
+            int size = _table.Sizes[id];
+            if (indexing is not null && _used + size <= _limit)
+            {
+                _inserted[id] = ++_count;
+                _used += size;
+                indexing.CopyTo(to[n..]);
+                n += indexing.Length;
+            }
+            else
+            {
+                var plain = _table.Plain[id];
+                plain.CopyTo(to[n..]);
+                n += plain.Length;
+            }
+        }
+        return n;
     }
 }
