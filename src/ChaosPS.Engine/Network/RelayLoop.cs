@@ -529,15 +529,18 @@ internal sealed unsafe partial class RelayLoop
                 p.Deferred = chunk; // queued once the bytes before it are written (below, or by Flush)
             }
         }
-        nint sent = SendSome(link.Fd(dstSide), _buf, n, out int err);
+        // The peer had shut down before this read (EPOLLRDHUP) and the read did not fill the buffer: it took everything
+        // before the FIN, so the next read would return 0. The direction ends right after this write, so the write
+        // goes with MSG_MORE: the FIN that follows (shutdown or close) rides on the same segment as the data.
+        bool lastRead = !inline && p.Deferred is null && total < asked && (ev & EPOLLRDHUP) != 0 && (ev & (EPOLLERR | EPOLLHUP)) == 0;
+        nint sent = SendSome(link.Fd(dstSide), _buf, n, out int err, lastRead ? MSG_MORE : 0);
         if (sent > 0) p.AddSent((int)sent);
         if (err != 0) { link.Close($"{SideName(dstSide)} socket: {ErrnoName(err)}"); return; }
         if (sent == n)
         {
             if (p.Deferred is { } deferred) { p.Deferred = null; p.EnqueueFromRelay(deferred); }
-            // The peer had shut down before this read (EPOLLRDHUP) and the read did not fill the buffer: it took
-            // everything before the FIN, so the next read would return 0. End the direction now and save that call.
-            else if (!inline && total < asked && (ev & EPOLLRDHUP) != 0 && (ev & (EPOLLERR | EPOLLHUP)) == 0)
+            // End the direction now and save the read of 0.
+            else if (lastRead)
             {
                 EndDirection(link, p, srcSide, dstSide);
                 return;
@@ -678,14 +681,17 @@ internal sealed unsafe partial class RelayLoop
         UpdateInterest(link, dstSide);
     }
 
-    /// <summary>Writes until done or the socket is full; err is 0, or the errno that ended it.</summary>
-    private static nint SendSome(int fd, byte* data, nint count, out int err)
+    /// <summary>
+    /// Writes until done or the socket is full; err is 0, or the errno that ended it. <paramref name="flags"/> adds to
+    /// MSG_NOSIGNAL (MSG_MORE when a FIN follows at once; a later write without it, or the FIN, sends what it held).
+    /// </summary>
+    private static nint SendSome(int fd, byte* data, nint count, out int err, int flags = 0)
     {
         nint done = 0;
         err = 0;
         while (done < count)
         {
-            nint w = send(fd, data + done, count - done, MSG_NOSIGNAL);
+            nint w = send(fd, data + done, count - done, MSG_NOSIGNAL | flags);
             if (w >= 0) { done += w; continue; }
             int e = Marshal.GetLastPInvokeError();
             if (e == EINTR) continue;

@@ -28,7 +28,7 @@ public static unsafe partial class LinuxIo
     public const uint EPOLLIN = 0x1, EPOLLOUT = 0x4, EPOLLERR = 0x8, EPOLLHUP = 0x10, EPOLLRDHUP = 0x2000;
     public const int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
     public const uint EPOLLEXCLUSIVE = 1u << 28;
-    public const int MSG_NOSIGNAL = 0x4000, SHUT_WR = 1;
+    public const int MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000, SHUT_WR = 1;
     public const int EINPROGRESS = 115;
 
     [LibraryImport("libc", SetLastError = true)] public static partial int epoll_create1(int flags);
