@@ -160,3 +160,17 @@ Describe 'Parameter help is written once' -Tag Unit {
         @($found) | Should -BeNullOrEmpty
     }
 }
+
+Describe 'The help generator' -Tag Unit {
+    It 'fails the build, naming the cmdlet, when a cmdlet has no help markdown' {
+        # A copy of module/help without one cmdlet's file: the generator must exit non-zero and say which is missing.
+        $src = Join-Path $TestDrive 'help'
+        Copy-Item (Join-Path $PSScriptRoot '../module/help') $src -Recurse
+        Remove-Item (Join-Path $src 'Add-NetworkFault.md')
+        $exe = @(Get-PwshPath)
+        $out = & $exe[0] @($exe | Select-Object -Skip 1) -NoProfile -NonInteractive -File (Join-Path $PSScriptRoot '../scripts/ci/New-ChaosHelp.ps1') `
+            -ModulePath $modulePath -HelpSource $src -OutFile (Join-Path $TestDrive 'out/ChaosPS.dll-Help.xml') 2>&1 | Out-String
+        $LASTEXITCODE | Should -Not -Be 0 -Because "the generator printed: $out"
+        $out | Should -Match 'No help markdown for: Add-NetworkFault'
+    }
+}

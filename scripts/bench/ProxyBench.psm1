@@ -117,9 +117,37 @@ function Get-BenchHaproxyPid { $script:LastHaproxyPid }
 <# socat forking one process per connection (the classic relay); returns its port. #>
 function Start-BenchSocat([string] $Upstream) {
     $port = Get-FreePort
-    $null = Start-Bg (Find-Tool socat) "TCP-LISTEN:$port,fork,reuseaddr,bind=127.0.0.1,backlog=4096", "TCP:$Upstream"
+    $p = Start-Bg (Find-Tool socat) "TCP-LISTEN:$port,fork,reuseaddr,bind=127.0.0.1,backlog=4096", "TCP:$Upstream"
     Wait-Listen $port
+    $script:LastSocatPid = $p.Id
     $port
+}
+
+<# The process id of the socat the last Start-BenchSocat started (its forked children inherit its CPU affinity). #>
+function Get-BenchSocatPid { $script:LastSocatPid }
+
+<# The worker processes of every nginx that Start-BenchNginx started (children of the pid in its pid file). #>
+function Get-BenchNginxWorkerPids {
+    foreach ($n in $script:Nginx) {
+        $master = [int](Get-Content "$($n[1])/nginx.pid" -ErrorAction SilentlyContinue)
+        if ($master) { Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$' | Where-Object {
+            try { ((Get-Content "/proc/$($_.Name)/stat" -Raw) -replace '^.*\) ', '' -split ' ')[1] -eq "$master" } catch { $false } } | ForEach-Object { [int]$_.Name } }
+    }
+}
+
+<#
+    Sets the CPU affinity of a process (every thread, with -AllThreads) or of one thread id, through taskset(1); throws
+    when taskset fails, so a pinned run never silently runs unpinned.
+#>
+function Set-BenchAffinity([int] $Id, [string] $Cpus, [switch] $AllThreads) {
+    $a = @('-c', '-p'); if ($AllThreads) { $a = @('-a', '-c', '-p') }
+    $out = & taskset @a $Cpus $Id 2>&1
+    if ($LASTEXITCODE -ne 0) { throw "taskset $($a -join ' ') $Cpus $Id failed: $out" }
+}
+
+<# The thread ids of this process's proxy relay loops (threads named chaosps-relay-N). #>
+function Get-RelayThreadIds {
+    Get-ChildItem "/proc/$PID/task" | Where-Object { (Get-Content "$($_.FullName)/comm" -ErrorAction SilentlyContinue) -like 'chaosps-relay-*' } | ForEach-Object { [int]$_.Name }
 }
 
 function ConvertTo-Ms([string] $v) {

@@ -17,6 +17,9 @@
     dotnet pwsh ./build.ps1 bench -Bench proxy
 .EXAMPLE
     dotnet pwsh scripts/bench/proxy.ps1 -Sections keepalive,close -Rounds 5
+.EXAMPLE
+    dotnet pwsh scripts/bench/proxy.ps1 -PinCpus -Rounds 5
+    Keep-alive and close only, every proxy on the same CPU(s) and nginx on another (needs -ProxyThreads + 1 CPUs).
 #>
 param(
     [string] $ModulePath = (Get-ChildItem "$PSScriptRoot/../../out/ChaosPS/*/ChaosPS.psd1" -ErrorAction SilentlyContinue | Select-Object -First 1 -ExpandProperty FullName),
@@ -30,12 +33,19 @@ param(
     [int] $LatencyRounds = 20000,
     [int] $BulkMB = 4096,
     # Which parts to run (keepalive, close, latency, bulk, memory); a comma-separated string works too (pwsh -File).
-    [string[]] $Sections = @('keepalive', 'close', 'latency', 'bulk', 'memory')
+    [string[]] $Sections = @('keepalive', 'close', 'latency', 'bulk', 'memory'),
+    # Keep-alive and close with the same CPU placement for every proxy: nginx's worker on CPU 0, each proxy (ChaosPS's
+    # relay loops, haproxy, socat and its forks) on the last -ProxyThreads CPUs, wrk unpinned. Separates what a proxy
+    # costs per request from where the kernel's scheduler happens to put it (see the Network README).
+    [switch] $PinCpus
 )
 $ErrorActionPreference = 'Stop'
 $Sections = @($Sections -split ',' | ForEach-Object Trim | Where-Object { $_ })
 $unknown = $Sections | Where-Object { $_ -notin 'keepalive', 'close', 'latency', 'bulk', 'memory' }
 if ($unknown) { throw "unknown section(s): $($unknown -join ', ') (keepalive, close, latency, bulk, memory)" }
+if ($PinCpus -and [Environment]::ProcessorCount -lt $ProxyThreads + 1) {
+    throw "-PinCpus needs at least $($ProxyThreads + 1) CPUs (nginx on one, the proxy on $ProxyThreads); this machine has $([Environment]::ProcessorCount)"
+}
 if (-not $env:CHAOSPS_STATE_DIR) { $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID" }
 $env:CHAOSPS_PROXY_LOOPS = "$ProxyThreads" # read once, when the first proxy link starts
 Import-Module $ModulePath
@@ -58,6 +68,19 @@ try {
     $cpuOf = @{ chaosps = $PID; haproxy = Get-BenchHaproxyPid } # CPU per request: this process runs the proxy and idles otherwise
     $socatPort = Start-BenchSocat $up
     $paths = [ordered]@{ direct = "http://${up}/"; chaosps = "http://$($proxy.Listen)/"; haproxy = "http://127.0.0.1:$haproxyPort/"; socat = "http://127.0.0.1:$socatPort/" }
+    if ($PinCpus) {
+        $n = [Environment]::ProcessorCount
+        $proxyCpus = "$($n - $ProxyThreads)-$($n - 1)"
+        $workers = @(Get-BenchNginxWorkerPids); $relays = @(Get-RelayThreadIds)
+        if (-not $workers -or $relays.Count -ne $ProxyThreads) { throw "-PinCpus: found $($workers.Count) nginx worker(s) and $($relays.Count) relay loop thread(s), expected 1 and $ProxyThreads" }
+        foreach ($w in $workers) { Set-BenchAffinity $w 0 -AllThreads }
+        foreach ($t in $relays) { Set-BenchAffinity $t $proxyCpus } # threads, not this process: wrk is its child
+        Set-BenchAffinity (Get-BenchHaproxyPid) $proxyCpus -AllThreads
+        Set-BenchAffinity (Get-BenchSocatPid) $proxyCpus -AllThreads
+        $results.pinned = [ordered]@{ nginxCpu = 0; proxyCpus = $proxyCpus; wrk = 'unpinned' }
+        Write-Host "pinned: nginx worker on CPU 0; ChaosPS relay loop(s), haproxy and socat on CPU $proxyCpus; wrk unpinned" -ForegroundColor Cyan
+        $Sections = @($Sections | Where-Object { $_ -in 'keepalive', 'close' })
+    }
 
     foreach ($mode in 'keepalive', 'close' | Where-Object { $_ -in $Sections }) {
         $close = $mode -eq 'close'
@@ -160,6 +183,7 @@ try {
 $file = Save-BenchResult proxy $results
 Write-Host "`n== results (ratios are what to quote; this machine is shared) -> $file" -ForegroundColor Green
 $r = $results
+if ($r.Contains('pinned')) { "pinned: nginx worker on CPU {0}, every proxy on CPU {1}, wrk {2}" -f $r.pinned.nginxCpu, $r.pinned.proxyCpus, $r.pinned.wrk | Write-Host }
 foreach ($mode in 'keepalive', 'close' | Where-Object { $r.Contains($_) }) {
     $m = $r[$mode]
     "{0}, {1} connections, median of {2} x {3}s, req/s: direct {4:N0} | ChaosPS {5:N0} | haproxy {6:N0} | socat {7:N0} | ChaosPS/haproxy {8}x, ChaosPS/direct {9}x | CPU per request: ChaosPS {11} us, haproxy {12} us{10}" -f `

@@ -223,4 +223,6 @@ SEE ALSO
     about_ChaosPS
 "@
 Set-Content (Join-Path (Split-Path $OutFile) 'about_ChaosPS_OutputTypes.help.txt') $about -Encoding utf8NoBOM
-if ($missing) { Write-Warning "No help markdown for: $($missing -join ', ') (module/help/<Cmdlet>.md)" }
+# A cmdlet without help markdown would ship without Get-Help text: the build fails (after the rest was written, so every
+# missing name is listed at once).
+if ($missing) { throw "No help markdown for: $($missing -join ', ') (module/help/<Cmdlet>.md); every cmdlet needs one" }
