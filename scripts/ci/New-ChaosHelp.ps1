@@ -225,4 +225,7 @@ SEE ALSO
 Set-Content (Join-Path (Split-Path $OutFile) 'about_ChaosPS_OutputTypes.help.txt') $about -Encoding utf8NoBOM
 # A cmdlet without help markdown would ship without Get-Help text: the build fails (after the rest was written, so every
 # missing name is listed at once).
-if ($missing) { throw "No help markdown for: $($missing -join ', ') (module/help/<Cmdlet>.md); every cmdlet needs one" }
+if ($missing) {
+    [Console]::Error.WriteLine("No help markdown for: $($missing -join ', ') (module/help/<Cmdlet>.md); every cmdlet needs one")
+    exit 1
+}
