@@ -130,8 +130,7 @@ function Get-BenchSocatPid { $script:LastSocatPid }
 function Get-BenchNginxWorkerPids {
     foreach ($n in $script:Nginx) {
         $master = [int](Get-Content "$($n[1])/nginx.pid" -ErrorAction SilentlyContinue)
-        if ($master) { Get-ChildItem /proc -Directory | Where-Object Name -Match '^\d+$' | Where-Object {
-            try { ((Get-Content "/proc/$($_.Name)/stat" -Raw) -replace '^.*\) ', '' -split ' ')[1] -eq "$master" } catch { $false } } | ForEach-Object { [int]$_.Name } }
+        if ($master) { [IO.File]::ReadAllText("/proc/$master/task/$master/children").Split(' ', [StringSplitOptions]::RemoveEmptyEntries) | ForEach-Object { [int]$_ } }
     }
 }
 

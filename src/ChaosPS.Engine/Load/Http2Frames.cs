@@ -148,15 +148,13 @@ internal static class Hpack
 
     internal static void Integer(List<byte> b, byte firstBits, int prefix, int value)
     {
-        int max = (1 << prefix) - 1;
-        if (value < max) { b.Add((byte)(firstBits | value)); return; }
-        b.Add((byte)(firstBits | max));
-        value -= max;
-        while (value >= 128) { b.Add((byte)(value % 128 + 128)); value /= 128; }
-        b.Add((byte)value);
+        Span<byte> octets = stackalloc byte[6]; // an int needs at most 1 + 5 octets
+        int n = Integer(octets, firstBits, prefix, value);
+        for (int i = 0; i < n; i++) b.Add(octets[i]);
     }
 
-    /// <summary><see cref="Integer(List{byte}, byte, int, int)"/> into a span; returns the octets written.</summary>
+    /// <summary>An HPACK integer (RFC 7541 §5.1) with an N-bit prefix after <paramref name="firstBits"/>, into a span;
+    /// returns the octets written.</summary>
     internal static int Integer(Span<byte> to, byte firstBits, int prefix, int value)
     {
         int max = (1 << prefix) - 1;

@@ -226,18 +226,14 @@ internal sealed unsafe partial class RelayLoop
         return ioctl(fd, FIONBIO, &on) == 0;
     }
 
-    /// <summary>
-    /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
-    /// Socket.Connect, which reports "in progress" as an exception on every dial.
-    /// </summary>
+    /// <summary>Tests turn this off so loopback dials take the waiting path (one-shot registration, then MOD) too.</summary>
+    internal static bool CheckDialAtOnce = true;
+
     /// <summary>
     /// Whether a dial that answered EINPROGRESS is done already (on loopback the handshake usually completes inside
     /// connect(2)): one poll(2) with no wait; 0 when connected, the errno when it failed, EINPROGRESS while it goes on.
     /// Done: no epoll registration, no event and no loop round for the dial.
     /// </summary>
-    /// <summary>Tests turn this off so loopback dials take the waiting path (one-shot registration, then MOD) too.</summary>
-    internal static bool CheckDialAtOnce = true;
-
     private static int ConnectedNow(int fd)
     {
         var pfd = new PollFd { Fd = fd, Events = POLLOUT };
@@ -248,6 +244,10 @@ internal sealed unsafe partial class RelayLoop
         return err == 0 ? EINPROGRESS : err;
     }
 
+    /// <summary>
+    /// connect(2) on a non-blocking socket: 0 (connected), EINPROGRESS, or the errno. Called directly, not through
+    /// Socket.Connect, which reports "in progress" as an exception on every dial.
+    /// </summary>
     private static int StartConnect(int fd, IPEndPoint ep)
     {
         var sa = ep.Serialize();
@@ -601,12 +601,6 @@ internal sealed unsafe partial class RelayLoop
         p.SpliceWrite = fds[1];
     }
 
-    /// <summary>
-    /// One bulk read through the direction's pipe: source to pipe, pipe to destination, both without a copy through
-    /// user space. What the destination cannot take stays in the pipe as pending (EPOLLOUT), as recv/send's rest does.
-    /// The checks before it (toxics, queued chunks) are the same as for a read, so a toxic added mid-stream takes the
-    /// next read and nothing is lost or reordered.
-    /// </summary>
     /// <summary>EOF from the source: pass it on as a half-close; the link closes once both directions ended.</summary>
     private void EndDirection(Link link, Pipe p, int srcSide, int dstSide)
     {
@@ -618,6 +612,12 @@ internal sealed unsafe partial class RelayLoop
         link.DirectionDone();
     }
 
+    /// <summary>
+    /// One bulk read through the direction's pipe: source to pipe, pipe to destination, both without a copy through
+    /// user space. What the destination cannot take stays in the pipe as pending (EPOLLOUT), as recv/send's rest does.
+    /// The checks before it (toxics, queued chunks) are the same as for a read, so a toxic added mid-stream takes the
+    /// next read and nothing is lost or reordered.
+    /// </summary>
     private void Splice(Link link, Pipe p, int srcSide, int dstSide)
     {
         nint n = splice(link.Fd(srcSide), null, p.SpliceWrite, null, (nuint)MaxRead, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
