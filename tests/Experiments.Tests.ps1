@@ -356,6 +356,24 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         @(Get-ChaosFault).Count | Should -Be 0
     }
 
+    It 'a "recovered" tolerance on a crash that did not take (SIGTERM ignored) is Inconclusive, never Passed' {
+        $psi = [Diagnostics.ProcessStartInfo]::new('/bin/sh')
+        foreach ($a in '-c', "trap '' TERM; exec sleep 600") { $psi.ArgumentList.Add($a) }
+        $p = [Diagnostics.Process]::Start($psi); $started.Add($p)
+        Wait-Until { (Get-Content "/proc/$($p.Id)/cmdline" -Raw -ErrorAction SilentlyContinue) -match '^sleep' } 10 | Out-Null
+        $e = @{
+            title = 'crash that does not take'; description = 'The target ignores SIGTERM, so there is nothing to recover from'
+            method = @(@{ type = 'probe'; name = 'crash-and-recover'; tolerance = @{ type = 'recovered'; within = 30 }
+                provider = @{ type = 'powershell'; arguments = @{ Id = $p.Id }
+                    script = { param($Id) Get-ChaosTarget -Id $Id | Invoke-WorkerCrash -Signal TERM -ObserveTimeout 1s -Confirm:$false -WarningAction SilentlyContinue | Wait-ChaosRecovery -Timeout 10s -WarningAction SilentlyContinue } } })
+        }
+        $j = Invoke-ChaosExperiment -Experiment $e -JournalPath $work -ErrorAction SilentlyContinue
+        $j.Verdict | Should -Be 'Inconclusive' -Because $j.Reason
+        $j.Reason | Should -Match 'no crash took'
+        $j.Run[0].Inconclusive | Should -BeTrue
+        $p.HasExited | Should -BeFalse
+    }
+
     It '-WhatIf prints the plan with targets resolved and touches nothing' {
         $s = Start-Process sleep -ArgumentList 600 -PassThru; $started.Add($s)
         $marker = Join-Path $work 'whatif-ran'

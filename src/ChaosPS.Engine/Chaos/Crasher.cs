@@ -32,6 +32,13 @@ public sealed class CrashResult
     public DateTimeOffset CrashedAt { get; init; }
     /// <summary>What was seen afterwards: exited, gone, zombie, running (ignored the signal), restarting, ...</summary>
     public string ObservedState { get; set; } = "";
+    /// <summary>
+    /// The crash did not take: the target was still running (or stopped with the signal pending) when observation ended,
+    /// so there is nothing to recover from (a recovery verdict on it has no evidence).
+    /// </summary>
+    public bool Survived => ObservedState.StartsWith("running (", StringComparison.Ordinal)
+        || ObservedState.StartsWith("stopped (", StringComparison.Ordinal)
+        || ObservedState.StartsWith("still running", StringComparison.Ordinal);
     /// <summary>The exit code when it could be observed (container exit code; a host process's from /proc while it was a zombie). 128+n = killed by signal n.</summary>
     public int? ExitCode { get; set; }
     public bool? OomKilled { get; set; }

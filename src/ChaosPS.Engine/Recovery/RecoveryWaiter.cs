@@ -41,6 +41,8 @@ public sealed class RecoveryResult
     public string LastProbe { get; init; } = "";
     public IReadOnlyList<ProbeResult> Probes { get; init; } = [];
     public int CrashCount { get; init; }
+    /// <summary>Piped crashes that did not take (the target still ran afterwards): when this is CrashCount, nothing crashed.</summary>
+    public int CrashesSurvived { get; init; }
     public TimeSpan Waited { get; init; }
     public override string ToString() => Recovered ? $"Recovered in {DurationParser.Format(TimeToRecover ?? TimeSpan.Zero)}" : $"Not recovered: {LastProbe}";
 }
@@ -157,6 +159,7 @@ public static class RecoveryWaiter
                         LastProbe = last,
                         Probes = results,
                         CrashCount = o.Crashes.Count,
+                        CrashesSurvived = o.Crashes.Count(c => c.Survived),
                         Waited = sw.Elapsed,
                     };
                 }

@@ -139,6 +139,9 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
         o.Containers.AddRange(ContainerId ?? []);
         o.ProcessNames.AddRange(ProcessName ?? []);
         var result = RunEngine((r, ct) => RecoveryWaiter.WaitAsync(o, r, ct));
+        if (result.CrashCount > 0 && result.CrashesSurvived == result.CrashCount)
+            WriteWarning($"Wait-ChaosRecovery: no piped crash took ({string.Join("; ", _crashes.Select(c => $"{c.Target}: {c.ObservedState}"))}); " +
+                "Recovered only says the system is healthy, there was no crash to recover from (CrashesSurvived = CrashCount).");
         WriteObject(result);
         if (!result.Recovered)
             WriteVerdictError("ChaosPS.NotRecovered", $"Wait-ChaosRecovery: not recovered within {DurationParser.Format(Timeout)}: {result.LastProbe}", result);

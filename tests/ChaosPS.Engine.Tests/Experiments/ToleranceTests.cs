@@ -102,6 +102,14 @@ public class ToleranceTests
         Assert.False(Eval(within, """{"Recovered":false,"TimeToRecover":null,"LastProbe":"down"}""").Met);
         Assert.Null(Eval(within, """{"something":1}""").Met);
         Assert.Null(Eval(within, """{"Recovered":true,"TimeToRecover":null}""").Met);
+        // Every piped crash survived its signal: healthy, but nothing was recovered from (no evidence, never a pass).
+        var none = Eval(within, """{"Recovered":true,"TimeToRecover":0,"CrashCount":2,"CrashesSurvived":2,"LastProbe":"pid 7 survived the signal"}""");
+        Assert.Null(none.Met);
+        Assert.Contains("no crash took", none.Detail);
+        Assert.Null(Eval("""{"type":"recovered"}""", """{"Recovered":true,"TimeToRecover":0,"CrashCount":1,"CrashesSurvived":1}""").Met);
+        Assert.True(Eval(within, """{"Recovered":true,"TimeToRecover":3,"CrashCount":2,"CrashesSurvived":1}""").Met);
+        Assert.True(Eval(within, """{"Recovered":true,"TimeToRecover":3,"CrashCount":0,"CrashesSurvived":0}""").Met);
+        Assert.False(Eval(within, """{"Recovered":false,"TimeToRecover":null,"CrashCount":1,"CrashesSurvived":1,"LastProbe":"down"}""").Met);
         var verdict = """{"type":"verdict","expect":"Graceful"}""";
         Assert.True(Eval(verdict, """{"Verdict":"Graceful"}""").Met);
         Assert.False(Eval(verdict, """{"Verdict":"NotGraceful"}""").Met);

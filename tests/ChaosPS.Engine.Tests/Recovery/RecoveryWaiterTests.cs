@@ -219,6 +219,8 @@ public sealed class RecoveryWaiterTests
 
         Assert.False(r.Recovered);
         Assert.Equal(1, r.CrashCount);
+        Assert.False(crash.Survived);
+        Assert.Equal(0, r.CrashesSurvived);
         Assert.Equal(crash.CrashedAt, r.FaultAt);
         Assert.NotNull(r.TimeToDetect);
         Assert.Null(r.TimeToRecover);
@@ -295,6 +297,10 @@ public sealed class RecoveryWaiterTests
         var r = await RecoveryWaiter.WaitAsync(o, NullReporter.Instance, CancellationToken.None);
         Assert.True(r.Recovered);
         Assert.Contains($"pid {child.Pid} survived the signal", r.LastProbe);
+        // ...and the result says the crash did not take, so a "recovered" tolerance has no evidence to pass on.
+        Assert.True(crash.Survived);
+        Assert.Equal(1, r.CrashCount);
+        Assert.Equal(1, r.CrashesSurvived);
     }
 
     [Fact]
