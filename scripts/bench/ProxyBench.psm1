@@ -153,11 +153,15 @@ function ConvertTo-Ms([string] $v) {
     if ($v -match '^([\d.]+)(us|ms|s)$') { $n = [double]$Matches[1]; switch ($Matches[2]) { 'us' { $n / 1000 } 'ms' { $n } 's' { $n * 1000 } } } else { [double]::NaN }
 }
 
+$script:WrkCpus = $null
+<# Every later wrk run starts on these CPUs (taskset -c); $null or '' lets the scheduler place it. #>
+function Set-BenchWrkCpus([string] $Cpus) { $script:WrkCpus = $Cpus }
+
 <# One wrk run; -Close sends `Connection: close` (a new connection per request). #>
 function Invoke-Wrk([string] $Url, [int] $Connections, [int] $Threads, [int] $Seconds, [switch] $Close) {
     $a = @("-t$Threads", "-c$Connections", "-d$($Seconds)s", '--latency')
     if ($Close) { $a += '-H', 'Connection: close' }
-    $out = & wrk @a $Url 2>&1 | Out-String
+    $out = if ($script:WrkCpus) { & taskset -c $script:WrkCpus wrk @a $Url 2>&1 | Out-String } else { & wrk @a $Url 2>&1 | Out-String }
     [pscustomobject]@{
         Rps = if ($out -match 'Requests/sec:\s+([\d.]+)') { [double]$Matches[1] } else { [double]::NaN }
         P99 = if ($out -match '(?m)^\s+99%\s+(\S+)') { ConvertTo-Ms $Matches[1] } else { [double]::NaN }
@@ -236,6 +240,7 @@ function Stop-BenchAll {
     $script:Nginx = @()
     foreach ($d in $script:Dirs) { Remove-Item $d -Recurse -Force -ErrorAction SilentlyContinue }
     $script:Dirs.Clear()
+    $script:WrkCpus = $null
 }
 
 Export-ModuleMember -Function *

@@ -20,6 +20,10 @@
 .EXAMPLE
     dotnet pwsh scripts/bench/proxy.ps1 -PinCpus -Rounds 5
     Keep-alive and close only, every proxy on the same CPU(s) and nginx on another (needs -ProxyThreads + 1 CPUs).
+.EXAMPLE
+    dotnet pwsh scripts/bench/proxy.ps1 -OneCpu -Rounds 5
+    Keep-alive and close only, with everything (wrk, nginx, the proxy) on CPU 0: the rate then measures the whole
+    path's CPU per request, with no scheduler placement in it.
 #>
 param(
     [string] $ModulePath = (Get-ChildItem "$PSScriptRoot/../../out/ChaosPS/*/ChaosPS.psd1" -ErrorAction SilentlyContinue | Select-Object -First 1 -ExpandProperty FullName),
@@ -37,7 +41,10 @@ param(
     # Keep-alive and close with the same CPU placement for every proxy: nginx's worker on CPU 0, each proxy (ChaosPS's
     # relay loops, haproxy, socat and its forks) on the last -ProxyThreads CPUs, wrk unpinned. Separates what a proxy
     # costs per request from where the kernel's scheduler happens to put it (see the Network README).
-    [switch] $PinCpus
+    [switch] $PinCpus,
+    # Keep-alive and close with every party on CPU 0 (wrk, nginx's worker, each proxy): with one CPU there is nothing for
+    # the scheduler to place, so the rates compare what each path costs in CPU in all (proxy, client, server and kernel).
+    [switch] $OneCpu
 )
 $ErrorActionPreference = 'Stop'
 $Sections = @($Sections -split ',' | ForEach-Object Trim | Where-Object { $_ })
@@ -46,6 +53,7 @@ if ($unknown) { throw "unknown section(s): $($unknown -join ', ') (keepalive, cl
 if ($PinCpus -and [Environment]::ProcessorCount -lt $ProxyThreads + 1) {
     throw "-PinCpus needs at least $($ProxyThreads + 1) CPUs (nginx on one, the proxy on $ProxyThreads); this machine has $([Environment]::ProcessorCount)"
 }
+if ($PinCpus -and $OneCpu) { throw "-PinCpus and -OneCpu are two different placements: give one" }
 if (-not $env:CHAOSPS_STATE_DIR) { $env:CHAOSPS_STATE_DIR = Join-Path ([IO.Path]::GetTempPath()) "chaosps-bench-$PID" }
 $env:CHAOSPS_PROXY_LOOPS = "$ProxyThreads" # read once, when the first proxy link starts
 Import-Module $ModulePath
@@ -68,17 +76,19 @@ try {
     $cpuOf = @{ chaosps = $PID; haproxy = Get-BenchHaproxyPid } # CPU per request: this process runs the proxy and idles otherwise
     $socatPort = Start-BenchSocat $up
     $paths = [ordered]@{ direct = "http://${up}/"; chaosps = "http://$($proxy.Listen)/"; haproxy = "http://127.0.0.1:$haproxyPort/"; socat = "http://127.0.0.1:$socatPort/" }
-    if ($PinCpus) {
+    if ($PinCpus -or $OneCpu) {
         $n = [Environment]::ProcessorCount
-        $proxyCpus = "$($n - $ProxyThreads)-$($n - 1)"
+        $proxyCpus = if ($OneCpu) { '0' } else { "$($n - $ProxyThreads)-$($n - 1)" }
+        $switchName = if ($OneCpu) { '-OneCpu' } else { '-PinCpus' }
         $workers = @(Get-BenchNginxWorkerPids); $relays = @(Get-RelayThreadIds)
-        if (-not $workers -or $relays.Count -ne $ProxyThreads) { throw "-PinCpus: found $($workers.Count) nginx worker(s) and $($relays.Count) relay loop thread(s), expected 1 and $ProxyThreads" }
+        if (-not $workers -or $relays.Count -ne $ProxyThreads) { throw "$switchName`: found $($workers.Count) nginx worker(s) and $($relays.Count) relay loop thread(s), expected 1 and $ProxyThreads" }
         foreach ($w in $workers) { Set-BenchAffinity $w 0 -AllThreads }
         foreach ($t in $relays) { Set-BenchAffinity $t $proxyCpus } # threads, not this process: wrk is its child
         Set-BenchAffinity (Get-BenchHaproxyPid) $proxyCpus -AllThreads
         Set-BenchAffinity (Get-BenchSocatPid) $proxyCpus -AllThreads
-        $results.pinned = [ordered]@{ nginxCpu = 0; proxyCpus = $proxyCpus; wrk = 'unpinned' }
-        Write-Host "pinned: nginx worker on CPU 0; ChaosPS relay loop(s), haproxy and socat on CPU $proxyCpus; wrk unpinned" -ForegroundColor Cyan
+        if ($OneCpu) { Set-BenchWrkCpus '0' }
+        $results.pinned = [ordered]@{ nginxCpu = 0; proxyCpus = $proxyCpus; wrk = if ($OneCpu) { '0' } else { 'unpinned' } }
+        Write-Host "pinned: nginx worker on CPU 0; ChaosPS relay loop(s), haproxy and socat on CPU $proxyCpus; wrk $($results.pinned.wrk)" -ForegroundColor Cyan
         $Sections = @($Sections | Where-Object { $_ -in 'keepalive', 'close' })
     }
 
