@@ -10,6 +10,25 @@ public sealed class CrasherTests
     private static Crasher.Options Signal(string signal, TimeSpan? grace = null, TimeSpan? observe = null)
         => new(signal, grace, "Signal", observe ?? Observe, null);
 
+    [Theory]
+    // Every state the crashers and the OOM killer write: the target still running (or stopped with the signal pending)
+    // means the crash did not take; an exit, a restart, a removal or a container status after an exit means it did.
+    [InlineData("running (state S; it handled or ignored SIGTERM)", true)]
+    [InlineData("running (it handled or ignored SIGTERM)", true)]
+    [InlineData("running (it never got SIGTERM)", true)]
+    [InlineData("running (SIGKILL did not end it within 10s)", true)]
+    [InlineData("stopped (signal pending)", true)]
+    [InlineData("still running after 30s", true)]
+    [InlineData("exited", false)]
+    [InlineData("restarted", false)]
+    [InlineData("restarting", false)]
+    [InlineData("removed", false)]
+    [InlineData("OOM-killed", false)]
+    [InlineData("OOM-killed; now running", false)]
+    [InlineData("running", false)]
+    public void Survived_reads_the_observed_state(string state, bool survived)
+        => Assert.Equal(survived, new CrashResult { ObservedState = state }.Survived);
+
     [Fact]
     public async Task Sigkill_ends_a_sleep_and_the_result_says_so()
     {
