@@ -369,7 +369,7 @@ Describe 'Verdicts, exit codes, rollbacks and faults' -Tag 'Experiments' {
         }
         $j = Invoke-ChaosExperiment -Experiment $e -JournalPath $work -ErrorAction SilentlyContinue
         $j.Verdict | Should -Be 'Inconclusive' -Because $j.Reason
-        $j.Reason | Should -Match 'no crash took'
+        $j.Reason | Should -Match 'no fault took effect'
         $j.Run[0].Inconclusive | Should -BeTrue
         $p.HasExited | Should -BeFalse
     }

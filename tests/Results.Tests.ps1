@@ -130,6 +130,40 @@ Describe 'Wait-ChaosRecovery takes fault results and measures from the fault''s 
         }
     }
 
+    It 'a piped network fault no traffic met: NoTraffic, FaultsWithoutEffect and a warning; with traffic through it, neither' {
+        $l = [Net.Sockets.TcpListener]::new([Net.IPAddress]::Loopback, 0); $l.Start()
+        $p = Start-ChaosProxy -Name "results-idle-$PID" -Upstream "127.0.0.1:$($l.LocalEndpoint.Port)"
+        try {
+            $idle = Invoke-NetworkFault -Proxy $p.Name -Type Latency -Latency 10ms -Duration 300ms -Confirm:$false
+            $idle.TrafficMeasured | Should -BeTrue
+            $idle.NoTraffic | Should -BeTrue
+            $r = $idle | Wait-ChaosRecovery -TcpEndpoint $p.Listen -Timeout 10s -WarningVariable w -WarningAction SilentlyContinue
+            $r.Recovered | Should -BeTrue
+            $r.FaultCount | Should -Be 1
+            $r.FaultsWithoutEffect.Count | Should -Be 1
+            $r.FaultsWithoutEffect[0] | Should -Match "latency on proxy $($p.Name)"
+            "$w" | Should -Match 'no piped fault took effect'
+
+            # The same fault while a client connects and writes through the proxy: it met traffic.
+            $port = [int]($p.Listen -split ':')[-1]
+            $job = Start-ThreadJob {
+                Start-Sleep -Milliseconds 300
+                $c = [Net.Sockets.TcpClient]::new('127.0.0.1', $using:port)
+                $c.GetStream().Write([byte[]](1..64), 0, 64); Start-Sleep -Milliseconds 300; $c.Dispose()
+            }
+            $busy = Invoke-NetworkFault -Proxy $p.Name -Type Latency -Latency 10ms -Duration 2s -Confirm:$false
+            $job | Wait-Job | Remove-Job
+            $busy.ConnectionsDuring | Should -BeGreaterThan 0
+            $busy.NoTraffic | Should -BeFalse
+            $r2 = $busy | Wait-ChaosRecovery -TcpEndpoint $p.Listen -Timeout 10s -WarningVariable w2 -WarningAction SilentlyContinue
+            $r2.FaultsWithoutEffect.Count | Should -Be 0
+            "$w2" | Should -Not -Match 'no piped fault took effect'
+        } finally {
+            Stop-ChaosProxy -Name $p.Name | Out-Null
+            $l.Stop()
+        }
+    }
+
     It 'refuses what is not a fault result, with a specific id' {
         { 'not a fault' | Wait-ChaosRecovery -TcpEndpoint "127.0.0.1:$deadPort" -Timeout 1s -ErrorAction Stop } |
             Should -Throw -ErrorId 'NotAFaultResult,*'

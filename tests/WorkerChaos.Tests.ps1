@@ -283,23 +283,25 @@ Describe 'Wait-ChaosRecovery' -Tag 'WorkerChaos' {
         } finally { Stop-Process -Id $newPid -ErrorAction SilentlyContinue }
     }
 
-    It 'says so when no piped crash took (the target ignored SIGTERM): CrashesSurvived and a warning, nothing to recover from' {
+    It 'says so when no piped crash took (the target ignored SIGTERM): FaultsWithoutEffect and a warning, nothing to recover from' {
         $p = Start-TermIgnorer
         $crash = Get-ChaosTarget -Id $p.Id | Invoke-WorkerCrash -Signal TERM -ObserveTimeout 1s -Confirm:$false -WarningAction SilentlyContinue
         $crash.Survived | Should -BeTrue -Because $crash.ObservedState
         $r = $crash | Wait-ChaosRecovery -Timeout 10s -WarningVariable w -WarningAction SilentlyContinue
         $r.Recovered | Should -BeTrue -Because 'the same pid still runs: the system is healthy'
         $r.CrashCount | Should -Be 1
-        $r.CrashesSurvived | Should -Be 1
-        "$w" | Should -Match 'no piped crash took'
-        "$w" | Should -Match "pid $($p.Id)|$($p.Id)"
+        $r.FaultCount | Should -Be 1
+        $r.FaultsWithoutEffect.Count | Should -Be 1
+        $r.FaultsWithoutEffect[0] | Should -Match 'running \('
+        "$w" | Should -Match 'no piped fault took effect'
+        "$w" | Should -Match "$($p.Id)"
         # A crash that took: no such warning.
         $s = Start-Sleeper '607.5'
         $gone = Get-ChaosTarget -Id $s.Id | Invoke-WorkerCrash -Confirm:$false
         $gone.Survived | Should -BeFalse
         $r2 = $gone | Wait-ChaosRecovery -Timeout 1s -WarningVariable w2 -WarningAction SilentlyContinue -ErrorAction SilentlyContinue
-        $r2.CrashesSurvived | Should -Be 0
-        "$w2" | Should -Not -Match 'no piped crash took'
+        $r2.FaultsWithoutEffect.Count | Should -Be 0
+        "$w2" | Should -Not -Match 'no piped fault took effect'
     }
 
     It 'probes TCP: a closed port is not healthy' {

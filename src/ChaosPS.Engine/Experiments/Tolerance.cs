@@ -199,8 +199,8 @@ public static class Tolerance
                     var result = Last(output, n => n is JsonObject jo && jo.ContainsKey("Recovered"));
                     if (result is null) return ToleranceResult.NoEvidence("no recovery result in the output (the probe must be Wait-ChaosRecovery)");
                     if (result["Recovered"]?.GetValueKind() != JsonValueKind.True) return ToleranceResult.No($"did not recover (last probe: {result["LastProbe"]})");
-                    if (Json.Num(result["CrashCount"]) is > 0 and var crashes && Json.Num(result["CrashesSurvived"]) == crashes)
-                        return ToleranceResult.NoEvidence($"no crash took: every crashed target ({Fmt(crashes)}) survived its signal, so there was nothing to recover from (last probe: {result["LastProbe"]})");
+                    if (Json.Num(result["FaultCount"]) is > 0 and var faults && result["FaultsWithoutEffect"] is JsonArray none && none.Count == faults)
+                        return ToleranceResult.NoEvidence($"no fault took effect, so there was nothing to recover from: {string.Join("; ", none.Take(3).Select(n => n?.ToString()))}{(none.Count > 3 ? $" (and {none.Count - 3} more)" : "")}");
                     double? ttr = Json.Num(result["TimeToRecover"]);
                     if (o["within"] is { } w)
                     {

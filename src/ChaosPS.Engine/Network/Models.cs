@@ -141,6 +141,14 @@ public sealed class NetworkFaultResult
     public long Activations { get; init; }
     public long BytesUpstreamDuring { get; init; }
     public long BytesDownstreamDuring { get; init; }
+    /// <summary>
+    /// The counters above were read: a built-in proxy (a toxiproxy server's proxy leaves them 0), and for a Down fault
+    /// the refused attempts could be counted too.
+    /// </summary>
+    public bool TrafficMeasured { get; init; }
+    /// <summary>Measured, and nothing went through the proxy or was refused or closed while the fault was in force: it acted on nothing.</summary>
+    public bool NoTraffic => TrafficMeasured && ConnectionsDuring == 0 && Activations == 0 && ClosedAtStart == 0 && (RefusedDuring ?? 0) == 0
+        && BytesUpstreamDuring == 0 && BytesDownstreamDuring == 0;
 }
 
 /// <summary>A running toxiproxy-compatible API server (Start-ChaosProxyServer).</summary>

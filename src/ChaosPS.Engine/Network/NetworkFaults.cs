@@ -120,6 +120,7 @@ public static class NetworkFaults
                 : before is not null && after is not null ? after.ConnectionsTotal - before.ConnectionsTotal : 0,
             BytesUpstreamDuring = before is not null && after is not null ? after.BytesUpstream - before.BytesUpstream : 0,
             BytesDownstreamDuring = before is not null && after is not null ? after.BytesDownstream - before.BytesDownstream : 0,
+            TrafficMeasured = before is not null && after is not null && (!down || refused is not null),
         };
     }
 

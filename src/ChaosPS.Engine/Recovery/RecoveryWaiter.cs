@@ -41,8 +41,13 @@ public sealed class RecoveryResult
     public string LastProbe { get; init; } = "";
     public IReadOnlyList<ProbeResult> Probes { get; init; } = [];
     public int CrashCount { get; init; }
-    /// <summary>Piped crashes that did not take (the target still ran afterwards): when this is CrashCount, nothing crashed.</summary>
-    public int CrashesSurvived { get; init; }
+    /// <summary>Fault results piped in: crashes and the others (network faults, stress, suspensions).</summary>
+    public int FaultCount { get; init; }
+    /// <summary>
+    /// Piped faults that acted on nothing: a crash whose target still ran afterwards, a network fault with no traffic
+    /// through its proxy while it was in force. When every piped fault is here, there was nothing to recover from.
+    /// </summary>
+    public IReadOnlyList<string> FaultsWithoutEffect { get; init; } = [];
     public TimeSpan Waited { get; init; }
     public override string ToString() => Recovered ? $"Recovered in {DurationParser.Format(TimeToRecover ?? TimeSpan.Zero)}" : $"Not recovered: {LastProbe}";
 }
@@ -55,6 +60,10 @@ public sealed class RecoveryOptions
     public TimeSpan? MaxLatency { get; set; }
     public List<(string Host, int Port)> TcpEndpoints { get; } = [];
     public List<CrashResult> Crashes { get; } = [];
+    /// <summary>Piped fault results other than crashes (they only set when the fault ended).</summary>
+    public int OtherFaults { get; set; }
+    /// <summary>Which of those acted on nothing (e.g. a network fault no traffic met), described for the result.</summary>
+    public List<string> OtherFaultsWithoutEffect { get; } = [];
     /// <summary>Containers to watch without a crash result (running, healthy, optionally a restart count at least this).</summary>
     public List<string> Containers { get; } = [];
     public int? MinRestartCount { get; set; }
@@ -159,7 +168,8 @@ public static class RecoveryWaiter
                         LastProbe = last,
                         Probes = results,
                         CrashCount = o.Crashes.Count,
-                        CrashesSurvived = o.Crashes.Count(c => c.Survived),
+                        FaultCount = o.Crashes.Count + o.OtherFaults,
+                        FaultsWithoutEffect = [.. o.Crashes.Where(c => c.Survived).Select(c => $"{c.Target}: {c.ObservedState}"), .. o.OtherFaultsWithoutEffect],
                         Waited = sw.Elapsed,
                     };
                 }

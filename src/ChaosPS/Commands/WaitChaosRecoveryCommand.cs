@@ -72,6 +72,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
 
     private readonly List<CrashResult> _crashes = [];
     private readonly List<DateTimeOffset> _faultEnds = [];
+    private readonly List<string> _withoutEffect = [];
 
     protected override void BeginProcessing()
     {
@@ -101,7 +102,12 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
             var o = item is PSObject p ? p.BaseObject : item;
             if (o is CrashResult c) _crashes.Add(c);
             else if (o is OomResult oom) _crashes.Add(CrashResult.FromOom(oom));
-            else if (FaultEnd(o) is { } end) _faultEnds.Add(end);
+            else if (FaultEnd(o) is { } end)
+            {
+                _faultEnds.Add(end);
+                if (o is ChaosPS.Network.NetworkFaultResult { NoTraffic: true } n)
+                    _withoutEffect.Add($"{n.Type} on proxy {n.Proxy}: no connection, byte or refused attempt went through it while the fault was in force");
+            }
             else if (o is not null)
                 WriteChaosError(ChaosException.InvalidArgument("NotAFaultResult", $"Wait-ChaosRecovery takes fault results (Invoke-WorkerCrash, Invoke-WorkerOom, Invoke-NetworkFault, Invoke-*Exhaustion, Suspend-/Resume-ChaosTarget with a resume); got {o.GetType().Name}.", o,
                     "For a fault that is still in force (Add-NetworkFault), remove it first and pass -Since."));
@@ -136,12 +142,14 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
         o.HttpUris.AddRange(Uri ?? []);
         foreach (var e in TcpEndpoint ?? []) o.TcpEndpoints.Add(InputRules.ProbeEndpoint(e, nameof(TcpEndpoint), AllowNonLoopback));
         o.Crashes.AddRange(_crashes);
+        o.OtherFaults = _faultEnds.Count;
+        o.OtherFaultsWithoutEffect.AddRange(_withoutEffect);
         o.Containers.AddRange(ContainerId ?? []);
         o.ProcessNames.AddRange(ProcessName ?? []);
         var result = RunEngine((r, ct) => RecoveryWaiter.WaitAsync(o, r, ct));
-        if (result.CrashCount > 0 && result.CrashesSurvived == result.CrashCount)
-            WriteWarning($"Wait-ChaosRecovery: no piped crash took ({string.Join("; ", _crashes.Select(c => $"{c.Target}: {c.ObservedState}"))}); " +
-                "Recovered only says the system is healthy, there was no crash to recover from (CrashesSurvived = CrashCount).");
+        if (result.FaultCount > 0 && result.FaultsWithoutEffect.Count == result.FaultCount)
+            WriteWarning($"Wait-ChaosRecovery: no piped fault took effect ({string.Join("; ", result.FaultsWithoutEffect)}); " +
+                "Recovered only says the system is healthy: there was nothing to recover from (see FaultsWithoutEffect).");
         WriteObject(result);
         if (!result.Recovered)
             WriteVerdictError("ChaosPS.NotRecovered", $"Wait-ChaosRecovery: not recovered within {DurationParser.Format(Timeout)}: {result.LastProbe}", result);

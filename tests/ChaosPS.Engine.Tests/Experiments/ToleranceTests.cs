@@ -102,14 +102,16 @@ public class ToleranceTests
         Assert.False(Eval(within, """{"Recovered":false,"TimeToRecover":null,"LastProbe":"down"}""").Met);
         Assert.Null(Eval(within, """{"something":1}""").Met);
         Assert.Null(Eval(within, """{"Recovered":true,"TimeToRecover":null}""").Met);
-        // Every piped crash survived its signal: healthy, but nothing was recovered from (no evidence, never a pass).
-        var none = Eval(within, """{"Recovered":true,"TimeToRecover":0,"CrashCount":2,"CrashesSurvived":2,"LastProbe":"pid 7 survived the signal"}""");
+        // Every piped fault acted on nothing (a crash the target survived, a network fault no traffic met): healthy,
+        // but nothing was recovered from (no evidence, never a pass). One fault that took is evidence.
+        var none = Eval(within, """{"Recovered":true,"TimeToRecover":0,"FaultCount":2,"FaultsWithoutEffect":["process 7: running (it handled or ignored SIGTERM)","latency on proxy api: no connection"]}""");
         Assert.Null(none.Met);
-        Assert.Contains("no crash took", none.Detail);
-        Assert.Null(Eval("""{"type":"recovered"}""", """{"Recovered":true,"TimeToRecover":0,"CrashCount":1,"CrashesSurvived":1}""").Met);
-        Assert.True(Eval(within, """{"Recovered":true,"TimeToRecover":3,"CrashCount":2,"CrashesSurvived":1}""").Met);
-        Assert.True(Eval(within, """{"Recovered":true,"TimeToRecover":3,"CrashCount":0,"CrashesSurvived":0}""").Met);
-        Assert.False(Eval(within, """{"Recovered":false,"TimeToRecover":null,"CrashCount":1,"CrashesSurvived":1,"LastProbe":"down"}""").Met);
+        Assert.Contains("no fault took effect", none.Detail);
+        Assert.Contains("process 7: running", none.Detail);
+        Assert.Null(Eval("""{"type":"recovered"}""", """{"Recovered":true,"TimeToRecover":0,"FaultCount":1,"FaultsWithoutEffect":["x"]}""").Met);
+        Assert.True(Eval(within, """{"Recovered":true,"TimeToRecover":3,"FaultCount":2,"FaultsWithoutEffect":["x"]}""").Met);
+        Assert.True(Eval(within, """{"Recovered":true,"TimeToRecover":3,"FaultCount":0,"FaultsWithoutEffect":[]}""").Met);
+        Assert.False(Eval(within, """{"Recovered":false,"TimeToRecover":null,"FaultCount":1,"FaultsWithoutEffect":["x"],"LastProbe":"down"}""").Met);
         var verdict = """{"type":"verdict","expect":"Graceful"}""";
         Assert.True(Eval(verdict, """{"Verdict":"Graceful"}""").Met);
         Assert.False(Eval(verdict, """{"Verdict":"NotGraceful"}""").Met);

@@ -220,7 +220,8 @@ public sealed class RecoveryWaiterTests
         Assert.False(r.Recovered);
         Assert.Equal(1, r.CrashCount);
         Assert.False(crash.Survived);
-        Assert.Equal(0, r.CrashesSurvived);
+        Assert.Equal(1, r.FaultCount);
+        Assert.Empty(r.FaultsWithoutEffect);
         Assert.Equal(crash.CrashedAt, r.FaultAt);
         Assert.NotNull(r.TimeToDetect);
         Assert.Null(r.TimeToRecover);
@@ -300,7 +301,8 @@ public sealed class RecoveryWaiterTests
         // ...and the result says the crash did not take, so a "recovered" tolerance has no evidence to pass on.
         Assert.True(crash.Survived);
         Assert.Equal(1, r.CrashCount);
-        Assert.Equal(1, r.CrashesSurvived);
+        Assert.Equal(1, r.FaultCount);
+        Assert.Contains(": running (", Assert.Single(r.FaultsWithoutEffect));
     }
 
     [Fact]
