@@ -5,8 +5,8 @@
 .DESCRIPTION
     nginx (Debian) with a throwaway config in a temp dir: one worker, access log off, return 200 "hello world", one
     cleartext http2 server and one TLS http2 server (self-signed certificate made with openssl for this run).
-    For each case (cleartext and TLS; 50 connections with 1 stream each, 10 connections with 10 streams each), -Rounds
-    interleaved rounds of: h2load -D -Seconds -c C -m M; Start-LoadTest -Http2 -Concurrency C*M -StreamsPerConnection M
+    For each case (cleartext and TLS; 50 connections with 1 stream each, 10 connections with 10 streams each), an
+    untimed -WarmupSeconds run of h2load and of ChaosPS, then -Rounds interleaved rounds of: h2load -D -Seconds -c C -m M; Start-LoadTest -Http2 -Concurrency C*M -StreamsPerConnection M
     (closed model, the engine's own HTTP/2 client); and, where one stream per connection, Start-LoadTest -Http2
     -Engine HttpClient (SocketsHttpHandler) for reference. Reported: median req/s of each, ratio ChaosPS / h2load,
     ChaosPS failures and generator CPU, and the load average before and after (the machine is shared: the ratios
@@ -28,6 +28,9 @@ param(
     # Extra ChaosPS rows, one per 'NAME=VALUE' environment setting (e.g. CHAOSPS_H2_HPACK_INDEX=0: request headers
     # as plain literals, without the server's HPACK dynamic table), in the same interleaved rounds.
     [string[]] $Variant = @(),
+    # An untimed run of each tool per case before its rounds (seconds; 0 = none): the engine's hot paths reach the
+    # JIT's optimised tier, and nginx and the kernel warm up, so the first round measures steady state, not warm-up.
+    [int] $WarmupSeconds = 3,
     [string] $OutFile = "$PSScriptRoot/../../out/bench/h2.json"
 )
 $ErrorActionPreference = 'Stop'
@@ -73,9 +76,9 @@ $nginxWorker = [int]((Get-Content "/proc/$nginxMaster/task/$nginxMaster/children
 $tick = 1e6 / [double]((getconf CLK_TCK) | Select-Object -First 1)
 function Get-NginxTicks { $f = (Get-Content "/proc/$nginxWorker/stat") -replace '^.*\) ', '' -split ' '; [long]$f[11] + [long]$f[12] }
 
-function Invoke-H2load([string] $url, [int] $c, [int] $m) {
+function Invoke-H2load([string] $url, [int] $c, [int] $m, [int] $For = $Seconds) {
     $t0 = Get-NginxTicks
-    $out = h2load -D $Seconds -c $c -m $m $url 2>&1 | Out-String
+    $out = h2load -D $For -c $c -m $m $url 2>&1 | Out-String
     $dt = (Get-NginxTicks) - $t0
     if ($out -notmatch 'finished in [^,]+, ([0-9.]+) req/s') { throw "h2load gave no rate: $out" }
     $rps = [double]$Matches[1]
@@ -83,9 +86,9 @@ function Invoke-H2load([string] $url, [int] $c, [int] $m) {
     [pscustomobject]@{ Rps = $rps; Failed = $failed; NginxUs = if ($done) { [math]::Round($dt * $tick / $done, 2) } else { $null } }
 }
 
-function Invoke-ChaosPS([string] $url, [int] $c, [int] $m, [string] $engine) {
+function Invoke-ChaosPS([string] $url, [int] $c, [int] $m, [string] $engine, [int] $For = $Seconds) {
     $t0 = Get-NginxTicks
-    $r = Start-LoadTest $url -Http2 -Engine $engine -Concurrency ($c * $m) -StreamsPerConnection $m -Duration "$($Seconds)s" -SkipCertificateCheck -Name "h2 bench"
+    $r = Start-LoadTest $url -Http2 -Engine $engine -Concurrency ($c * $m) -StreamsPerConnection $m -Duration "$($For)s" -SkipCertificateCheck -Name "h2 bench"
     $dt = (Get-NginxTicks) - $t0
     [pscustomobject]@{ Rps = [math]::Round($r.Requests / $r.Duration.TotalSeconds, 1); Failed = $r.Failed; Cpu = $r.Generator.CpuAvgPercent; Engine = $r.Engine
         NginxUs = if ($r.Requests) { [math]::Round($dt * $tick / $r.Requests, 2) } else { $null } }
@@ -111,6 +114,10 @@ try {
                 try { $x = Invoke-ChaosPS $url $c $m 'Auto'; $vr[$v] += $x.Rps; $vn[$v] += $x.NginxUs; $script:failed += $x.Failed }
                 finally { [Environment]::SetEnvironmentVariable($vname, $null) }
             }
+        }
+        if ($WarmupSeconds -gt 0) {
+            $null = Invoke-H2load $url $c $m $WarmupSeconds
+            $null = Invoke-ChaosPS $url $c $m 'Auto' $WarmupSeconds
         }
         for ($i = 0; $i -lt $Rounds; $i++) {
             # Interleaved, and the first tool alternates, so neither always runs first after a pause; the variant rows
