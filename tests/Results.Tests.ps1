@@ -144,15 +144,20 @@ Describe 'Wait-ChaosRecovery takes fault results and measures from the fault''s 
             $r.FaultsWithoutEffect[0] | Should -Match "latency on proxy $($p.Name)"
             "$w" | Should -Match 'no piped fault took effect'
 
-            # The same fault while a client connects and writes through the proxy: it met traffic.
+            # The same fault while a client keeps connecting and writing through the proxy (running before the fault
+            # starts and until it ended, so no timing decides whether they overlap): it met traffic.
             $port = [int]($p.Listen -split ':')[-1]
+            $stop = [System.Threading.ManualResetEventSlim]::new($false)
             $job = Start-ThreadJob {
-                Start-Sleep -Milliseconds 300
-                $c = [Net.Sockets.TcpClient]::new('127.0.0.1', $using:port)
-                $c.GetStream().Write([byte[]](1..64), 0, 64); Start-Sleep -Milliseconds 300; $c.Dispose()
+                while (-not ($using:stop).IsSet) {
+                    $c = [Net.Sockets.TcpClient]::new('127.0.0.1', $using:port)
+                    $c.GetStream().Write([byte[]](1..64), 0, 64); $c.Dispose()
+                    Start-Sleep -Milliseconds 50
+                }
             }
-            $busy = Invoke-NetworkFault -Proxy $p.Name -Type Latency -Latency 10ms -Duration 2s -Confirm:$false
-            $job | Wait-Job | Remove-Job
+            Wait-Until { (Get-ChaosProxy -Name $p.Name).ConnectionsTotal -gt 0 } 10 | Should -BeTrue
+            try { $busy = Invoke-NetworkFault -Proxy $p.Name -Type Latency -Latency 10ms -Duration 1s -Confirm:$false }
+            finally { $stop.Set(); $job | Wait-Job | Remove-Job }
             $busy.ConnectionsDuring | Should -BeGreaterThan 0
             $busy.NoTraffic | Should -BeFalse
             $r2 = $busy | Wait-ChaosRecovery -TcpEndpoint $p.Listen -Timeout 10s -WarningVariable w2 -WarningAction SilentlyContinue

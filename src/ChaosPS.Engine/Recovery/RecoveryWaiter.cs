@@ -62,7 +62,7 @@ public sealed class RecoveryOptions
     public List<CrashResult> Crashes { get; } = [];
     /// <summary>Piped fault results other than crashes (they only set when the fault ended).</summary>
     public int OtherFaults { get; set; }
-    /// <summary>Which of those acted on nothing (e.g. a network fault no traffic met), described for the result.</summary>
+    /// <summary>Which of those acted on nothing (<see cref="RecoveryWaiter.WithoutEffect"/>), described for the result.</summary>
     public List<string> OtherFaultsWithoutEffect { get; } = [];
     /// <summary>Containers to watch without a crash result (running, healthy, optionally a restart count at least this).</summary>
     public List<string> Containers { get; } = [];
@@ -169,7 +169,7 @@ public static class RecoveryWaiter
                         Probes = results,
                         CrashCount = o.Crashes.Count,
                         FaultCount = o.Crashes.Count + o.OtherFaults,
-                        FaultsWithoutEffect = [.. o.Crashes.Where(c => c.Survived).Select(c => $"{c.Target}: {c.ObservedState}"), .. o.OtherFaultsWithoutEffect],
+                        FaultsWithoutEffect = [.. o.Crashes.Select(WithoutEffect).OfType<string>(), .. o.OtherFaultsWithoutEffect],
                         Waited = sw.Elapsed,
                     };
                 }
@@ -179,6 +179,17 @@ public static class RecoveryWaiter
         }
         finally { docker?.Dispose(); }
     }
+
+    /// <summary>
+    /// How a fault result that acted on nothing is described (null when it took effect, or when that cannot be told):
+    /// a crash whose target still ran afterwards, a network fault on a built-in proxy that no traffic met.
+    /// </summary>
+    public static string? WithoutEffect(object fault) => fault switch
+    {
+        CrashResult { Survived: true } c => $"{c.Target}: {c.ObservedState}",
+        ChaosPS.Network.NetworkFaultResult { NoTraffic: true } n => $"{n.Type} on proxy {n.Proxy}: no connection, byte or refused attempt went through it while the fault was in force",
+        _ => null,
+    };
 
     /// <summary>A crashed worker with a known URI is back only when it answers GET /health too.</summary>
     private static async Task<(bool, bool, string)> WithWorkerHealth(string? uri, Task<(bool Healthy, bool Detected, string Detail)> inner, CancellationToken ct)

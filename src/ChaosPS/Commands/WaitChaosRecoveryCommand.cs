@@ -105,8 +105,7 @@ public sealed class WaitChaosRecoveryCommand : ChaosCmdlet
             else if (FaultEnd(o) is { } end)
             {
                 _faultEnds.Add(end);
-                if (o is ChaosPS.Network.NetworkFaultResult { NoTraffic: true } n)
-                    _withoutEffect.Add($"{n.Type} on proxy {n.Proxy}: no connection, byte or refused attempt went through it while the fault was in force");
+                if (RecoveryWaiter.WithoutEffect(o) is { } none) _withoutEffect.Add(none);
             }
             else if (o is not null)
                 WriteChaosError(ChaosException.InvalidArgument("NotAFaultResult", $"Wait-ChaosRecovery takes fault results (Invoke-WorkerCrash, Invoke-WorkerOom, Invoke-NetworkFault, Invoke-*Exhaustion, Suspend-/Resume-ChaosTarget with a resume); got {o.GetType().Name}.", o,
